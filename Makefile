@@ -1,0 +1,86 @@
+# fleetdash - build, run, test and benchmark. `make help` lists the targets.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+INCS    := -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+WARN    := $(INCS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+LIBS    := -lfcgi -ljansson -lpq
+ASAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+RUNTIME := $(wildcard fcgi/*.c) $(wildcard workers/*.c)
+LIBSRC  := $(filter-out fcgi/fleetdashd.c,$(RUNTIME))
+HEADERS := $(wildcard fcgi/*.h) $(wildcard workers/*.h)
+UNITS   := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+
+# Dev and test stacks: each its own folder under var/ and its own ports.
+RUN_VAR   := var/run
+TEST_VAR  := var/test
+PORT      ?= 8080
+PGPORT    ?= 5433
+TEST_PORT ?= 18080
+TEST_PGPORT ?= 54330
+
+.PHONY: all asan deps run test unit e2e e2e-asan bench fmt fmt-check clean help
+
+all: bin/fleetdashd
+
+help:
+	@echo "make            build bin/fleetdashd (-Wall -Wextra -Werror)"
+	@echo "make run        install what is missing, build, serve on http://127.0.0.1:$(PORT)"
+	@echo "make test       the same on its own ports and var/, then every test (also under ASan+UBSan)"
+	@echo "make bench      benchmarks, as ratios to baselines measured in the same run"
+	@echo "make fmt        format the C sources; make fmt-check only checks"
+
+bin/fleetdashd: $(RUNTIME) $(HEADERS)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) $(WARN) -o $@ $(RUNTIME) $(LIBS)
+
+build/asan/fleetdashd: $(RUNTIME) $(HEADERS)
+	@mkdir -p build/asan
+	$(CC) $(ASAN) $(WARN) -o $@ $(RUNTIME) $(LIBS)
+
+asan: build/asan/fleetdashd
+
+build/unit/%: tests/unit/%.c $(LIBSRC) $(HEADERS)
+	@mkdir -p build/unit
+	$(CC) $(ASAN) $(WARN) -o $@ $< $(LIBSRC) $(LIBS) -lcmocka
+
+deps:
+	@deploy/install-deps.sh
+
+run: deps all
+	FLEETDASHD=bin/fleetdashd PORT=$(PORT) PGPORT=$(PGPORT) deploy/stack.sh run $(RUN_VAR)
+
+# Unit tests (built with the sanitizers), then the end-to-end suite against
+# the normal build, then again against the sanitizer build.
+test: deps all asan
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory e2e-asan
+	@echo "make test: all suites passed"
+
+unit: $(addprefix build/unit/,$(UNITS))
+	@set -e; for t in $^; do echo "== $$t"; $$t; done
+
+e2e: all
+	FLEETDASHD=bin/fleetdashd PORT=$(TEST_PORT) PGPORT=$(TEST_PGPORT) tests/run-e2e.sh $(TEST_VAR)
+
+e2e-asan: asan
+	rm -rf $(TEST_VAR)/asan && mkdir -p $(TEST_VAR)/asan
+	FLEETDASHD=build/asan/fleetdashd PORT=$(TEST_PORT) PGPORT=$(TEST_PGPORT) \
+	ASAN_LOG_DIR=$(CURDIR)/$(TEST_VAR)/asan \
+	ASAN_OPTIONS=log_path=$(CURDIR)/$(TEST_VAR)/asan/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/$(TEST_VAR)/asan/ubsan:print_stacktrace=1 \
+	tests/run-e2e.sh $(TEST_VAR)
+
+bench: deps all
+	tests/bench/run.sh var/bench
+
+fmt:
+	clang-format -i $(RUNTIME) $(HEADERS) $(wildcard tests/unit/*.c)
+
+fmt-check:
+	clang-format --dry-run --Werror $(RUNTIME) $(HEADERS) $(wildcard tests/unit/*.c)
+
+clean:
+	rm -rf bin build

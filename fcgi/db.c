@@ -1,0 +1,205 @@
+/* db.c - the worker's one PostgreSQL connection: lazy, prepared, self-healing */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define DB_MAX_PREPARED 64
+
+/* Maps SQLSTATEs (or their two-character class, written "08***") to HTTP.
+ * sqlstate: five characters; '*' matches any character
+ * status:   HTTP status of the answer
+ * detail:   what we tell the client; NULL = the database's own message
+ *           (only for errors our SQL functions raise on purpose) */
+typedef struct db_error_map {
+    const char *sqlstate;
+    int status;
+    const char *detail;
+} db_error_map_t;
+
+static const db_error_map_t db_error_maps[] = {
+    {"FD404", 404, NULL},
+    {"FD409", 409, NULL},
+    {"FD412", 412, NULL},
+    {"FD422", 422, NULL},
+    {"23505", 409, "The change conflicts with existing data (a unique value is taken)."},
+    {"23503", 409, "The change refers to something that does not exist or is still referenced."},
+    {"23514", 422, "A value is outside its allowed range."},
+    {"22***", 422, "A value cannot be stored as given."},
+    {"40001", 503, "The database could not serialise concurrent changes; retry."},
+    {"40P01", 503, "The database detected a deadlock between concurrent changes; retry."},
+    {"08***", 503, "The database is unavailable."},
+    {"53***", 503, "The database is out of resources."},
+    {"57P**", 503, "The database is shutting down or restarting."},
+    {"57014", 503, "The database cancelled the query (timeout)."},
+    {NULL, 0, NULL},
+};
+
+static PGconn *db_conn;
+static char *db_conninfo;
+static char *db_application_name;
+static const db_statement_t *db_prepared[DB_MAX_PREPARED];
+static int db_nprepared;
+
+void db_configure(const char *conninfo, const char *application_name)
+{
+    free(db_conninfo);
+    free(db_application_name);
+    db_conninfo = strdup(conninfo ? conninfo : "");
+    db_application_name = strdup(application_name ? application_name : "fleetdash");
+}
+
+void db_close(void)
+{
+    if (db_conn != NULL)
+        PQfinish(db_conn);
+    db_conn = NULL;
+    db_nprepared = 0;
+}
+
+static int db_unavailable(problem_t *p, const char *why)
+{
+    log_warn("database unavailable: %s", why);
+    problem_set(p, 503, "The database is unavailable; retry shortly.");
+    p->retry_after = DB_RETRY_AFTER_SECONDS;
+    return -1;
+}
+
+static int db_connect(problem_t *p)
+{
+    if (db_conn != NULL && PQstatus(db_conn) == CONNECTION_OK)
+        return 0;
+    db_close();
+    /* Our defaults come first so that the connection string can override them. */
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *values[] = {"3", db_application_name, db_conninfo, NULL};
+    db_conn = PQconnectdbParams(keys, values, 1);
+    if (db_conn == NULL || PQstatus(db_conn) != CONNECTION_OK) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", db_conn ? PQerrorMessage(db_conn) : "out of memory");
+        why[strcspn(why, "\n")] = '\0';
+        db_close();
+        return db_unavailable(p, why);
+    }
+    return 0;
+}
+
+static bool db_sqlstate_is(const char *pattern, const char *state)
+{
+    for (int i = 0; i < 5; i++)
+        if (pattern[i] != '*' && pattern[i] != state[i])
+            return false;
+    return true;
+}
+
+/* Fills p from a failed result; always returns -1. */
+static int db_error(const PGresult *res, const db_statement_t *stmt, problem_t *p)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+    if (state == NULL || PQstatus(db_conn) != CONNECTION_OK) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", PQerrorMessage(db_conn));
+        why[strcspn(why, "\n")] = '\0';
+        db_close();
+        return db_unavailable(p, why);
+    }
+    for (const db_error_map_t *m = db_error_maps; m->sqlstate != NULL; m++) {
+        if (!db_sqlstate_is(m->sqlstate, state))
+            continue;
+        if (m->detail != NULL)
+            log_warn("statement %s failed: %s: %s", stmt->name, state, message ? message : "");
+        if (m->status == 422 && m->detail == NULL) {
+            const char *column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+            problem_field(p, column ? column : "body", "%s", message ? message : "is invalid");
+            return -1;
+        }
+        problem_set(p, m->status, "%s", m->detail ? m->detail : (message ? message : ""));
+        if (m->status == 503)
+            p->retry_after = DB_RETRY_AFTER_SECONDS;
+        return -1;
+    }
+    log_error("statement %s failed: %s: %s", stmt->name, state, message ? message : "");
+    return problem_set(p, 500, "The server failed to answer this request.");
+}
+
+static bool db_is_prepared(const db_statement_t *stmt)
+{
+    for (int i = 0; i < db_nprepared; i++)
+        if (db_prepared[i] == stmt)
+            return true;
+    return false;
+}
+
+/* Prepares stmt on the current connection once. Returns 0 or -1 with p. */
+static int db_prepare(const db_statement_t *stmt, problem_t *p)
+{
+    if (db_is_prepared(stmt))
+        return 0;
+    PGresult *res = PQprepare(db_conn, stmt->name, stmt->sql, stmt->nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_error(res, stmt, p);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    if (db_nprepared < DB_MAX_PREPARED)
+        db_prepared[db_nprepared++] = stmt;
+    return 0;
+}
+
+/* One attempt. Returns the result, or NULL with p filled; *lost tells
+ * whether the connection died on the way. */
+static PGresult *db_try(const db_statement_t *stmt, const char *const *params, problem_t *p,
+                        bool *lost)
+{
+    *lost = false;
+    if (db_connect(p) != 0)
+        return NULL;
+    if (db_prepare(stmt, p) != 0) {
+        *lost = db_conn == NULL;
+        return NULL;
+    }
+    PGresult *res = PQexecPrepared(db_conn, stmt->name, stmt->nparams, params, NULL, NULL, 0);
+    ExecStatusType status = PQresultStatus(res);
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+        return res;
+    db_error(res, stmt, p);
+    PQclear(res);
+    *lost = db_conn == NULL;
+    return NULL;
+}
+
+PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem_t *p)
+{
+    bool lost;
+    bool had_connection = db_conn != NULL;
+    PGresult *res = db_try(stmt, params, p, &lost);
+
+    if (res == NULL && lost && had_connection && stmt->retry_safe) {
+        /* The connection died while idle (say, the server restarted): one
+         * more try on a fresh one, which is what a person would do. */
+        problem_t retry = {.arena = p->arena};
+        res = db_try(stmt, params, &retry, &lost);
+        if (res != NULL) {
+            p->status = 0;
+            p->detail = NULL;
+            p->retry_after = 0;
+        }
+    }
+    return res;
+}
+
+int db_ping(problem_t *p)
+{
+    static const db_statement_t ping = {"db_ping", "SELECT 1", 0, true};
+    PGresult *res = db_exec(&ping, NULL, p);
+
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}

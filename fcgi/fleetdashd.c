@@ -1,0 +1,140 @@
+/* fleetdashd.c - the one program: `fleetdashd --group NAME` serves a route group */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "listen.h"
+#include "log.h"
+#include "master.h"
+#include "../workers/groups.h"
+
+/* The route groups this program serves; one master per group. */
+static const group_t fleetdashd_groups[] = {
+    {"dashboards", dashboards_routes},
+    {"hello", hello_routes},
+    {NULL, NULL},
+};
+
+typedef struct options {
+    const char *group;
+    const char *listen;
+    const char *database_url;
+    long workers;
+    long max_requests;
+    long shutdown_timeout;
+} options_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fleetdashd --group NAME --listen unix:PATH|HOST:PORT [options]\n"
+            "  --group NAME            route group to serve: dashboards, hello\n"
+            "  --listen ADDRESS        unix:/run/fleetdash/NAME.sock, 127.0.0.1:9001 or :9001\n"
+            "  --workers N             worker processes (default 4)\n"
+            "  --max-requests N        recycle a worker after N requests (default 0 = never)\n"
+            "  --database-url CONNINFO libpq connection string or URI\n"
+            "  --shutdown-timeout S    seconds in-flight requests get on SIGTERM (default 30)\n"
+            "Each option may also come from the environment: FLEETDASH_GROUP,\n"
+            "FLEETDASH_LISTEN, FLEETDASH_WORKERS, FLEETDASH_MAX_REQUESTS,\n"
+            "FLEETDASH_DATABASE_URL, FLEETDASH_SHUTDOWN_TIMEOUT. Flags win.\n");
+}
+
+/* Parses a whole number in [min, max]; -1 on anything else. */
+static long parse_count(const char *name, const char *text, long min, long max)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+
+    if (*text == '\0' || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "fleetdashd: %s must be a whole number from %ld to %ld, not \"%s\"\n",
+                name, min, max, text);
+        return -1;
+    }
+    return v;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return (v != NULL && *v != '\0') ? v : fallback;
+}
+
+/* Fills o from the environment, then the flags. Returns 0, or the exit code. */
+static int parse_options(int argc, char **argv, options_t *o)
+{
+    static const struct option longopts[] = {
+        {"group", required_argument, NULL, 'g'},
+        {"listen", required_argument, NULL, 'l'},
+        {"workers", required_argument, NULL, 'w'},
+        {"max-requests", required_argument, NULL, 'm'},
+        {"database-url", required_argument, NULL, 'd'},
+        {"shutdown-timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *workers = env_or("FLEETDASH_WORKERS", "4");
+    const char *max_requests = env_or("FLEETDASH_MAX_REQUESTS", "0");
+    const char *timeout = env_or("FLEETDASH_SHUTDOWN_TIMEOUT", "30");
+    int c;
+
+    o->group = env_or("FLEETDASH_GROUP", NULL);
+    o->listen = env_or("FLEETDASH_LISTEN", NULL);
+    o->database_url = env_or("FLEETDASH_DATABASE_URL", NULL);
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'g': o->group = optarg; break;
+        case 'l': o->listen = optarg; break;
+        case 'w': workers = optarg; break;
+        case 'm': max_requests = optarg; break;
+        case 'd': o->database_url = optarg; break;
+        case 't': timeout = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 64;
+        }
+    }
+    if (optind < argc || o->group == NULL || o->listen == NULL) {
+        usage(stderr);
+        return 64;
+    }
+    o->workers = parse_count("--workers", workers, 1, 256);
+    o->max_requests = parse_count("--max-requests", max_requests, 0, LONG_MAX);
+    o->shutdown_timeout = parse_count("--shutdown-timeout", timeout, 0, 3600);
+    if (o->workers < 0 || o->max_requests < 0 || o->shutdown_timeout < 0)
+        return 64;
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    options_t o = {0};
+    int rc = parse_options(argc, argv, &o);
+
+    if (rc >= 0)
+        return rc;
+    const group_t *group = fleetdashd_groups;
+    while (group->name != NULL && strcmp(group->name, o.group) != 0)
+        group++;
+    if (group->name == NULL) {
+        fprintf(stderr, "fleetdashd: unknown group \"%s\" (known: dashboards, hello)\n", o.group);
+        return 64;
+    }
+    log_set_identity(group->name, "master");
+    char application_name[64];
+    snprintf(application_name, sizeof(application_name), "fleetdash-%s", group->name);
+    db_configure(o.database_url, application_name);
+    int fd = listen_open(o.listen);
+    if (fd < 0)
+        return 69;
+    master_config_t cfg = {
+        .group = group,
+        .listen_address = o.listen,
+        .listen_fd = fd,
+        .workers = (int)o.workers,
+        .max_requests = o.max_requests,
+        .shutdown_timeout = (int)o.shutdown_timeout,
+    };
+    return master_run(&cfg);
+}

@@ -1,0 +1,114 @@
+/* problem.c - the error a handler reports, and its RFC 9457 problem+json body */
+#include "problem.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+/* One row per status we answer with.
+ * status: the HTTP status code
+ * slug:   last part of the problem type URI (/problems/<slug>)
+ * title:  the reason phrase, also the problem title */
+typedef struct problem_kind {
+    int status;
+    const char *slug;
+    const char *title;
+} problem_kind_t;
+
+static const problem_kind_t problem_kinds[] = {
+    {400, "bad-request", "Bad Request"},
+    {401, "unauthorized", "Unauthorized"},
+    {403, "forbidden", "Forbidden"},
+    {404, "not-found", "Not Found"},
+    {405, "method-not-allowed", "Method Not Allowed"},
+    {409, "conflict", "Conflict"},
+    {412, "precondition-failed", "Precondition Failed"},
+    {413, "payload-too-large", "Payload Too Large"},
+    {415, "unsupported-media-type", "Unsupported Media Type"},
+    {422, "validation", "Unprocessable Content"},
+    {429, "too-many-requests", "Too Many Requests"},
+    {500, "internal", "Internal Server Error"},
+    {503, "service-unavailable", "Service Unavailable"},
+    {0, NULL, NULL},
+};
+
+static const problem_kind_t *problem_kind(int status)
+{
+    for (const problem_kind_t *k = problem_kinds; k->status != 0; k++)
+        if (k->status == status)
+            return k;
+    return problem_kind(500);
+}
+
+const char *problem_title(int status)
+{
+    for (const problem_kind_t *k = problem_kinds; k->status != 0; k++)
+        if (k->status == status)
+            return k->title;
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    default: return "Error";
+    }
+}
+
+int problem_set(problem_t *p, int status, const char *fmt, ...)
+{
+    if (p->status != 0 && p->status != 422)
+        return -1;
+    if (p->status == 422 && p->nfields > 0 && status != 422)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    p->detail = arena_vprintf(p->arena, fmt, ap);
+    va_end(ap);
+    p->status = status;
+    return -1;
+}
+
+void problem_field(problem_t *p, const char *field, const char *fmt, ...)
+{
+    if (p->nfields == p->fields_cap) {
+        size_t cap = p->fields_cap ? p->fields_cap * 2 : 8;
+        problem_field_t *grown = arena_alloc(p->arena, cap * sizeof(*grown));
+        if (p->nfields > 0)
+            memcpy(grown, p->fields, p->nfields * sizeof(*grown));
+        p->fields = grown;
+        p->fields_cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    p->fields[p->nfields].message = arena_vprintf(p->arena, fmt, ap);
+    va_end(ap);
+    p->fields[p->nfields].field = arena_strdup(p->arena, field);
+    p->nfields++;
+    if (p->status == 0) {
+        p->status = 422;
+        p->detail = "The request body has invalid fields; see errors.";
+    }
+}
+
+json_t *problem_body(const problem_t *p, const char *instance, const char *request_id)
+{
+    const problem_kind_t *kind = problem_kind(p->status ? p->status : 500);
+    int status = p->status ? p->status : 500;
+    char type[64];
+
+    snprintf(type, sizeof(type), "/problems/%s", kind->slug);
+    json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}",
+                             "type", type,
+                             "title", problem_title(status),
+                             "status", status,
+                             "detail", p->detail ? p->detail : problem_title(status),
+                             "instance", instance ? instance : "",
+                             "request_id", request_id ? request_id : "");
+    if (body == NULL || p->nfields == 0)
+        return body;
+    json_t *errors = json_array();
+    for (size_t i = 0; i < p->nfields; i++)
+        json_array_append_new(errors, json_pack("{s:s, s:s}", "field", p->fields[i].field,
+                                                "message", p->fields[i].message));
+    json_object_set_new(body, "errors", errors);
+    return body;
+}

@@ -1,0 +1,48 @@
+/* problem.h - the error a handler reports, and its RFC 9457 problem+json body */
+#ifndef FLEETDASH_PROBLEM_H
+#define FLEETDASH_PROBLEM_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "arena.h"
+
+/* One bad input field of a 422 answer. */
+typedef struct problem_field {
+    const char *field;     /* path of the field: "widgets[2].position.w" */
+    const char *message;   /* what is wrong with it, in words */
+} problem_field_t;
+
+/* What went wrong while serving a request. Owned by the request; every
+ * string lives in the request's arena. status 0 means "no error yet". */
+typedef struct problem {
+    arena_t *arena;
+    int status;               /* HTTP status to answer with */
+    const char *detail;       /* one sentence for people */
+    const char *allow;        /* 405 only: the Allow header */
+    int retry_after;          /* seconds, 503 only; 0 = none */
+    problem_field_t *fields;  /* 422 only */
+    size_t nfields;
+    size_t fields_cap;
+} problem_t;
+
+/* Records an error (the first one wins; later calls keep the first status
+ * but never lose a field list). Always returns -1, so a handler can write
+ * `return problem_set(p, 404, "no dashboard %s", id);`. */
+int problem_set(problem_t *p, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Adds one bad field and makes the status 422 unless another status was set
+ * already. The strings are copied into the arena. */
+void problem_field(problem_t *p, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The title of an HTTP status ("Not Found"); "Error" for unknown ones. */
+const char *problem_title(int status);
+
+/* Builds the problem+json body: {type, title, status, detail, instance,
+ * request_id} plus `errors` when fields were recorded. Returns a new
+ * reference the caller owns. A problem with status 0 is reported as 500. */
+json_t *problem_body(const problem_t *p, const char *instance, const char *request_id);
+
+#endif

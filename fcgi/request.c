@@ -1,0 +1,241 @@
+/* request.c - one FastCGI request: method, path, query, headers, body */
+#include "request.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t extra;
+        unsigned int cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            extra = 1, cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            extra = 2, cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            extra = 3, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + extra >= len)
+            return false;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
+            (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += extra + 1;
+    }
+    return true;
+}
+
+/* Decodes s[0..len) into a new arena string. Returns
+ * NULL if an escape is malformed or the result is not clean UTF-8. */
+static char *query_decode(arena_t *arena, const char *s, size_t len)
+{
+    char *out = arena_alloc(arena, len + 1);
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            out[n++] = ' ';
+        } else if (s[i] == '%') {
+            if (i + 2 >= len)
+                return NULL;
+            int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return NULL;
+            out[n++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[n++] = s[i];
+        }
+    }
+    out[n] = '\0';
+    return utf8_valid((const unsigned char *)out, n) ? out : NULL;
+}
+
+int request_parse_query(arena_t *arena, const char *qs, query_param_t **params,
+                        size_t *nparams, problem_t *p)
+{
+    size_t count = 0, cap = 0;
+    query_param_t *list = NULL;
+
+    *params = NULL;
+    *nparams = 0;
+    if (qs == NULL)
+        return 0;
+    while (*qs != '\0') {
+        size_t seglen = strcspn(qs, "&");
+        if (seglen > 0) {
+            const char *eq = memchr(qs, '=', seglen);
+            size_t namelen = eq ? (size_t)(eq - qs) : seglen;
+            const char *name = query_decode(arena, qs, namelen);
+            const char *value = eq ? query_decode(arena, eq + 1, seglen - namelen - 1)
+                                   : arena_strdup(arena, "");
+            if (name == NULL || value == NULL)
+                return problem_set(p, 400, "The query string is malformed near \"%.*s\".",
+                                   (int)(seglen > 64 ? 64 : seglen), qs);
+            if (count == cap) {
+                cap = cap ? cap * 2 : 8;
+                query_param_t *grown = arena_alloc(arena, cap * sizeof(*grown));
+                if (count > 0)
+                    memcpy(grown, list, count * sizeof(*grown));
+                list = grown;
+            }
+            list[count].name = name;
+            list[count].value = value;
+            count++;
+        }
+        qs += seglen;
+        if (*qs == '&')
+            qs++;
+    }
+    *params = list;
+    *nparams = count;
+    return 0;
+}
+
+const char *request_param(const request_t *req, const char *name)
+{
+    if (req->fcgx == NULL)
+        return NULL;
+    return FCGX_GetParam(name, req->fcgx->envp);
+}
+
+int request_init(request_t *req, FCGX_Request *fcgx, arena_t *arena, problem_t *p)
+{
+    memset(req, 0, sizeof(*req));
+    req->fcgx = fcgx;
+    req->arena = arena;
+
+    const char *method = request_param(req, "REQUEST_METHOD");
+    const char *uri = request_param(req, "REQUEST_URI");
+    const char *path = request_param(req, "DOCUMENT_URI");
+    const char *id = request_param(req, "REQUEST_ID");
+
+    req->method = method ? method : "GET";
+    req->uri = uri ? uri : "/";
+    if (path == NULL) {
+        size_t len = strcspn(req->uri, "?");
+        path = arena_strndup(arena, req->uri, len);
+    }
+    req->path = path;
+    req->request_id = (id && *id) ? id : "-";
+    return request_parse_query(arena, request_param(req, "QUERY_STRING"), &req->query,
+                               &req->nquery, p);
+}
+
+const char *request_query(const request_t *req, const char *name)
+{
+    for (size_t i = 0; i < req->nquery; i++)
+        if (strcmp(req->query[i].name, name) == 0)
+            return req->query[i].value;
+    return NULL;
+}
+
+bool request_is_json_type(const char *content_type)
+{
+    static const char json[] = "application/json";
+
+    if (content_type == NULL)
+        return false;
+    while (*content_type == ' ' || *content_type == '\t')
+        content_type++;
+    if (strncasecmp(content_type, json, sizeof(json) - 1) != 0)
+        return false;
+    char next = content_type[sizeof(json) - 1];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+/* Reads and throws away what is left of the body, so that nginx, which
+ * already sent it, reads our answer instead of a reset connection. */
+static void request_drain(request_t *req)
+{
+    char sink[8192];
+
+    if (req->fcgx == NULL)
+        return;
+    while (FCGX_GetStr(sink, sizeof(sink), req->fcgx->in) > 0)
+        ;
+}
+
+/* Reads up to limit + 1 bytes of body into the arena; *len tells how many. */
+static char *request_read(request_t *req, size_t limit, size_t *len)
+{
+    size_t cap = 8192, n = 0;
+    char *buf = arena_alloc(req->arena, cap + 1);
+
+    while (req->fcgx != NULL && n <= limit) {
+        if (n == cap) {
+            size_t grown_cap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
+            char *grown = arena_alloc(req->arena, grown_cap + 1);
+            memcpy(grown, buf, n);
+            buf = grown;
+            cap = grown_cap;
+        }
+        int got = FCGX_GetStr(buf + n, (int)(cap - n), req->fcgx->in);
+        if (got <= 0)
+            break;
+        n += (size_t)got;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+json_t *request_json_body(request_t *req, size_t limit, problem_t *p)
+{
+    const char *length = request_param(req, "CONTENT_LENGTH");
+    json_error_t jerr;
+    size_t len = 0;
+
+    if (length != NULL && *length != '\0' && strtoull(length, NULL, 10) > limit) {
+        request_drain(req);
+        problem_set(p, 413, "The request body is larger than the limit of %zu bytes.", limit);
+        return NULL;
+    }
+    if (!request_is_json_type(request_param(req, "CONTENT_TYPE"))) {
+        request_drain(req);
+        problem_set(p, 415, "The request body must be sent as Content-Type: application/json.");
+        return NULL;
+    }
+    char *body = request_read(req, limit, &len);
+    if (len > limit) {
+        request_drain(req);
+        problem_set(p, 413, "The request body is larger than the limit of %zu bytes.", limit);
+        return NULL;
+    }
+    if (len == 0) {
+        problem_set(p, 400, "The request needs a JSON body.");
+        return NULL;
+    }
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (root == NULL)
+        problem_set(p, 400, "Malformed JSON at line %d, column %d: %s.", jerr.line, jerr.column,
+                    jerr.text);
+    return root;
+}

@@ -1,0 +1,66 @@
+/* request.h - one FastCGI request: method, path, query, headers, body */
+#ifndef FLEETDASH_REQUEST_H
+#define FLEETDASH_REQUEST_H
+
+#include <fcgiapp.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "arena.h"
+#include "problem.h"
+
+#define REQUEST_BODY_LIMIT   (1024 * 1024)   /* default hard limit: 1 MiB */
+#define REQUEST_MAX_CAPTURES 4
+
+/* One decoded query parameter. Repeated keys give repeated entries. */
+typedef struct query_param {
+    const char *name;
+    const char *value;
+} query_param_t;
+
+/* A request as handlers see it. Every string is either in the arena or
+ * borrowed from libfcgi; all die when the request ends. */
+typedef struct request {
+    FCGX_Request *fcgx;        /* NULL in unit tests */
+    arena_t *arena;
+    const char *method;        /* "GET" */
+    const char *path;          /* decoded path, no query: "/api/v1/dashboards" */
+    const char *uri;           /* as sent: path and query */
+    const char *request_id;    /* nginx $request_id, or "-" */
+    query_param_t *query;
+    size_t nquery;
+    const char *captures[REQUEST_MAX_CAPTURES]; /* {id} segments of the route */
+    size_t ncaptures;
+} request_t;
+
+/* Parses an application/x-www-form-urlencoded query string into params:
+ * '+' is a space, %XX is decoded, an empty string gives no params. Returns 0,
+ * or -1 with p set to 400 naming the broken parameter when a %-escape is
+ * malformed or decodes to a NUL byte or invalid UTF-8. */
+int request_parse_query(arena_t *arena, const char *qs, query_param_t **params,
+                        size_t *nparams, problem_t *p);
+
+/* Fills req from the FastCGI environment of fcgx (method, path, query).
+ * Returns 0, or -1 with a 400 in p when the query string is malformed. */
+int request_init(request_t *req, FCGX_Request *fcgx, arena_t *arena, problem_t *p);
+
+/* The first value of query parameter name, or NULL when absent. */
+const char *request_query(const request_t *req, const char *name);
+
+/* A FastCGI parameter such as "HTTP_IF_MATCH", or NULL when absent.
+ * Borrowed: valid until the request ends. */
+const char *request_param(const request_t *req, const char *name);
+
+/* Reads the request body as JSON. Checks, in this order: the declared length
+ * against limit (413), the Content-Type is application/json (415), that a
+ * body is present (400), and that it parses (400 naming line and column).
+ * On success returns a new reference the caller owns; on failure NULL with p
+ * filled. The body is drained on every path so nginx sees a clean answer. */
+json_t *request_json_body(request_t *req, size_t limit, problem_t *p);
+
+/* True if the Content-Type value names application/json (parameters such as
+ * charset=utf-8 allowed, case-insensitive). */
+bool request_is_json_type(const char *content_type);
+
+#endif

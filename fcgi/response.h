@@ -1,0 +1,34 @@
+/* response.h - the answer to one request: status, headers, JSON body */
+#ifndef FLEETDASH_RESPONSE_H
+#define FLEETDASH_RESPONSE_H
+
+#include <jansson.h>
+
+#include "problem.h"
+#include "request.h"
+
+typedef struct response {
+    int status;                /* 0 until a handler answers */
+    json_t *body;              /* owned by the response; NULL = no body */
+    const char *content_type;  /* NULL = application/json */
+    const char *location;      /* Location header (201) */
+    const char *etag;          /* ETag header, already quoted */
+    const char *allow;         /* Allow header (405) */
+    int retry_after;           /* Retry-After seconds (503); 0 = none */
+} response_t;
+
+/* Sets status and body; the body reference is stolen (may be NULL). */
+void response_json(response_t *res, int status, json_t *body);
+
+/* Turns a recorded problem into the answer: problem+json body, Allow and
+ * Retry-After headers where the problem has them. */
+void response_problem(response_t *res, const request_t *req, const problem_t *p);
+
+/* Writes the response to the FastCGI output stream. Returns 0, or -1 when
+ * the body cannot be serialised (the client then gets a bare 500). */
+int response_send(const request_t *req, const response_t *res);
+
+/* Drops the body reference; the response may be reused. */
+void response_clear(response_t *res);
+
+#endif

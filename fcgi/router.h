@@ -1,0 +1,34 @@
+/* router.h - routes are rows of a static table: method, path pattern, handler */
+#ifndef FLEETDASH_ROUTER_H
+#define FLEETDASH_ROUTER_H
+
+#include <stddef.h>
+
+#include "problem.h"
+#include "request.h"
+#include "response.h"
+
+/* A handler answers into res and returns 0, or returns -1 with p filled; the
+ * worker then answers with the problem. It never writes to the stream. */
+typedef int (*route_handler_t)(request_t *req, response_t *res, problem_t *p);
+
+/* One route. A table ends with a row whose method is NULL.
+ * method:  "GET", "POST", ... (GET also answers HEAD)
+ * pattern: "/api/v1/dashboards/{id}" - each {name} segment matches any one
+ *          non-empty path segment and is captured in order into
+ *          request.captures
+ * handler: the function that answers */
+typedef struct route {
+    const char *method;
+    const char *pattern;
+    route_handler_t handler;
+} route_t;
+
+/* Finds the route for req->method and req->path in table. The pattern with
+ * the fewest captures wins when several match ("/dashboards/default" before
+ * "/dashboards/{id}"). On success returns the row and fills req->captures.
+ * Returns NULL with a 404 in p when no pattern matches the path, or a 405
+ * with p->allow listing the methods the best pattern has. */
+const route_t *route_match(const route_t *table, request_t *req, problem_t *p);
+
+#endif

@@ -1,0 +1,142 @@
+/* validate.c - input checked once at the edge, against tables of field rules */
+#include "validate.h"
+
+#include <ctype.h>
+#include <string.h>
+
+static const char *const field_type_names[] = {
+    [FIELD_STRING] = "a string",
+    [FIELD_BOOLEAN] = "a boolean",
+    [FIELD_INTEGER] = "an integer",
+    [FIELD_OBJECT] = "an object",
+    [FIELD_ARRAY] = "an array",
+};
+
+const char *validate_path(arena_t *arena, const char *prefix, const char *name)
+{
+    if (prefix == NULL || prefix[0] == '\0')
+        return arena_strdup(arena, name);
+    return arena_printf(arena, "%s.%s", prefix, name);
+}
+
+size_t validate_utf8_length(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
+bool validate_uuid(const char *s)
+{
+    static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+    if (s == NULL || strlen(s) != sizeof(shape) - 1)
+        return false;
+    for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+        if (shape[i] == '-' ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool field_type_matches(field_type_t type, const json_t *v)
+{
+    switch (type) {
+    case FIELD_STRING: return json_is_string(v);
+    case FIELD_BOOLEAN: return json_is_boolean(v);
+    case FIELD_INTEGER: return json_is_integer(v);
+    case FIELD_OBJECT: return json_is_object(v);
+    case FIELD_ARRAY: return json_is_array(v);
+    }
+    return false;
+}
+
+static void validate_allowed(const field_rule_t *rule, const json_t *v, const char *path,
+                             problem_t *p)
+{
+    const char *s = json_string_value(v);
+    char list[512] = "";
+
+    for (const char *const *a = rule->allowed; *a != NULL; a++)
+        if (strcmp(*a, s) == 0)
+            return;
+    for (const char *const *a = rule->allowed; *a != NULL; a++) {
+        if (strlen(list) + strlen(*a) + 3 >= sizeof(list))
+            break;
+        if (list[0] != '\0')
+            strcat(list, ", ");
+        strcat(list, *a);
+    }
+    problem_field(p, path, "must be one of: %s", list);
+}
+
+/* Checks one present member against its rule. */
+static void validate_member(const field_rule_t *rule, const json_t *v, const char *path,
+                            problem_t *p)
+{
+    if (json_is_null(v)) {
+        if (!(rule->flags & FIELD_NULLABLE))
+            problem_field(p, path, "must not be null");
+        return;
+    }
+    if (!field_type_matches(rule->type, v)) {
+        problem_field(p, path, "must be %s", field_type_names[rule->type]);
+        return;
+    }
+    if (rule->type == FIELD_STRING && rule->allowed != NULL) {
+        validate_allowed(rule, v, path, p);
+        return;
+    }
+    if (rule->max <= 0)
+        return;
+    long long n;
+    switch (rule->type) {
+    case FIELD_STRING:
+        n = (long long)validate_utf8_length(json_string_value(v));
+        if (n < rule->min || n > rule->max)
+            problem_field(p, path, "must be %lld to %lld characters long", rule->min, rule->max);
+        break;
+    case FIELD_INTEGER:
+        n = json_integer_value(v);
+        if (n < rule->min || n > rule->max)
+            problem_field(p, path, "must be between %lld and %lld", rule->min, rule->max);
+        break;
+    case FIELD_ARRAY:
+        n = (long long)json_array_size(v);
+        if (n < rule->min || n > rule->max)
+            problem_field(p, path, "must have %lld to %lld items", rule->min, rule->max);
+        break;
+    default:
+        break;
+    }
+}
+
+int validate_object(const json_t *value, const field_rule_t *rules, const char *prefix,
+                    problem_t *p)
+{
+    size_t before = p->nfields;
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(value)) {
+        problem_field(p, prefix[0] ? prefix : "body", "must be a JSON object");
+        return -1;
+    }
+    json_object_foreach((json_t *)value, key, v) {
+        const field_rule_t *rule = rules;
+        while (rule->name != NULL && strcmp(rule->name, key) != 0)
+            rule++;
+        const char *path = validate_path(p->arena, prefix, key);
+        if (rule->name == NULL)
+            problem_field(p, path, "is not a known field");
+        else
+            validate_member(rule, v, path, p);
+    }
+    for (const field_rule_t *rule = rules; rule->name != NULL; rule++)
+        if ((rule->flags & FIELD_REQUIRED) && json_object_get(value, rule->name) == NULL)
+            problem_field(p, validate_path(p->arena, prefix, rule->name), "is required");
+    return p->nfields > before ? -1 : 0;
+}

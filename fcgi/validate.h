@@ -1,0 +1,54 @@
+/* validate.h - input checked once at the edge, against tables of field rules */
+#ifndef FLEETDASH_VALIDATE_H
+#define FLEETDASH_VALIDATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "problem.h"
+
+typedef enum field_type {
+    FIELD_STRING,
+    FIELD_BOOLEAN,
+    FIELD_INTEGER,
+    FIELD_OBJECT,
+    FIELD_ARRAY,
+} field_type_t;
+
+#define FIELD_REQUIRED 0x1u   /* must be present */
+#define FIELD_NULLABLE 0x2u   /* JSON null is accepted */
+
+/* One member of an input object. A rule table ends with a NULL name.
+ * name:    the JSON member
+ * type:    the JSON type it must have
+ * flags:   FIELD_REQUIRED, FIELD_NULLABLE
+ * min/max: inclusive bounds when max > 0: characters for strings, the value
+ *          for integers, the item count for arrays
+ * allowed: for strings, the NULL-terminated list of accepted values */
+typedef struct field_rule {
+    const char *name;
+    field_type_t type;
+    unsigned flags;
+    long long min;
+    long long max;
+    const char *const *allowed;
+} field_rule_t;
+
+/* Checks that value is an object whose members follow rules: no unknown
+ * member, every required member present, the right types, bounds and
+ * values. Every bad field is recorded in p under prefix ("" at the top,
+ * "widgets[2]" nested). Returns 0 when all is well, -1 otherwise. */
+int validate_object(const json_t *value, const field_rule_t *rules, const char *prefix,
+                    problem_t *p);
+
+/* Joins a prefix and a member name into a field path ("a.b"), in the arena. */
+const char *validate_path(arena_t *arena, const char *prefix, const char *name);
+
+/* True if s is a UUID in its canonical 8-4-4-4-12 hex form (any case). */
+bool validate_uuid(const char *s);
+
+/* The number of characters (code points) of a valid UTF-8 string. */
+size_t validate_utf8_length(const char *s);
+
+#endif

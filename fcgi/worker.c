@@ -1,0 +1,129 @@
+/* worker.c - one pre-forked worker: accept, route, answer, repeat */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+
+static volatile sig_atomic_t worker_stopping;
+
+static void worker_on_stop(int sig)
+{
+    (void)sig;
+    worker_stopping = 1;
+}
+
+static double worker_ms_since(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+void worker_handle(const group_t *group, FCGX_Request *fcgx, arena_t *arena)
+{
+    struct timespec start;
+    problem_t p = {.arena = arena};
+    response_t res = {0};
+    request_t req;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    if (request_init(&req, fcgx, arena, &p) == 0) {
+        const route_t *route = route_match(group->routes, &req, &p);
+        if (route != NULL && route->handler(&req, &res, &p) != 0 && p.status == 0)
+            problem_set(&p, 500, "The server failed to answer this request.");
+    }
+    if (p.status != 0 || res.status == 0)
+        response_problem(&res, &req, &p);
+    if (fcgx != NULL) {
+        char sink[4096];
+        while (FCGX_GetStr(sink, sizeof(sink), fcgx->in) > 0)
+            ; /* unread body: nginx must see our answer, not a reset */
+    }
+    response_send(&req, &res);
+    log_request(req.request_id, req.method, req.path, res.status, worker_ms_since(&start));
+    response_clear(&res);
+}
+
+/* Installs the stop handler and returns the signal mask to wait with: the
+ * stop signals stay blocked while a request is served, and are delivered
+ * only while the worker waits for a connection. */
+static int worker_signals(sigset_t *wait_mask)
+{
+    struct sigaction sa = {.sa_handler = worker_on_stop};
+    sigset_t stop;
+
+    sigemptyset(&sa.sa_mask);
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    if (sigprocmask(SIG_BLOCK, &stop, wait_mask) != 0)
+        return -1;
+    sigdelset(wait_mask, SIGTERM);
+    sigdelset(wait_mask, SIGINT);
+    return 0;
+}
+
+int worker_run(const group_t *group, int listen_fd, long max_requests)
+{
+    sigset_t wait_mask;
+    FCGX_Request fcgx;
+    arena_t arena = {0};
+    long served = 0;
+    int exit_code = WORKER_EXIT_OK;
+
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listen_fd};
+    if (worker_signals(&wait_mask) != 0 || FCGX_Init() != 0 || epfd < 0 ||
+        fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0 ||
+        epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0 ||
+        FCGX_InitRequest(&fcgx, listen_fd, 0) != 0) {
+        log_error("worker cannot start: %s", strerror(errno));
+        return WORKER_EXIT_INIT;
+    }
+    while (!worker_stopping && (max_requests == 0 || served < max_requests)) {
+        struct epoll_event ready;
+        int n = epoll_pwait(epfd, &ready, 1, -1, &wait_mask);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            log_error("epoll_pwait: %s", strerror(errno));
+            exit_code = WORKER_EXIT_ACCEPT;
+            break;
+        }
+        int rc = FCGX_Accept_r(&fcgx);
+        if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR || rc == -ECONNABORTED)
+            continue; /* another worker took the connection */
+        if (rc < 0) {
+            log_error("accept failed: %s", strerror(-rc));
+            exit_code = WORKER_EXIT_ACCEPT;
+            break;
+        }
+        worker_handle(group, &fcgx, &arena);
+        FCGX_Finish_r(&fcgx);
+        arena_reset(&arena);
+        served++;
+    }
+    if (max_requests > 0 && served >= max_requests)
+        log_info("recycling after %ld requests", served);
+    FCGX_Free(&fcgx, 1);
+    close(epfd);
+    db_close();
+    arena_destroy(&arena);
+    return exit_code;
+}

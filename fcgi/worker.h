@@ -1,0 +1,28 @@
+/* worker.h - one pre-forked worker: accept, route, answer, repeat */
+#ifndef FLEETDASH_WORKER_H
+#define FLEETDASH_WORKER_H
+
+#include "router.h"
+
+/* Exit codes of a worker, told apart by the master. */
+#define WORKER_EXIT_OK        0   /* stopped as asked, or recycled */
+#define WORKER_EXIT_INIT      78  /* could not start: a crash, counted as one */
+#define WORKER_EXIT_ACCEPT    79  /* the listening socket broke */
+
+/* A route group: the name given to --group and its route table. */
+typedef struct group {
+    const char *name;
+    const route_t *routes;
+} group_t;
+
+/* Serves requests from listen_fd until SIGTERM or SIGINT (the request in
+ * flight is finished first) or until max_requests were served (0 = no
+ * limit). Returns the process exit code. */
+int worker_run(const group_t *group, int listen_fd, long max_requests);
+
+/* Answers one request already accepted on fcgx: parses it, routes it, calls
+ * the handler, writes the response or the problem, logs one line. Exposed
+ * for tests; never fails (every failure becomes an answer). */
+void worker_handle(const group_t *group, FCGX_Request *fcgx, arena_t *arena);
+
+#endif

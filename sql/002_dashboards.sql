@@ -1,0 +1,323 @@
+-- 002_dashboards.sql - dashboards and their widgets, the default dashboard,
+-- and the functions every dashboard write goes through.
+--
+-- Every write locks the dashboard row, checks the caller's expected version
+-- (If-Match) and bumps the version, all in one statement from the worker's
+-- side. Errors meant for the client are raised with SQLSTATEs the worker maps
+-- to HTTP: FD404 not found, FD412 version mismatch, FD422 bad field (the
+-- field paths in COLUMN, comma-separated).
+
+CREATE FUNCTION rfc3339(t timestamptz) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+COMMENT ON FUNCTION rfc3339(timestamptz) IS 'RFC 3339 text in UTC, as the API prints times';
+
+CREATE TABLE dashboards (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name        text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 255),
+    description text CHECK (char_length(description) <= 10000),
+    is_default  boolean NOT NULL DEFAULT false,
+    owner       text CHECK (char_length(owner) BETWEEN 1 AND 255),
+    version     integer NOT NULL DEFAULT 1 CHECK (version >= 1),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE dashboards IS 'A named set of widgets; version counts every change (ETag)';
+
+-- At most one default dashboard, whatever the application does.
+CREATE UNIQUE INDEX dashboards_one_default ON dashboards (is_default) WHERE is_default;
+-- The listing order (default first, then name, then id) for keyset pages.
+CREATE INDEX dashboards_listing ON dashboards ((NOT is_default), name, id);
+CREATE INDEX dashboards_owner_listing ON dashboards (owner, (NOT is_default), name, id);
+
+CREATE TABLE dashboard_widgets (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    dashboard_id uuid NOT NULL REFERENCES dashboards (id) ON DELETE CASCADE,
+    type         text NOT NULL CHECK (type IN ('metric_card', 'line_chart', 'bar_chart',
+                     'pie_chart', 'table', 'heatmap', 'gauge', 'alert_list', 'status_board')),
+    title        text NOT NULL CHECK (char_length(title) BETWEEN 1 AND 255),
+    -- json, not jsonb: the object comes back exactly as it was stored, key order included.
+    config       json NOT NULL DEFAULT '{}' CHECK (json_typeof(config) = 'object'),
+    x            integer NOT NULL CHECK (x >= 0),
+    y            integer NOT NULL CHECK (y >= 0),
+    w            integer NOT NULL CHECK (w >= 1),
+    h            integer NOT NULL CHECK (h >= 1),
+    refresh_interval_seconds integer NOT NULL DEFAULT 60
+                     CHECK (refresh_interval_seconds BETWEEN 10 AND 3600),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT dashboard_widgets_fits_grid CHECK (x + w <= 12)
+);
+COMMENT ON TABLE dashboard_widgets IS 'One widget of a dashboard: type, stored config, place on the 12-column grid';
+CREATE INDEX dashboard_widgets_by_dashboard ON dashboard_widgets (dashboard_id, y, x);
+
+-- One row per widget of a dashboard (one row with NULL widget columns when it
+-- has none), in display order. The worker builds a Dashboard from these rows.
+CREATE TYPE dashboard_row AS (
+    id uuid, name text, description text, is_default boolean, owner text,
+    version integer, created_at text, updated_at text,
+    widget_id uuid, widget_type text, widget_title text, widget_config text,
+    widget_x integer, widget_y integer, widget_w integer, widget_h integer,
+    widget_refresh integer, widget_created_at text, widget_updated_at text);
+
+CREATE FUNCTION dashboard_read(p_id uuid) RETURNS SETOF dashboard_row
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT d.id, d.name, d.description, d.is_default, d.owner, d.version,
+           rfc3339(d.created_at), rfc3339(d.updated_at),
+           w.id, w.type, w.title, w.config::text, w.x, w.y, w.w, w.h,
+           w.refresh_interval_seconds, rfc3339(w.created_at), rfc3339(w.updated_at)
+      FROM dashboards d
+      LEFT JOIN dashboard_widgets w ON w.dashboard_id = d.id
+     WHERE d.id = p_id
+     ORDER BY w.y, w.x, w.created_at, w.id;
+END;
+
+-- One widget with the version of its dashboard (for the ETag).
+-- Widget columns in the same order as the widget_* columns of dashboard_row.
+CREATE TYPE widget_row AS (
+    id uuid, type text, title text, config text,
+    x integer, y integer, w integer, h integer, refresh_interval_seconds integer,
+    created_at text, updated_at text, dashboard_id uuid, dashboard_version integer);
+
+CREATE FUNCTION widget_read(p_dashboard uuid, p_widget uuid) RETURNS SETOF widget_row
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT w.id, w.type, w.title, w.config::text, w.x, w.y, w.w, w.h,
+           w.refresh_interval_seconds, rfc3339(w.created_at), rfc3339(w.updated_at),
+           w.dashboard_id, d.version
+      FROM dashboard_widgets w
+      JOIN dashboards d ON d.id = w.dashboard_id
+     WHERE w.dashboard_id = p_dashboard AND w.id = p_widget;
+END;
+
+-- Locks a dashboard for a change, checks the version the caller expects
+-- (NULL: any) and counts the change. Raises FD404 or FD412.
+CREATE FUNCTION dashboard_touch(p_id uuid, p_expected integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_version integer;
+BEGIN
+    SELECT d.version INTO v_version FROM dashboards d WHERE d.id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format('No dashboard %s.', p_id);
+    END IF;
+    IF p_expected IS NOT NULL AND p_expected <> v_version THEN
+        RAISE EXCEPTION USING ERRCODE = 'FD412', MESSAGE = format(
+            'The dashboard is at version %s, not %s (If-Match); nothing was changed.',
+            v_version, p_expected);
+    END IF;
+    UPDATE dashboards d SET version = d.version + 1, updated_at = now() WHERE d.id = p_id;
+    RETURN v_version + 1;
+END $$;
+
+-- Serialises every change of the default flag; taken before any row lock so
+-- that two such changes never deadlock.
+CREATE FUNCTION dashboard_lock_default() RETURNS void
+LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(hashtext('fleetdash.default_dashboard')) $$;
+
+-- Un-defaults every dashboard but p_keep (which may be NULL); the caller holds
+-- dashboard_lock_default().
+CREATE FUNCTION dashboard_undefault_others(p_keep uuid) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE dashboards SET is_default = false, version = version + 1, updated_at = now()
+     WHERE is_default AND id IS DISTINCT FROM p_keep
+$$;
+
+-- Inserts widgets given as a JSON array of validated WidgetInput objects.
+CREATE FUNCTION widgets_insert(p_dashboard uuid, p_widgets json) RETURNS SETOF uuid
+LANGUAGE sql AS $$
+    INSERT INTO dashboard_widgets (dashboard_id, type, title, config, x, y, w, h,
+                                   refresh_interval_seconds, created_at, updated_at)
+    SELECT p_dashboard, e->>'type', e->>'title', COALESCE(e->'config', '{}'),
+           COALESCE((e->'position'->>'x')::integer, 0), COALESCE((e->'position'->>'y')::integer, 0),
+           COALESCE((e->'position'->>'w')::integer, 4), COALESCE((e->'position'->>'h')::integer, 2),
+           COALESCE((e->>'refresh_interval_seconds')::integer, 60),
+           -- created_at keeps the given order among widgets at equal positions
+           now() + make_interval(secs => n / 1e6), now() + make_interval(secs => n / 1e6)
+      FROM json_array_elements(p_widgets) WITH ORDINALITY AS t(e, n)
+    RETURNING id
+$$;
+
+CREATE FUNCTION dashboard_create(p_name text, p_description text, p_is_default boolean,
+                                 p_owner text, p_widgets json)
+RETURNS SETOF dashboard_row LANGUAGE plpgsql AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    IF p_is_default THEN
+        PERFORM dashboard_lock_default();
+        PERFORM dashboard_undefault_others(NULL);
+    END IF;
+    INSERT INTO dashboards (name, description, is_default, owner)
+    VALUES (p_name, p_description, p_is_default, p_owner) RETURNING dashboards.id INTO v_id;
+    PERFORM widgets_insert(v_id, COALESCE(p_widgets, '[]'));
+    RETURN QUERY SELECT * FROM dashboard_read(v_id);
+END $$;
+
+-- PUT: every attribute replaced; p_widgets NULL keeps the widgets, an array
+-- replaces them all.
+CREATE FUNCTION dashboard_replace(p_id uuid, p_expected integer, p_name text,
+                                  p_description text, p_is_default boolean, p_owner text,
+                                  p_widgets json)
+RETURNS SETOF dashboard_row LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_is_default THEN
+        PERFORM dashboard_lock_default();
+    END IF;
+    PERFORM dashboard_touch(p_id, p_expected);
+    IF p_is_default THEN
+        PERFORM dashboard_undefault_others(p_id);
+    END IF;
+    UPDATE dashboards d
+       SET name = p_name, description = p_description, is_default = p_is_default, owner = p_owner
+     WHERE d.id = p_id;
+    IF p_widgets IS NOT NULL THEN
+        DELETE FROM dashboard_widgets w WHERE w.dashboard_id = p_id;
+        PERFORM widgets_insert(p_id, p_widgets);
+    END IF;
+    RETURN QUERY SELECT * FROM dashboard_read(p_id);
+END $$;
+
+-- PATCH: only the members present in p_patch change (JSON null clears).
+CREATE FUNCTION dashboard_patch(p_id uuid, p_expected integer, p_patch json)
+RETURNS SETOF dashboard_row LANGUAGE plpgsql AS $$
+DECLARE
+    v_default boolean := (p_patch->>'is_default')::boolean;
+BEGIN
+    IF v_default THEN
+        PERFORM dashboard_lock_default();
+    END IF;
+    PERFORM dashboard_touch(p_id, p_expected);
+    IF v_default THEN
+        PERFORM dashboard_undefault_others(p_id);
+    END IF;
+    UPDATE dashboards d SET
+        name        = CASE WHEN p_patch->'name' IS NULL THEN d.name ELSE p_patch->>'name' END,
+        description = CASE WHEN p_patch->'description' IS NULL THEN d.description
+                           ELSE p_patch->>'description' END,
+        owner       = CASE WHEN p_patch->'owner' IS NULL THEN d.owner ELSE p_patch->>'owner' END,
+        is_default  = COALESCE(v_default, d.is_default)
+     WHERE d.id = p_id;
+    RETURN QUERY SELECT * FROM dashboard_read(p_id);
+END $$;
+
+CREATE FUNCTION dashboard_delete(p_id uuid, p_expected integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM dashboard_touch(p_id, p_expected);
+    DELETE FROM dashboards d WHERE d.id = p_id;
+END $$;
+
+-- Moves many widgets at once; one unknown widget and nothing moves.
+CREATE FUNCTION dashboard_layout(p_id uuid, p_expected integer, p_positions json)
+RETURNS SETOF dashboard_row LANGUAGE plpgsql AS $$
+DECLARE
+    v_unknown text;
+BEGIN
+    PERFORM dashboard_touch(p_id, p_expected);
+    SELECT string_agg('positions.' || k, ',' ORDER BY k) INTO v_unknown
+      FROM json_object_keys(p_positions) AS k
+     WHERE NOT EXISTS (SELECT 1 FROM dashboard_widgets w
+                        WHERE w.dashboard_id = p_id AND w.id::text = lower(k));
+    IF v_unknown IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'FD422', COLUMN = v_unknown,
+            MESSAGE = 'is not a widget of this dashboard';
+    END IF;
+    UPDATE dashboard_widgets w
+       SET x = (p.value->>'x')::integer, y = (p.value->>'y')::integer,
+           w = (p.value->>'w')::integer, h = (p.value->>'h')::integer, updated_at = now()
+      FROM json_each(p_positions) AS p
+     WHERE w.dashboard_id = p_id AND w.id = p.key::uuid;
+    RETURN QUERY SELECT * FROM dashboard_read(p_id);
+END $$;
+
+-- Raises FD404 unless p_widget belongs to p_dashboard.
+CREATE FUNCTION widget_check(p_dashboard uuid, p_widget uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM dashboard_widgets w WHERE w.id = p_widget AND w.dashboard_id = p_dashboard;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'FD404',
+            MESSAGE = format('No widget %s on dashboard %s.', p_widget, p_dashboard);
+    END IF;
+END $$;
+
+CREATE FUNCTION widget_create(p_dashboard uuid, p_expected integer, p_widget json)
+RETURNS SETOF widget_row LANGUAGE plpgsql AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    PERFORM dashboard_touch(p_dashboard, p_expected);
+    SELECT i INTO v_id FROM widgets_insert(p_dashboard, json_build_array(p_widget)) AS i;
+    RETURN QUERY SELECT * FROM widget_read(p_dashboard, v_id);
+END $$;
+
+-- PUT (p_replace) sets every attribute, defaults for the absent ones; PATCH
+-- changes only the members present.
+CREATE FUNCTION widget_update(p_dashboard uuid, p_widget uuid, p_expected integer,
+                              p_body json, p_replace boolean)
+RETURNS SETOF widget_row LANGUAGE plpgsql AS $$
+DECLARE
+    v_position json := p_body->'position';
+BEGIN
+    PERFORM dashboard_touch(p_dashboard, p_expected);
+    PERFORM widget_check(p_dashboard, p_widget);
+    IF p_replace THEN
+        v_position := COALESCE(v_position, '{"x":0,"y":0,"w":4,"h":2}');
+    END IF;
+    UPDATE dashboard_widgets w SET
+        type   = COALESCE(p_body->>'type', w.type),
+        title  = COALESCE(p_body->>'title', w.title),
+        config = COALESCE(p_body->'config', CASE WHEN p_replace THEN '{}' ELSE w.config END),
+        x = COALESCE((v_position->>'x')::integer, w.x),
+        y = COALESCE((v_position->>'y')::integer, w.y),
+        w = COALESCE((v_position->>'w')::integer, w.w),
+        h = COALESCE((v_position->>'h')::integer, w.h),
+        refresh_interval_seconds = COALESCE((p_body->>'refresh_interval_seconds')::integer,
+            CASE WHEN p_replace THEN 60 ELSE w.refresh_interval_seconds END),
+        updated_at = now()
+     WHERE w.id = p_widget;
+    RETURN QUERY SELECT * FROM widget_read(p_dashboard, p_widget);
+END $$;
+
+CREATE FUNCTION widget_delete(p_dashboard uuid, p_widget uuid, p_expected integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM dashboard_touch(p_dashboard, p_expected);
+    PERFORM widget_check(p_dashboard, p_widget);
+    DELETE FROM dashboard_widgets w WHERE w.id = p_widget;
+END $$;
+
+-- The default dashboard, created with the ten "System Overview" widgets when
+-- there is none. Concurrent first calls create exactly one.
+CREATE FUNCTION dashboard_default() RETURNS SETOF dashboard_row
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    SELECT d.id INTO v_id FROM dashboards d WHERE d.is_default;
+    IF NOT FOUND THEN
+        PERFORM dashboard_lock_default();
+        -- A new snapshot: sees a default committed while we waited.
+        SELECT d.id INTO v_id FROM dashboards d WHERE d.is_default;
+    END IF;
+    IF v_id IS NULL THEN
+        INSERT INTO dashboards (name, description, is_default)
+        VALUES ('System Overview', 'Default system monitoring dashboard', true)
+        RETURNING dashboards.id INTO v_id;
+        PERFORM widgets_insert(v_id, '[
+          {"type":"metric_card","title":"Success Rate","config":{"metric":"success_rate","time_range":"24h"},"position":{"x":0,"y":0,"w":3,"h":2}},
+          {"type":"metric_card","title":"Total Executions","config":{"metric":"total_executions","time_range":"24h"},"position":{"x":3,"y":0,"w":3,"h":2}},
+          {"type":"metric_card","title":"Avg Latency","config":{"metric":"avg_latency","time_range":"24h"},"position":{"x":6,"y":0,"w":3,"h":2}},
+          {"type":"metric_card","title":"Total Cost","config":{"metric":"total_cost","time_range":"24h"},"position":{"x":9,"y":0,"w":3,"h":2}},
+          {"type":"line_chart","title":"Execution Metrics","config":{"metrics":["executions","success_rate"],"time_range":"24h"},"position":{"x":0,"y":2,"w":8,"h":4}},
+          {"type":"status_board","title":"Agent Status","config":{},"position":{"x":8,"y":2,"w":4,"h":4}},
+          {"type":"pie_chart","title":"Error Breakdown","config":{"time_range":"24h"},"position":{"x":0,"y":6,"w":4,"h":4}},
+          {"type":"bar_chart","title":"Cost by Agent","config":{"group_by":"agent","time_range":"24h"},"position":{"x":4,"y":6,"w":4,"h":4}},
+          {"type":"alert_list","title":"Active Alerts","config":{"limit":10},"position":{"x":8,"y":6,"w":4,"h":4}},
+          {"type":"table","title":"Recent Activity","config":{"limit":10},"position":{"x":0,"y":10,"w":12,"h":4}}
+        ]');
+    END IF;
+    RETURN QUERY SELECT * FROM dashboard_read(v_id);
+END $$;

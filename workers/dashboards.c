@@ -1,0 +1,627 @@
+/* dashboards.c - the dashboards group: dashboards, their widgets and layout */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "groups.h"
+#include "../fcgi/cursor.h"
+#include "../fcgi/db.h"
+#include "../fcgi/validate.h"
+
+#define DASHBOARDS_PAGE_DEFAULT 50
+#define DASHBOARDS_PAGE_MAX     100
+#define DASHBOARDS_BASE         "/api/v1/dashboards"
+
+/* ---------------------------------------------------------------- input rules */
+
+static const char *const widget_types[] = {
+    "metric_card", "line_chart", "bar_chart", "pie_chart", "table",
+    "heatmap", "gauge", "alert_list", "status_board", NULL,
+};
+
+/* name, type, flags, min, max, allowed values */
+static const field_rule_t position_rules[] = {
+    {"x", FIELD_INTEGER, FIELD_REQUIRED, 0, 11, NULL},
+    {"y", FIELD_INTEGER, FIELD_REQUIRED, 0, 100000, NULL},
+    {"w", FIELD_INTEGER, FIELD_REQUIRED, 1, 12, NULL},
+    {"h", FIELD_INTEGER, FIELD_REQUIRED, 1, 1000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t widget_rules[] = {
+    {"type", FIELD_STRING, FIELD_REQUIRED, 0, 0, widget_types},
+    {"title", FIELD_STRING, FIELD_REQUIRED, 1, 255, NULL},
+    {"config", FIELD_OBJECT, 0, 0, 0, NULL},
+    {"position", FIELD_OBJECT, 0, 0, 0, NULL},
+    {"refresh_interval_seconds", FIELD_INTEGER, 0, 10, 3600, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t widget_patch_rules[] = {
+    {"type", FIELD_STRING, 0, 0, 0, widget_types},
+    {"title", FIELD_STRING, 0, 1, 255, NULL},
+    {"config", FIELD_OBJECT, 0, 0, 0, NULL},
+    {"position", FIELD_OBJECT, 0, 0, 0, NULL},
+    {"refresh_interval_seconds", FIELD_INTEGER, 0, 10, 3600, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t dashboard_rules[] = {
+    {"name", FIELD_STRING, FIELD_REQUIRED, 1, 255, NULL},
+    {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
+    {"is_default", FIELD_BOOLEAN, 0, 0, 0, NULL},
+    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, 255, NULL},
+    {"widgets", FIELD_ARRAY, 0, 0, 100, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t dashboard_patch_rules[] = {
+    {"name", FIELD_STRING, 0, 1, 255, NULL},
+    {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
+    {"is_default", FIELD_BOOLEAN, 0, 0, 0, NULL},
+    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, 255, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t layout_rules[] = {
+    {"positions", FIELD_OBJECT, FIELD_REQUIRED, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+/* ---------------------------------------------------------------- statements */
+
+static const db_statement_t stmt_list = {
+    "dashboards_list",
+    "SELECT d.id, d.name, d.description, d.is_default, d.owner, d.version,"
+    "       rfc3339(d.created_at), rfc3339(d.updated_at),"
+    "       (SELECT count(*) FROM dashboard_widgets w WHERE w.dashboard_id = d.id)"
+    "  FROM dashboards d"
+    " WHERE ($1::text IS NULL OR d.owner = $1)"
+    "   AND ($2::boolean IS NULL OR ((NOT d.is_default), d.name, d.id) > ($2, $3::text, $4::uuid))"
+    " ORDER BY (NOT d.is_default), d.name, d.id"
+    " LIMIT $5",
+    5, true};
+static const db_statement_t stmt_get = {
+    "dashboards_get", "SELECT * FROM dashboard_read($1)", 1, true};
+static const db_statement_t stmt_default = {
+    "dashboards_default", "SELECT * FROM dashboard_default()", 0, false};
+static const db_statement_t stmt_create = {
+    "dashboards_create", "SELECT * FROM dashboard_create($1, $2, $3, $4, $5)", 5, false};
+static const db_statement_t stmt_replace = {
+    "dashboards_replace", "SELECT * FROM dashboard_replace($1, $2, $3, $4, $5, $6, $7)", 7, false};
+static const db_statement_t stmt_patch = {
+    "dashboards_patch", "SELECT * FROM dashboard_patch($1, $2, $3)", 3, false};
+static const db_statement_t stmt_delete = {
+    "dashboards_delete", "SELECT dashboard_delete($1, $2)", 2, false};
+static const db_statement_t stmt_layout = {
+    "dashboards_layout", "SELECT * FROM dashboard_layout($1, $2, $3)", 3, false};
+static const db_statement_t stmt_widget_get = {
+    "widgets_get", "SELECT * FROM widget_read($1, $2)", 2, true};
+static const db_statement_t stmt_widget_create = {
+    "widgets_create", "SELECT * FROM widget_create($1, $2, $3)", 3, false};
+static const db_statement_t stmt_widget_update = {
+    "widgets_update", "SELECT * FROM widget_update($1, $2, $3, $4, $5)", 5, false};
+static const db_statement_t stmt_widget_delete = {
+    "widgets_delete", "SELECT widget_delete($1, $2, $3)", 3, false};
+
+/* Columns of dashboard_row (sql/002_dashboards.sql). The widget columns of
+ * widget_row come in the same order, starting at column 0. */
+enum {
+    COL_ID, COL_NAME, COL_DESCRIPTION, COL_IS_DEFAULT, COL_OWNER, COL_VERSION,
+    COL_CREATED, COL_UPDATED, COL_WIDGETS,
+};
+enum {
+    WCOL_ID, WCOL_TYPE, WCOL_TITLE, WCOL_CONFIG, WCOL_X, WCOL_Y, WCOL_W, WCOL_H,
+    WCOL_REFRESH, WCOL_CREATED, WCOL_UPDATED, WCOL_DASHBOARD_ID, WCOL_DASHBOARD_VERSION,
+};
+
+/* ---------------------------------------------------------------- JSON output */
+
+static const char *column(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static int column_int(const PGresult *res, int row, int col)
+{
+    return atoi(PQgetvalue(res, row, col));
+}
+
+/* A Widget from the widget columns that start at column first. */
+static json_t *widget_json(const PGresult *res, int row, int first, const char *dashboard_id)
+{
+    json_t *config = json_loads(PQgetvalue(res, row, first + WCOL_CONFIG), 0, NULL);
+
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:i, s:i, s:i, s:i}, s:i, s:s, s:s}",
+                     "id", PQgetvalue(res, row, first + WCOL_ID),
+                     "dashboard_id", dashboard_id,
+                     "type", PQgetvalue(res, row, first + WCOL_TYPE),
+                     "title", PQgetvalue(res, row, first + WCOL_TITLE),
+                     "config", config ? config : json_object(),
+                     "position",
+                     "x", column_int(res, row, first + WCOL_X),
+                     "y", column_int(res, row, first + WCOL_Y),
+                     "w", column_int(res, row, first + WCOL_W),
+                     "h", column_int(res, row, first + WCOL_H),
+                     "refresh_interval_seconds", column_int(res, row, first + WCOL_REFRESH),
+                     "created_at", PQgetvalue(res, row, first + WCOL_CREATED),
+                     "updated_at", PQgetvalue(res, row, first + WCOL_UPDATED));
+}
+
+/* The dashboard columns of one row, without widgets. */
+static json_t *dashboard_head_json(const PGresult *res, int row)
+{
+    return json_pack("{s:s, s:s, s:s?, s:b, s:s?, s:i, s:s, s:s}",
+                     "id", PQgetvalue(res, row, COL_ID),
+                     "name", PQgetvalue(res, row, COL_NAME),
+                     "description", column(res, row, COL_DESCRIPTION),
+                     "is_default", PQgetvalue(res, row, COL_IS_DEFAULT)[0] == 't',
+                     "owner", column(res, row, COL_OWNER),
+                     "version", column_int(res, row, COL_VERSION),
+                     "created_at", PQgetvalue(res, row, COL_CREATED),
+                     "updated_at", PQgetvalue(res, row, COL_UPDATED));
+}
+
+/* A Dashboard with its widgets from dashboard_row rows (at least one). */
+static json_t *dashboard_json(const PGresult *res)
+{
+    json_t *dashboard = dashboard_head_json(res, 0);
+    json_t *widgets = json_array();
+    const char *id = PQgetvalue(res, 0, COL_ID);
+
+    for (int row = 0; row < PQntuples(res); row++)
+        if (!PQgetisnull(res, row, COL_WIDGETS))
+            json_array_append_new(widgets, widget_json(res, row, COL_WIDGETS, id));
+    json_object_set_new(dashboard, "widgets", widgets);
+    return dashboard;
+}
+
+static const char *etag(arena_t *arena, const char *version)
+{
+    return arena_printf(arena, "\"%s\"", version);
+}
+
+/* Answers with the dashboard in res (status 200 or 201). */
+static int answer_dashboard(request_t *req, response_t *res, problem_t *p, PGresult *rows,
+                            int status)
+{
+    if (PQntuples(rows) == 0)
+        return problem_set(p, 404, "No dashboard %s.", req->captures[0]);
+    const char *id = PQgetvalue(rows, 0, COL_ID);
+    res->etag = etag(req->arena, PQgetvalue(rows, 0, COL_VERSION));
+    if (status == 201)
+        res->location = arena_printf(req->arena, DASHBOARDS_BASE "/%s", id);
+    response_json(res, status, dashboard_json(rows));
+    return 0;
+}
+
+static int answer_widget(request_t *req, response_t *res, PGresult *rows, int status)
+{
+    const char *dashboard_id = PQgetvalue(rows, 0, WCOL_DASHBOARD_ID);
+    res->etag = etag(req->arena, PQgetvalue(rows, 0, WCOL_DASHBOARD_VERSION));
+    if (status == 201)
+        res->location = arena_printf(req->arena, DASHBOARDS_BASE "/%s/widgets/%s", dashboard_id,
+                                     PQgetvalue(rows, 0, WCOL_ID));
+    response_json(res, status, widget_json(rows, 0, 0, dashboard_id));
+    return 0;
+}
+
+/* ---------------------------------------------------------------- input helpers */
+
+/* The {id} captures of the route, which must be UUIDs: anything else names
+ * nothing that exists, so it is a 404. */
+static int captured_ids(const request_t *req, problem_t *p)
+{
+    for (size_t i = 0; i < req->ncaptures; i++)
+        if (!validate_uuid(req->captures[i]))
+            return problem_set(p, 404, "No %s %s.", i == 0 ? "dashboard" : "widget",
+                               req->captures[i]);
+    return 0;
+}
+
+/* The version If-Match asks for, as a statement parameter: NULL without the
+ * header or with "*", "0" (never matches) when it names no version. */
+static const char *if_match_version(const request_t *req)
+{
+    const char *h = request_param(req, "HTTP_IF_MATCH");
+    char *end;
+
+    if (h == NULL)
+        return NULL;
+    while (*h == ' ')
+        h++;
+    if (strcmp(h, "*") == 0)
+        return NULL;
+    if (strncmp(h, "W/", 2) == 0)
+        h += 2;
+    if (*h != '"')
+        return "0";
+    long v = strtol(h + 1, &end, 10);
+    if (end == h + 1 || *end != '"' || v < 1 || v > 2147483647L)
+        return "0";
+    return arena_printf(req->arena, "%ld", v);
+}
+
+/* True if If-None-Match names the given current version (or is "*"). */
+static bool if_none_match(const request_t *req, const char *version)
+{
+    const char *h = request_param(req, "HTTP_IF_NONE_MATCH");
+    char tag[32];
+
+    if (h == NULL)
+        return false;
+    if (strstr(h, "*") != NULL)
+        return true;
+    snprintf(tag, sizeof(tag), "\"%s\"", version);
+    for (const char *at = strstr(h, tag); at != NULL; at = strstr(at + 1, tag))
+        if (at == h || at[-1] == ' ' || at[-1] == ',' || at[-1] == '/')
+            return true;
+    return false;
+}
+
+/* Checks one position object (all four members, inside the grid). */
+static void check_position(const json_t *position, const char *prefix, problem_t *p)
+{
+    if (validate_object(position, position_rules, prefix, p) != 0)
+        return;
+    json_int_t x = json_integer_value(json_object_get(position, "x"));
+    json_int_t w = json_integer_value(json_object_get(position, "w"));
+    if (x + w > 12)
+        problem_field(p, prefix, "x + w must be at most 12 (the grid has 12 columns)");
+}
+
+/* Checks a WidgetInput (or a widget patch) under prefix. */
+static void check_widget(const json_t *widget, const char *prefix, bool patch, problem_t *p)
+{
+    validate_object(widget, patch ? widget_patch_rules : widget_rules, prefix, p);
+    const json_t *position = json_object_get(widget, "position");
+    if (json_is_object(position))
+        check_position(position, validate_path(p->arena, prefix, "position"), p);
+}
+
+/* Checks a DashboardInput (or a patch); the widgets too. */
+static int check_dashboard(const json_t *body, bool patch, problem_t *p)
+{
+    validate_object(body, patch ? dashboard_patch_rules : dashboard_rules, "", p);
+    const json_t *widgets = json_object_get(body, "widgets");
+    if (json_is_array(widgets)) {
+        size_t i;
+        const json_t *widget;
+        json_array_foreach(widgets, i, widget) {
+            char prefix[32];
+            snprintf(prefix, sizeof(prefix), "widgets[%zu]", i);
+            check_widget(widget, prefix, false, p);
+        }
+    }
+    return p->status != 0 ? -1 : 0;
+}
+
+/* JSON text of a value, in the arena (for json statement parameters). */
+static const char *json_text(arena_t *arena, const json_t *value)
+{
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *copy = arena_strdup(arena, text ? text : "null");
+    free(text);
+    return copy;
+}
+
+/* The JSON text of a member, or NULL when absent. */
+static const char *member_text(arena_t *arena, const json_t *body, const char *name)
+{
+    const json_t *v = json_object_get(body, name);
+    return v ? json_text(arena, v) : NULL;
+}
+
+static const char *member_string(const json_t *body, const char *name)
+{
+    return json_string_value(json_object_get(body, name));
+}
+
+/* Runs a statement whose result is dashboard rows; answers with it. */
+static int run_dashboard(request_t *req, response_t *res, problem_t *p,
+                         const db_statement_t *stmt, const char *const *params, int status)
+{
+    PGresult *rows = db_exec(stmt, params, p);
+    if (rows == NULL)
+        return -1;
+    int rc = answer_dashboard(req, res, p, rows, status);
+    PQclear(rows);
+    return rc;
+}
+
+static int run_widget(request_t *req, response_t *res, problem_t *p,
+                      const db_statement_t *stmt, const char *const *params, int status)
+{
+    PGresult *rows = db_exec(stmt, params, p);
+    if (rows == NULL)
+        return -1;
+    int rc = PQntuples(rows) == 0
+                 ? problem_set(p, 404, "No widget %s on dashboard %s.", req->captures[1],
+                               req->captures[0])
+                 : answer_widget(req, res, rows, status);
+    PQclear(rows);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- dashboards */
+
+static int dashboards_list(request_t *req, response_t *res, problem_t *p)
+{
+    const char *limit_text = request_query(req, "limit");
+    const char *cursor = request_query(req, "cursor");
+    const char *key[3] = {NULL, NULL, NULL};
+    long limit = DASHBOARDS_PAGE_DEFAULT;
+
+    for (size_t i = 0; i < req->nquery; i++) {
+        const char *name = req->query[i].name;
+        if (strcmp(name, "limit") && strcmp(name, "cursor") && strcmp(name, "owner")) {
+            problem_set(p, 400, "Unknown query parameter \"%s\".", name);
+            problem_field(p, name, "is not a known parameter (limit, cursor, owner)");
+        }
+    }
+    if (limit_text != NULL) {
+        char *end;
+        limit = strtol(limit_text, &end, 10);
+        if (*limit_text == '\0' || *end != '\0' || limit < 1 || limit > DASHBOARDS_PAGE_MAX) {
+            problem_set(p, 400, "The query parameter limit is invalid.");
+            problem_field(p, "limit", "must be a whole number from 1 to %d", DASHBOARDS_PAGE_MAX);
+        }
+    }
+    if (cursor != NULL && (cursor_decode(req->arena, cursor, key, 3) != 0 ||
+                           (strcmp(key[0], "t") && strcmp(key[0], "f")) ||
+                           !validate_uuid(key[2]))) {
+        problem_set(p, 400, "The query parameter cursor is invalid.");
+        problem_field(p, "cursor", "is not a cursor this server gave out");
+    }
+    if (p->status != 0)
+        return -1;
+
+    const char *params[5] = {request_query(req, "owner"), key[0], key[1], key[2],
+                             arena_printf(req->arena, "%ld", limit + 1)};
+    PGresult *rows = db_exec(&stmt_list, params, p);
+    if (rows == NULL)
+        return -1;
+    int n = PQntuples(rows);
+    json_t *items = json_array();
+    for (int row = 0; row < n && row < limit; row++) {
+        json_t *item = dashboard_head_json(rows, row);
+        json_object_set_new(item, "widget_count", json_integer(atoll(PQgetvalue(rows, row, 8))));
+        json_array_append_new(items, item);
+    }
+    json_t *next = json_null();
+    if (n > limit) {
+        int last = (int)limit - 1;
+        const char *parts[3] = {PQgetvalue(rows, last, COL_IS_DEFAULT)[0] == 't' ? "f" : "t",
+                                PQgetvalue(rows, last, COL_NAME), PQgetvalue(rows, last, COL_ID)};
+        next = json_string(cursor_encode(req->arena, parts, 3));
+    }
+    PQclear(rows);
+    response_json(res, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+    return 0;
+}
+
+static int dashboards_create(request_t *req, response_t *res, problem_t *p)
+{
+    json_t *body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+    int rc = -1;
+
+    if (body == NULL || check_dashboard(body, false, p) != 0)
+        goto done;
+    const char *params[5] = {
+        member_string(body, "name"),
+        member_string(body, "description"),
+        json_is_true(json_object_get(body, "is_default")) ? "true" : "false",
+        member_string(body, "owner"),
+        member_text(req->arena, body, "widgets"),
+    };
+    rc = run_dashboard(req, res, p, &stmt_create, params, 201);
+done:
+    json_decref(body);
+    return rc;
+}
+
+static int dashboards_default(request_t *req, response_t *res, problem_t *p)
+{
+    PGresult *rows = db_exec(&stmt_default, NULL, p);
+    if (rows == NULL)
+        return -1;
+    int rc = answer_dashboard(req, res, p, rows, 200);
+    if (rc == 0 && if_none_match(req, PQgetvalue(rows, 0, COL_VERSION)))
+        response_json(res, 304, NULL);
+    PQclear(rows);
+    return rc;
+}
+
+static int dashboards_get(request_t *req, response_t *res, problem_t *p)
+{
+    if (captured_ids(req, p) != 0)
+        return -1;
+    PGresult *rows = db_exec(&stmt_get, req->captures, p);
+    if (rows == NULL)
+        return -1;
+    int rc = answer_dashboard(req, res, p, rows, 200);
+    if (rc == 0 && if_none_match(req, PQgetvalue(rows, 0, COL_VERSION)))
+        response_json(res, 304, NULL);
+    PQclear(rows);
+    return rc;
+}
+
+static int dashboards_replace(request_t *req, response_t *res, problem_t *p)
+{
+    json_t *body = NULL;
+    int rc = -1;
+
+    if (captured_ids(req, p) != 0)
+        return -1;
+    body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+    if (body == NULL || check_dashboard(body, false, p) != 0)
+        goto done;
+    const char *params[7] = {
+        req->captures[0],
+        if_match_version(req),
+        member_string(body, "name"),
+        member_string(body, "description"),
+        json_is_true(json_object_get(body, "is_default")) ? "true" : "false",
+        member_string(body, "owner"),
+        member_text(req->arena, body, "widgets"),
+    };
+    rc = run_dashboard(req, res, p, &stmt_replace, params, 200);
+done:
+    json_decref(body);
+    return rc;
+}
+
+static int dashboards_patch(request_t *req, response_t *res, problem_t *p)
+{
+    json_t *body = NULL;
+    int rc = -1;
+
+    if (captured_ids(req, p) != 0)
+        return -1;
+    body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+    if (body == NULL || check_dashboard(body, true, p) != 0)
+        goto done;
+    const char *params[3] = {req->captures[0], if_match_version(req),
+                             json_text(req->arena, body)};
+    rc = run_dashboard(req, res, p, &stmt_patch, params, 200);
+done:
+    json_decref(body);
+    return rc;
+}
+
+static int dashboards_delete(request_t *req, response_t *res, problem_t *p)
+{
+    if (captured_ids(req, p) != 0)
+        return -1;
+    const char *params[2] = {req->captures[0], if_match_version(req)};
+    PGresult *rows = db_exec(&stmt_delete, params, p);
+    if (rows == NULL)
+        return -1;
+    PQclear(rows);
+    response_json(res, 204, NULL);
+    return 0;
+}
+
+static int dashboards_layout(request_t *req, response_t *res, problem_t *p)
+{
+    json_t *body = NULL;
+    int rc = -1;
+
+    if (captured_ids(req, p) != 0)
+        return -1;
+    body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+    if (body == NULL || validate_object(body, layout_rules, "", p) != 0)
+        goto done;
+    const char *widget_id;
+    json_t *position;
+    json_t *positions = json_object_get(body, "positions");
+    json_object_foreach(positions, widget_id, position) {
+        const char *prefix = validate_path(req->arena, "positions", widget_id);
+        if (!validate_uuid(widget_id))
+            problem_field(p, prefix, "is not a widget id (a UUID)");
+        else
+            check_position(position, prefix, p);
+    }
+    if (p->status != 0)
+        goto done;
+    const char *params[3] = {req->captures[0], if_match_version(req),
+                             member_text(req->arena, body, "positions")};
+    rc = run_dashboard(req, res, p, &stmt_layout, params, 200);
+done:
+    json_decref(body);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- widgets */
+
+static int widgets_create(request_t *req, response_t *res, problem_t *p)
+{
+    json_t *body = NULL;
+    int rc = -1;
+
+    if (captured_ids(req, p) != 0)
+        return -1;
+    body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+    if (body == NULL)
+        goto done;
+    check_widget(body, "", false, p);
+    if (p->status != 0)
+        goto done;
+    const char *params[3] = {req->captures[0], if_match_version(req),
+                             json_text(req->arena, body)};
+    rc = run_widget(req, res, p, &stmt_widget_create, params, 201);
+done:
+    json_decref(body);
+    return rc;
+}
+
+static int widgets_get(request_t *req, response_t *res, problem_t *p)
+{
+    if (captured_ids(req, p) != 0)
+        return -1;
+    return run_widget(req, res, p, &stmt_widget_get, req->captures, 200);
+}
+
+/* PUT and PATCH: the same statement, told which one it is. */
+static int widgets_update(request_t *req, response_t *res, problem_t *p, bool replace)
+{
+    json_t *body = NULL;
+    int rc = -1;
+
+    if (captured_ids(req, p) != 0)
+        return -1;
+    body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+    if (body == NULL)
+        goto done;
+    check_widget(body, "", !replace, p);
+    if (p->status != 0)
+        goto done;
+    const char *params[5] = {req->captures[0], req->captures[1], if_match_version(req),
+                             json_text(req->arena, body), replace ? "true" : "false"};
+    rc = run_widget(req, res, p, &stmt_widget_update, params, 200);
+done:
+    json_decref(body);
+    return rc;
+}
+
+static int widgets_replace(request_t *req, response_t *res, problem_t *p)
+{
+    return widgets_update(req, res, p, true);
+}
+
+static int widgets_patch(request_t *req, response_t *res, problem_t *p)
+{
+    return widgets_update(req, res, p, false);
+}
+
+static int widgets_delete(request_t *req, response_t *res, problem_t *p)
+{
+    if (captured_ids(req, p) != 0)
+        return -1;
+    const char *params[3] = {req->captures[0], req->captures[1], if_match_version(req)};
+    PGresult *rows = db_exec(&stmt_widget_delete, params, p);
+    if (rows == NULL)
+        return -1;
+    PQclear(rows);
+    response_json(res, 204, NULL);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- routes */
+
+const route_t dashboards_routes[] = {
+    {"GET", DASHBOARDS_BASE, dashboards_list},
+    {"POST", DASHBOARDS_BASE, dashboards_create},
+    {"GET", DASHBOARDS_BASE "/default", dashboards_default},
+    {"GET", DASHBOARDS_BASE "/{id}", dashboards_get},
+    {"PUT", DASHBOARDS_BASE "/{id}", dashboards_replace},
+    {"PATCH", DASHBOARDS_BASE "/{id}", dashboards_patch},
+    {"DELETE", DASHBOARDS_BASE "/{id}", dashboards_delete},
+    {"PUT", DASHBOARDS_BASE "/{id}/layout", dashboards_layout},
+    {"POST", DASHBOARDS_BASE "/{id}/widgets", widgets_create},
+    {"GET", DASHBOARDS_BASE "/{id}/widgets/{widget_id}", widgets_get},
+    {"PUT", DASHBOARDS_BASE "/{id}/widgets/{widget_id}", widgets_replace},
+    {"PATCH", DASHBOARDS_BASE "/{id}/widgets/{widget_id}", widgets_patch},
+    {"DELETE", DASHBOARDS_BASE "/{id}/widgets/{widget_id}", widgets_delete},
+    HEALTH_ROUTES,
+};

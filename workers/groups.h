@@ -1,0 +1,22 @@
+/* groups.h - the route tables of the route groups, and the rows they share */
+#ifndef FLEETDASH_GROUPS_H
+#define FLEETDASH_GROUPS_H
+
+#include "../fcgi/router.h"
+
+/* GET /healthz: the worker answers, without touching the database. */
+int health_live(request_t *req, response_t *res, problem_t *p);
+
+/* GET /readyz: the worker answers and the database answers SELECT 1. */
+int health_ready(request_t *req, response_t *res, problem_t *p);
+
+/* Rows every group's table ends with. */
+#define HEALTH_ROUTES                         \
+    {"GET", "/healthz", health_live},         \
+    {"GET", "/readyz", health_ready},         \
+    {NULL, NULL, NULL}
+
+extern const route_t dashboards_routes[];
+extern const route_t hello_routes[];
+
+#endif
