@@ -1,6 +1,8 @@
 /* response.c - the answer to one request: status, headers, JSON body */
 #include "response.h"
 
+#include "json_out.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -45,13 +47,7 @@ int response_send(const request_t *req, const response_t *res)
     if (req->fcgx == NULL)
         return 0;
     if (res->body != NULL && status != 304) {
-        len = json_dumpb(res->body, NULL, 0, JSON_COMPACT);
-        text = arena_alloc(req->arena, len + 1);
-        if (len == 0 || json_dumpb(res->body, text, len, JSON_COMPACT) != len) {
-            FCGX_PutS("Status: 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
-                      req->fcgx->out);
-            return -1;
-        }
+        text = json_out(req->arena, res->body, &len);
     }
     response_header(req, "Status", arena_printf(req->arena, "%d %s", status, problem_title(status)));
     response_header(req, "Location", res->location);

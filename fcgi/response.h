@@ -24,8 +24,8 @@ void response_json(response_t *res, int status, json_t *body);
  * Retry-After headers where the problem has them. */
 void response_problem(response_t *res, const request_t *req, const problem_t *p);
 
-/* Writes the response to the FastCGI output stream. Returns 0, or -1 when
- * the body cannot be serialised (the client then gets a bare 500). */
+/* Writes the response to the FastCGI output stream. Returns 0; a client
+ * that went away is noticed by libfcgi, not here. */
 int response_send(const request_t *req, const response_t *res);
 
 /* Drops the body reference; the response may be reused. */

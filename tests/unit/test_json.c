@@ -1,0 +1,112 @@
+/* test_json.c - JSON output, problem+json bodies and pagination cursors */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "../../fcgi/cursor.h"
+#include "../../fcgi/json_out.h"
+#include "../../fcgi/problem.h"
+
+static arena_t arena;
+
+static int teardown(void **state)
+{
+    (void)state;
+    arena_destroy(&arena);
+    return 0;
+}
+
+static const char *out(const char *text)
+{
+    size_t len;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    assert_non_null(v);
+    const char *s = json_out(&arena, v, &len);
+    assert_int_equal(strlen(s), len);
+    json_decref(v);
+    return s;
+}
+
+static void reals_use_the_shortest_exact_form(void **state)
+{
+    (void)state;
+    assert_string_equal(out("[0.1, 1.0, 0.30000000000000004, 1e300, -2.5e-7, 3]"),
+                        "[0.1,1.0,0.30000000000000004,1e+300,-2.5e-07,3]");
+}
+
+static void members_keep_their_order_and_strings_are_escaped(void **state)
+{
+    (void)state;
+    assert_string_equal(out("{\"b\":\"q\\\"\\\\\\n\\u0001\",\"a\":[true,false,null],\"\xc3\xa9\":{}}"),
+                        "{\"b\":\"q\\\"\\\\\\n\\u0001\",\"a\":[true,false,null],\"\xc3\xa9\":{}}");
+}
+
+static void problem_body_has_every_member(void **state)
+{
+    (void)state;
+    problem_t p = {.arena = &arena};
+    problem_field(&p, "name", "is required");
+    problem_field(&p, "widgets[0].type", "must be one of: %s", "gauge");
+    json_t *body = problem_body(&p, "/api/v1/dashboards", "abc123");
+
+    assert_string_equal(json_string_value(json_object_get(body, "type")), "/problems/validation");
+    assert_int_equal(json_integer_value(json_object_get(body, "status")), 422);
+    assert_string_equal(json_string_value(json_object_get(body, "instance")), "/api/v1/dashboards");
+    assert_string_equal(json_string_value(json_object_get(body, "request_id")), "abc123");
+    json_t *errors = json_object_get(body, "errors");
+    assert_int_equal(json_array_size(errors), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 1), "field")),
+                        "widgets[0].type");
+    json_decref(body);
+}
+
+static void first_error_status_wins(void **state)
+{
+    (void)state;
+    problem_t p = {.arena = &arena};
+    assert_int_equal(problem_set(&p, 404, "No dashboard %s.", "x"), -1);
+    problem_set(&p, 500, "later");
+    assert_int_equal(p.status, 404);
+    assert_string_equal(p.detail, "No dashboard x.");
+}
+
+static void cursor_round_trips_any_text(void **state)
+{
+    (void)state;
+    const char *parts[3] = {"t", "Ops & \xc3\xa9 / ?", "0b7f1c3e-8e2a-4c1b-9f4d-2a6b8c0d1e2f"};
+    const char *token = cursor_encode(&arena, parts, 3);
+    const char *back[3];
+
+    assert_null(strpbrk(token, "+/=&?"));
+    assert_int_equal(cursor_decode(&arena, token, back, 3), 0);
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(back[i], parts[i]);
+}
+
+static void cursor_rejects_foreign_tokens(void **state)
+{
+    (void)state;
+    const char *back[3];
+    const char *two[2] = {"a", "b"};
+
+    assert_int_equal(cursor_decode(&arena, "", back, 3), -1);
+    assert_int_equal(cursor_decode(&arena, "not base64!", back, 3), -1);
+    assert_int_equal(cursor_decode(&arena, cursor_encode(&arena, two, 2), back, 3), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(reals_use_the_shortest_exact_form, teardown),
+        cmocka_unit_test_teardown(members_keep_their_order_and_strings_are_escaped, teardown),
+        cmocka_unit_test_teardown(problem_body_has_every_member, teardown),
+        cmocka_unit_test_teardown(first_error_status_wins, teardown),
+        cmocka_unit_test_teardown(cursor_round_trips_any_text, teardown),
+        cmocka_unit_test_teardown(cursor_rejects_foreign_tokens, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
