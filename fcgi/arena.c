@@ -11,7 +11,7 @@
 
 struct arena_block {
     arena_block_t *next;
-    size_t size;   /* usable bytes in data */
+    size_t size; /* usable bytes in data */
     size_t used;
     _Alignas(ARENA_ALIGN) unsigned char data[];
 };

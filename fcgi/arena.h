@@ -8,7 +8,7 @@
 typedef struct arena_block arena_block_t;
 
 typedef struct arena {
-    arena_block_t *head;   /* newest block first; the last one is kept on reset */
+    arena_block_t *head; /* newest block first; the last one is kept on reset */
 } arena_t;
 
 /* Allocates size bytes aligned for any type. Never returns NULL: running out
@@ -21,8 +21,7 @@ char *arena_strdup(arena_t *arena, const char *s);
 char *arena_strndup(arena_t *arena, const char *s, size_t len);
 
 /* printf into the arena. Never returns NULL. */
-char *arena_printf(arena_t *arena, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+char *arena_printf(arena_t *arena, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *arena_vprintf(arena_t *arena, const char *fmt, va_list ap);
 
 /* Frees everything allocated since the arena was created, keeping one block

@@ -3,10 +3,9 @@
 
 #include <string.h>
 
-#define CURSOR_SEPARATOR '\x1f'   /* ASCII unit separator: never in a key */
+#define CURSOR_SEPARATOR '\x1f' /* ASCII unit separator: never in a key */
 
-static const char base64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char base64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 const char *cursor_encode(arena_t *arena, const char *const *parts, size_t nparts)
 {

@@ -49,8 +49,8 @@ static long parse_count(const char *name, const char *text, long min, long max)
     long v = strtol(text, &end, 10);
 
     if (*text == '\0' || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "fleetdashd: %s must be a whole number from %ld to %ld, not \"%s\"\n",
-                name, min, max, text);
+        fprintf(stderr, "fleetdashd: %s must be a whole number from %ld to %ld, not \"%s\"\n", name,
+                min, max, text);
         return -1;
     }
     return v;

@@ -60,7 +60,8 @@ static void put_string(json_buffer_t *b, const char *s, size_t n)
         run = i + 1;
         char esc[7] = {'\\', (char)c, 0};
         switch (c) {
-        case '"': case '\\': put(b, esc, 2); break;
+        case '"':
+        case '\\': put(b, esc, 2); break;
         case '\n': put(b, "\\n", 2); break;
         case '\r': put(b, "\\r", 2); break;
         case '\t': put(b, "\\t", 2); break;
@@ -86,7 +87,7 @@ static void put_value(json_buffer_t *b, const json_t *v)
     case JSON_OBJECT:
         put(b, "{", 1);
         i = 0;
-        json_object_foreach((json_t *)v, key, member) {
+        json_object_foreach ((json_t *)v, key, member) {
             if (i++ > 0)
                 put(b, ",", 1);
             put_string(b, key, strlen(key));
@@ -97,22 +98,19 @@ static void put_value(json_buffer_t *b, const json_t *v)
         break;
     case JSON_ARRAY:
         put(b, "[", 1);
-        json_array_foreach(v, i, member) {
+        json_array_foreach (v, i, member) {
             if (i > 0)
                 put(b, ",", 1);
             put_value(b, member);
         }
         put(b, "]", 1);
         break;
-    case JSON_STRING:
-        put_string(b, json_string_value(v), json_string_length(v));
-        break;
+    case JSON_STRING: put_string(b, json_string_value(v), json_string_length(v)); break;
     case JSON_INTEGER:
-        put(b, num, (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+        put(b, num,
+            (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
         break;
-    case JSON_REAL:
-        put(b, num, json_out_real(num, json_real_value(v)));
-        break;
+    case JSON_REAL: put(b, num, json_out_real(num, json_real_value(v))); break;
     case JSON_TRUE: put(b, "true", 4); break;
     case JSON_FALSE: put(b, "false", 5); break;
     case JSON_NULL: put(b, "null", 4); break;

@@ -58,8 +58,8 @@ static int listen_tcp(const char *address)
 {
     char host[256];
     const char *colon = strrchr(address, ':');
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *list = NULL;
 
     if (colon == NULL || (size_t)(colon - address) >= sizeof(host)) {
@@ -98,8 +98,8 @@ void listen_close(const char *address, int fd)
 
     if (fd < 0)
         return;
-    if (strncmp(address, "unix:", 5) == 0 && listen_inode != 0 &&
-        stat(address + 5, &there) == 0 && there.st_ino == listen_inode)
+    if (strncmp(address, "unix:", 5) == 0 && listen_inode != 0 && stat(address + 5, &there) == 0 &&
+        there.st_ino == listen_inode)
         unlink(address + 5);
     close(fd);
 }

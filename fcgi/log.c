@@ -41,8 +41,8 @@ static void log_line(const char *level, const char *fmt, va_list ap)
     char line[LOG_LINE_MAX + 128];
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    int n = snprintf(line, sizeof(line), "level=%s group=%s role=%s pid=%d msg=\"",
-                     level, log_group, log_role, (int)getpid());
+    int n = snprintf(line, sizeof(line), "level=%s group=%s role=%s pid=%d msg=\"", level,
+                     log_group, log_role, (int)getpid());
     if (n < 0)
         return;
     size_t len = log_escape(line, sizeof(line) - 2, (size_t)n, msg);
@@ -76,8 +76,8 @@ void log_error(const char *fmt, ...)
     va_end(ap);
 }
 
-void log_request(const char *request_id, const char *method, const char *path,
-                 int status, double duration_ms)
+void log_request(const char *request_id, const char *method, const char *path, int status,
+                 double duration_ms)
 {
     char line[LOG_LINE_MAX];
     int n = snprintf(line, sizeof(line),
@@ -86,8 +86,8 @@ void log_request(const char *request_id, const char *method, const char *path,
     if (n < 0)
         return;
     size_t len = log_escape(line, sizeof(line) - 64, (size_t)n, path);
-    int tail = snprintf(line + len, sizeof(line) - len, "\" status=%d duration_ms=%.3f\n",
-                        status, duration_ms);
+    int tail = snprintf(line + len, sizeof(line) - len, "\" status=%d duration_ms=%.3f\n", status,
+                        duration_ms);
     if (tail < 0)
         return;
     len += (size_t)tail < sizeof(line) - len ? (size_t)tail : sizeof(line) - len - 1;

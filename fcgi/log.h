@@ -14,7 +14,7 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The per-request access line: request id, method, path, status, duration. */
-void log_request(const char *request_id, const char *method, const char *path,
-                 int status, double duration_ms);
+void log_request(const char *request_id, const char *method, const char *path, int status,
+                 double duration_ms);
 
 #endif

@@ -13,25 +13,25 @@
 #include "listen.h"
 #include "log.h"
 
-#define MASTER_STORM_WINDOW  10   /* seconds */
-#define MASTER_STORM_MINIMUM 5    /* crashes, at the least */
+#define MASTER_STORM_WINDOW  10 /* seconds */
+#define MASTER_STORM_MINIMUM 5  /* crashes, at the least */
 
 typedef struct worker_slot {
-    pid_t pid;            /* 0 = free slot */
-    int generation;       /* SIGHUP starts a new generation */
-    bool stopping;        /* asked to stop: its exit is expected */
+    pid_t pid;      /* 0 = free slot */
+    int generation; /* SIGHUP starts a new generation */
+    bool stopping;  /* asked to stop: its exit is expected */
     struct timespec started;
 } worker_slot_t;
 
 typedef struct master {
     const master_config_t *cfg;
     worker_slot_t *slots;
-    int nslots;                 /* workers + 1: room for one replacement */
+    int nslots; /* workers + 1: room for one replacement */
     int generation;
     bool shutting_down;
     struct timespec shutdown_deadline;
-    time_t *crashes;            /* ring of recent crash times */
-    int ncrashes;               /* capacity of the ring */
+    time_t *crashes; /* ring of recent crash times */
+    int ncrashes;    /* capacity of the ring */
     int crash_next;
     bool storm;
 } master_t;
@@ -107,14 +107,14 @@ static void master_reap(master_t *m)
         double uptime = master_seconds_since(&slot->started);
         bool crashed = !WIFEXITED(status) || WEXITSTATUS(status) != WORKER_EXIT_OK;
         if (WIFSIGNALED(status))
-            log_warn("worker %d killed by signal %d (%s) after %.1fs", (int)pid,
-                     WTERMSIG(status), strsignal(WTERMSIG(status)), uptime);
+            log_warn("worker %d killed by signal %d (%s) after %.1fs", (int)pid, WTERMSIG(status),
+                     strsignal(WTERMSIG(status)), uptime);
         else
-            log_info("worker %d exited with code %d after %.1fs", (int)pid,
-                     WEXITSTATUS(status), uptime);
+            log_info("worker %d exited with code %d after %.1fs", (int)pid, WEXITSTATUS(status),
+                     uptime);
         if (crashed && !slot->stopping && !m->shutting_down && master_crash_storm(m)) {
-            log_error("crash storm: %d workers crashed within %ds; not respawning",
-                      m->ncrashes, MASTER_STORM_WINDOW);
+            log_error("crash storm: %d workers crashed within %ds; not respawning", m->ncrashes,
+                      MASTER_STORM_WINDOW);
             m->storm = true;
         }
         slot->pid = 0;

@@ -6,11 +6,11 @@
 
 typedef struct master_config {
     const group_t *group;
-    const char *listen_address;  /* for removing the unix socket at exit */
-    int listen_fd;               /* already listening */
-    int workers;                 /* how many to keep running, >= 1 */
-    long max_requests;           /* per worker before it is recycled; 0 = never */
-    int shutdown_timeout;        /* seconds in-flight requests get on SIGTERM */
+    const char *listen_address; /* for removing the unix socket at exit */
+    int listen_fd;              /* already listening */
+    int workers;                /* how many to keep running, >= 1 */
+    long max_requests;          /* per worker before it is recycled; 0 = never */
+    int shutdown_timeout;       /* seconds in-flight requests get on SIGTERM */
 } master_config_t;
 
 /* Runs the master until it is told to stop. Signals: SIGTERM/SIGINT stop

@@ -96,13 +96,10 @@ json_t *problem_body(const problem_t *p, const char *instance, const char *reque
     char type[64];
 
     snprintf(type, sizeof(type), "/problems/%s", kind->slug);
-    json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}",
-                             "type", type,
-                             "title", problem_title(status),
-                             "status", status,
-                             "detail", p->detail ? p->detail : problem_title(status),
-                             "instance", instance ? instance : "",
-                             "request_id", request_id ? request_id : "");
+    json_t *body =
+        json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title", problem_title(status),
+                  "status", status, "detail", p->detail ? p->detail : problem_title(status),
+                  "instance", instance ? instance : "", "request_id", request_id ? request_id : "");
     if (body == NULL || p->nfields == 0)
         return body;
     json_t *errors = json_array();

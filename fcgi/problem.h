@@ -9,19 +9,19 @@
 
 /* One bad input field of a 422 answer. */
 typedef struct problem_field {
-    const char *field;     /* path of the field: "widgets[2].position.w" */
-    const char *message;   /* what is wrong with it, in words */
+    const char *field;   /* path of the field: "widgets[2].position.w" */
+    const char *message; /* what is wrong with it, in words */
 } problem_field_t;
 
 /* What went wrong while serving a request. Owned by the request; every
  * string lives in the request's arena. status 0 means "no error yet". */
 typedef struct problem {
     arena_t *arena;
-    int status;               /* HTTP status to answer with */
-    const char *detail;       /* one sentence for people */
-    const char *allow;        /* 405 only: the Allow header */
-    int retry_after;          /* seconds, 503 only; 0 = none */
-    problem_field_t *fields;  /* 422 only */
+    int status;              /* HTTP status to answer with */
+    const char *detail;      /* one sentence for people */
+    const char *allow;       /* 405 only: the Allow header */
+    int retry_after;         /* seconds, 503 only; 0 = none */
+    problem_field_t *fields; /* 422 only */
     size_t nfields;
     size_t fields_cap;
 } problem_t;

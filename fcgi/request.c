@@ -78,8 +78,8 @@ static char *query_decode(arena_t *arena, const char *s, size_t len)
     return utf8_valid((const unsigned char *)out, n) ? out : NULL;
 }
 
-int request_parse_query(arena_t *arena, const char *qs, query_param_t **params,
-                        size_t *nparams, problem_t *p)
+int request_parse_query(arena_t *arena, const char *qs, query_param_t **params, size_t *nparams,
+                        problem_t *p)
 {
     size_t count = 0, cap = 0;
     query_param_t *list = NULL;
@@ -94,8 +94,8 @@ int request_parse_query(arena_t *arena, const char *qs, query_param_t **params,
             const char *eq = memchr(qs, '=', seglen);
             size_t namelen = eq ? (size_t)(eq - qs) : seglen;
             const char *name = query_decode(arena, qs, namelen);
-            const char *value = eq ? query_decode(arena, eq + 1, seglen - namelen - 1)
-                                   : arena_strdup(arena, "");
+            const char *value =
+                eq ? query_decode(arena, eq + 1, seglen - namelen - 1) : arena_strdup(arena, "");
             if (name == NULL || value == NULL)
                 return problem_set(p, 400, "The query string is malformed near \"%.*s\".",
                                    (int)(seglen > 64 ? 64 : seglen), qs);
@@ -145,8 +145,8 @@ int request_init(request_t *req, FCGX_Request *fcgx, arena_t *arena, problem_t *
     }
     req->path = path;
     req->request_id = (id && *id) ? id : "-";
-    return request_parse_query(arena, request_param(req, "QUERY_STRING"), &req->query,
-                               &req->nquery, p);
+    return request_parse_query(arena, request_param(req, "QUERY_STRING"), &req->query, &req->nquery,
+                               p);
 }
 
 const char *request_query(const request_t *req, const char *name)

@@ -10,7 +10,7 @@
 #include "arena.h"
 #include "problem.h"
 
-#define REQUEST_BODY_LIMIT   (1024 * 1024)   /* default hard limit: 1 MiB */
+#define REQUEST_BODY_LIMIT   (1024 * 1024) /* default hard limit: 1 MiB */
 #define REQUEST_MAX_CAPTURES 4
 
 /* One decoded query parameter. Repeated keys give repeated entries. */
@@ -22,12 +22,12 @@ typedef struct query_param {
 /* A request as handlers see it. Every string is either in the arena or
  * borrowed from libfcgi; all die when the request ends. */
 typedef struct request {
-    FCGX_Request *fcgx;        /* NULL in unit tests */
+    FCGX_Request *fcgx; /* NULL in unit tests */
     arena_t *arena;
-    const char *method;        /* "GET" */
-    const char *path;          /* decoded path, no query: "/api/v1/dashboards" */
-    const char *uri;           /* as sent: path and query */
-    const char *request_id;    /* nginx $request_id, or "-" */
+    const char *method;     /* "GET" */
+    const char *path;       /* decoded path, no query: "/api/v1/dashboards" */
+    const char *uri;        /* as sent: path and query */
+    const char *request_id; /* nginx $request_id, or "-" */
     query_param_t *query;
     size_t nquery;
     const char *captures[REQUEST_MAX_CAPTURES]; /* {id} segments of the route */
@@ -38,8 +38,8 @@ typedef struct request {
  * '+' is a space, %XX is decoded, an empty string gives no params. Returns 0,
  * or -1 with p set to 400 naming the broken parameter when a %-escape is
  * malformed or decodes to a NUL byte or invalid UTF-8. */
-int request_parse_query(arena_t *arena, const char *qs, query_param_t **params,
-                        size_t *nparams, problem_t *p);
+int request_parse_query(arena_t *arena, const char *qs, query_param_t **params, size_t *nparams,
+                        problem_t *p);
 
 /* Fills req from the FastCGI environment of fcgx (method, path, query).
  * Returns 0, or -1 with a 400 in p when the query string is malformed. */

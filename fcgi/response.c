@@ -49,7 +49,8 @@ int response_send(const request_t *req, const response_t *res)
     if (res->body != NULL && status != 304) {
         text = json_out(req->arena, res->body, &len);
     }
-    response_header(req, "Status", arena_printf(req->arena, "%d %s", status, problem_title(status)));
+    response_header(req, "Status",
+                    arena_printf(req->arena, "%d %s", status, problem_title(status)));
     response_header(req, "Location", res->location);
     response_header(req, "ETag", res->etag);
     response_header(req, "Allow", res->allow);

@@ -8,13 +8,13 @@
 #include "request.h"
 
 typedef struct response {
-    int status;                /* 0 until a handler answers */
-    json_t *body;              /* owned by the response; NULL = no body */
-    const char *content_type;  /* NULL = application/json */
-    const char *location;      /* Location header (201) */
-    const char *etag;          /* ETag header, already quoted */
-    const char *allow;         /* Allow header (405) */
-    int retry_after;           /* Retry-After seconds (503); 0 = none */
+    int status;               /* 0 until a handler answers */
+    json_t *body;             /* owned by the response; NULL = no body */
+    const char *content_type; /* NULL = application/json */
+    const char *location;     /* Location header (201) */
+    const char *etag;         /* ETag header, already quoted */
+    const char *allow;        /* Allow header (405) */
+    int retry_after;          /* Retry-After seconds (503); 0 = none */
 } response_t;
 
 /* Sets status and body; the body reference is stolen (may be NULL). */

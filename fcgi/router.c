@@ -55,8 +55,8 @@ const route_t *route_match(const route_t *table, request_t *req, problem_t *p)
         if (strcmp(r->pattern, best->pattern) != 0)
             continue;
         if (route_method_is(r, req->method)) {
-            req->ncaptures = (size_t)route_pattern_match(req->arena, r->pattern, req->path,
-                                                         req->captures);
+            req->ncaptures =
+                (size_t)route_pattern_match(req->arena, r->pattern, req->path, req->captures);
             return r;
         }
         if (strlen(allow) + strlen(r->method) + 3 < sizeof(allow)) {

@@ -5,11 +5,8 @@
 #include <string.h>
 
 static const char *const field_type_names[] = {
-    [FIELD_STRING] = "a string",
-    [FIELD_BOOLEAN] = "a boolean",
-    [FIELD_INTEGER] = "an integer",
-    [FIELD_OBJECT] = "an object",
-    [FIELD_ARRAY] = "an array",
+    [FIELD_STRING] = "a string",  [FIELD_BOOLEAN] = "a boolean", [FIELD_INTEGER] = "an integer",
+    [FIELD_OBJECT] = "an object", [FIELD_ARRAY] = "an array",
 };
 
 const char *validate_path(arena_t *arena, const char *prefix, const char *name)
@@ -109,8 +106,7 @@ static void validate_member(const field_rule_t *rule, const json_t *v, const cha
         if (n < rule->min || n > rule->max)
             problem_field(p, path, "must have %lld to %lld items", rule->min, rule->max);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -125,7 +121,7 @@ int validate_object(const json_t *value, const field_rule_t *rules, const char *
         problem_field(p, prefix[0] ? prefix : "body", "must be a JSON object");
         return -1;
     }
-    json_object_foreach((json_t *)value, key, v) {
+    json_object_foreach ((json_t *)value, key, v) {
         const field_rule_t *rule = rules;
         while (rule->name != NULL && strcmp(rule->name, key) != 0)
             rule++;

@@ -16,8 +16,8 @@ typedef enum field_type {
     FIELD_ARRAY,
 } field_type_t;
 
-#define FIELD_REQUIRED 0x1u   /* must be present */
-#define FIELD_NULLABLE 0x2u   /* JSON null is accepted */
+#define FIELD_REQUIRED 0x1u /* must be present */
+#define FIELD_NULLABLE 0x2u /* JSON null is accepted */
 
 /* One member of an input object. A rule table ends with a NULL name.
  * name:    the JSON member

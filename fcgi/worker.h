@@ -5,9 +5,9 @@
 #include "router.h"
 
 /* Exit codes of a worker, told apart by the master. */
-#define WORKER_EXIT_OK        0   /* stopped as asked, or recycled */
-#define WORKER_EXIT_INIT      78  /* could not start: a crash, counted as one */
-#define WORKER_EXIT_ACCEPT    79  /* the listening socket broke */
+#define WORKER_EXIT_OK     0  /* stopped as asked, or recycled */
+#define WORKER_EXIT_INIT   78 /* could not start: a crash, counted as one */
+#define WORKER_EXIT_ACCEPT 79 /* the listening socket broke */
 
 /* A route group: the name given to --group and its route table. */
 typedef struct group {

@@ -6,6 +6,7 @@
 #include "groups.h"
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
+#include "../fcgi/json_out.h"
 #include "../fcgi/validate.h"
 
 #define DASHBOARDS_PAGE_DEFAULT 50
@@ -15,8 +16,8 @@
 /* ---------------------------------------------------------------- input rules */
 
 static const char *const widget_types[] = {
-    "metric_card", "line_chart", "bar_chart", "pie_chart", "table",
-    "heatmap", "gauge", "alert_list", "status_board", NULL,
+    "metric_card", "line_chart", "bar_chart",  "pie_chart",    "table",
+    "heatmap",     "gauge",      "alert_list", "status_board", NULL,
 };
 
 /* name, type, flags, min, max, allowed values */
@@ -81,38 +82,56 @@ static const db_statement_t stmt_list = {
     " ORDER BY (NOT d.is_default), d.name, d.id"
     " LIMIT $5",
     5, true};
-static const db_statement_t stmt_get = {
-    "dashboards_get", "SELECT * FROM dashboard_read($1)", 1, true};
-static const db_statement_t stmt_default = {
-    "dashboards_default", "SELECT * FROM dashboard_default()", 0, false};
+static const db_statement_t stmt_get = {"dashboards_get", "SELECT * FROM dashboard_read($1)", 1,
+                                        true};
+static const db_statement_t stmt_default = {"dashboards_default",
+                                            "SELECT * FROM dashboard_default()", 0, false};
 static const db_statement_t stmt_create = {
     "dashboards_create", "SELECT * FROM dashboard_create($1, $2, $3, $4, $5)", 5, false};
 static const db_statement_t stmt_replace = {
     "dashboards_replace", "SELECT * FROM dashboard_replace($1, $2, $3, $4, $5, $6, $7)", 7, false};
-static const db_statement_t stmt_patch = {
-    "dashboards_patch", "SELECT * FROM dashboard_patch($1, $2, $3)", 3, false};
-static const db_statement_t stmt_delete = {
-    "dashboards_delete", "SELECT dashboard_delete($1, $2)", 2, false};
-static const db_statement_t stmt_layout = {
-    "dashboards_layout", "SELECT * FROM dashboard_layout($1, $2, $3)", 3, false};
-static const db_statement_t stmt_widget_get = {
-    "widgets_get", "SELECT * FROM widget_read($1, $2)", 2, true};
+static const db_statement_t stmt_patch = {"dashboards_patch",
+                                          "SELECT * FROM dashboard_patch($1, $2, $3)", 3, false};
+static const db_statement_t stmt_delete = {"dashboards_delete", "SELECT dashboard_delete($1, $2)",
+                                           2, false};
+static const db_statement_t stmt_layout = {"dashboards_layout",
+                                           "SELECT * FROM dashboard_layout($1, $2, $3)", 3, false};
+static const db_statement_t stmt_widget_get = {"widgets_get", "SELECT * FROM widget_read($1, $2)",
+                                               2, true};
 static const db_statement_t stmt_widget_create = {
     "widgets_create", "SELECT * FROM widget_create($1, $2, $3)", 3, false};
 static const db_statement_t stmt_widget_update = {
     "widgets_update", "SELECT * FROM widget_update($1, $2, $3, $4, $5)", 5, false};
-static const db_statement_t stmt_widget_delete = {
-    "widgets_delete", "SELECT widget_delete($1, $2, $3)", 3, false};
+static const db_statement_t stmt_widget_delete = {"widgets_delete",
+                                                  "SELECT widget_delete($1, $2, $3)", 3, false};
 
 /* Columns of dashboard_row (sql/002_dashboards.sql). The widget columns of
  * widget_row come in the same order, starting at column 0. */
 enum {
-    COL_ID, COL_NAME, COL_DESCRIPTION, COL_IS_DEFAULT, COL_OWNER, COL_VERSION,
-    COL_CREATED, COL_UPDATED, COL_WIDGETS,
+    COL_ID,
+    COL_NAME,
+    COL_DESCRIPTION,
+    COL_IS_DEFAULT,
+    COL_OWNER,
+    COL_VERSION,
+    COL_CREATED,
+    COL_UPDATED,
+    COL_WIDGETS,
 };
 enum {
-    WCOL_ID, WCOL_TYPE, WCOL_TITLE, WCOL_CONFIG, WCOL_X, WCOL_Y, WCOL_W, WCOL_H,
-    WCOL_REFRESH, WCOL_CREATED, WCOL_UPDATED, WCOL_DASHBOARD_ID, WCOL_DASHBOARD_VERSION,
+    WCOL_ID,
+    WCOL_TYPE,
+    WCOL_TITLE,
+    WCOL_CONFIG,
+    WCOL_X,
+    WCOL_Y,
+    WCOL_W,
+    WCOL_H,
+    WCOL_REFRESH,
+    WCOL_CREATED,
+    WCOL_UPDATED,
+    WCOL_DASHBOARD_ID,
+    WCOL_DASHBOARD_VERSION,
 };
 
 /* ---------------------------------------------------------------- JSON output */
@@ -132,34 +151,27 @@ static json_t *widget_json(const PGresult *res, int row, int first, const char *
 {
     json_t *config = json_loads(PQgetvalue(res, row, first + WCOL_CONFIG), 0, NULL);
 
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:i, s:i, s:i, s:i}, s:i, s:s, s:s}",
-                     "id", PQgetvalue(res, row, first + WCOL_ID),
-                     "dashboard_id", dashboard_id,
-                     "type", PQgetvalue(res, row, first + WCOL_TYPE),
-                     "title", PQgetvalue(res, row, first + WCOL_TITLE),
-                     "config", config ? config : json_object(),
-                     "position",
-                     "x", column_int(res, row, first + WCOL_X),
-                     "y", column_int(res, row, first + WCOL_Y),
-                     "w", column_int(res, row, first + WCOL_W),
-                     "h", column_int(res, row, first + WCOL_H),
-                     "refresh_interval_seconds", column_int(res, row, first + WCOL_REFRESH),
-                     "created_at", PQgetvalue(res, row, first + WCOL_CREATED),
-                     "updated_at", PQgetvalue(res, row, first + WCOL_UPDATED));
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:{s:i, s:i, s:i, s:i}, s:i, s:s, s:s}", "id",
+        PQgetvalue(res, row, first + WCOL_ID), "dashboard_id", dashboard_id, "type",
+        PQgetvalue(res, row, first + WCOL_TYPE), "title", PQgetvalue(res, row, first + WCOL_TITLE),
+        "config", config ? config : json_object(), "position", "x",
+        column_int(res, row, first + WCOL_X), "y", column_int(res, row, first + WCOL_Y), "w",
+        column_int(res, row, first + WCOL_W), "h", column_int(res, row, first + WCOL_H),
+        "refresh_interval_seconds", column_int(res, row, first + WCOL_REFRESH), "created_at",
+        PQgetvalue(res, row, first + WCOL_CREATED), "updated_at",
+        PQgetvalue(res, row, first + WCOL_UPDATED));
 }
 
 /* The dashboard columns of one row, without widgets. */
 static json_t *dashboard_head_json(const PGresult *res, int row)
 {
-    return json_pack("{s:s, s:s, s:s?, s:b, s:s?, s:i, s:s, s:s}",
-                     "id", PQgetvalue(res, row, COL_ID),
-                     "name", PQgetvalue(res, row, COL_NAME),
-                     "description", column(res, row, COL_DESCRIPTION),
-                     "is_default", PQgetvalue(res, row, COL_IS_DEFAULT)[0] == 't',
-                     "owner", column(res, row, COL_OWNER),
-                     "version", column_int(res, row, COL_VERSION),
-                     "created_at", PQgetvalue(res, row, COL_CREATED),
-                     "updated_at", PQgetvalue(res, row, COL_UPDATED));
+    return json_pack(
+        "{s:s, s:s, s:s?, s:b, s:s?, s:i, s:s, s:s}", "id", PQgetvalue(res, row, COL_ID), "name",
+        PQgetvalue(res, row, COL_NAME), "description", column(res, row, COL_DESCRIPTION),
+        "is_default", PQgetvalue(res, row, COL_IS_DEFAULT)[0] == 't', "owner",
+        column(res, row, COL_OWNER), "version", column_int(res, row, COL_VERSION), "created_at",
+        PQgetvalue(res, row, COL_CREATED), "updated_at", PQgetvalue(res, row, COL_UPDATED));
 }
 
 /* A Dashboard with its widgets from dashboard_row rows (at least one). */
@@ -287,7 +299,7 @@ static int check_dashboard(const json_t *body, bool patch, problem_t *p)
     if (json_is_array(widgets)) {
         size_t i;
         const json_t *widget;
-        json_array_foreach(widgets, i, widget) {
+        json_array_foreach (widgets, i, widget) {
             char prefix[32];
             snprintf(prefix, sizeof(prefix), "widgets[%zu]", i);
             check_widget(widget, prefix, false, p);
@@ -299,10 +311,8 @@ static int check_dashboard(const json_t *body, bool patch, problem_t *p)
 /* JSON text of a value, in the arena (for json statement parameters). */
 static const char *json_text(arena_t *arena, const json_t *value)
 {
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-    const char *copy = arena_strdup(arena, text ? text : "null");
-    free(text);
-    return copy;
+    size_t len;
+    return json_out(arena, value, &len);
 }
 
 /* The JSON text of a member, or NULL when absent. */
@@ -318,8 +328,8 @@ static const char *member_string(const json_t *body, const char *name)
 }
 
 /* Runs a statement whose result is dashboard rows; answers with it. */
-static int run_dashboard(request_t *req, response_t *res, problem_t *p,
-                         const db_statement_t *stmt, const char *const *params, int status)
+static int run_dashboard(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
+                         const char *const *params, int status)
 {
     PGresult *rows = db_exec(stmt, params, p);
     if (rows == NULL)
@@ -329,16 +339,15 @@ static int run_dashboard(request_t *req, response_t *res, problem_t *p,
     return rc;
 }
 
-static int run_widget(request_t *req, response_t *res, problem_t *p,
-                      const db_statement_t *stmt, const char *const *params, int status)
+static int run_widget(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
+                      const char *const *params, int status)
 {
     PGresult *rows = db_exec(stmt, params, p);
     if (rows == NULL)
         return -1;
-    int rc = PQntuples(rows) == 0
-                 ? problem_set(p, 404, "No widget %s on dashboard %s.", req->captures[1],
-                               req->captures[0])
-                 : answer_widget(req, res, rows, status);
+    int rc = PQntuples(rows) == 0 ? problem_set(p, 404, "No widget %s on dashboard %s.",
+                                                req->captures[1], req->captures[0])
+                                  : answer_widget(req, res, rows, status);
     PQclear(rows);
     return rc;
 }
@@ -367,9 +376,9 @@ static int dashboards_list(request_t *req, response_t *res, problem_t *p)
             problem_field(p, "limit", "must be a whole number from 1 to %d", DASHBOARDS_PAGE_MAX);
         }
     }
-    if (cursor != NULL && (cursor_decode(req->arena, cursor, key, 3) != 0 ||
-                           (strcmp(key[0], "t") && strcmp(key[0], "f")) ||
-                           !validate_uuid(key[2]))) {
+    if (cursor != NULL &&
+        (cursor_decode(req->arena, cursor, key, 3) != 0 ||
+         (strcmp(key[0], "t") && strcmp(key[0], "f")) || !validate_uuid(key[2]))) {
         problem_set(p, 400, "The query parameter cursor is invalid.");
         problem_field(p, "cursor", "is not a cursor this server gave out");
     }
@@ -481,8 +490,7 @@ static int dashboards_patch(request_t *req, response_t *res, problem_t *p)
     body = request_json_body(req, REQUEST_BODY_LIMIT, p);
     if (body == NULL || check_dashboard(body, true, p) != 0)
         goto done;
-    const char *params[3] = {req->captures[0], if_match_version(req),
-                             json_text(req->arena, body)};
+    const char *params[3] = {req->captures[0], if_match_version(req), json_text(req->arena, body)};
     rc = run_dashboard(req, res, p, &stmt_patch, params, 200);
 done:
     json_decref(body);
@@ -515,7 +523,7 @@ static int dashboards_layout(request_t *req, response_t *res, problem_t *p)
     const char *widget_id;
     json_t *position;
     json_t *positions = json_object_get(body, "positions");
-    json_object_foreach(positions, widget_id, position) {
+    json_object_foreach (positions, widget_id, position) {
         const char *prefix = validate_path(req->arena, "positions", widget_id);
         if (!validate_uuid(widget_id))
             problem_field(p, prefix, "is not a widget id (a UUID)");
@@ -547,8 +555,7 @@ static int widgets_create(request_t *req, response_t *res, problem_t *p)
     check_widget(body, "", false, p);
     if (p->status != 0)
         goto done;
-    const char *params[3] = {req->captures[0], if_match_version(req),
-                             json_text(req->arena, body)};
+    const char *params[3] = {req->captures[0], if_match_version(req), json_text(req->arena, body)};
     rc = run_widget(req, res, p, &stmt_widget_create, params, 201);
 done:
     json_decref(body);

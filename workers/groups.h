@@ -11,10 +11,11 @@ int health_live(request_t *req, response_t *res, problem_t *p);
 int health_ready(request_t *req, response_t *res, problem_t *p);
 
 /* Rows every group's table ends with. */
-#define HEALTH_ROUTES                         \
-    {"GET", "/healthz", health_live},         \
-    {"GET", "/readyz", health_ready},         \
-    {NULL, NULL, NULL}
+#define HEALTH_ROUTES                                                                              \
+    {"GET", "/healthz", health_live}, {"GET", "/readyz", health_ready},                            \
+    {                                                                                              \
+        NULL, NULL, NULL                                                                           \
+    }
 
 extern const route_t dashboards_routes[];
 extern const route_t hello_routes[];

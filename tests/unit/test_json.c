@@ -41,8 +41,9 @@ static void reals_use_the_shortest_exact_form(void **state)
 static void members_keep_their_order_and_strings_are_escaped(void **state)
 {
     (void)state;
-    assert_string_equal(out("{\"b\":\"q\\\"\\\\\\n\\u0001\",\"a\":[true,false,null],\"\xc3\xa9\":{}}"),
-                        "{\"b\":\"q\\\"\\\\\\n\\u0001\",\"a\":[true,false,null],\"\xc3\xa9\":{}}");
+    assert_string_equal(
+        out("{\"b\":\"q\\\"\\\\\\n\\u0001\",\"a\":[true,false,null],\"\xc3\xa9\":{}}"),
+        "{\"b\":\"q\\\"\\\\\\n\\u0001\",\"a\":[true,false,null],\"\xc3\xa9\":{}}");
 }
 
 static void problem_body_has_every_member(void **state)

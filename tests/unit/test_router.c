@@ -9,11 +9,31 @@
 
 #include "../../fcgi/router.h"
 
-static int h_list(request_t *req, response_t *res, problem_t *p) { (void)req, (void)res, (void)p; return 0; }
-static int h_default(request_t *req, response_t *res, problem_t *p) { (void)req, (void)res, (void)p; return 0; }
-static int h_get(request_t *req, response_t *res, problem_t *p) { (void)req, (void)res, (void)p; return 0; }
-static int h_put(request_t *req, response_t *res, problem_t *p) { (void)req, (void)res, (void)p; return 0; }
-static int h_widget(request_t *req, response_t *res, problem_t *p) { (void)req, (void)res, (void)p; return 0; }
+static int h_list(request_t *req, response_t *res, problem_t *p)
+{
+    (void)req, (void)res, (void)p;
+    return 0;
+}
+static int h_default(request_t *req, response_t *res, problem_t *p)
+{
+    (void)req, (void)res, (void)p;
+    return 0;
+}
+static int h_get(request_t *req, response_t *res, problem_t *p)
+{
+    (void)req, (void)res, (void)p;
+    return 0;
+}
+static int h_put(request_t *req, response_t *res, problem_t *p)
+{
+    (void)req, (void)res, (void)p;
+    return 0;
+}
+static int h_widget(request_t *req, response_t *res, problem_t *p)
+{
+    (void)req, (void)res, (void)p;
+    return 0;
+}
 
 static const route_t table[] = {
     {"GET", "/api/v1/dashboards", h_list},
@@ -86,8 +106,12 @@ static void unknown_paths_are_404(void **state)
     (void)state;
     request_t req;
     problem_t p;
-    const char *paths[] = {"/", "/api/v1", "/api/v1/dashboards/", "/api/v1/dashboards/a/b",
-                           "/api/v1/dashboardsx", "/api/v1/dashboards//widgets/x"};
+    const char *paths[] = {"/",
+                           "/api/v1",
+                           "/api/v1/dashboards/",
+                           "/api/v1/dashboards/a/b",
+                           "/api/v1/dashboardsx",
+                           "/api/v1/dashboards//widgets/x"};
 
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         assert_null(match("GET", paths[i], &req, &p));

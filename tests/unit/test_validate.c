@@ -54,8 +54,10 @@ static bool has_field(const problem_t *p, const char *field, const char *message
 static void valid_object_passes(void **state)
 {
     (void)state;
-    problem_t p = check("{\"name\":\"ab\",\"note\":null,\"count\":10,\"colour\":\"red\",\"on\":true,"
-                        "\"items\":[1,2]}", "");
+    problem_t p =
+        check("{\"name\":\"ab\",\"note\":null,\"count\":10,\"colour\":\"red\",\"on\":true,"
+              "\"items\":[1,2]}",
+              "");
     assert_int_equal(p.status, 0);
     assert_int_equal(p.nfields, 0);
 }
@@ -64,7 +66,8 @@ static void every_bad_field_is_listed(void **state)
 {
     (void)state;
     problem_t p = check("{\"note\":1,\"count\":21,\"colour\":\"blue\",\"on\":\"yes\","
-                        "\"items\":[1,2,3],\"extra\":0}", "");
+                        "\"items\":[1,2,3],\"extra\":0}",
+                        "");
     assert_int_equal(p.status, 422);
     assert_int_equal(p.nfields, 7);
     assert_true(has_field(&p, "name", "is required"));
@@ -81,7 +84,8 @@ static void string_length_counts_characters_not_bytes(void **state)
     (void)state;
     problem_t ok = check("{\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}", "");
     assert_int_equal(ok.nfields, 0);
-    problem_t too_long = check("{\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}", "");
+    problem_t too_long =
+        check("{\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}", "");
     assert_true(has_field(&too_long, "name", "must be 1 to 5 characters long"));
     problem_t empty = check("{\"name\":\"\"}", "");
     assert_true(has_field(&empty, "name", "must be 1 to 5"));
