@@ -51,9 +51,13 @@ deps:
 run: deps all
 	FLEETDASHD=bin/fleetdashd PORT=$(PORT) PGPORT=$(PGPORT) deploy/stack.sh run $(RUN_VAR)
 
-# Unit tests (built with the sanitizers), then the end-to-end suite against
-# the normal build, then again against the sanitizer build.
+# Formatting, unit tests (built with the sanitizers), then the end-to-end
+# suite against the normal build, then again against the sanitizer build.
+# The test stack starts from an empty var/test every time.
 test: deps all asan
+	@deploy/stack.sh down $(TEST_VAR) >/dev/null 2>&1 || true
+	rm -rf $(TEST_VAR)
+	@$(MAKE) --no-print-directory fmt-check
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory e2e-asan

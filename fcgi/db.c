@@ -83,6 +83,14 @@ static int db_connect(problem_t *p)
         db_close();
         return db_unavailable(p, why);
     }
+    /* Times leave the database as UTC text; db_time() finishes the job. */
+    PGresult *res = PQexec(db_conn, "SET TIME ZONE 'UTC'");
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) {
+        db_close();
+        return db_unavailable(p, "cannot set the session time zone");
+    }
     return 0;
 }
 
@@ -191,6 +199,18 @@ PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem
         }
     }
     return res;
+}
+
+const char *db_time(arena_t *arena, const char *text)
+{
+    size_t len = strlen(text);
+
+    if (len < 22 || text[10] != ' ' || strcmp(text + len - 3, "+00") != 0)
+        return text;
+    char *out = arena_strndup(arena, text, len - 2);
+    out[10] = 'T';
+    out[len - 3] = 'Z';
+    return out;
 }
 
 int db_ping(problem_t *p)

@@ -42,6 +42,12 @@ PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem
  * in p. */
 int db_ping(problem_t *p);
 
+/* The RFC 3339 form of a timestamptz as PostgreSQL prints it in the UTC
+ * session every connection runs in: "2026-11-21 10:36:25.02+00" becomes
+ * "2026-11-21T10:36:25.02Z". The copy lives in the arena; text of any other
+ * shape is returned unchanged. */
+const char *db_time(arena_t *arena, const char *text);
+
 /* Closes the connection, if any. Safe to call at any time. */
 void db_close(void);
 

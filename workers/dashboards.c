@@ -74,7 +74,7 @@ static const field_rule_t layout_rules[] = {
 static const db_statement_t stmt_list = {
     "dashboards_list",
     "SELECT d.id, d.name, d.description, d.is_default, d.owner, d.version,"
-    "       rfc3339(d.created_at), rfc3339(d.updated_at),"
+    "       d.created_at, d.updated_at,"
     "       (SELECT count(*) FROM dashboard_widgets w WHERE w.dashboard_id = d.id)"
     "  FROM dashboards d"
     " WHERE ($1::text IS NULL OR d.owner = $1)"
@@ -96,6 +96,15 @@ static const db_statement_t stmt_delete = {"dashboards_delete", "SELECT dashboar
                                            2, false};
 static const db_statement_t stmt_layout = {"dashboards_layout",
                                            "SELECT * FROM dashboard_layout($1, $2, $3)", 3, false};
+/* Which of the widget ids (a JSON array) are not on dashboard $1; used to list
+ * them beside other bad entries of a layout (the write checks again). */
+static const db_statement_t stmt_layout_unknown = {
+    "dashboards_layout_unknown",
+    "SELECT k FROM json_array_elements_text($2) AS k"
+    " WHERE NOT EXISTS (SELECT 1 FROM dashboard_widgets w"
+    "                    WHERE w.dashboard_id = $1 AND w.id::text = lower(k))"
+    " ORDER BY k",
+    2, true};
 static const db_statement_t stmt_widget_get = {"widgets_get", "SELECT * FROM widget_read($1, $2)",
                                                2, true};
 static const db_statement_t stmt_widget_create = {
@@ -147,43 +156,55 @@ static int column_int(const PGresult *res, int row, int col)
 }
 
 /* A Widget from the widget columns that start at column first. */
-static json_t *widget_json(const PGresult *res, int row, int first, const char *dashboard_id)
+static json_t *widget_json(arena_t *arena, const PGresult *res, int row, int first,
+                           const char *dashboard_id)
 {
     json_t *config = json_loads(PQgetvalue(res, row, first + WCOL_CONFIG), 0, NULL);
 
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:{s:i, s:i, s:i, s:i}, s:i, s:s, s:s}", "id",
-        PQgetvalue(res, row, first + WCOL_ID), "dashboard_id", dashboard_id, "type",
-        PQgetvalue(res, row, first + WCOL_TYPE), "title", PQgetvalue(res, row, first + WCOL_TITLE),
-        "config", config ? config : json_object(), "position", "x",
-        column_int(res, row, first + WCOL_X), "y", column_int(res, row, first + WCOL_Y), "w",
-        column_int(res, row, first + WCOL_W), "h", column_int(res, row, first + WCOL_H),
-        "refresh_interval_seconds", column_int(res, row, first + WCOL_REFRESH), "created_at",
-        PQgetvalue(res, row, first + WCOL_CREATED), "updated_at",
-        PQgetvalue(res, row, first + WCOL_UPDATED));
+    /* clang-format off */
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:i, s:i, s:i, s:i}, s:i, s:s, s:s}",
+        "id", PQgetvalue(res, row, first + WCOL_ID),
+        "dashboard_id", dashboard_id,
+        "type", PQgetvalue(res, row, first + WCOL_TYPE),
+        "title", PQgetvalue(res, row, first + WCOL_TITLE),
+        "config", config ? config : json_object(),
+        "position",
+            "x", column_int(res, row, first + WCOL_X),
+            "y", column_int(res, row, first + WCOL_Y),
+            "w", column_int(res, row, first + WCOL_W),
+            "h", column_int(res, row, first + WCOL_H),
+        "refresh_interval_seconds", column_int(res, row, first + WCOL_REFRESH),
+        "created_at", db_time(arena, PQgetvalue(res, row, first + WCOL_CREATED)),
+        "updated_at", db_time(arena, PQgetvalue(res, row, first + WCOL_UPDATED)));
+    /* clang-format on */
 }
 
 /* The dashboard columns of one row, without widgets. */
-static json_t *dashboard_head_json(const PGresult *res, int row)
+static json_t *dashboard_head_json(arena_t *arena, const PGresult *res, int row)
 {
-    return json_pack(
-        "{s:s, s:s, s:s?, s:b, s:s?, s:i, s:s, s:s}", "id", PQgetvalue(res, row, COL_ID), "name",
-        PQgetvalue(res, row, COL_NAME), "description", column(res, row, COL_DESCRIPTION),
-        "is_default", PQgetvalue(res, row, COL_IS_DEFAULT)[0] == 't', "owner",
-        column(res, row, COL_OWNER), "version", column_int(res, row, COL_VERSION), "created_at",
-        PQgetvalue(res, row, COL_CREATED), "updated_at", PQgetvalue(res, row, COL_UPDATED));
+    /* clang-format off */
+    return json_pack("{s:s, s:s, s:s?, s:b, s:s?, s:i, s:s, s:s}",
+        "id", PQgetvalue(res, row, COL_ID),
+        "name", PQgetvalue(res, row, COL_NAME),
+        "description", column(res, row, COL_DESCRIPTION),
+        "is_default", PQgetvalue(res, row, COL_IS_DEFAULT)[0] == 't',
+        "owner", column(res, row, COL_OWNER),
+        "version", column_int(res, row, COL_VERSION),
+        "created_at", db_time(arena, PQgetvalue(res, row, COL_CREATED)),
+        "updated_at", db_time(arena, PQgetvalue(res, row, COL_UPDATED)));
+    /* clang-format on */
 }
 
 /* A Dashboard with its widgets from dashboard_row rows (at least one). */
-static json_t *dashboard_json(const PGresult *res)
+static json_t *dashboard_json(arena_t *arena, const PGresult *res)
 {
-    json_t *dashboard = dashboard_head_json(res, 0);
+    json_t *dashboard = dashboard_head_json(arena, res, 0);
     json_t *widgets = json_array();
     const char *id = PQgetvalue(res, 0, COL_ID);
 
     for (int row = 0; row < PQntuples(res); row++)
         if (!PQgetisnull(res, row, COL_WIDGETS))
-            json_array_append_new(widgets, widget_json(res, row, COL_WIDGETS, id));
+            json_array_append_new(widgets, widget_json(arena, res, row, COL_WIDGETS, id));
     json_object_set_new(dashboard, "widgets", widgets);
     return dashboard;
 }
@@ -203,7 +224,7 @@ static int answer_dashboard(request_t *req, response_t *res, problem_t *p, PGres
     res->etag = etag(req->arena, PQgetvalue(rows, 0, COL_VERSION));
     if (status == 201)
         res->location = arena_printf(req->arena, DASHBOARDS_BASE "/%s", id);
-    response_json(res, status, dashboard_json(rows));
+    response_json(res, status, dashboard_json(req->arena, rows));
     return 0;
 }
 
@@ -214,7 +235,7 @@ static int answer_widget(request_t *req, response_t *res, PGresult *rows, int st
     if (status == 201)
         res->location = arena_printf(req->arena, DASHBOARDS_BASE "/%s/widgets/%s", dashboard_id,
                                      PQgetvalue(rows, 0, WCOL_ID));
-    response_json(res, status, widget_json(rows, 0, 0, dashboard_id));
+    response_json(res, status, widget_json(req->arena, rows, 0, 0, dashboard_id));
     return 0;
 }
 
@@ -393,7 +414,7 @@ static int dashboards_list(request_t *req, response_t *res, problem_t *p)
     int n = PQntuples(rows);
     json_t *items = json_array();
     for (int row = 0; row < n && row < limit; row++) {
-        json_t *item = dashboard_head_json(rows, row);
+        json_t *item = dashboard_head_json(req->arena, rows, row);
         json_object_set_new(item, "widget_count", json_integer(atoll(PQgetvalue(rows, row, 8))));
         json_array_append_new(items, item);
     }
@@ -510,6 +531,30 @@ static int dashboards_delete(request_t *req, response_t *res, problem_t *p)
     return 0;
 }
 
+/* Adds a field error for each UUID-shaped key of positions that names no
+ * widget of the dashboard, so that one 422 lists every bad entry. */
+static int layout_unknown_ids(request_t *req, const json_t *positions, problem_t *p)
+{
+    json_t *keys = json_array();
+    const char *widget_id;
+    json_t *position;
+
+    json_object_foreach ((json_t *)positions, widget_id, position) {
+        if (validate_uuid(widget_id))
+            json_array_append_new(keys, json_string(widget_id));
+    }
+    const char *params[2] = {req->captures[0], json_text(req->arena, keys)};
+    json_decref(keys);
+    PGresult *rows = db_exec(&stmt_layout_unknown, params, p);
+    if (rows == NULL)
+        return -1;
+    for (int row = 0; row < PQntuples(rows); row++)
+        problem_field(p, validate_path(req->arena, "positions", PQgetvalue(rows, row, 0)),
+                      "is not a widget of this dashboard");
+    PQclear(rows);
+    return 0;
+}
+
 static int dashboards_layout(request_t *req, response_t *res, problem_t *p)
 {
     json_t *body = NULL;
@@ -530,10 +575,12 @@ static int dashboards_layout(request_t *req, response_t *res, problem_t *p)
         else
             check_position(position, prefix, p);
     }
-    if (p->status != 0)
+    if (p->status != 0) {
+        layout_unknown_ids(req, positions, p);
         goto done;
+    }
     const char *params[3] = {req->captures[0], if_match_version(req),
-                             member_text(req->arena, body, "positions")};
+                             json_text(req->arena, positions)};
     rc = run_dashboard(req, res, p, &stmt_layout, params, 200);
 done:
     json_decref(body);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../../fcgi/cursor.h"
+#include "../../fcgi/db.h"
 #include "../../fcgi/json_out.h"
 #include "../../fcgi/problem.h"
 
@@ -99,6 +100,15 @@ static void cursor_rejects_foreign_tokens(void **state)
     assert_int_equal(cursor_decode(&arena, cursor_encode(&arena, two, 2), back, 3), -1);
 }
 
+static void database_times_become_rfc3339(void **state)
+{
+    (void)state;
+    assert_string_equal(db_time(&arena, "2026-11-21 10:36:25.020396+00"),
+                        "2026-11-21T10:36:25.020396Z");
+    assert_string_equal(db_time(&arena, "2026-11-21 10:36:25+00"), "2026-11-21T10:36:25Z");
+    assert_string_equal(db_time(&arena, "not a time"), "not a time");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -108,6 +118,7 @@ int main(void)
         cmocka_unit_test_teardown(first_error_status_wins, teardown),
         cmocka_unit_test_teardown(cursor_round_trips_any_text, teardown),
         cmocka_unit_test_teardown(cursor_rejects_foreign_tokens, teardown),
+        cmocka_unit_test_teardown(database_times_become_rfc3339, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,695 @@
+#!/usr/bin/env bash
+# stack.sh - run a local fleetdash stack (PostgreSQL, one master per route
+# group, nginx) with all its state under one directory, VARDIR.
+#
+#   deploy/stack.sh up VARDIR           start what is not running, wait for /readyz
+#   deploy/stack.sh down VARDIR         stop nginx, the group masters, PostgreSQL
+#   deploy/stack.sh run VARDIR          up, then stay in the foreground; Ctrl-C = down
+#   deploy/stack.sh start-group VARDIR G / stop-group VARDIR G
+#   deploy/stack.sh pg-start VARDIR     / pg-stop VARDIR
+#
+# up is idempotent: it initdb's only when there is no cluster, migrates
+# (sql/migrate.sh), restarts a group only when its binary was rebuilt or
+# WORKERS changed, and reloads nginx with a freshly rendered nginx.conf.
+# Pid files, sockets and processes left by a killed run are cleaned up.
+#
+# Settings (environment): PORT (8080), PGPORT (5433), WORKERS (4),
+# FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards hello"; from bash, where
+# GROUPS is a reserved variable, use FLEETDASH_GROUPS or `env GROUPS=...`).
+# A setting not given is taken from VARDIR/stack.env when that exists, so
+# later commands act on the stack as it was started.
+#
+# Layout: VARDIR/pg (cluster), pgsock (its socket), run (group sockets and
+# pid files, nginx.pid), log (G.log, postgres.log, nginx-*.log), nginx
+# (rendered nginx.conf, conf.d/ for extra locations), stack.env.
+
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO
+readonly PG_BIN=/usr/lib/postgresql/15/bin
+readonly NGINX=/usr/sbin/nginx
+readonly GROUP_STOP_TIMEOUT=35
+readonly READY_TIMEOUT=30
+readonly SOCKET_TIMEOUT=15
+
+# ---------------------------------------------------------------- messages
+
+say() { printf 'stack: %s\n' "$*"; }
+warn() { printf 'stack: %s\n' "$*" >&2; }
+die() {
+    printf 'stack: error: %s\n' "$*" >&2
+    exit 1
+}
+
+usage() {
+    sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+    exit 2
+}
+
+# show_log_tail FILE - print the last lines of FILE to stderr, if it exists.
+show_log_tail() {
+    if [[ -s $1 ]]; then
+        printf -- '---- last lines of %s ----\n' "$1" >&2
+        tail -n 25 -- "$1" >&2
+        printf -- '----\n' >&2
+    fi
+}
+
+# --------------------------------------------------------------- settings
+
+# stack_env_get KEY - print KEY's value from VARDIR/stack.env (empty if none).
+stack_env_get() {
+    [[ -f $STACK_ENV ]] || return 0
+    (
+        # shellcheck disable=SC1090
+        . "$STACK_ENV" >/dev/null 2>&1 || true
+        printf '%s' "${!1-}"
+    )
+}
+
+# env_given NAME - print NAME from the environment this script was started
+# with. /proc is read because bash replaces an inherited GROUPS.
+env_given() {
+    tr '\0' '\n' </proc/$$/environ | sed -n "s/^$1=//p" | head -n 1
+}
+
+# load_settings VARDIR - resolve VARDIR and every setting; set the globals.
+load_settings() {
+    [[ -n ${1-} ]] || usage
+    VARDIR=$(realpath -m -- "$1")
+    [[ $VARDIR != / ]] || die "VARDIR must not be /"
+    STACK_ENV=$VARDIR/stack.env
+    PGDATA=$VARDIR/pg
+    PGSOCK=$VARDIR/pgsock
+    RUNDIR=$VARDIR/run
+    LOGDIR=$VARDIR/log
+    NGINXDIR=$VARDIR/nginx
+
+    PORT=${PORT:-$(stack_env_get PORT)}
+    PORT=${PORT:-8080}
+    PGPORT=${PGPORT:-$(stack_env_get PGPORT)}
+    PGPORT=${PGPORT:-5433}
+    WORKERS=${WORKERS:-$(stack_env_get WORKERS)}
+    WORKERS=${WORKERS:-4}
+    FLEETDASHD=${FLEETDASHD:-$(stack_env_get FLEETDASHD)}
+    FLEETDASHD=${FLEETDASHD:-$REPO/bin/fleetdashd}
+    FLEETDASHD=$(realpath -m -- "$FLEETDASHD")
+    STACK_GROUPS=$(env_given GROUPS)
+    STACK_GROUPS=${STACK_GROUPS:-${FLEETDASH_GROUPS-}}
+    STACK_GROUPS=${STACK_GROUPS:-$(stack_env_get FLEETDASH_GROUPS)}
+    STACK_GROUPS=${STACK_GROUPS:-dashboards hello}
+
+    [[ $PORT =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$PORT'"
+    [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be a number, got '$PGPORT'"
+    [[ $WORKERS =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive number, got '$WORKERS'"
+    local group
+    for group in $STACK_GROUPS; do
+        check_group_name "$group"
+    done
+
+    DATABASE_URL="host=$PGSOCK port=$PGPORT dbname=fleetdash user=postgres"
+    BASE_URL=http://127.0.0.1:$PORT
+}
+
+check_group_name() {
+    [[ $1 =~ ^[a-z][a-z0-9_]*$ ]] || die "bad group name '$1' (want [a-z][a-z0-9_]*)"
+}
+
+write_stack_env() {
+    local tmp=$STACK_ENV.tmp key
+    {
+        printf '# %s - written by deploy/stack.sh up; source it from a shell\n' "$STACK_ENV"
+        for key in PORT BASE_URL VARDIR PGHOST PGPORT PGDATA PGUSER PGDATABASE \
+            DATABASE_URL FLEETDASHD WORKERS FLEETDASH_GROUPS; do
+            printf "export %s='%s'\n" "$key" "${!key//\'/\'\\\'\'}"
+        done
+    } >"$tmp"
+    mv -f -- "$tmp" "$STACK_ENV"
+}
+
+# ---------------------------------------------------------------- locking
+
+# lock_vardir - serialise stack.sh runs on one VARDIR. Daemons started while
+# the lock is held get fd 9 closed, so they never inherit it.
+lock_vardir() {
+    mkdir -p -- "$VARDIR"
+    exec 9>"$VARDIR/.stack.lock"
+    flock -w 120 9 || die "another stack.sh is busy with $VARDIR"
+}
+
+unlock_vardir() {
+    exec 9>&-
+}
+
+# -------------------------------------------------------------- processes
+
+# proc_alive PID - true if PID exists and is not a zombie.
+proc_alive() {
+    local state
+    [[ $1 =~ ^[0-9]+$ ]] || return 1
+    state=$(awk '{ sub(/^.*\) /, ""); print substr($0, 1, 1) }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
+# proc_has_arg PID ARG - true if ARG is one of PID's command-line arguments.
+proc_has_arg() {
+    grep -qzxF -- "$2" "/proc/$1/cmdline" 2>/dev/null
+}
+
+# proc_cmdline_contains PID TEXT - true if PID's command line contains TEXT
+# (nginx rewrites its argv into one string, "nginx: master process ...").
+proc_cmdline_contains() {
+    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
+# read_pid_file FILE - print the pid in FILE, or nothing.
+read_pid_file() {
+    local pid=
+    if [[ -f $1 ]]; then
+        read -r pid <"$1" 2>/dev/null || true
+    fi
+    [[ $pid =~ ^[0-9]+$ ]] && printf '%s' "$pid"
+    return 0
+}
+
+# wait_gone TIMEOUT PID... - wait until no PID is alive; false on timeout.
+wait_gone() {
+    local timeout=$1 deadline pid alive
+    shift
+    deadline=$((SECONDS + timeout))
+    while :; do
+        alive=0
+        for pid in "$@"; do
+            proc_alive "$pid" && alive=1
+        done
+        ((alive)) || return 0
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
+# terminate TIMEOUT PID... - SIGTERM, wait up to TIMEOUT s, then SIGKILL.
+terminate() {
+    local timeout=$1
+    shift
+    (($#)) || return 0
+    kill -TERM -- "$@" 2>/dev/null || true
+    if ! wait_gone "$timeout" "$@"; then
+        warn "still running after ${timeout}s, killing: $*"
+        kill -KILL -- "$@" 2>/dev/null || true
+        wait_gone 5 "$@" || warn "could not kill: $*"
+    fi
+}
+
+# ------------------------------------------------------------- PostgreSQL
+
+pg_ctl_as_postgres() {
+    (cd / && runuser -u postgres -- "$PG_BIN/pg_ctl" "$@") 9>&-
+}
+
+# postmaster_pid - print the pid of this VARDIR's running postmaster.
+postmaster_pid() {
+    local pid
+    pid=$(read_pid_file "$PGDATA/postmaster.pid")
+    [[ -n $pid ]] && proc_alive "$pid" || return 1
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]] || return 1
+    [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$PGDATA" ]] || return 1
+    printf '%s' "$pid"
+}
+
+pg_psql() {
+    psql -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "$PGPORT" -U postgres "$@"
+}
+
+pg_init_cluster() {
+    if [[ -f $PGDATA/PG_VERSION ]]; then
+        [[ $(cat "$PGDATA/PG_VERSION") == 15 ]] ||
+            die "$PGDATA holds a PostgreSQL $(cat "$PGDATA/PG_VERSION") cluster, not 15"
+        return 0
+    fi
+    if [[ -n $(ls -A -- "$PGDATA") ]]; then
+        die "$PGDATA is not empty but holds no cluster; remove it or pick another VARDIR"
+    fi
+    say "initdb $PGDATA"
+    (cd / && runuser -u postgres -- "$PG_BIN/initdb" -D "$PGDATA" -U postgres \
+        --auth-local=trust --auth-host=reject -E UTF8 --locale=C.UTF-8) \
+        >"$LOGDIR/initdb.log" 2>&1 ||
+        {
+            show_log_tail "$LOGDIR/initdb.log"
+            die "initdb failed"
+        }
+    printf "\n# fleetdash dev settings, rewritten by deploy/stack.sh\ninclude_if_exists = 'fleetdash.conf'\n" \
+        >>"$PGDATA/postgresql.conf"
+}
+
+# pg_write_settings - (re)write PGDATA/fleetdash.conf from the settings.
+pg_write_settings() {
+    local sockdir=${PGSOCK//\'/\'\'}
+    cat >"$PGDATA/fleetdash.conf" <<EOF
+# written by deploy/stack.sh; changes need a restart (pg-stop, pg-start)
+listen_addresses = ''
+unix_socket_directories = '$sockdir'
+port = $PGPORT
+shared_buffers = 128MB
+logging_collector = off
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+    chown postgres:postgres "$PGDATA/fleetdash.conf"
+}
+
+pg_prepare_dirs() {
+    mkdir -p -- "$PGDATA" "$PGSOCK" "$LOGDIR"
+    chown postgres:postgres "$PGDATA" "$PGSOCK"
+    chmod 0700 "$PGDATA"
+    chmod 0755 "$PGSOCK"
+    runuser -u postgres -- test -w "$PGDATA" -a -x "$PGDATA" ||
+        die "user postgres cannot reach $PGDATA; every parent directory needs o+x"
+    local socket=$PGSOCK/.s.PGSQL.$PGPORT
+    ((${#socket} < 108)) || die "socket path too long (max 107 bytes): $socket"
+}
+
+pg_start() {
+    local pid
+    pg_prepare_dirs
+    pg_init_cluster
+    if pid=$(postmaster_pid); then
+        pg_write_settings
+        (cd / && "$PG_BIN/pg_isready" -q -h "$PGSOCK" -p "$PGPORT") ||
+            die "postgres (pid $pid) runs in $PGDATA but not on $PGSOCK port $PGPORT; run pg-stop first"
+        say "postgres already running (pid $pid)"
+        return 0
+    fi
+    if [[ -e $PGDATA/postmaster.pid ]]; then
+        warn "removing stale $PGDATA/postmaster.pid"
+        rm -f -- "$PGDATA/postmaster.pid"
+    fi
+    rm -f -- "$PGSOCK"/.s.PGSQL.*
+    pg_write_settings
+    touch "$LOGDIR/postgres.log"
+    chown postgres:postgres "$LOGDIR/postgres.log"
+    say "starting postgres on $PGSOCK port $PGPORT"
+    if ! pg_ctl_as_postgres start -w -t 60 -s -D "$PGDATA" -l "$LOGDIR/postgres.log"; then
+        show_log_tail "$LOGDIR/postgres.log"
+        die "postgres did not start"
+    fi
+}
+
+pg_stop() {
+    local pid
+    if ! pid=$(postmaster_pid); then
+        say "postgres not running"
+        return 0
+    fi
+    say "stopping postgres (pid $pid)"
+    if ! pg_ctl_as_postgres stop -m fast -w -t 60 -s -D "$PGDATA"; then
+        warn "pg_ctl stop failed; sending SIGQUIT"
+        kill -QUIT "$pid" 2>/dev/null || true
+        wait_gone 10 "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+}
+
+pg_create_database() {
+    local exists
+    exists=$(pg_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'fleetdash'") ||
+        die "cannot query postgres on $PGSOCK port $PGPORT"
+    if [[ $exists != 1 ]]; then
+        say "creating database fleetdash"
+        pg_psql -d postgres -c 'CREATE DATABASE fleetdash' || die "CREATE DATABASE fleetdash failed"
+    fi
+}
+
+run_migrations() {
+    local migrate=$REPO/sql/migrate.sh
+    [[ -f $migrate ]] || die "$migrate does not exist (it applies sql/NNN_*.sql); cannot migrate"
+    say "migrating: sql/migrate.sh"
+    if [[ -x $migrate ]]; then
+        "$migrate" "$DATABASE_URL" || die "sql/migrate.sh failed"
+    else
+        bash "$migrate" "$DATABASE_URL" || die "sql/migrate.sh failed"
+    fi
+}
+
+# ---------------------------------------------------------- group masters
+
+group_socket() { printf '%s/%s.sock' "$RUNDIR" "$1"; }
+group_pid_file() { printf '%s/%s.pid' "$RUNDIR" "$1"; }
+
+# group_master_pid G - print the pid of G's running master (from its pid
+# file, checked against the process's --listen argument).
+group_master_pid() {
+    local pid
+    pid=$(read_pid_file "$(group_pid_file "$1")")
+    [[ -n $pid ]] && proc_alive "$pid" || return 1
+    proc_has_arg "$pid" "unix:$(group_socket "$1")" || return 1
+    printf '%s' "$pid"
+}
+
+# group_processes G - print the pids of every process of G (master and
+# workers, also orphans of a killed master): they carry its --listen argument.
+group_processes() {
+    local arg file files pid
+    arg="unix:$(group_socket "$1")"
+    # Collected first: grep's own command line holds the argument too, and
+    # it must be gone before the pids are checked.
+    files=$(grep -lzxF -- "$arg" /proc/[0-9]*/cmdline 2>/dev/null || true)
+    for file in $files; do
+        pid=${file#/proc/}
+        pid=${pid%/cmdline}
+        if [[ $pid != "$$" ]] && proc_alive "$pid"; then
+            printf '%s\n' "$pid"
+        fi
+    done
+    return 0
+}
+
+# group_is_current PID - true if the master PID runs $FLEETDASHD as it is
+# now (not a binary since rebuilt) with $WORKERS workers.
+group_is_current() {
+    proc_has_arg "$1" "$FLEETDASHD" || return 1
+    [[ $(readlink "/proc/$1/exe" 2>/dev/null) != *" (deleted)" ]] || return 1
+    [[ $(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -A1 -xF -- --workers | tail -n 1) == "$WORKERS" ]]
+}
+
+start_group() {
+    local group=$1 pid socket pid_file log deadline
+    socket=$(group_socket "$group")
+    pid_file=$(group_pid_file "$group")
+    log=$LOGDIR/$group.log
+    if pid=$(group_master_pid "$group"); then
+        if group_is_current "$pid"; then
+            say "group $group already running (pid $pid)"
+            return 0
+        fi
+        say "group $group (pid $pid) runs another binary or worker count; restarting it"
+        stop_group "$group"
+    fi
+    [[ -x $FLEETDASHD ]] || die "$FLEETDASHD is not an executable (build it first: make)"
+    ((${#socket} < 108)) || die "socket path too long (max 107 bytes): $socket"
+    mkdir -p -- "$RUNDIR" "$LOGDIR"
+    chmod 0755 "$RUNDIR"
+    # Leftovers of a killed run: orphaned workers, pid file, socket.
+    # shellcheck disable=SC2046
+    terminate 5 $(group_processes "$group")
+    rm -f -- "$pid_file" "$socket"
+
+    say "starting group $group ($WORKERS workers) on $socket"
+    printf -- '--- %s stack.sh: starting %s\n' "$(date -u +%FT%TZ)" "$group" >>"$log"
+    # The inner & in a subshell that exits at once: the master is reparented
+    # to init straight away, in its own session (no Ctrl-C from a terminal).
+    (
+        cd "$VARDIR"
+        FLEETDASH_DATABASE_URL=$DATABASE_URL \
+            setsid "$FLEETDASHD" --group "$group" --workers "$WORKERS" \
+            --listen "unix:$socket" </dev/null >>"$log" 2>&1 9>&- &
+        printf '%s\n' "$!" >"$pid_file"
+    )
+    pid=$(read_pid_file "$pid_file")
+    deadline=$((SECONDS + SOCKET_TIMEOUT))
+    until [[ -S $socket ]]; do
+        if ! proc_alive "$pid"; then
+            show_log_tail "$log"
+            die "group $group exited during start-up (log: $log)"
+        fi
+        if ((SECONDS >= deadline)); then
+            show_log_tail "$log"
+            die "group $group: no socket $socket after ${SOCKET_TIMEOUT}s"
+        fi
+        sleep 0.1
+    done
+}
+
+stop_group() {
+    local group=$1 pid leftovers
+    if pid=$(group_master_pid "$group"); then
+        say "stopping group $group (pid $pid)"
+        terminate "$GROUP_STOP_TIMEOUT" "$pid"
+    fi
+    leftovers=$(group_processes "$group")
+    if [[ -n $leftovers ]]; then
+        warn "group $group: stopping leftover processes: ${leftovers//$'\n'/ }"
+        # shellcheck disable=SC2086
+        terminate 5 $leftovers
+    fi
+    rm -f -- "$(group_pid_file "$group")" "$(group_socket "$group")"
+}
+
+# stop_groups G... - SIGTERM every master at once, then wait for all: they
+# drain in parallel.
+stop_groups() {
+    local group pid pids=()
+    for group in "$@"; do
+        if pid=$(group_master_pid "$group"); then
+            say "stopping group $group (pid $pid)"
+            pids+=("$pid")
+        fi
+    done
+    terminate "$GROUP_STOP_TIMEOUT" "${pids[@]}"
+    for group in "$@"; do
+        stop_group "$group" >/dev/null
+    done
+}
+
+# Groups with a pid file or socket in RUNDIR, whatever GROUPS says now.
+groups_present() {
+    local file name
+    for file in "$RUNDIR"/*.pid "$RUNDIR"/*.sock; do
+        [[ -e $file ]] || continue
+        name=${file##*/}
+        name=${name%.*}
+        [[ $name != nginx ]] && printf '%s\n' "$name"
+    done | sort -u
+}
+
+# ------------------------------------------------------------------ nginx
+
+nginx_pid() {
+    local pid
+    pid=$(read_pid_file "$RUNDIR/nginx.pid")
+    [[ -n $pid ]] && proc_alive "$pid" || return 1
+    proc_cmdline_contains "$pid" "$NGINXDIR/nginx.conf" || return 1
+    printf '%s' "$pid"
+}
+
+# nginx_processes - pids of nginx processes holding this stack's logs open
+# (finds workers orphaned by a killed master).
+nginx_processes() {
+    local file pid
+    grep -lx nginx /proc/[0-9]*/comm 2>/dev/null |
+        while IFS= read -r file; do
+            pid=${file#/proc/}
+            pid=${pid%/comm}
+            if find "/proc/$pid/fd" -maxdepth 1 -lname "$LOGDIR/nginx-*" 2>/dev/null | grep -q .; then
+                printf '%s\n' "$pid"
+            fi
+        done
+    return 0
+}
+
+# sed_escape TEXT - TEXT made safe as a sed replacement with | delimiters.
+sed_escape() {
+    printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'
+}
+
+render_nginx_conf() {
+    local out=$NGINXDIR/nginx.conf tmp leftovers
+    tmp=$out.tmp
+    mkdir -p -- "$NGINXDIR/conf.d"
+    # Comment lines are left alone: they keep describing production.
+    {
+        printf '# Rendered by deploy/stack.sh from %s/nginx.conf: edit that file.\n' "$REPO"
+        sed -e '/^[[:space:]]*#/b' \
+            -e "s|^\([[:space:]]*listen[[:space:]]\{1,\}\)8080\([;[:space:]]\)|\1$PORT\2|" \
+            -e "s|/run/fleetdash|$(sed_escape "$RUNDIR")|g" \
+            -e "s|/var/log/fleetdash|$(sed_escape "$LOGDIR")|g" \
+            -e "s|/etc/fleetdash/nginx\.d|$(sed_escape "$NGINXDIR/conf.d")|g" \
+            "$REPO/nginx.conf"
+    } >"$tmp"
+    leftovers=$(grep -vE '^[[:space:]]*#' "$tmp" | grep -E '/run/fleetdash|/var/log/fleetdash|/etc/fleetdash' || true)
+    if [[ -n $leftovers ]] || ! grep -qE "^[[:space:]]*listen[[:space:]]+$PORT;" "$tmp"; then
+        rm -f -- "$tmp"
+        die "rendering nginx.conf did not replace the production values (listen 8080, paths):"$'\n'"$leftovers"
+    fi
+    mv -f -- "$tmp" "$out"
+}
+
+nginx_test() {
+    local output
+    if ! output=$("$NGINX" -t -q -e "$LOGDIR/nginx-error.log" -c "$NGINXDIR/nginx.conf" -p "$NGINXDIR/" 2>&1); then
+        printf '%s\n' "$output" >&2
+        die "nginx rejects $NGINXDIR/nginx.conf"
+    fi
+}
+
+start_nginx() {
+    local pid output
+    mkdir -p -- "$RUNDIR" "$LOGDIR"
+    runuser -u www-data -- test -x "$RUNDIR" ||
+        die "nginx workers (www-data) cannot reach $RUNDIR; every parent directory needs o+x"
+    render_nginx_conf
+    nginx_test
+    if pid=$(nginx_pid); then
+        say "nginx already running (pid $pid); reloading its configuration"
+        kill -HUP "$pid"
+        return 0
+    fi
+    # shellcheck disable=SC2046
+    terminate 5 $(nginx_processes)
+    rm -f -- "$RUNDIR/nginx.pid"
+    say "starting nginx on port $PORT"
+    if ! output=$(cd "$NGINXDIR" && "$NGINX" -e "$LOGDIR/nginx-error.log" \
+        -c "$NGINXDIR/nginx.conf" -p "$NGINXDIR/" </dev/null 2>&1 9>&-); then
+        if [[ -n $output ]]; then
+            printf '%s\n' "$output" >&2
+        else
+            show_log_tail "$LOGDIR/nginx-error.log"
+        fi
+        die "nginx did not start"
+    fi
+}
+
+stop_nginx() {
+    local pid leftovers
+    if pid=$(nginx_pid); then
+        say "stopping nginx (pid $pid)"
+        kill -QUIT "$pid" 2>/dev/null || true
+        if ! wait_gone 10 "$pid"; then
+            terminate 5 "$pid"
+        fi
+    fi
+    leftovers=$(nginx_processes)
+    if [[ -n $leftovers ]]; then
+        warn "stopping leftover nginx processes: ${leftovers//$'\n'/ }"
+        # shellcheck disable=SC2086
+        terminate 5 $leftovers
+    fi
+    rm -f -- "$RUNDIR/nginx.pid"
+}
+
+wait_ready() {
+    local deadline code=000 group
+    deadline=$((SECONDS + READY_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        code=$(curl --noproxy '*' -s -o /dev/null -m 2 -w '%{http_code}' "$BASE_URL/readyz" || true)
+        [[ $code == 200 ]] && return 0
+        sleep 0.2
+    done
+    for group in $STACK_GROUPS; do
+        show_log_tail "$LOGDIR/$group.log"
+    done
+    show_log_tail "$LOGDIR/nginx-error.log"
+    show_log_tail "$LOGDIR/postgres.log"
+    die "GET $BASE_URL/readyz did not answer 200 within ${READY_TIMEOUT}s (last: $code)"
+}
+
+# --------------------------------------------------------------- commands
+
+cmd_up() {
+    local group
+    lock_vardir
+    mkdir -p -- "$RUNDIR" "$LOGDIR" "$NGINXDIR/conf.d"
+    [[ -x $FLEETDASHD ]] || die "$FLEETDASHD is not an executable (build it first: make)"
+    # Written first: later commands (down, stop-group) find this stack's
+    # settings even when this up fails half-way.
+    PGHOST=$PGSOCK PGUSER=postgres PGDATABASE=fleetdash FLEETDASH_GROUPS=$STACK_GROUPS \
+        write_stack_env
+    pg_start
+    pg_create_database
+    run_migrations
+    for group in $STACK_GROUPS; do
+        start_group "$group"
+    done
+    start_nginx
+    wait_ready
+    say "ready: $BASE_URL (settings: $STACK_ENV)"
+}
+
+cmd_down() {
+    local groups
+    if [[ ! -d $VARDIR ]]; then
+        say "nothing to stop: $VARDIR does not exist"
+        return 0
+    fi
+    lock_vardir
+    stop_nginx
+    groups=$( (
+        # shellcheck disable=SC2086
+        printf '%s\n' $STACK_GROUPS
+        groups_present
+    ) | sort -u)
+    # shellcheck disable=SC2086
+    stop_groups $groups
+    pg_stop
+    say "stopped"
+}
+
+# run_up_failed - EXIT trap while `run` brings the stack up: stop what started.
+run_up_failed() {
+    local status=$?
+    trap - EXIT
+    warn "up failed; stopping what was started"
+    cmd_down || true
+    exit "$status"
+}
+
+cmd_run() {
+    trap run_up_failed EXIT
+    cmd_up
+    trap - EXIT
+    unlock_vardir
+    trap 'trap - INT TERM; printf "\n"; cmd_down; exit 0' INT TERM
+    cat <<EOF
+
+fleetdash is up at $BASE_URL  (Ctrl-C stops everything)
+  curl -i $BASE_URL/api/v1/dashboards/default
+  . $STACK_ENV && psql    # the database
+  logs: $LOGDIR
+EOF
+    while :; do
+        sleep 1 &
+        wait $! || true
+    done
+}
+
+main() {
+    local command=${1-}
+    [[ -n $command ]] || usage
+    shift
+    case $command in
+    up | down | run | pg-start | pg-stop)
+        (($# == 1)) || usage
+        load_settings "$1"
+        ;;
+    start-group | stop-group)
+        (($# == 2)) || usage
+        load_settings "$1"
+        check_group_name "$2"
+        ;;
+    -h | --help | help) usage ;;
+    *) usage ;;
+    esac
+    case $command in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    run) cmd_run ;;
+    pg-start)
+        lock_vardir
+        pg_start
+        ;;
+    pg-stop)
+        lock_vardir
+        pg_stop
+        ;;
+    start-group)
+        lock_vardir
+        start_group "$2"
+        ;;
+    stop-group)
+        [[ -d $VARDIR ]] || return 0
+        lock_vardir
+        stop_group "$2"
+        ;;
+    esac
+}
+
+main "$@"

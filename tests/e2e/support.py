@@ -1,0 +1,391 @@
+"""support.py - helpers of the end-to-end suite: stack settings, HTTP client,
+OpenAPI checker, database probe and problem+json assertions."""
+
+import contextlib
+import datetime
+import json as jsonlib
+import os
+import re
+import shlex
+import threading
+import urllib.parse
+from pathlib import Path
+
+import jsonschema
+import psycopg2
+import psycopg2.sql
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+OPENAPI_PATH = ROOT / "docs" / "openapi.yaml"
+STACK_SCRIPT = ROOT / "deploy" / "stack.sh"
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TIMESTAMP_RE = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+# ---------------------------------------------------------------- settings
+
+class Stack:
+    """The running stack, as described by the environment that
+    tests/run-e2e.sh exports from VARDIR/stack.env. When only VARDIR is set,
+    VARDIR/stack.env is read here instead."""
+
+    def __init__(self, env):
+        self.env = env
+        self.base_url = env["BASE_URL"].rstrip("/")
+        self.vardir = Path(env["VARDIR"])
+        self.workers = int(env.get("WORKERS", "4"))
+
+    @classmethod
+    def load(cls):
+        env = dict(os.environ)
+        if "BASE_URL" not in env and "VARDIR" in env:
+            env.update(read_stack_env(Path(env["VARDIR"]) / "stack.env"))
+        missing = [k for k in ("BASE_URL", "VARDIR", "PGHOST", "PGPORT") if k not in env]
+        if missing:
+            raise RuntimeError(
+                "no stack settings (%s); run tests/run-e2e.sh VARDIR" % ", ".join(missing))
+        return cls(env)
+
+    def pid_file(self, group):
+        return self.vardir / "run" / ("%s.pid" % group)
+
+    def log_file(self, group):
+        return self.vardir / "log" / ("%s.log" % group)
+
+
+def read_stack_env(path):
+    """Parse the `export K=V` lines of a stack.env file into a dict."""
+    values = {}
+    for line in path.read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:1] == ["export"]:
+            words = words[1:]
+        for word in words:
+            key, sep, value = word.partition("=")
+            if sep:
+                values[key] = value
+    return values
+
+
+# ---------------------------------------------------------------- OpenAPI
+
+def _format_checker():
+    checker = jsonschema.FormatChecker(formats=())
+
+    @checker.checks("uuid", raises=ValueError)
+    def is_uuid(value):
+        return not isinstance(value, str) or bool(UUID_RE.match(value))
+
+    @checker.checks("date-time", raises=ValueError)
+    def is_date_time(value):
+        return not isinstance(value, str) or bool(TIMESTAMP_RE.match(value))
+
+    return checker
+
+
+class OpenApi:
+    """docs/openapi.yaml, and checks of real requests and responses against it."""
+
+    def __init__(self, path=OPENAPI_PATH):
+        self.doc = yaml.safe_load(Path(path).read_text())
+        self.resolver = jsonschema.RefResolver.from_schema(self.doc)
+        self.format_checker = _format_checker()
+        self.templates = sorted(self.doc["paths"], key=lambda t: t.count("{"))
+
+    def resolve(self, node):
+        """Follow $ref chains of a non-schema object (response, header, parameter)."""
+        while isinstance(node, dict) and "$ref" in node:
+            node = self.resolver.resolve(node["$ref"])[1]
+        return node
+
+    def validator(self, schema):
+        return jsonschema.Draft202012Validator(
+            schema, resolver=self.resolver, format_checker=self.format_checker)
+
+    def check_schema(self, schema, instance, what):
+        errors = sorted(self.validator(schema).iter_errors(instance),
+                        key=lambda e: [str(part) for part in e.absolute_path])
+        if errors:
+            lines = ["%s: %s at %s" % (what, e.message, "/".join(map(str, e.absolute_path)))
+                     for e in errors[:5]]
+            raise AssertionError("\n".join(lines) + "\ninstance: " + _short(instance))
+
+    def template_for(self, path):
+        """The documented path template that matches `path` (literal segments
+        win over parameters), or None."""
+        segments = path.split("/")
+        for template in self.templates:
+            parts = template.split("/")
+            if len(parts) == len(segments) and all(
+                    p == s or (p.startswith("{") and p.endswith("}") and s)
+                    for p, s in zip(parts, segments)):
+                return template
+        return None
+
+    def response_spec(self, method, template, status):
+        """The documented response object for (method, template, status). A path
+        that matches no template must be a 404, a method the path lacks a 405."""
+        responses = self.doc["components"]["responses"]
+        if status == 414:
+            return responses["UriTooLong"]
+        if template is None:
+            assert status == 404, "no documented path, status %d" % status
+            return responses["NotFound"]
+        operation = self.doc["paths"][template].get(method.lower())
+        if operation is None:
+            assert status == 405, "%s %s is not documented, status %d" % (
+                method, template, status)
+            return responses["MethodNotAllowed"]
+        spec = operation["responses"].get(str(status))
+        assert spec is not None, "%s %s: status %d is not documented" % (
+            method, template, status)
+        return self.resolve(spec)
+
+    def check_response(self, response, template=None):
+        """Assert that a requests.Response matches the document: status is
+        documented for the operation, every required header is present and well
+        formed, the content type is documented and the body matches its schema
+        (or there is no body when none is documented)."""
+        method = response.request.method
+        path = urllib.parse.urlsplit(response.request.url).path
+        if template is None:
+            template = self.template_for(path)
+        spec = self.response_spec(method, template, response.status_code)
+        where = "%s %s -> %d" % (method, path, response.status_code)
+        for name, header in spec.get("headers", {}).items():
+            header = self.resolve(header)
+            value = response.headers.get(name)
+            if value is None:
+                assert not header.get("required"), "%s: header %s missing" % (where, name)
+                continue
+            self.check_schema(header.get("schema", {}), value, "%s header %s" % (where, name))
+        content = spec.get("content")
+        if not content:
+            assert response.content == b"", "%s: undocumented body %r" % (
+                where, response.content[:200])
+            return
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        assert media_type in content, "%s: content type %r, documented %s" % (
+            where, media_type, sorted(content))
+        try:
+            body = response.json()
+        except ValueError:
+            raise AssertionError("%s: body is not JSON: %r" % (where, response.content[:200]))
+        self.check_schema(content[media_type]["schema"], body, where)
+
+    def check_request_body(self, method, path, body):
+        """Assert that a body the server accepted is valid for the document too."""
+        template = self.template_for(path)
+        operation = self.doc["paths"].get(template, {}).get(method.lower(), {})
+        request_body = self.resolve(operation.get("requestBody"))
+        if not request_body:
+            return
+        schema = request_body["content"]["application/json"]["schema"]
+        self.check_schema(schema, body, "accepted request body of %s %s" % (method, template))
+
+
+def _short(value, limit=600):
+    text = jsonlib.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# ---------------------------------------------------------------- HTTP client
+
+_NO_JSON = object()
+
+
+class Client:
+    """HTTP client of the API. Every response is checked against the OpenAPI
+    document unless validate=False; a body the server accepted (2xx) is
+    checked against the documented request schema. One requests.Session per
+    thread. Asks for uncompressed bodies, so that ETags stay strong (nginx
+    turns them weak when it compresses)."""
+
+    def __init__(self, base_url, openapi):
+        self.base_url = base_url
+        self.openapi = openapi
+        self.local = threading.local()
+
+    def session(self):
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+            self.local.session.headers["Accept-Encoding"] = "identity"
+        return self.local.session
+
+    def url(self, path):
+        return self.base_url + path
+
+    def request(self, method, path, json=_NO_JSON, data=None, headers=None,
+                params=None, validate=True, timeout=15):
+        headers = dict(headers or {})
+        if json is not _NO_JSON:
+            data = jsonlib.dumps(json).encode()
+            headers.setdefault("Content-Type", "application/json")
+        response = self.session().request(method, self.url(path), data=data, headers=headers,
+                                          params=params, timeout=timeout)
+        if validate:
+            self.openapi.check_response(response)
+            if json is not _NO_JSON and 200 <= response.status_code < 300:
+                self.openapi.check_request_body(method, path, json)
+        return response
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+# ---------------------------------------------------------------- database
+
+class Database:
+    """A psycopg2 connection to the stack's database (autocommit), reopened
+    when the server went away (pg-stop in the supervision tests)."""
+
+    def __init__(self, stack):
+        self.params = dict(host=stack.env["PGHOST"], port=stack.env["PGPORT"],
+                           dbname=stack.env.get("PGDATABASE", "fleetdash"),
+                           user=stack.env.get("PGUSER", "postgres"))
+        self.conn = None
+        self._widget_table = None
+
+    def connect(self):
+        """A new connection that the caller owns (and closes)."""
+        return psycopg2.connect(**self.params)
+
+    def cursor(self):
+        if self.conn is not None and not self.conn.closed:
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+            except psycopg2.Error:
+                self.conn.close()
+        if self.conn is None or self.conn.closed:
+            self.conn = self.connect()
+            self.conn.autocommit = True
+        return self.conn.cursor()
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+
+    def rows(self, statement, params=None):
+        with self.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall()
+
+    def scalar(self, statement, params=None):
+        rows = self.rows(statement, params)
+        assert len(rows) == 1 and len(rows[0]) == 1, rows
+        return rows[0][0]
+
+    def execute(self, statement, params=None):
+        with self.cursor() as cur:
+            cur.execute(statement, params)
+
+    def truncate_dashboards(self):
+        self.execute("TRUNCATE dashboards CASCADE")
+
+    @property
+    def widget_table(self):
+        """The table that references dashboards (the widgets)."""
+        if self._widget_table is None:
+            names = self.rows("SELECT conrelid::regclass::text FROM pg_constraint "
+                              "WHERE contype = 'f' AND confrelid = 'dashboards'::regclass")
+            assert len(names) == 1, "expected one table referencing dashboards: %r" % names
+            self._widget_table = names[0][0]
+        return self._widget_table
+
+    def count_dashboards(self, where="TRUE", params=None):
+        return self.scalar("SELECT count(*) FROM dashboards WHERE " + where, params)
+
+    def count_widgets(self, dashboard_id=None):
+        table = psycopg2.sql.SQL(self.widget_table)
+        if dashboard_id is None:
+            return self.scalar(psycopg2.sql.SQL("SELECT count(*) FROM {}").format(table))
+        return self.scalar(psycopg2.sql.SQL(
+            "SELECT count(*) FROM {} WHERE dashboard_id = %s").format(table), (dashboard_id,))
+
+    def widget_ids(self, dashboard_id):
+        table = psycopg2.sql.SQL(self.widget_table)
+        return {str(r[0]) for r in self.rows(psycopg2.sql.SQL(
+            "SELECT id FROM {} WHERE dashboard_id = %s").format(table), (dashboard_id,))}
+
+    def snapshot(self):
+        """Row count and content checksum of every user table."""
+        tables = self.rows(
+            "SELECT n.nspname, c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%' "
+            "ORDER BY 1, 2")
+        result = {}
+        for schema, table in tables:
+            statement = psycopg2.sql.SQL(
+                "SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) "
+                "FROM {}.{} t").format(psycopg2.sql.Identifier(schema),
+                                       psycopg2.sql.Identifier(table))
+            result["%s.%s" % (schema, table)] = self.rows(statement)[0]
+        return result
+
+    @contextlib.contextmanager
+    def unchanged(self):
+        """Assert that the block leaves every table exactly as it found it."""
+        before = self.snapshot()
+        yield
+        after = self.snapshot()
+        changed = {t: (before.get(t), after.get(t)) for t in set(before) | set(after)
+                   if before.get(t) != after.get(t)}
+        assert not changed, "database changed (rows, md5) before/after: %r" % changed
+
+
+# ---------------------------------------------------------------- assertions
+
+def assert_problem(response, status, slug):
+    """Assert a problem+json answer with this status and type, whose
+    request_id equals X-Request-Id and whose instance is the request path.
+    Returns the body."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    assert media_type == "application/problem+json", media_type
+    body = response.json()
+    assert body["type"] == "/problems/" + slug, body
+    assert body["status"] == status, body
+    assert body["request_id"] == response.headers["X-Request-Id"], body
+    assert body["instance"] == urllib.parse.urlsplit(response.request.url).path, body
+    return body
+
+
+def error_fields(response):
+    """The set of `field` values of a 422 answer (asserted to be one)."""
+    body = assert_problem(response, 422, "validation")
+    return {error["field"] for error in body["errors"]}
+
+
+def etag(version):
+    return '"%d"' % version
+
+
+def parse_time(text):
+    """A response timestamp as an aware datetime."""
+    assert TIMESTAMP_RE.match(text), text
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))

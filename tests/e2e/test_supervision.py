@@ -1,0 +1,253 @@
+"""test_supervision.py - the dashboards master under stress: a killed worker,
+a database outage, a graceful stop with a request in flight, and a reload.
+Each test leaves the stack as it found it (finally blocks, restore fixture);
+conftest.py runs this file last."""
+
+import os
+import re
+import signal
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from support import STACK_SCRIPT, assert_problem
+
+LIST = "/api/v1/dashboards"
+
+
+# ---------------------------------------------------------------- processes
+
+def master_pid(stack):
+    return int(stack.pid_file("dashboards").read_text().strip())
+
+
+def worker_pids(master):
+    result = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
+    return {int(pid) for pid in result.stdout.split()}
+
+
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(0.05)
+
+
+def wait_for_workers(stack, master, condition=lambda pids: True, what="all workers to run"):
+    """The master's full set of worker pids, once it satisfies condition."""
+    def check():
+        pids = worker_pids(master)
+        return pids if len(pids) == stack.workers and condition(pids) else None
+    return wait_until(check, 20, what)
+
+
+def stack_command(stack, command, *args):
+    result = subprocess.run([str(STACK_SCRIPT), command, str(stack.vardir), *args],
+                            capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert result.returncode == 0, "stack.sh %s failed:\n%s%s" % (
+        command, result.stdout, result.stderr)
+
+
+def ready(api):
+    try:
+        return api.get("/readyz", validate=False, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def log_since(stack, offset):
+    with open(stack.log_file("dashboards"), errors="replace") as log:
+        log.seek(offset)
+        return log.read()
+
+
+def log_size(stack):
+    return stack.log_file("dashboards").stat().st_size
+
+
+class ClientLoop:
+    """A thread that sends GET /api/v1/dashboards back to back until stopped,
+    recording every answer that is not a 200 (or an exception)."""
+
+    def __init__(self, api):
+        self.api = api
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failures = []
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        session = requests.Session()
+        while not self.stop.is_set():
+            try:
+                response = session.get(self.api.url(LIST), timeout=10)
+                if response.status_code == 200:
+                    self.ok += 1
+                else:
+                    self.failures.append((response.status_code, response.text[:200]))
+            except requests.RequestException as error:
+                self.failures.append(("exception", repr(error)[:200]))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(15)
+
+
+@pytest.fixture
+def restore(api, stack):
+    """After the test: PostgreSQL up, the dashboards master running with all
+    its workers, /readyz 200."""
+    yield
+    if not ready(api):
+        subprocess.run([str(STACK_SCRIPT), "pg-start", str(stack.vardir)], capture_output=True)
+        try:
+            pid = master_pid(stack)
+        except (FileNotFoundError, ValueError):
+            pid = None
+        if pid is None or not alive(pid):
+            subprocess.run([str(STACK_SCRIPT), "start-group", str(stack.vardir), "dashboards"],
+                           capture_output=True)
+    wait_until(lambda: ready(api), 30, "/readyz to answer 200")
+    wait_for_workers(stack, master_pid(stack))
+
+
+# ---------------------------------------------------------------- tests
+
+def busy_worker(stack, offset, workers):
+    """The worker that logged the latest request since offset (the one serving
+    the client loop), else any worker."""
+    pids = re.findall(r"\bpid=(\d+) .*request_id=", log_since(stack, offset))
+    pids = [int(pid) for pid in pids if int(pid) in workers]
+    return pids[-1] if pids else min(workers)
+
+
+def test_killed_worker_is_replaced_while_a_client_keeps_being_served(api, stack, restore):
+    master = master_pid(stack)
+    before = wait_for_workers(stack, master)
+    offset = log_size(stack)
+    with ClientLoop(api) as loop:
+        time.sleep(0.5)
+        victim = busy_worker(stack, offset, before)
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(2.5)
+    after = wait_for_workers(stack, master, lambda pids: victim not in pids, "a new worker")
+    assert after - before, "no new worker pid"
+    assert loop.ok > 0
+    assert len(loop.failures) <= 1, loop.failures
+    assert re.search(r"worker %d (exited|killed)" % victim, log_since(stack, offset))
+
+
+@pytest.fixture
+def database_down(stack, restore):
+    stack_command(stack, "pg-stop")
+    try:
+        yield
+    finally:
+        stack_command(stack, "pg-start")
+
+
+def test_database_outage_answers_503_with_retry_after(api, database_down):
+    response = api.get(LIST)
+    assert_problem(response, 503, "service-unavailable")
+    assert re.match(r"^[0-9]+$", response.headers["Retry-After"])
+
+
+def test_database_outage_refuses_writes_with_503(api, database_down):
+    response = api.post(LIST, json={"name": "Ops"})
+    assert_problem(response, 503, "service-unavailable")
+    assert re.match(r"^[0-9]+$", response.headers["Retry-After"])
+
+
+def test_database_outage_keeps_healthz_at_200(api, database_down):
+    response = api.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_database_outage_makes_readyz_503(api, database_down):
+    assert_problem(api.get("/readyz"), 503, "service-unavailable")
+
+
+def test_database_restart_is_served_again_by_the_same_workers(api, stack, restore):
+    master = master_pid(stack)
+    before = worker_pids(master)
+    stack_command(stack, "pg-stop")
+    try:
+        for _ in range(2 * stack.workers):
+            assert api.get(LIST).status_code == 503
+    finally:
+        stack_command(stack, "pg-start")
+    statuses = [api.get(LIST).status_code for _ in range(4 * stack.workers)]
+    assert statuses == [200] * len(statuses)
+    assert worker_pids(master) == before
+
+
+def test_sigterm_finishes_the_request_in_flight_and_exits_0(api, stack, db, restore):
+    master = master_pid(stack)
+    offset = log_size(stack)
+    locker = db.connect()
+    answer = {}
+    try:
+        locker.cursor().execute("LOCK TABLE dashboards IN ACCESS EXCLUSIVE MODE")
+        client = threading.Thread(target=lambda: answer.update(
+            response=api.get(LIST, validate=False, timeout=30)))
+        client.start()
+        wait_until(lambda: db.scalar("SELECT count(*) FROM pg_locks WHERE NOT granted "
+                                     "AND relation = 'dashboards'::regclass"), 10,
+                   "the request to wait for the lock")
+        os.kill(master, signal.SIGTERM)
+        time.sleep(1)
+        assert alive(master), "the master did not wait for the request in flight"
+        locker.rollback()
+        client.join(20)
+    finally:
+        locker.close()
+    response = answer["response"]
+    assert response.status_code == 200, response.text
+    api.openapi.check_response(response)
+    wait_until(lambda: not alive(master), 20, "the master to exit")
+    assert "stopped (exit code 0)" in log_since(stack, offset)
+    stack_command(stack, "start-group", "dashboards")
+    wait_until(lambda: ready(api), 20, "/readyz after start-group")
+
+
+def test_sighup_replaces_every_worker_without_a_failed_request(api, stack, restore):
+    master = master_pid(stack)
+    before = wait_for_workers(stack, master)
+    with ClientLoop(api) as loop:
+        time.sleep(0.3)
+        os.kill(master, signal.SIGHUP)
+        after = wait_for_workers(stack, master, lambda pids: not pids & before,
+                                 "every worker to be replaced")
+        time.sleep(0.5)
+    assert alive(master) and master_pid(stack) == master
+    assert not after & before
+    assert loop.ok > 0
+    assert loop.failures == []
+
+
+def test_group_socket_is_reachable_by_every_user(stack):
+    mode = os.stat(stack.vardir / "run" / "dashboards.sock").st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o666
