@@ -17,6 +17,7 @@ readonly PACKAGES=(
     libjansson-dev
     libpq-dev
     libcmocka-dev       # unit tests
+    clang-format        # make fmt-check
     postgresql-15
     postgresql-15-tdigest
     wrk                 # benchmarks
