@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_BLOCK_SIZE (16 * 1024)
+#define ARENA_BLOCK_SIZE (64 * 1024) /* one block holds a typical request */
 #define ARENA_ALIGN      16
 
 struct arena_block {

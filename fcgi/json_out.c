@@ -16,7 +16,7 @@ typedef struct json_buffer {
 static void put(json_buffer_t *b, const char *s, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
+        size_t cap = b->cap ? b->cap * 2 : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
         char *grown = arena_alloc(b->arena, cap);

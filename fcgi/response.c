@@ -14,6 +14,13 @@ void response_json(response_t *res, int status, json_t *body)
     res->body = body;
 }
 
+void response_text(response_t *res, int status, const char *text, size_t len)
+{
+    response_json(res, status, NULL);
+    res->text = text;
+    res->text_len = len;
+}
+
 void response_problem(response_t *res, const request_t *req, const problem_t *p)
 {
     response_clear(res);
@@ -40,7 +47,7 @@ static void response_header(const request_t *req, const char *name, const char *
 
 int response_send(const request_t *req, const response_t *res)
 {
-    char *text = NULL;
+    const char *text = NULL;
     size_t len = 0;
     int status = res->status ? res->status : 500;
 
@@ -48,6 +55,9 @@ int response_send(const request_t *req, const response_t *res)
         return 0;
     if (res->body != NULL && status != 304) {
         text = json_out(req->arena, res->body, &len);
+    } else if (res->text != NULL && status != 304) {
+        text = res->text;
+        len = res->text_len;
     }
     response_header(req, "Status",
                     arena_printf(req->arena, "%d %s", status, problem_title(status)));

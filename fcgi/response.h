@@ -8,8 +8,10 @@
 #include "request.h"
 
 typedef struct response {
-    int status;               /* 0 until a handler answers */
-    json_t *body;             /* owned by the response; NULL = no body */
+    int status;       /* 0 until a handler answers */
+    json_t *body;     /* owned by the response; NULL = no body */
+    const char *text; /* or the body already serialised (arena) */
+    size_t text_len;
     const char *content_type; /* NULL = application/json */
     const char *location;     /* Location header (201) */
     const char *etag;         /* ETag header, already quoted */
@@ -19,6 +21,9 @@ typedef struct response {
 
 /* Sets status and body; the body reference is stolen (may be NULL). */
 void response_json(response_t *res, int status, json_t *body);
+
+/* Sets status and a body already serialised as JSON (in the arena). */
+void response_text(response_t *res, int status, const char *text, size_t len);
 
 /* Turns a recorded problem into the answer: problem+json body, Allow and
  * Retry-After headers where the problem has them. */

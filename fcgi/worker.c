@@ -10,10 +10,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "db.h"
 #include "log.h"
 
 static volatile sig_atomic_t worker_stopping;
+
+/* jansson allocates from the request arena: a whole response tree is freed by
+ * one arena_reset(), not piece by piece. So no jansson value may outlive the
+ * request that made it. */
+static arena_t *worker_json_arena;
+
+static void *worker_json_alloc(size_t size)
+{
+    return arena_alloc(worker_json_arena, size);
+}
+
+static void worker_json_free(void *ptr)
+{
+    (void)ptr; /* freed with the arena */
+}
 
 static void worker_on_stop(int sig)
 {
@@ -87,6 +103,8 @@ int worker_run(const group_t *group, int listen_fd, long max_requests)
     int exit_code = WORKER_EXIT_OK;
 
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    worker_json_arena = &arena;
+    json_set_alloc_funcs(worker_json_alloc, worker_json_free);
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listen_fd};
     if (worker_signals(&wait_mask) != 0 || FCGX_Init() != 0 || epfd < 0 ||
@@ -124,6 +142,7 @@ int worker_run(const group_t *group, int listen_fd, long max_requests)
     FCGX_Free(&fcgx, 1);
     close(epfd);
     db_close();
+    cache_clear();
     arena_destroy(&arena);
     return exit_code;
 }

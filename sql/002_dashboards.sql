@@ -14,10 +14,12 @@ CREATE TABLE dashboards (
     is_default  boolean NOT NULL DEFAULT false,
     owner       text CHECK (char_length(owner) BETWEEN 1 AND 255),
     version     integer NOT NULL DEFAULT 1 CHECK (version >= 1),
+    -- the transaction that set version: a transaction bumps it only once
+    version_xact xid8 NOT NULL DEFAULT pg_current_xact_id(),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE dashboards IS 'A named set of widgets; version counts every change (ETag)';
+COMMENT ON TABLE dashboards IS 'A named set of widgets; version counts the transactions that changed it (ETag)';
 
 -- At most one default dashboard, whatever the application does.
 CREATE UNIQUE INDEX dashboards_one_default ON dashboards (is_default) WHERE is_default;
@@ -46,6 +48,40 @@ CREATE TABLE dashboard_widgets (
 COMMENT ON TABLE dashboard_widgets IS 'One widget of a dashboard: type, stored config, place on the 12-column grid';
 -- In display order, so reading a dashboard needs no sort.
 CREATE INDEX dashboard_widgets_by_dashboard ON dashboard_widgets (dashboard_id, y, x, created_at, id);
+
+-- The version is the identity of a dashboard's representation: the ETag, and
+-- the key of the workers' caches. So the database, not the callers, bumps it:
+-- once per transaction that changes the dashboard row or any of its widgets,
+-- whoever makes the change (a write function, or a person in psql).
+CREATE FUNCTION dashboards_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.version := OLD.version;
+    IF OLD.version_xact IS DISTINCT FROM pg_current_xact_id() THEN
+        NEW.version := OLD.version + 1;
+        NEW.version_xact := pg_current_xact_id();
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER dashboards_version BEFORE UPDATE ON dashboards
+    FOR EACH ROW EXECUTE FUNCTION dashboards_bump_version();
+
+-- A widget change is a change of its dashboard.
+CREATE FUNCTION dashboard_widgets_touch_dashboard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE dashboards d SET updated_at = now()
+     WHERE d.id IN (SELECT c.dashboard_id FROM changed c);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER dashboard_widgets_inserted AFTER INSERT ON dashboard_widgets
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION dashboard_widgets_touch_dashboard();
+CREATE TRIGGER dashboard_widgets_updated AFTER UPDATE ON dashboard_widgets
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION dashboard_widgets_touch_dashboard();
+CREATE TRIGGER dashboard_widgets_deleted AFTER DELETE ON dashboard_widgets
+    REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION dashboard_widgets_touch_dashboard();
 
 -- One row per widget of a dashboard (one row with NULL widget columns when it
 -- has none), in display order. The worker builds a Dashboard from these rows.
@@ -88,8 +124,8 @@ BEGIN ATOMIC
      WHERE w.dashboard_id = p_dashboard AND w.id = p_widget;
 END;
 
--- Locks a dashboard for a change, checks the version the caller expects
--- (NULL: any) and counts the change. Raises FD404 or FD412.
+-- Locks a dashboard for a change and checks the version the caller expects
+-- (NULL: any); returns the version the change gets. Raises FD404 or FD412.
 CREATE FUNCTION dashboard_touch(p_id uuid, p_expected integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -104,8 +140,8 @@ BEGIN
             'The dashboard is at version %s, not %s (If-Match); nothing was changed.',
             v_version, p_expected);
     END IF;
-    UPDATE dashboards d SET version = d.version + 1, updated_at = now() WHERE d.id = p_id;
-    RETURN v_version + 1;
+    UPDATE dashboards d SET updated_at = now() WHERE d.id = p_id RETURNING d.version INTO v_version;
+    RETURN v_version;
 END $$;
 
 -- Serialises every change of the default flag; taken before any row lock so
@@ -117,8 +153,7 @@ LANGUAGE sql AS $$ SELECT pg_advisory_xact_lock(hashtext('fleetdash.default_dash
 -- dashboard_lock_default().
 CREATE FUNCTION dashboard_undefault_others(p_keep uuid) RETURNS void
 LANGUAGE sql AS $$
-    UPDATE dashboards SET is_default = false, version = version + 1, updated_at = now()
-     WHERE is_default AND id IS DISTINCT FROM p_keep
+    UPDATE dashboards SET is_default = false WHERE is_default AND id IS DISTINCT FROM p_keep
 $$;
 
 -- Inserts widgets given as a JSON array of validated WidgetInput objects.

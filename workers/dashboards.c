@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "groups.h"
+#include "../fcgi/cache.h"
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
 #include "../fcgi/json_out.h"
@@ -82,6 +83,8 @@ static const db_statement_t stmt_list = {
     " ORDER BY (NOT d.is_default), d.name, d.id"
     " LIMIT $5",
     5, true};
+static const db_statement_t stmt_version = {
+    "dashboards_version", "SELECT version FROM dashboards WHERE id = $1", 1, true};
 static const db_statement_t stmt_get = {"dashboards_get", "SELECT * FROM dashboard_read($1)", 1,
                                         true};
 static const db_statement_t stmt_default = {"dashboards_default",
@@ -462,16 +465,45 @@ static int dashboards_default(request_t *req, response_t *res, problem_t *p)
     return rc;
 }
 
+/* GET one dashboard. Its current version is read on every request; the
+ * worker keeps the last answers per (id, version) and only reads and shapes
+ * the whole dashboard when the version is not in its cache. Every write
+ * bumps the version (the database enforces it), so a hit is always current. */
 static int dashboards_get(request_t *req, response_t *res, problem_t *p)
 {
+    size_t len;
+    int rc = -1;
+
     if (captured_ids(req, p) != 0)
         return -1;
-    PGresult *rows = db_exec(&stmt_get, req->captures, p);
+    PGresult *rows = db_exec(&stmt_version, req->captures, p);
     if (rows == NULL)
         return -1;
-    int rc = answer_dashboard(req, res, p, rows, 200);
-    if (rc == 0 && if_none_match(req, PQgetvalue(rows, 0, COL_VERSION)))
+    if (PQntuples(rows) == 0) {
+        rc = problem_set(p, 404, "No dashboard %s.", req->captures[0]);
+        goto done;
+    }
+    const char *version = arena_strdup(req->arena, PQgetvalue(rows, 0, 0));
+    PQclear(rows);
+    rows = NULL;
+    res->etag = etag(req->arena, version);
+    if (if_none_match(req, version)) {
         response_json(res, 304, NULL);
+        return 0;
+    }
+    const char *text = cache_get(req->arena, req->captures[0], atol(version), &len);
+    if (text != NULL) {
+        response_text(res, 200, text, len);
+        return 0;
+    }
+    rows = db_exec(&stmt_get, req->captures, p);
+    if (rows == NULL || answer_dashboard(req, res, p, rows, 200) != 0)
+        goto done;
+    text = json_out(req->arena, res->body, &len);
+    cache_put(req->captures[0], atol(PQgetvalue(rows, 0, COL_VERSION)), text, len);
+    response_text(res, 200, text, len);
+    rc = 0;
+done:
     PQclear(rows);
     return rc;
 }

@@ -276,3 +276,40 @@ def test_failed_change_keeps_the_version(api, make_dashboard):
     created = make_dashboard()
     api.patch(path(created), json={"name": ""})
     assert api.get(path(created)).json()["version"] == 1
+
+
+# ---------------------------------------------------------------- versions and worker caches
+
+def test_every_worker_answers_the_new_version_right_after_a_change(api, make_dashboard, stack):
+    # Workers cache what they shaped, keyed by version; many GETs after each
+    # write land on every worker of the pool, and none may answer an old one.
+    created = make_dashboard(name="v1", widgets=[WIDGET])
+    for version in range(2, 6):
+        changed = api.patch(path(created), json={"name": "v%d" % version})
+        assert changed.status_code == 200
+        for _ in range(4 * int(stack.env.get("WORKERS", "4"))):
+            response = api.get(path(created))
+            assert response.headers["ETag"] == etag(version)
+            assert response.json()["name"] == "v%d" % version
+
+
+def test_a_change_made_in_the_database_by_hand_bumps_the_version(api, db, make_dashboard):
+    created = make_dashboard(widgets=[WIDGET])
+    assert api.get(path(created)).headers["ETag"] == etag(1)
+    db.execute("UPDATE dashboard_widgets SET title = 'by hand' WHERE dashboard_id = %s",
+               (created["id"],))
+    response = api.get(path(created))
+    assert response.headers["ETag"] == etag(2)
+    assert response.json()["widgets"][0]["title"] == "by hand"
+    db.execute("UPDATE dashboards SET name = 'renamed by hand' WHERE id = %s", (created["id"],))
+    response = api.get(path(created))
+    assert response.headers["ETag"] == etag(3)
+    assert response.json()["name"] == "renamed by hand"
+
+
+def test_one_write_with_many_widget_changes_counts_as_one_version(api, make_dashboard):
+    created = make_dashboard(widgets=[WIDGET, dict(WIDGET, title="H")])
+    replaced = api.put(path(created), json={"name": "Ops", "widgets": [WIDGET] * 3})
+    assert replaced.status_code == 200
+    assert replaced.json()["version"] == 2
+    assert api.get(path(created)).headers["ETag"] == etag(2)
