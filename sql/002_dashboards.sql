@@ -124,9 +124,9 @@ BEGIN ATOMIC
      WHERE w.dashboard_id = p_dashboard AND w.id = p_widget;
 END;
 
--- Locks a dashboard for a change and checks the version the caller expects
--- (NULL: any); returns the version the change gets. Raises FD404 or FD412.
-CREATE FUNCTION dashboard_touch(p_id uuid, p_expected integer) RETURNS integer
+-- Locks a dashboard and checks the version the caller expects (NULL: any).
+-- Raises FD404 or FD412.
+CREATE FUNCTION dashboard_check(p_id uuid, p_expected integer) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_version integer;
@@ -140,8 +140,14 @@ BEGIN
             'The dashboard is at version %s, not %s (If-Match); nothing was changed.',
             v_version, p_expected);
     END IF;
-    UPDATE dashboards d SET updated_at = now() WHERE d.id = p_id RETURNING d.version INTO v_version;
-    RETURN v_version;
+END $$;
+
+-- dashboard_check, then counts the change (see dashboards_bump_version).
+CREATE FUNCTION dashboard_touch(p_id uuid, p_expected integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM dashboard_check(p_id, p_expected);
+    UPDATE dashboards d SET updated_at = now() WHERE d.id = p_id;
 END $$;
 
 -- Serialises every change of the default flag; taken before any row lock so
@@ -211,12 +217,18 @@ BEGIN
     RETURN QUERY SELECT * FROM dashboard_read(p_id);
 END $$;
 
--- PATCH: only the members present in p_patch change (JSON null clears).
+-- PATCH: only the members present in p_patch change (JSON null clears); an
+-- empty patch changes nothing, so the version stays.
 CREATE FUNCTION dashboard_patch(p_id uuid, p_expected integer, p_patch json)
 RETURNS SETOF dashboard_row LANGUAGE plpgsql AS $$
 DECLARE
     v_default boolean := (p_patch->>'is_default')::boolean;
 BEGIN
+    IF NOT EXISTS (SELECT FROM json_object_keys(p_patch)) THEN
+        PERFORM dashboard_check(p_id, p_expected);
+        RETURN QUERY SELECT * FROM dashboard_read(p_id);
+        RETURN;
+    END IF;
     IF v_default THEN
         PERFORM dashboard_lock_default();
     END IF;
@@ -293,6 +305,12 @@ RETURNS SETOF widget_row LANGUAGE plpgsql AS $$
 DECLARE
     v_position json := p_body->'position';
 BEGIN
+    IF NOT p_replace AND NOT EXISTS (SELECT FROM json_object_keys(p_body)) THEN
+        PERFORM dashboard_check(p_dashboard, p_expected);
+        PERFORM widget_check(p_dashboard, p_widget);
+        RETURN QUERY SELECT * FROM widget_read(p_dashboard, p_widget);
+        RETURN;
+    END IF;
     PERFORM dashboard_touch(p_dashboard, p_expected);
     PERFORM widget_check(p_dashboard, p_widget);
     IF p_replace THEN

@@ -313,3 +313,29 @@ def test_one_write_with_many_widget_changes_counts_as_one_version(api, make_dash
     assert replaced.status_code == 200
     assert replaced.json()["version"] == 2
     assert api.get(path(created)).headers["ETag"] == etag(2)
+
+
+def test_an_empty_patch_changes_nothing_and_keeps_the_version(api, db, make_dashboard):
+    created = make_dashboard(widgets=[WIDGET])
+    with db.unchanged():
+        response = api.patch(path(created), json={})
+    assert response.status_code == 200
+    assert response.headers["ETag"] == etag(1)
+    assert response.json() == created
+
+
+def test_an_empty_patch_still_answers_412_for_a_stale_if_match(api, db, make_dashboard):
+    created = make_dashboard()
+    with db.unchanged():
+        response = api.patch(path(created), json={}, headers={"If-Match": etag(7)})
+    assert_problem(response, 412, "precondition-failed")
+
+
+def test_an_empty_widget_patch_keeps_the_version(api, db, make_dashboard):
+    created = make_dashboard(widgets=[WIDGET])
+    widget = created["widgets"][0]
+    with db.unchanged():
+        response = api.patch("%s/widgets/%s" % (path(created), widget["id"]), json={})
+    assert response.status_code == 200
+    assert response.headers["ETag"] == etag(1)
+    assert response.json() == widget
