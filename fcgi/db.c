@@ -201,6 +201,16 @@ PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem
     return res;
 }
 
+const char *db_value(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+int db_int(const PGresult *res, int row, int col)
+{
+    return atoi(PQgetvalue(res, row, col));
+}
+
 const char *db_time(arena_t *arena, const char *text)
 {
     size_t len = strlen(text);

@@ -42,6 +42,13 @@ PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem
  * in p. */
 int db_ping(problem_t *p);
 
+/* The text of a result value, or NULL when it is SQL NULL (borrowed from
+ * the result). */
+const char *db_value(const PGresult *res, int row, int col);
+
+/* A result value as an int (0 for NULL); for integer columns. */
+int db_int(const PGresult *res, int row, int col);
+
 /* The RFC 3339 form of a timestamptz as PostgreSQL prints it in the UTC
  * session every connection runs in: "2026-11-21 10:36:25.02+00" becomes
  * "2026-11-21T10:36:25.02Z". The copy lives in the arena; text of any other

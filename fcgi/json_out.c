@@ -125,3 +125,9 @@ char *json_out(arena_t *arena, const json_t *value, size_t *len)
     *len = b.len;
     return b.data;
 }
+
+const char *json_out_text(arena_t *arena, const json_t *value)
+{
+    size_t len;
+    return json_out(arena, value, &len);
+}

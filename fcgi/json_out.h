@@ -13,6 +13,9 @@
  * back as they were sent. Object members keep their order. Never fails. */
 char *json_out(arena_t *arena, const json_t *value, size_t *len);
 
+/* json_out without the length: the text of value, for json parameters. */
+const char *json_out_text(arena_t *arena, const json_t *value);
+
 /* Writes the shortest text that reads back as d ("0.1", "1.0", "1e+300")
  * into buf, which has room for at least 32 bytes. Returns its length. */
 size_t json_out_real(char *buf, double d);

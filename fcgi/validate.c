@@ -1,6 +1,8 @@
 /* validate.c - input checked once at the edge, against tables of field rules */
 #include "validate.h"
 
+#include "json_out.h"
+
 #include <ctype.h>
 #include <string.h>
 
@@ -135,4 +137,15 @@ int validate_object(const json_t *value, const field_rule_t *rules, const char *
         if ((rule->flags & FIELD_REQUIRED) && json_object_get(value, rule->name) == NULL)
             problem_field(p, validate_path(p->arena, prefix, rule->name), "is required");
     return p->nfields > before ? -1 : 0;
+}
+
+const char *field_string(const json_t *obj, const char *name)
+{
+    return json_string_value(json_object_get(obj, name));
+}
+
+const char *field_json(arena_t *arena, const json_t *obj, const char *name)
+{
+    const json_t *v = json_object_get(obj, name);
+    return v ? json_out_text(arena, v) : NULL;
 }

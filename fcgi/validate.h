@@ -42,6 +42,13 @@ typedef struct field_rule {
 int validate_object(const json_t *value, const field_rule_t *rules, const char *prefix,
                     problem_t *p);
 
+/* The string value of member name of obj, or NULL when absent, null or not
+ * a string. Borrowed from obj. */
+const char *field_string(const json_t *obj, const char *name);
+
+/* The JSON text of member name of obj (in the arena), or NULL when absent. */
+const char *field_json(arena_t *arena, const json_t *obj, const char *name);
+
 /* Joins a prefix and a member name into a field path ("a.b"), in the arena. */
 const char *validate_path(arena_t *arena, const char *prefix, const char *name);
 

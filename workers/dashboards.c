@@ -148,16 +148,6 @@ enum {
 
 /* ---------------------------------------------------------------- JSON output */
 
-static const char *column(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
-static int column_int(const PGresult *res, int row, int col)
-{
-    return atoi(PQgetvalue(res, row, col));
-}
-
 /* A Widget from the widget columns that start at column first. */
 static json_t *widget_json(arena_t *arena, const PGresult *res, int row, int first,
                            const char *dashboard_id)
@@ -172,11 +162,11 @@ static json_t *widget_json(arena_t *arena, const PGresult *res, int row, int fir
         "title", PQgetvalue(res, row, first + WCOL_TITLE),
         "config", config ? config : json_object(),
         "position",
-            "x", column_int(res, row, first + WCOL_X),
-            "y", column_int(res, row, first + WCOL_Y),
-            "w", column_int(res, row, first + WCOL_W),
-            "h", column_int(res, row, first + WCOL_H),
-        "refresh_interval_seconds", column_int(res, row, first + WCOL_REFRESH),
+            "x", db_int(res, row, first + WCOL_X),
+            "y", db_int(res, row, first + WCOL_Y),
+            "w", db_int(res, row, first + WCOL_W),
+            "h", db_int(res, row, first + WCOL_H),
+        "refresh_interval_seconds", db_int(res, row, first + WCOL_REFRESH),
         "created_at", db_time(arena, PQgetvalue(res, row, first + WCOL_CREATED)),
         "updated_at", db_time(arena, PQgetvalue(res, row, first + WCOL_UPDATED)));
     /* clang-format on */
@@ -189,10 +179,10 @@ static json_t *dashboard_head_json(arena_t *arena, const PGresult *res, int row)
     return json_pack("{s:s, s:s, s:s?, s:b, s:s?, s:i, s:s, s:s}",
         "id", PQgetvalue(res, row, COL_ID),
         "name", PQgetvalue(res, row, COL_NAME),
-        "description", column(res, row, COL_DESCRIPTION),
+        "description", db_value(res, row, COL_DESCRIPTION),
         "is_default", PQgetvalue(res, row, COL_IS_DEFAULT)[0] == 't',
-        "owner", column(res, row, COL_OWNER),
-        "version", column_int(res, row, COL_VERSION),
+        "owner", db_value(res, row, COL_OWNER),
+        "version", db_int(res, row, COL_VERSION),
         "created_at", db_time(arena, PQgetvalue(res, row, COL_CREATED)),
         "updated_at", db_time(arena, PQgetvalue(res, row, COL_UPDATED)));
     /* clang-format on */
@@ -332,25 +322,6 @@ static int check_dashboard(const json_t *body, bool patch, problem_t *p)
     return p->status != 0 ? -1 : 0;
 }
 
-/* JSON text of a value, in the arena (for json statement parameters). */
-static const char *json_text(arena_t *arena, const json_t *value)
-{
-    size_t len;
-    return json_out(arena, value, &len);
-}
-
-/* The JSON text of a member, or NULL when absent. */
-static const char *member_text(arena_t *arena, const json_t *body, const char *name)
-{
-    const json_t *v = json_object_get(body, name);
-    return v ? json_text(arena, v) : NULL;
-}
-
-static const char *member_string(const json_t *body, const char *name)
-{
-    return json_string_value(json_object_get(body, name));
-}
-
 /* Runs a statement whose result is dashboard rows; answers with it. */
 static int run_dashboard(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
                          const char *const *params, int status)
@@ -441,11 +412,11 @@ static int dashboards_create(request_t *req, response_t *res, problem_t *p)
     if (body == NULL || check_dashboard(body, false, p) != 0)
         goto done;
     const char *params[5] = {
-        member_string(body, "name"),
-        member_string(body, "description"),
+        field_string(body, "name"),
+        field_string(body, "description"),
         json_is_true(json_object_get(body, "is_default")) ? "true" : "false",
-        member_string(body, "owner"),
-        member_text(req->arena, body, "widgets"),
+        field_string(body, "owner"),
+        field_json(req->arena, body, "widgets"),
     };
     rc = run_dashboard(req, res, p, &stmt_create, params, 201);
 done:
@@ -521,11 +492,11 @@ static int dashboards_replace(request_t *req, response_t *res, problem_t *p)
     const char *params[7] = {
         req->captures[0],
         if_match_version(req),
-        member_string(body, "name"),
-        member_string(body, "description"),
+        field_string(body, "name"),
+        field_string(body, "description"),
         json_is_true(json_object_get(body, "is_default")) ? "true" : "false",
-        member_string(body, "owner"),
-        member_text(req->arena, body, "widgets"),
+        field_string(body, "owner"),
+        field_json(req->arena, body, "widgets"),
     };
     rc = run_dashboard(req, res, p, &stmt_replace, params, 200);
 done:
@@ -543,7 +514,8 @@ static int dashboards_patch(request_t *req, response_t *res, problem_t *p)
     body = request_json_body(req, REQUEST_BODY_LIMIT, p);
     if (body == NULL || check_dashboard(body, true, p) != 0)
         goto done;
-    const char *params[3] = {req->captures[0], if_match_version(req), json_text(req->arena, body)};
+    const char *params[3] = {req->captures[0], if_match_version(req),
+                             json_out_text(req->arena, body)};
     rc = run_dashboard(req, res, p, &stmt_patch, params, 200);
 done:
     json_decref(body);
@@ -575,7 +547,7 @@ static int layout_unknown_ids(request_t *req, const json_t *positions, problem_t
         if (validate_uuid(widget_id))
             json_array_append_new(keys, json_string(widget_id));
     }
-    const char *params[2] = {req->captures[0], json_text(req->arena, keys)};
+    const char *params[2] = {req->captures[0], json_out_text(req->arena, keys)};
     json_decref(keys);
     PGresult *rows = db_exec(&stmt_layout_unknown, params, p);
     if (rows == NULL)
@@ -612,7 +584,7 @@ static int dashboards_layout(request_t *req, response_t *res, problem_t *p)
         goto done;
     }
     const char *params[3] = {req->captures[0], if_match_version(req),
-                             json_text(req->arena, positions)};
+                             json_out_text(req->arena, positions)};
     rc = run_dashboard(req, res, p, &stmt_layout, params, 200);
 done:
     json_decref(body);
@@ -634,7 +606,8 @@ static int widgets_create(request_t *req, response_t *res, problem_t *p)
     check_widget(body, "", false, p);
     if (p->status != 0)
         goto done;
-    const char *params[3] = {req->captures[0], if_match_version(req), json_text(req->arena, body)};
+    const char *params[3] = {req->captures[0], if_match_version(req),
+                             json_out_text(req->arena, body)};
     rc = run_widget(req, res, p, &stmt_widget_create, params, 201);
 done:
     json_decref(body);
@@ -663,7 +636,7 @@ static int widgets_update(request_t *req, response_t *res, problem_t *p, bool re
     if (p->status != 0)
         goto done;
     const char *params[5] = {req->captures[0], req->captures[1], if_match_version(req),
-                             json_text(req->arena, body), replace ? "true" : "false"};
+                             json_out_text(req->arena, body), replace ? "true" : "false"};
     rc = run_widget(req, res, p, &stmt_widget_update, params, 200);
 done:
     json_decref(body);
