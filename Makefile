@@ -79,6 +79,7 @@ e2e-asan: asan
 
 bench: deps all
 	tests/bench/run.sh var/bench
+	tests/bench/ingest.sh var/bench-ingest
 
 fmt:
 	clang-format -i $(RUNTIME) $(HEADERS) $(wildcard tests/unit/*.c)

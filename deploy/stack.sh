@@ -14,7 +14,7 @@
 # Pid files, sockets and processes left by a killed run are cleaned up.
 #
 # Settings (environment): PORT (8080), PGPORT (5433), WORKERS (4),
-# FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards hello"; from bash, where
+# FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest hello"; from bash, where
 # GROUPS is a reserved variable, use FLEETDASH_GROUPS or `env GROUPS=...`).
 # A setting not given is taken from VARDIR/stack.env when that exists, so
 # later commands act on the stack as it was started.
@@ -98,7 +98,7 @@ load_settings() {
     STACK_GROUPS=$(env_given GROUPS)
     STACK_GROUPS=${STACK_GROUPS:-${FLEETDASH_GROUPS-}}
     STACK_GROUPS=${STACK_GROUPS:-$(stack_env_get FLEETDASH_GROUPS)}
-    STACK_GROUPS=${STACK_GROUPS:-dashboards hello}
+    STACK_GROUPS=${STACK_GROUPS:-dashboards ingest hello}
 
     [[ $PORT =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$PORT'"
     [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be a number, got '$PGPORT'"
@@ -251,7 +251,12 @@ pg_write_settings() {
 listen_addresses = ''
 unix_socket_directories = '$sockdir'
 port = $PGPORT
-shared_buffers = 128MB
+# Sized for bulk ingest on a dev/CI machine (24 GiB); production tunes its own.
+shared_buffers = 1GB
+max_wal_size = 8GB
+checkpoint_timeout = 15min
+wal_buffers = 64MB
+maintenance_work_mem = 512MB
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF

@@ -38,6 +38,8 @@ static const db_error_map_t db_error_maps[] = {
 };
 
 static PGconn *db_conn;
+static int db_tx_depth;    /* open db_begin levels; 0 = autocommit */
+static bool db_tx_aborted; /* rolled back inside: outer levels do nothing */
 static char *db_conninfo;
 static char *db_application_name;
 static const db_statement_t *db_prepared[DB_MAX_PREPARED];
@@ -57,6 +59,8 @@ void db_close(void)
         PQfinish(db_conn);
     db_conn = NULL;
     db_nprepared = 0;
+    if (db_tx_depth > 0)
+        db_tx_aborted = true;
 }
 
 static int db_unavailable(problem_t *p, const char *why)
@@ -102,6 +106,20 @@ static bool db_sqlstate_is(const char *pattern, const char *state)
     return true;
 }
 
+/* One 422 field per comma-separated name of columns (the COLUMN of an
+ * FD422 error), all with the same message. */
+static void db_fields(problem_t *p, const char *columns, const char *message)
+{
+    if (columns == NULL || *columns == '\0')
+        columns = "body";
+    while (*columns != '\0') {
+        size_t len = strcspn(columns, ",");
+        problem_field(p, arena_strndup(p->arena, columns, len), "%s",
+                      message ? message : "is invalid");
+        columns += len + (columns[len] == ',');
+    }
+}
+
 /* Fills p from a failed result; always returns -1. */
 static int db_error(const PGresult *res, const db_statement_t *stmt, problem_t *p)
 {
@@ -121,8 +139,7 @@ static int db_error(const PGresult *res, const db_statement_t *stmt, problem_t *
         if (m->detail != NULL)
             log_warn("statement %s failed: %s: %s", stmt->name, state, message ? message : "");
         if (m->status == 422 && m->detail == NULL) {
-            const char *column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
-            problem_field(p, column ? column : "body", "%s", message ? message : "is invalid");
+            db_fields(p, PQresultErrorField(res, PG_DIAG_COLUMN_NAME), message);
             return -1;
         }
         problem_set(p, m->status, "%s", m->detail ? m->detail : (message ? message : ""));
@@ -187,7 +204,7 @@ PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem
     bool had_connection = db_conn != NULL;
     PGresult *res = db_try(stmt, params, p, &lost);
 
-    if (res == NULL && lost && had_connection && stmt->retry_safe) {
+    if (res == NULL && lost && had_connection && stmt->retry_safe && db_tx_depth == 0) {
         /* The connection died while idle (say, the server restarted): one
          * more try on a fresh one, which is what a person would do. */
         problem_t retry = {.arena = p->arena};
@@ -221,6 +238,100 @@ const char *db_time(arena_t *arena, const char *text)
     out[10] = 'T';
     out[len - 3] = 'Z';
     return out;
+}
+
+/* Runs a statement without parameters (BEGIN, COMMIT, ROLLBACK). */
+static int db_simple(const char *sql, problem_t *p)
+{
+    const db_statement_t stmt = {sql, sql, 0, false};
+
+    if (db_conn == NULL)
+        return db_unavailable(p, "connection lost");
+    PGresult *res = PQexec(db_conn, sql);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : db_error(res, &stmt, p);
+    PQclear(res);
+    return rc;
+}
+
+int db_begin(problem_t *p)
+{
+    if (db_tx_depth > 0) {
+        db_tx_depth++;
+        return db_tx_aborted ? problem_set(p, 500, "The transaction was rolled back.") : 0;
+    }
+    if (db_connect(p) != 0 || db_simple("BEGIN", p) != 0)
+        return -1;
+    db_tx_depth = 1;
+    db_tx_aborted = false;
+    return 0;
+}
+
+int db_commit(problem_t *p)
+{
+    if (db_tx_depth == 0)
+        return 0;
+    if (--db_tx_depth > 0)
+        return db_tx_aborted ? -1 : 0;
+    if (db_tx_aborted) {
+        db_tx_aborted = false;
+        return problem_set(p, 500, "The transaction was rolled back.");
+    }
+    return db_simple("COMMIT", p);
+}
+
+void db_rollback(void)
+{
+    problem_t ignored = {0};
+    arena_t scratch = {0};
+
+    ignored.arena = &scratch;
+    if (db_tx_depth > 0 && !db_tx_aborted && db_conn != NULL)
+        db_simple("ROLLBACK", &ignored);
+    arena_destroy(&scratch);
+    if (db_tx_depth > 0)
+        db_tx_depth--;
+    db_tx_aborted = db_tx_depth > 0;
+}
+
+bool db_in_transaction(void)
+{
+    return db_tx_depth > 0;
+}
+
+int db_copy_begin(const char *sql, problem_t *p)
+{
+    const db_statement_t stmt = {"copy", sql, 0, false};
+
+    if (db_conn == NULL)
+        return db_unavailable(p, "connection lost");
+    PGresult *res = PQexec(db_conn, sql);
+    int rc = PQresultStatus(res) == PGRES_COPY_IN ? 0 : db_error(res, &stmt, p);
+    PQclear(res);
+    return rc;
+}
+
+int db_copy_put(const char *data, size_t len, problem_t *p)
+{
+    if (db_conn == NULL || PQputCopyData(db_conn, data, (int)len) != 1)
+        return db_unavailable(p, db_conn ? PQerrorMessage(db_conn) : "connection lost");
+    return 0;
+}
+
+int db_copy_end(const char *abort_reason, problem_t *p)
+{
+    const db_statement_t stmt = {"copy", "COPY", 0, false};
+    int rc = 0;
+
+    if (db_conn == NULL || PQputCopyEnd(db_conn, abort_reason) != 1)
+        return db_unavailable(p, "connection lost");
+    PGresult *res;
+    while ((res = PQgetResult(db_conn)) != NULL) {
+        ExecStatusType status = PQresultStatus(res);
+        if (status != PGRES_COMMAND_OK && rc == 0 && abort_reason == NULL)
+            rc = db_error(res, &stmt, p);
+        PQclear(res);
+    }
+    return abort_reason != NULL ? -1 : rc;
 }
 
 int db_ping(problem_t *p)

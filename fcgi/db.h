@@ -38,6 +38,28 @@ void db_configure(const char *conninfo, const char *application_name);
  * violations, 500 for anything else (logged). */
 PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem_t *p);
 
+/* Transactions. db_begin opens one (or, inside one, only counts the
+ * nesting); db_commit commits when the outermost level ends; db_rollback
+ * rolls back at once, whatever the level, and later db_commit/db_rollback
+ * calls of the outer levels do nothing. While a transaction is open,
+ * db_exec never retries on a fresh connection. Each returns 0, or -1 with p
+ * filled (503 when the connection is lost). */
+int db_begin(problem_t *p);
+int db_commit(problem_t *p);
+void db_rollback(void);
+
+/* True while a transaction is open. */
+bool db_in_transaction(void);
+
+/* COPY ... FROM STDIN. db_copy_begin sends the statement (text, no
+ * parameters: a table and column list of ours, never user input);
+ * db_copy_put sends rows already in COPY text format; db_copy_end finishes,
+ * or with abort_reason aborts so that nothing of it is stored. Must run
+ * inside a transaction. Each returns 0, or -1 with p filled. */
+int db_copy_begin(const char *sql, problem_t *p);
+int db_copy_put(const char *data, size_t len, problem_t *p);
+int db_copy_end(const char *abort_reason, problem_t *p);
+
 /* Checks that the database answers (SELECT 1). Returns 0, or -1 with a 503
  * in p. */
 int db_ping(problem_t *p);

@@ -15,6 +15,7 @@
 static const group_t fleetdashd_groups[] = {
     {"dashboards", dashboards_routes},
     {"hello", hello_routes},
+    {"ingest", ingest_routes},
     {NULL, NULL},
 };
 
@@ -31,7 +32,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: fleetdashd --group NAME --listen unix:PATH|HOST:PORT [options]\n"
-            "  --group NAME            route group to serve: dashboards, hello\n"
+            "  --group NAME            route group to serve: dashboards, ingest, hello\n"
             "  --listen ADDRESS        unix:/run/fleetdash/NAME.sock, 127.0.0.1:9001 or :9001\n"
             "  --workers N             worker processes (default 4)\n"
             "  --max-requests N        recycle a worker after N requests (default 0 = never)\n"
@@ -118,7 +119,8 @@ int main(int argc, char **argv)
     while (group->name != NULL && strcmp(group->name, o.group) != 0)
         group++;
     if (group->name == NULL) {
-        fprintf(stderr, "fleetdashd: unknown group \"%s\" (known: dashboards, hello)\n", o.group);
+        fprintf(stderr, "fleetdashd: unknown group \"%s\" (known: dashboards, ingest, hello)\n",
+                o.group);
         return 64;
     }
     log_set_identity(group->name, "master");

@@ -67,7 +67,7 @@ int problem_set(problem_t *p, int status, const char *fmt, ...)
     return -1;
 }
 
-void problem_field(problem_t *p, const char *field, const char *fmt, ...)
+static void problem_vfield(problem_t *p, long line, const char *field, const char *fmt, va_list ap)
 {
     if (p->nfields == p->fields_cap) {
         size_t cap = p->fields_cap ? p->fields_cap * 2 : 8;
@@ -77,16 +77,30 @@ void problem_field(problem_t *p, const char *field, const char *fmt, ...)
         p->fields = grown;
         p->fields_cap = cap;
     }
-    va_list ap;
-    va_start(ap, fmt);
+    p->fields[p->nfields].line = line;
     p->fields[p->nfields].message = arena_vprintf(p->arena, fmt, ap);
-    va_end(ap);
     p->fields[p->nfields].field = arena_strdup(p->arena, field);
     p->nfields++;
     if (p->status == 0) {
         p->status = 422;
         p->detail = "The request body has invalid fields; see errors.";
     }
+}
+
+void problem_field(problem_t *p, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    problem_vfield(p, 0, field, fmt, ap);
+    va_end(ap);
+}
+
+void problem_line_field(problem_t *p, long line, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    problem_vfield(p, line, field, fmt, ap);
+    va_end(ap);
 }
 
 json_t *problem_body(const problem_t *p, const char *instance, const char *request_id)
@@ -103,9 +117,13 @@ json_t *problem_body(const problem_t *p, const char *instance, const char *reque
     if (body == NULL || p->nfields == 0)
         return body;
     json_t *errors = json_array();
-    for (size_t i = 0; i < p->nfields; i++)
-        json_array_append_new(errors, json_pack("{s:s, s:s}", "field", p->fields[i].field,
-                                                "message", p->fields[i].message));
+    for (size_t i = 0; i < p->nfields; i++) {
+        json_t *error =
+            json_pack("{s:s, s:s}", "field", p->fields[i].field, "message", p->fields[i].message);
+        if (p->fields[i].line > 0)
+            json_object_set_new(error, "line", json_integer(p->fields[i].line));
+        json_array_append_new(errors, error);
+    }
     json_object_set_new(body, "errors", errors);
     return body;
 }

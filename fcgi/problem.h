@@ -9,6 +9,7 @@
 
 /* One bad input field of a 422 answer. */
 typedef struct problem_field {
+    long line;           /* line or item of a batch, 1-based; 0 = none */
     const char *field;   /* path of the field: "widgets[2].position.w" */
     const char *message; /* what is wrong with it, in words */
 } problem_field_t;
@@ -36,6 +37,11 @@ int problem_set(problem_t *p, int status, const char *fmt, ...)
  * already. The strings are copied into the arena. */
 void problem_field(problem_t *p, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* problem_field for one line (or item) of a batch: the error also carries
+ * "line" in the problem body. */
+void problem_line_field(problem_t *p, long line, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* The title of an HTTP status ("Not Found"); "Error" for unknown ones. */
 const char *problem_title(int status);

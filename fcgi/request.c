@@ -157,29 +157,67 @@ const char *request_query(const request_t *req, const char *name)
     return NULL;
 }
 
-bool request_is_json_type(const char *content_type)
+bool request_is_type(const char *content_type, const char *type)
 {
-    static const char json[] = "application/json";
+    size_t len = strlen(type);
 
     if (content_type == NULL)
         return false;
     while (*content_type == ' ' || *content_type == '\t')
         content_type++;
-    if (strncasecmp(content_type, json, sizeof(json) - 1) != 0)
+    if (strncasecmp(content_type, type, len) != 0)
         return false;
-    char next = content_type[sizeof(json) - 1];
+    char next = content_type[len];
     return next == '\0' || next == ';' || next == ' ' || next == '\t';
 }
 
-/* Reads and throws away what is left of the body, so that nginx, which
- * already sent it, reads our answer instead of a reset connection. */
-static void request_drain(request_t *req)
+bool request_is_json_type(const char *content_type)
+{
+    return request_is_type(content_type, "application/json");
+}
+
+size_t request_body_read(request_t *req, char *buf, size_t cap)
+{
+    if (req->fcgx == NULL || req->body_broken || cap == 0)
+        return 0;
+    int got = FCGX_GetStr(buf, (int)(cap > INT32_MAX ? INT32_MAX : cap), req->fcgx->in);
+    if (got <= 0) {
+        if (FCGX_GetError(req->fcgx->in) != 0)
+            req->body_broken = true;
+        return 0;
+    }
+    uint64_t h = req->body_read == 0 ? 14695981039346656037ULL : req->body_hash;
+    for (int i = 0; i < got; i++) {
+        h ^= (unsigned char)buf[i];
+        h *= 1099511628211ULL;
+    }
+    req->body_hash = h;
+    req->body_read += (size_t)got;
+    return (size_t)got;
+}
+
+bool request_body_complete(const request_t *req)
+{
+    const char *length = request_param(req, "CONTENT_LENGTH");
+
+    if (req->body_broken)
+        return false;
+    if (length != NULL && *length != '\0')
+        return strtoull(length, NULL, 10) == req->body_read;
+    return true;
+}
+
+const char *request_body_hash(const request_t *req)
+{
+    return arena_printf(req->arena, "%016llx",
+                        (unsigned long long)(req->body_read ? req->body_hash : 0));
+}
+
+void request_body_drain(request_t *req)
 {
     char sink[8192];
 
-    if (req->fcgx == NULL)
-        return;
-    while (FCGX_GetStr(sink, sizeof(sink), req->fcgx->in) > 0)
+    while (request_body_read(req, sink, sizeof(sink)) > 0)
         ;
 }
 
@@ -197,10 +235,10 @@ static char *request_read(request_t *req, size_t limit, size_t *len)
             buf = grown;
             cap = grown_cap;
         }
-        int got = FCGX_GetStr(buf + n, (int)(cap - n), req->fcgx->in);
-        if (got <= 0)
+        size_t got = request_body_read(req, buf + n, cap - n);
+        if (got == 0)
             break;
-        n += (size_t)got;
+        n += got;
     }
     buf[n] = '\0';
     *len = n;
@@ -214,18 +252,18 @@ json_t *request_json_body(request_t *req, size_t limit, problem_t *p)
     size_t len = 0;
 
     if (length != NULL && *length != '\0' && strtoull(length, NULL, 10) > limit) {
-        request_drain(req);
+        request_body_drain(req);
         problem_set(p, 413, "The request body is larger than the limit of %zu bytes.", limit);
         return NULL;
     }
     if (!request_is_json_type(request_param(req, "CONTENT_TYPE"))) {
-        request_drain(req);
+        request_body_drain(req);
         problem_set(p, 415, "The request body must be sent as Content-Type: application/json.");
         return NULL;
     }
     char *body = request_read(req, limit, &len);
     if (len > limit) {
-        request_drain(req);
+        request_body_drain(req);
         problem_set(p, 413, "The request body is larger than the limit of %zu bytes.", limit);
         return NULL;
     }

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "arena.h"
 #include "problem.h"
@@ -32,6 +33,9 @@ typedef struct request {
     size_t nquery;
     const char *captures[REQUEST_MAX_CAPTURES]; /* {id} segments of the route */
     size_t ncaptures;
+    uint64_t body_hash; /* FNV-1a of the body bytes read so far */
+    size_t body_read;   /* how many body bytes were read */
+    bool body_broken;   /* the stream failed before its end */
 } request_t;
 
 /* Parses an application/x-www-form-urlencoded query string into params:
@@ -58,6 +62,26 @@ const char *request_param(const request_t *req, const char *name);
  * On success returns a new reference the caller owns; on failure NULL with p
  * filled. The body is drained on every path so nginx sees a clean answer. */
 json_t *request_json_body(request_t *req, size_t limit, problem_t *p);
+
+/* Reads up to cap bytes of the body into buf; returns how many, 0 at its
+ * end. Keeps body_hash and body_read up to date; a broken stream sets
+ * body_broken and reads as the end. */
+size_t request_body_read(request_t *req, char *buf, size_t cap);
+
+/* True if the whole body arrived: the stream ended cleanly and, when the
+ * client declared a Content-Length, that many bytes were read. */
+bool request_body_complete(const request_t *req);
+
+/* Reads and throws away the rest of the body (still hashing it). */
+void request_body_drain(request_t *req);
+
+/* The body hash as 16 hex digits, in the arena (identifies a body for
+ * Idempotency-Key replays; not cryptographic). */
+const char *request_body_hash(const request_t *req);
+
+/* True if content_type names the given media type (parameters such as
+ * charset=utf-8 allowed, case-insensitive). */
+bool request_is_type(const char *content_type, const char *type);
 
 /* True if the Content-Type value names application/json (parameters such as
  * charset=utf-8 allowed, case-insensitive). */

@@ -53,9 +53,11 @@ int response_send(const request_t *req, const response_t *res)
 
     if (req->fcgx == NULL)
         return 0;
-    if (res->body != NULL && status != 304) {
+    bool no_body = status == 204 || status == 304;
+
+    if (res->body != NULL && !no_body) {
         text = json_out(req->arena, res->body, &len);
-    } else if (res->text != NULL && status != 304) {
+    } else if (res->text != NULL && !no_body) {
         text = res->text;
         len = res->text_len;
     }
@@ -64,6 +66,8 @@ int response_send(const request_t *req, const response_t *res)
     response_header(req, "Location", res->location);
     response_header(req, "ETag", res->etag);
     response_header(req, "Allow", res->allow);
+    if (res->replayed)
+        response_header(req, "Idempotent-Replayed", "true");
     if (res->retry_after > 0)
         response_header(req, "Retry-After", arena_printf(req->arena, "%d", res->retry_after));
     if (text != NULL) {
@@ -74,7 +78,7 @@ int response_send(const request_t *req, const response_t *res)
         FCGX_PutS("\r\n", req->fcgx->out);
         FCGX_PutStr(text, (int)len, req->fcgx->out);
     } else {
-        if (status != 304)
+        if (!no_body)
             response_header(req, "Content-Length", "0");
         FCGX_PutS("\r\n", req->fcgx->out);
     }

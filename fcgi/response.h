@@ -3,6 +3,7 @@
 #define FLEETDASH_RESPONSE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "problem.h"
 #include "request.h"
@@ -17,6 +18,7 @@ typedef struct response {
     const char *etag;         /* ETag header, already quoted */
     const char *allow;        /* Allow header (405) */
     int retry_after;          /* Retry-After seconds (503); 0 = none */
+    bool replayed;            /* Idempotent-Replayed: true */
 } response_t;
 
 /* Sets status and body; the body reference is stolen (may be NULL). */

@@ -17,12 +17,17 @@ typedef int (*route_handler_t)(request_t *req, response_t *res, problem_t *p);
  * pattern: "/api/v1/dashboards/{id}" - each {name} segment matches any one
  *          non-empty path segment and is captured in order into
  *          request.captures
- * handler: the function that answers */
+ * handler: the function that answers
+ * flags:   ROUTE_IDEMPOTENT - honours an Idempotency-Key header (POSTs that
+ *          write); 0 otherwise (the default of a three-column row) */
 typedef struct route {
     const char *method;
     const char *pattern;
     route_handler_t handler;
+    unsigned flags;
 } route_t;
+
+#define ROUTE_IDEMPOTENT 0x1u
 
 /* Finds the route for req->method and req->path in table. The pattern with
  * the fewest captures wins when several match ("/dashboards/default" before

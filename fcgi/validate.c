@@ -8,7 +8,7 @@
 
 static const char *const field_type_names[] = {
     [FIELD_STRING] = "a string",  [FIELD_BOOLEAN] = "a boolean", [FIELD_INTEGER] = "an integer",
-    [FIELD_OBJECT] = "an object", [FIELD_ARRAY] = "an array",
+    [FIELD_OBJECT] = "an object", [FIELD_ARRAY] = "an array",    [FIELD_NUMBER] = "a number",
 };
 
 const char *validate_path(arena_t *arena, const char *prefix, const char *name)
@@ -49,6 +49,7 @@ static bool field_type_matches(field_type_t type, const json_t *v)
     case FIELD_INTEGER: return json_is_integer(v);
     case FIELD_OBJECT: return json_is_object(v);
     case FIELD_ARRAY: return json_is_array(v);
+    case FIELD_NUMBER: return json_is_number(v);
     }
     return false;
 }
@@ -103,6 +104,10 @@ static void validate_member(const field_rule_t *rule, const json_t *v, const cha
         if (n < rule->min || n > rule->max)
             problem_field(p, path, "must be between %lld and %lld", rule->min, rule->max);
         break;
+    case FIELD_NUMBER:
+        if (json_number_value(v) < (double)rule->min || json_number_value(v) > (double)rule->max)
+            problem_field(p, path, "must be between %lld and %lld", rule->min, rule->max);
+        break;
     case FIELD_ARRAY:
         n = (long long)json_array_size(v);
         if (n < rule->min || n > rule->max)
@@ -148,4 +153,29 @@ const char *field_json(arena_t *arena, const json_t *obj, const char *name)
 {
     const json_t *v = json_object_get(obj, name);
     return v ? json_out_text(arena, v) : NULL;
+}
+
+int validate_flat_object(const json_t *value, const char *prefix, problem_t *p)
+{
+    size_t before = p->nfields;
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(value)) {
+        problem_field(p, prefix, "must be an object");
+        return -1;
+    }
+    if (json_object_size(value) > 50)
+        problem_field(p, prefix, "must have at most 50 members");
+    json_object_foreach ((json_t *)value, key, v) {
+        const char *path = validate_path(p->arena, prefix, key);
+        size_t len = validate_utf8_length(key);
+        if (len < 1 || len > 100)
+            problem_field(p, path, "keys must be 1 to 100 characters long");
+        else if (json_is_object(v) || json_is_array(v))
+            problem_field(p, path, "must be a string, number, boolean or null");
+        else if (json_is_string(v) && validate_utf8_length(json_string_value(v)) > 1000)
+            problem_field(p, path, "must be at most 1000 characters long");
+    }
+    return p->nfields > before ? -1 : 0;
 }

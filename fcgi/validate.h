@@ -14,6 +14,7 @@ typedef enum field_type {
     FIELD_INTEGER,
     FIELD_OBJECT,
     FIELD_ARRAY,
+    FIELD_NUMBER, /* integer or real */
 } field_type_t;
 
 #define FIELD_REQUIRED 0x1u /* must be present */
@@ -24,7 +25,7 @@ typedef enum field_type {
  * type:    the JSON type it must have
  * flags:   FIELD_REQUIRED, FIELD_NULLABLE
  * min/max: inclusive bounds when max > 0: characters for strings, the value
- *          for integers, the item count for arrays
+ *          for integers and numbers, the item count for arrays
  * allowed: for strings, the NULL-terminated list of accepted values */
 typedef struct field_rule {
     const char *name;
@@ -48,6 +49,11 @@ const char *field_string(const json_t *obj, const char *name);
 
 /* The JSON text of member name of obj (in the arena), or NULL when absent. */
 const char *field_json(arena_t *arena, const json_t *obj, const char *name);
+
+/* Checks a "flat object" (metadata): at most 50 members, keys of 1..100
+ * characters, each value a string (<= 1000 characters), a number, a boolean
+ * or null. Records bad members in p under prefix. Returns 0 or -1. */
+int validate_flat_object(const json_t *value, const char *prefix, problem_t *p);
 
 /* Joins a prefix and a member name into a field path ("a.b"), in the arena. */
 const char *validate_path(arena_t *arena, const char *prefix, const char *name);

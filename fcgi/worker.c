@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "db.h"
+#include "idempotency.h"
 #include "log.h"
 
 static volatile sig_atomic_t worker_stopping;
@@ -29,6 +30,13 @@ static void *worker_json_alloc(size_t size)
 static void worker_json_free(void *ptr)
 {
     (void)ptr; /* freed with the arena */
+}
+
+arena_t *worker_json_arena_swap(arena_t *arena)
+{
+    arena_t *previous = worker_json_arena;
+    worker_json_arena = arena;
+    return previous;
 }
 
 static void worker_on_stop(int sig)
@@ -56,16 +64,14 @@ void worker_handle(const group_t *group, FCGX_Request *fcgx, arena_t *arena)
     clock_gettime(CLOCK_MONOTONIC, &start);
     if (request_init(&req, fcgx, arena, &p) == 0) {
         const route_t *route = route_match(group->routes, &req, &p);
-        if (route != NULL && route->handler(&req, &res, &p) != 0 && p.status == 0)
+        if (route != NULL && idempotency_run(route, &req, &res, &p) != 0 && p.status == 0)
             problem_set(&p, 500, "The server failed to answer this request.");
     }
     if (p.status != 0 || res.status == 0)
         response_problem(&res, &req, &p);
-    if (fcgx != NULL) {
-        char sink[4096];
-        while (FCGX_GetStr(sink, sizeof(sink), fcgx->in) > 0)
-            ; /* unread body: nginx must see our answer, not a reset */
-    }
+    while (db_in_transaction())
+        db_rollback();        /* a handler that forgot: nothing half-done is kept */
+    request_body_drain(&req); /* unread body: nginx must see our answer, not a reset */
     response_send(&req, &res);
     log_request(req.request_id, req.method, req.path, res.status, worker_ms_since(&start));
     response_clear(&res);

@@ -20,6 +20,12 @@ typedef struct group {
  * limit). Returns the process exit code. */
 int worker_run(const group_t *group, int listen_fd, long max_requests);
 
+/* Makes jansson allocate from arena (every request starts with its own
+ * arena) and returns the arena it used so far. A handler that parses many
+ * documents in one request (a stream) points jansson at an arena it resets
+ * per document, and restores the previous one when done. */
+arena_t *worker_json_arena_swap(arena_t *arena);
+
 /* Answers one request already accepted on fcgx: parses it, routes it, calls
  * the handler, writes the response or the problem, logs one line. Exposed
  * for tests; never fails (every failure becomes an answer). */

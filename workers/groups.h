@@ -11,13 +11,15 @@ int health_live(request_t *req, response_t *res, problem_t *p);
 int health_ready(request_t *req, response_t *res, problem_t *p);
 
 /* Rows every group's table ends with. */
-#define HEALTH_ROUTES                                                                              \
-    {"GET", "/healthz", health_live}, {"GET", "/readyz", health_ready},                            \
-    {                                                                                              \
-        NULL, NULL, NULL                                                                           \
-    }
+/* clang-format off */
+#define HEALTH_ROUTES                          \
+    {"GET", "/healthz", health_live, 0},       \
+    {"GET", "/readyz", health_ready, 0},       \
+    {NULL, NULL, NULL, 0}
+/* clang-format on */
 
 extern const route_t dashboards_routes[];
 extern const route_t hello_routes[];
+extern const route_t ingest_routes[];
 
 #endif

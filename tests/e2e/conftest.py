@@ -1,14 +1,21 @@
 """conftest.py - fixtures of the end-to-end suite: the stack, the API client
-(which checks every response against docs/openapi.yaml), the database, and
-an empty dashboards table before every test."""
+(which checks every response against docs/openapi.yaml), the database, an
+empty dashboards table before every test, empty ingest tables around every
+test marked `ingest`, and factories of dashboards, widgets, agents, versions
+and executions."""
+
+import datetime
+import uuid
 
 import pytest
 
-from support import Client, Database, OpenApi, Stack, etag
+from support import DROP, Client, Database, OpenApi, Stack, etag, now_utc, utc
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "nostack: the test needs no running stack")
+    config.addinivalue_line("markers", "ingest: the test starts and ends with empty ingest "
+                            "tables (agents, executions, ... and idempotency keys)")
 
 
 def pytest_collection_modifyitems(items):
@@ -40,10 +47,19 @@ def db(stack):
 
 @pytest.fixture(autouse=True)
 def clean_tables(request):
-    """Every test starts with no dashboards and no widgets."""
+    """Every test starts with no dashboards and no widgets; a test marked
+    `ingest` also starts and ends with empty ingest tables."""
     if request.node.get_closest_marker("nostack"):
+        yield
         return
-    request.getfixturevalue("db").truncate_dashboards()
+    db = request.getfixturevalue("db")
+    db.truncate_dashboards()
+    if request.node.get_closest_marker("ingest"):
+        db.truncate_ingest()
+        yield
+        db.truncate_ingest()   # big tables would slow every later snapshot
+    else:
+        yield
 
 
 @pytest.fixture
@@ -76,3 +92,57 @@ def get_dashboard(api):
         assert response.headers["ETag"] == etag(response.json()["version"])
         return response.json()
     return get
+
+
+# ---------------------------------------------------------------- ingest
+
+@pytest.fixture
+def make_agent(api):
+    """Register an agent through the API (201 asserted); returns its body."""
+    def make(name=None, **fields):
+        name = name or "agent-%s" % uuid.uuid4().hex[:12]
+        response = api.post("/api/v1/agents", json=dict(name=name, **fields))
+        assert response.status_code == 201, response.text
+        return response.json()
+    return make
+
+
+@pytest.fixture
+def make_version(api):
+    """Record a version of an agent through the API; returns its body."""
+    def make(agent_id, version="v1", **fields):
+        response = api.post("/api/v1/agents/%s/versions" % agent_id,
+                            json=dict(version=version, **fields))
+        assert response.status_code == 201, response.text
+        return response.json()
+    return make
+
+
+@pytest.fixture
+def execution():
+    """A valid execution (by agent_name "ingest-agent" unless agent_id is
+    given), started an hour ago, updated with `fields`; a field set to
+    DROP is left out."""
+    def make(**fields):
+        body = {"agent_name": "ingest-agent", "model": "gpt-test",
+                "started_at": utc(now_utc() - datetime.timedelta(hours=1)),
+                "latency_ms": 1200, "status": "succeeded"}
+        if "agent_id" in fields:
+            body.pop("agent_name")
+        if "finished_at" in fields:
+            body.pop("latency_ms")
+        body.update(fields)
+        return {k: v for k, v in body.items() if v is not DROP}
+    return make
+
+
+@pytest.fixture
+def ingest(api):
+    """POST /executions with a JSON body (object or array); 200 asserted unless
+    expect is given. Returns the response."""
+    def post(body, expect=200, headers=None):
+        response = api.post("/api/v1/executions", json=body, headers=headers)
+        if expect is not None:
+            assert response.status_code == expect, response.text[:2000]
+        return response
+    return post

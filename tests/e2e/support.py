@@ -254,6 +254,14 @@ class Client:
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 
+    def post_ndjson(self, path, body, headers=None, timeout=120, **kw):
+        """POST an application/x-ndjson body: bytes (sent with Content-Length),
+        or an iterable of byte chunks (sent chunked, as it is produced). The
+        response is checked against the document like any other."""
+        headers = dict(headers or {})
+        headers.setdefault("Content-Type", "application/x-ndjson")
+        return self.request("POST", path, data=body, headers=headers, timeout=timeout, **kw)
+
 
 # ---------------------------------------------------------------- database
 
@@ -304,6 +312,68 @@ class Database:
 
     def truncate_dashboards(self):
         self.execute("TRUNCATE dashboards CASCADE")
+
+    # Every table the ingest group writes is agents, executions or problems,
+    # or references one of them, or keeps idempotency keys.
+    INGEST_ROOTS = ("agents", "executions", "problems")
+
+    @property
+    def ingest_tables(self):
+        """Those tables and every table that references one of them, in an
+        order that deletes referencing rows first."""
+        if getattr(self, "_ingest_tables", None) is None:
+            tables = {r[0] for r in self.rows(
+                "SELECT c.oid::regclass::text FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() "
+                "AND (c.relname = ANY (%s) OR c.relname LIKE '%%idempot%%')",
+                (list(self.INGEST_ROOTS),))}
+            refs = {(a, b) for a, b in self.rows(
+                "SELECT conrelid::regclass::text, confrelid::regclass::text "
+                "FROM pg_constraint WHERE contype = 'f'") if a != b}
+            while True:
+                more = {a for a, b in refs if b in tables} - tables
+                if not more:
+                    break
+                tables |= more
+            order = []
+            while tables:
+                free = sorted(t for t in tables
+                              if not any(b == t and a in tables for a, b in refs))
+                assert free, "reference cycle among %r" % tables
+                order += free
+                tables -= set(free)
+            self._ingest_tables = order
+        return self._ingest_tables
+
+    def truncate_ingest(self):
+        """Empty the agents, their versions, executions, evaluations, problems,
+        proposals, experiments, deployments (and alerts, which reference
+        them), and the stored Idempotency-Key answers. Small tables are
+        emptied with DELETE (much cheaper than TRUNCATE), big ones with
+        TRUNCATE."""
+        tables = self.ingest_tables
+        sizes = self.rows(" UNION ALL ".join(
+            "(SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 5001) t)" % t for t in tables))
+        total = sum(size for size, in sizes)
+        if total == 0:
+            return
+        if total > 5000:
+            self.execute("TRUNCATE %s CASCADE" % ", ".join(tables))
+        else:
+            self.execute("".join("DELETE FROM %s;" % t for t in tables))
+
+    def count(self, table, where="TRUE", params=None):
+        """Rows of `table` (a trusted name) matching `where`."""
+        return self.scalar("SELECT count(*) FROM %s WHERE %s" % (table, where), params)
+
+    def row(self, statement, params=None):
+        """The one row of a query, as a dict."""
+        with self.cursor() as cur:
+            cur.execute(statement, params)
+            rows = cur.fetchall()
+            assert len(rows) == 1, rows
+            return dict(zip([d.name for d in cur.description], rows[0]))
 
     @property
     def widget_table(self):
@@ -380,6 +450,24 @@ def error_fields(response):
     """The set of `field` values of a 422 answer (asserted to be one)."""
     body = assert_problem(response, 422, "validation")
     return {error["field"] for error in body["errors"]}
+
+
+DROP = object()   # a field value meaning "leave this field out"
+
+
+def ingest_errors(response):
+    """The (line, field) pairs of a 422 answer of POST /executions."""
+    body = assert_problem(response, 422, "validation")
+    return [(error.get("line"), error["field"]) for error in body["errors"]]
+
+
+def utc(moment):
+    """An aware datetime as RFC 3339 UTC text with Z."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_utc():
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def etag(version):

@@ -30,11 +30,38 @@ OPERATIONS = {
                                                          503},
     ("delete", "/api/v1/dashboards/{id}/widgets/{wid}"): {204, 404, 412, 503},
     ("put", "/api/v1/dashboards/{id}/layout"): {200, 400, 404, 412, 413, 415, 422, 503},
+    # the ingest group
+    ("get", "/api/v1/agents"): {200, 400, 503},
+    ("post", "/api/v1/agents"): {200, 201, 400, 413, 415, 422, 503},
+    ("get", "/api/v1/agents/{id}"): {200, 404, 503},
+    ("patch", "/api/v1/agents/{id}"): {200, 400, 404, 409, 413, 415, 422, 503},
+    ("post", "/api/v1/agents/{id}/versions"): {201, 400, 404, 409, 413, 415, 422, 503},
+    ("post", "/api/v1/agents/{id}/versions/{version_id}/activate"): {200, 400, 404, 422, 503},
+    ("post", "/api/v1/agents/{id}/heartbeat"): {204, 400, 404, 413, 415, 422, 503},
+    ("post", "/api/v1/executions"): {200, 400, 413, 415, 422, 503},
+    ("post", "/api/v1/evaluations"): {200, 201, 400, 413, 415, 422, 503},
+    ("post", "/api/v1/problems"): {201, 400, 413, 415, 422, 503},
+    ("patch", "/api/v1/problems/{id}"): {200, 400, 404, 413, 415, 422, 503},
+    ("post", "/api/v1/deployments"): {201, 400, 409, 413, 415, 422, 503},
+    ("patch", "/api/v1/deployments/{id}"): {200, 400, 404, 409, 413, 415, 422, 503},
+    ("post", "/api/v1/proposals"): {201, 400, 413, 415, 422, 503},
+    ("patch", "/api/v1/proposals/{id}"): {200, 400, 404, 413, 415, 422, 503},
+    ("post", "/api/v1/experiments"): {201, 400, 409, 413, 415, 422, 503},
+    ("patch", "/api/v1/experiments/{id}"): {200, 400, 404, 413, 415, 422, 503},
 }
+INGEST_POSTS = sorted((m, t) for m, t in OPERATIONS if m == "post" and t.startswith(
+    ("/api/v1/agents", "/api/v1/executions", "/api/v1/evaluations", "/api/v1/problems",
+     "/api/v1/deployments", "/api/v1/proposals", "/api/v1/experiments")))
 
 RESPONSE_SCHEMAS = ["Dashboard", "DashboardSummary", "DashboardList", "Widget", "Position",
-                    "Problem", "Health", "Readiness"]
-INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout"]
+                    "Problem", "Health", "Readiness", "Agent", "AgentList", "AgentVersion",
+                    "IngestProblem", "Evaluation", "FleetProblem", "Deployment", "Proposal",
+                    "Experiment"]
+INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout",
+                 "AgentInput", "AgentPatch", "AgentVersionInput", "Heartbeat", "Execution",
+                 "EvaluationInput", "FleetProblemInput", "FleetProblemPatch", "DeploymentInput",
+                 "DeploymentPatch", "ProposalInput", "ProposalPatch", "ExperimentInput",
+                 "ExperimentPatch"]
 
 
 def walk(node, path=""):
@@ -120,6 +147,42 @@ def test_response_documents_its_headers(openapi, header, response):
     assert openapi.resolve(spec["headers"][header])["required"] is True
 
 
+@pytest.mark.parametrize("operation", INGEST_POSTS, ids=lambda o: "%s %s" % o)
+def test_ingest_post_takes_an_idempotency_key_and_marks_replays(openapi, operation):
+    method, template = operation
+    spec = openapi.doc["paths"][template][method]
+    names = [openapi.resolve(p)["name"] for p in spec.get("parameters", [])]
+    assert "Idempotency-Key" in names
+    successes = [s for s in spec["responses"] if s.startswith("2")]
+    assert successes
+    for status in successes:
+        headers = openapi.resolve(spec["responses"][status])["headers"]
+        assert openapi.resolve(headers["Idempotent-Replayed"])["schema"] == {
+            "type": "string", "const": "true"}
+
+
+def test_executions_take_json_and_ndjson(openapi):
+    content = openapi.doc["paths"]["/api/v1/executions"]["post"]["requestBody"]["content"]
+    assert set(content) == {"application/json", "application/x-ndjson"}
+    refs = [s["$ref"].rsplit("/", 1)[1] for s in content["application/json"]["schema"]["oneOf"]]
+    assert refs == ["Execution", "ExecutionBatch"]
+    batch = openapi.doc["components"]["schemas"]["ExecutionBatch"]
+    assert (batch["minItems"], batch["maxItems"]) == (1, 1000)
+
+
+def test_ingest_problem_errors_carry_a_line(openapi):
+    items = openapi.doc["components"]["schemas"]["IngestProblem"]["properties"]["errors"]["items"]
+    assert items["properties"]["line"] == {"type": "integer", "minimum": 1}
+    response = openapi.doc["paths"]["/api/v1/executions"]["post"]["responses"]["422"]
+    assert response == {"$ref": "#/components/responses/IngestValidationFailed"}
+
+
+def test_registrations_document_their_location(openapi):
+    for template in ("/api/v1/agents", "/api/v1/agents/{id}/versions"):
+        headers = openapi.doc["paths"][template]["post"]["responses"]["201"]["headers"]
+        assert openapi.resolve(headers["Location"])["required"] is True
+
+
 def test_created_responses_document_location_and_etag(openapi):
     for template in ("/api/v1/dashboards", "/api/v1/dashboards/{id}/widgets"):
         headers = openapi.doc["paths"][template]["post"]["responses"]["201"]["headers"]
@@ -194,6 +257,45 @@ def test_checker_rejects_a_problem_with_the_wrong_content_type(openapi):
                                          content_type="application/problem+json"))
     with pytest.raises(AssertionError):
         openapi.check_response(fake_response("GET", GOOD[1], 404, problem))
+
+
+INGEST_PROBLEM = {"type": "/problems/validation", "title": "Unprocessable Content", "status": 422,
+                  "detail": "1 line is bad", "instance": "/api/v1/executions",
+                  "request_id": "0" * 32,
+                  "errors": [{"line": 7, "field": "started_at", "message": "m"}]}
+
+
+def test_checker_accepts_an_ingest_problem_with_lines(openapi):
+    openapi.check_response(fake_response("POST", "/api/v1/executions", 422, INGEST_PROBLEM,
+                                         content_type="application/problem+json"))
+
+
+@pytest.mark.parametrize("error", [{"line": 0, "field": "f", "message": "m"},
+                                   {"line": "7", "field": "f", "message": "m"},
+                                   {"line": 7, "message": "m"}],
+                         ids=["line 0", "line not an integer", "no field"])
+def test_checker_rejects_a_bad_ingest_problem(openapi, error):
+    body = dict(INGEST_PROBLEM, errors=[error])
+    with pytest.raises(AssertionError):
+        openapi.check_response(fake_response("POST", "/api/v1/executions", 422, body,
+                                             content_type="application/problem+json"))
+
+
+def test_checker_rejects_a_line_in_a_dashboards_problem(openapi):
+    body = dict(INGEST_PROBLEM, instance="/api/v1/dashboards")
+    with pytest.raises(AssertionError):
+        openapi.check_response(fake_response("POST", "/api/v1/dashboards", 422, body,
+                                             content_type="application/problem+json"))
+
+
+def test_checker_accepts_a_replayed_ingest_result_and_rejects_a_bad_marker(openapi):
+    result = {"received": 1, "inserted": 0, "duplicates": 1,
+              "ids": ["8b7ca314-e52f-4777-9bc9-c9941e55d659"]}
+    openapi.check_response(fake_response("POST", "/api/v1/executions", 200, result,
+                                         headers={"Idempotent-Replayed": "true"}))
+    with pytest.raises(AssertionError):
+        openapi.check_response(fake_response("POST", "/api/v1/executions", 200, result,
+                                             headers={"Idempotent-Replayed": "yes"}))
 
 
 def test_checker_rejects_a_body_on_204(openapi):

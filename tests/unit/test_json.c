@@ -66,6 +66,19 @@ static void problem_body_has_every_member(void **state)
     json_decref(body);
 }
 
+static void batch_errors_carry_their_line(void **state)
+{
+    (void)state;
+    problem_t p = {.arena = &arena};
+    problem_line_field(&p, 50000, "started_at", "must be an RFC 3339 timestamp");
+    json_t *body = problem_body(&p, "/api/v1/executions", "r");
+    json_t *error = json_array_get(json_object_get(body, "errors"), 0);
+
+    assert_int_equal(json_integer_value(json_object_get(error, "line")), 50000);
+    assert_string_equal(json_string_value(json_object_get(error, "field")), "started_at");
+    json_decref(body);
+}
+
 static void first_error_status_wins(void **state)
 {
     (void)state;
@@ -115,6 +128,7 @@ int main(void)
         cmocka_unit_test_teardown(reals_use_the_shortest_exact_form, teardown),
         cmocka_unit_test_teardown(members_keep_their_order_and_strings_are_escaped, teardown),
         cmocka_unit_test_teardown(problem_body_has_every_member, teardown),
+        cmocka_unit_test_teardown(batch_errors_carry_their_line, teardown),
         cmocka_unit_test_teardown(first_error_status_wins, teardown),
         cmocka_unit_test_teardown(cursor_round_trips_any_text, teardown),
         cmocka_unit_test_teardown(cursor_rejects_foreign_tokens, teardown),

@@ -36,12 +36,12 @@ static int h_widget(request_t *req, response_t *res, problem_t *p)
 }
 
 static const route_t table[] = {
-    {"GET", "/api/v1/dashboards", h_list},
-    {"GET", "/api/v1/dashboards/default", h_default},
-    {"GET", "/api/v1/dashboards/{id}", h_get},
-    {"PUT", "/api/v1/dashboards/{id}", h_put},
-    {"GET", "/api/v1/dashboards/{id}/widgets/{widget_id}", h_widget},
-    {NULL, NULL, NULL},
+    {"GET", "/api/v1/dashboards", h_list, 0},
+    {"GET", "/api/v1/dashboards/default", h_default, 0},
+    {"GET", "/api/v1/dashboards/{id}", h_get, 0},
+    {"PUT", "/api/v1/dashboards/{id}", h_put, 0},
+    {"GET", "/api/v1/dashboards/{id}/widgets/{widget_id}", h_widget, 0},
+    {NULL, NULL, NULL, 0},
 };
 
 static arena_t arena;

@@ -121,6 +121,41 @@ static void non_object_is_one_error(void **state)
     assert_true(has_field(&p, "body", "must be a JSON object"));
 }
 
+static void flat_objects_allow_only_scalars(void **state)
+{
+    (void)state;
+    problem_t p = {.arena = &arena};
+    json_t *v = json_loads("{\"region\":\"eu\",\"n\":1.5,\"ok\":true,\"none\":null,"
+                           "\"deep\":{\"a\":1},\"list\":[1]}",
+                           0, NULL);
+
+    assert_int_equal(validate_flat_object(v, "metadata", &p), -1);
+    assert_int_equal(p.nfields, 2);
+    assert_true(has_field(&p, "metadata.deep", "must be a string, number, boolean or null"));
+    assert_true(has_field(&p, "metadata.list", "must be a string, number, boolean or null"));
+    json_decref(v);
+}
+
+static void numbers_accept_integers_and_reals_within_bounds(void **state)
+{
+    (void)state;
+    static const field_rule_t score[] = {{"score", FIELD_NUMBER, 0, 0, 1, NULL},
+                                         {NULL, 0, 0, 0, 0, NULL}};
+    const char *good[] = {"{\"score\":0}", "{\"score\":0.5}", "{\"score\":1}"};
+    const char *bad[] = {"{\"score\":1.01}", "{\"score\":-0.1}", "{\"score\":\"1\"}"};
+
+    for (int i = 0; i < 3; i++) {
+        problem_t p = {.arena = &arena};
+        json_t *v = json_loads(good[i], 0, NULL);
+        assert_int_equal(validate_object(v, score, "", &p), 0);
+        json_decref(v);
+        problem_t q = {.arena = &arena};
+        v = json_loads(bad[i], 0, NULL);
+        assert_int_equal(validate_object(v, score, "", &q), -1);
+        json_decref(v);
+    }
+}
+
 static void uuid_shape_is_checked(void **state)
 {
     (void)state;
@@ -142,6 +177,8 @@ int main(void)
         cmocka_unit_test_teardown(real_is_not_an_integer, teardown),
         cmocka_unit_test_teardown(nested_fields_carry_their_prefix, teardown),
         cmocka_unit_test_teardown(non_object_is_one_error, teardown),
+        cmocka_unit_test_teardown(flat_objects_allow_only_scalars, teardown),
+        cmocka_unit_test_teardown(numbers_accept_integers_and_reals_within_bounds, teardown),
         cmocka_unit_test_teardown(uuid_shape_is_checked, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,159 @@
+-- 004_ingest.sql - how executions arrive: a per-session staging table that
+-- COPY fills while the body streams in, the functions that check and move
+-- its rows in one transaction, and Idempotency-Key bookkeeping.
+
+-- Creates this session's staging table once (temporary: private to the
+-- connection, emptied at every commit or rollback, never WAL-logged).
+-- Columns in the order the worker writes COPY rows.
+CREATE FUNCTION execution_staging_prepare() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_regclass('pg_temp.execution_staging') IS NULL THEN
+        CREATE TEMP TABLE execution_staging (
+            line              bigint NOT NULL,   -- line (NDJSON) or item (JSON) number
+            id                uuid NOT NULL,     -- the client's id, or one the worker made
+            agent_id          uuid,
+            agent_name        text,
+            version           text,
+            model             text NOT NULL,
+            started_at        timestamptz NOT NULL,
+            latency_ms        integer NOT NULL,
+            status            text NOT NULL,
+            prompt_tokens     bigint NOT NULL,
+            completion_tokens bigint NOT NULL,
+            cache_read_tokens bigint NOT NULL,
+            cost_usd          numeric NOT NULL,
+            error_category    text,
+            error_message     text,
+            eval_passed       boolean,
+            eval_score        double precision,
+            eval_evaluator    text,
+            task_id           text,
+            metadata          jsonb NOT NULL
+        ) ON COMMIT DELETE ROWS;
+    END IF;
+END $$;
+
+-- Lines whose agent_id names no agent (the first 100, by line).
+-- (plpgsql: the temp table does not exist when this is created.)
+CREATE FUNCTION execution_staging_unknown_agents()
+RETURNS TABLE (line bigint, agent_id uuid)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT s.line, s.agent_id
+      FROM pg_temp.execution_staging s
+     WHERE s.agent_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = s.agent_id)
+     ORDER BY s.line
+     LIMIT 100;
+END $$;
+
+-- Moves the staged rows into executions and evaluations: registers agents
+-- named for the first time and versions seen for the first time, skips ids
+-- that exist already or repeat within the batch (the first line wins: the
+-- staging table is read in the order COPY wrote it), and tells how many rows
+-- were new. The caller's transaction makes it all or nothing.
+CREATE FUNCTION execution_staging_finish(OUT inserted bigint, OUT duplicates bigint)
+LANGUAGE plpgsql
+SET work_mem = '64MB'
+AS $$
+DECLARE
+    v_received bigint;
+BEGIN
+    SELECT count(*) INTO v_received FROM pg_temp.execution_staging;
+
+    INSERT INTO agents (name)
+    SELECT DISTINCT s.agent_name FROM pg_temp.execution_staging s
+     WHERE s.agent_name IS NOT NULL
+    ON CONFLICT (name) DO NOTHING;
+
+    INSERT INTO agent_versions (agent_id, version)
+    SELECT DISTINCT COALESCE(s.agent_id, a.id), s.version
+      FROM pg_temp.execution_staging s
+      LEFT JOIN agents a ON s.agent_id IS NULL AND a.name = s.agent_name
+     WHERE s.version IS NOT NULL
+    ON CONFLICT (agent_id, version) DO NOTHING;
+
+    WITH stored AS (
+        INSERT INTO executions (id, agent_id, agent_version_id, model, task_id, started_at,
+                                finished_at, latency_ms, status, prompt_tokens,
+                                completion_tokens, cache_read_tokens, cost_usd,
+                                error_category, error_message, metadata)
+        SELECT s.id, r.agent_id, v.id, s.model, s.task_id, s.started_at,
+               s.started_at + make_interval(secs => s.latency_ms / 1000.0), s.latency_ms,
+               s.status, s.prompt_tokens, s.completion_tokens, s.cache_read_tokens,
+               s.cost_usd, s.error_category, s.error_message, s.metadata
+          FROM pg_temp.execution_staging s
+          -- one row per staged row: agent names are unique, versions unique per agent
+          CROSS JOIN LATERAL (SELECT COALESCE(s.agent_id,
+                                 (SELECT a.id FROM agents a WHERE a.name = s.agent_name))
+                                 AS agent_id) r
+          LEFT JOIN agent_versions v ON v.agent_id = r.agent_id AND v.version = s.version
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    ), evaluated AS (
+        INSERT INTO evaluations (execution_id, passed, score, evaluator)
+        SELECT s.id, s.eval_passed, s.eval_score, s.eval_evaluator
+          FROM pg_temp.execution_staging s
+         WHERE s.eval_passed IS NOT NULL AND s.id IN (SELECT id FROM stored)
+        ON CONFLICT (execution_id) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) INTO inserted FROM stored;
+    duplicates := v_received - inserted;
+END $$;
+
+-- Idempotency-Key: the first request with a key runs and its answer is kept
+-- for 24 hours; a replay gets that answer back. The key's row is inserted in
+-- the transaction of the request itself, so a concurrent second request with
+-- the same key waits for the first one's commit (and then replays) or
+-- rollback (and then runs).
+CREATE TABLE idempotency_keys (
+    key        text PRIMARY KEY CHECK (char_length(key) BETWEEN 1 AND 255),
+    method     text NOT NULL,
+    path       text NOT NULL,
+    body_hash  text NOT NULL,
+    status     integer,     -- NULL until the first request's answer is stored
+    location   text,
+    response   text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE idempotency_keys IS 'Answers of requests sent with an Idempotency-Key, kept 24 hours';
+CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
+
+-- Claims p_key for this transaction. No row back: the caller runs the request
+-- and then calls idempotency_store. A row back: the key's stored answer.
+CREATE FUNCTION idempotency_claim(p_key text, p_method text, p_path text)
+RETURNS TABLE (method text, path text, body_hash text, status integer, location text,
+               response text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM idempotency_keys k
+     WHERE k.key = p_key AND k.created_at < now() - interval '24 hours';
+    INSERT INTO idempotency_keys (key, method, path, body_hash)
+    VALUES (p_key, p_method, p_path, '')
+    ON CONFLICT (key) DO NOTHING;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT k.method, k.path, k.body_hash, k.status, k.location, k.response
+                   FROM idempotency_keys k WHERE k.key = p_key;
+END $$;
+
+CREATE FUNCTION idempotency_store(p_key text, p_body_hash text, p_status integer,
+                                  p_location text, p_response text) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE idempotency_keys
+       SET body_hash = p_body_hash, status = p_status, location = p_location,
+           response = p_response
+     WHERE key = p_key
+$$;
+
+-- Forgets answers older than 24 hours; the maintenance job calls it.
+CREATE FUNCTION idempotency_expire() RETURNS bigint
+LANGUAGE sql AS $$
+    WITH gone AS (DELETE FROM idempotency_keys
+                   WHERE created_at < now() - interval '24 hours' RETURNING 1)
+    SELECT count(*) FROM gone
+$$;

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# ingest.sh - `make bench`, ingest part: every way executions arrive, against
+# one INSERT per row over a single connection, measured in the same run.
+#
+# Usage: tests/bench/ingest.sh VARDIR
+# Starts its own stack (PORT 18190, PGPORT 54350 unless set) and measures:
+#   NDJSON: one stream of BENCH_NDJSON executions (default 1,000,000) through nginx
+#   batches: JSON arrays of 1,000 at 4 connections for BENCH_SECONDS (default 10)
+#   single: one execution per POST at 32 connections
+#   heartbeats: POST /agents/{id}/heartbeat at 32 connections
+#   baseline: pgbench, one INSERT INTO executions per transaction, 1 connection
+# and prints executions/s (requests/s for heartbeats), the ratio of each to
+# the baseline, and the peak resident memory of the ingest workers.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VARDIR=${1:?usage: tests/bench/ingest.sh VARDIR}
+mkdir -p "$VARDIR" && VARDIR=$(cd "$VARDIR" && pwd)
+export PORT=${PORT:-18190} PGPORT=${PGPORT:-54350} FLEETDASHD=${FLEETDASHD:-bin/fleetdashd}
+export WORKERS=${WORKERS:-4}
+SECONDS_EACH=${BENCH_SECONDS:-10}
+NDJSON_LINES=${BENCH_NDJSON:-1000000}
+BASE=http://127.0.0.1:$PORT
+DATA=$VARDIR/bench
+GEN=tests/bench/gen_executions.py
+
+trap 'deploy/stack.sh down "$VARDIR" >/dev/null 2>&1 || true' EXIT
+deploy/stack.sh down "$VARDIR" >/dev/null 2>&1 || true
+rm -rf "$VARDIR/pg"                       # every run starts from an empty database
+deploy/stack.sh up "$VARDIR" >/dev/null
+. "$VARDIR/stack.env"
+mkdir -p "$DATA"
+
+/usr/bin/python3 $GEN ndjson "$NDJSON_LINES" "$DATA/stream.ndjson"
+/usr/bin/python3 $GEN batch 1000 "$DATA/batch.json"
+/usr/bin/python3 $GEN one "$DATA/one.json"
+agent=$(curl -sf -X POST "$BASE/api/v1/agents" -H 'Content-Type: application/json' \
+        -d '{"name":"bench-heartbeat"}' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+now_ms() { date +%s%3N; }
+
+# NDJSON: one request, timed end to end.
+t0=$(now_ms)
+answer=$(curl -sf -X POST "$BASE/api/v1/executions" -H 'Content-Type: application/x-ndjson' \
+         --data-binary @"$DATA/stream.ndjson")
+t1=$(now_ms)
+inserted=$(echo "$answer" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["inserted"])')
+ndjson_rate=$(( inserted * 1000 / (t1 - t0) ))
+
+# wrk_rps URL BODY CONNECTIONS -> requests per second of POSTing BODY
+wrk_rps() {
+    local line
+    line=$(BENCH_METHOD=POST BENCH_BODY="$2" wrk -t1 -c"$3" -d"${SECONDS_EACH}s" \
+           -s tests/bench/report.lua "$1" | grep '^RESULT')
+    set -- $line
+    [ "$5" = 0 ] || echo "warning: $5 failed requests" >&2
+    echo "$2"
+}
+batch_rate=$(( $(wrk_rps "$BASE/api/v1/executions" "$(cat "$DATA/batch.json")" 4) * 1000 ))
+single_rate=$(wrk_rps "$BASE/api/v1/executions" "$(cat "$DATA/one.json")" 32)
+beat_rate=$(wrk_rps "$BASE/api/v1/agents/$agent/heartbeat" '{"state":"busy"}' 32)
+
+# Baseline: the naive path, one INSERT per row, one connection, same schema.
+cat > "$DATA/insert.sql" <<SQL
+INSERT INTO executions (agent_id, model, started_at, latency_ms, status, prompt_tokens,
+                        completion_tokens, cost_usd, metadata)
+VALUES ('$agent', 'claude-sonnet', now() - random() * interval '1 hour', 1200, 'succeeded',
+        900, 150, 0.0042, '{"region": "eu-west-1"}');
+SQL
+baseline=$(pgbench -n -c1 -T"$SECONDS_EACH" -f "$DATA/insert.sql" -h "$PGHOST" -p "$PGPORT" \
+           -U postgres fleetdash 2>/dev/null | awk '/^tps/ {printf "%d", $3}')
+
+master=$(cat "$VARDIR/run/ingest.pid")
+peak=$(for pid in $(pgrep -P "$master"); do awk '/VmHWM/ {print $2}' "/proc/$pid/status"; done |
+       sort -n | tail -1)
+rows=$(psql -X -At -h "$PGHOST" -p "$PGPORT" -U postgres fleetdash -c 'SELECT count(*) FROM executions')
+
+echo "fleetdash ingest bench: $(nproc) cores, $WORKERS ingest workers, ${SECONDS_EACH}s per wrk run"
+printf '%-46s %14s %12s\n' "path" "per second" "vs baseline"
+row() { printf '%-46s %14d %11.1fx\n' "$1" "$2" "$(echo "$2 / $baseline" | bc -l)"; }
+row "NDJSON stream, $inserted executions (1 request)" "$ndjson_rate"
+row "JSON batches of 1,000 (4 connections)" "$batch_rate"
+row "single-execution POSTs (32 connections)" "$single_rate"
+row "heartbeats (32 connections, requests)" "$beat_rate"
+row "baseline: INSERT per row, 1 connection" "$baseline"
+echo "executions in the database after the run: $rows"
+echo "ingest worker peak resident memory: $(( peak / 1024 )) MiB"

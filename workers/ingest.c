@@ -1,0 +1,548 @@
+/* ingest.c - the ingest group: executions in one, in batches or streamed; its route table */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "ingest.h"
+#include "../fcgi/db.h"
+#include "../fcgi/json_out.h"
+#include "../fcgi/rfc3339.h"
+#include "../fcgi/validate.h"
+#include "../fcgi/worker.h"
+
+#define INGEST_BATCH_MAX     1000                 /* items of one JSON array */
+#define INGEST_JSON_LIMIT    (16 * 1024 * 1024)   /* a JSON body (object or array) */
+#define INGEST_LINE_MAX      (1024 * 1024)        /* one NDJSON line */
+#define INGEST_BAD_LINES_MAX 100                  /* bad lines listed in a 422 */
+#define INGEST_FUTURE_SLACK  (5 * 60 * 1000000LL) /* started_at may be this far ahead */
+#define INGEST_LATENCY_MAX   86400000LL           /* ms */
+#define INGEST_COPY_FLUSH    (256 * 1024)         /* bytes of COPY rows sent at once */
+#define INGEST_READ_CHUNK    (64 * 1024)
+
+/* ---------------------------------------------------------------- input rules */
+
+static const char *const statuses[] = {"succeeded", "failed", "timeout", "cancelled", NULL};
+
+/* name, type, flags, min, max, allowed values */
+static const field_rule_t execution_rules[] = {
+    {"id", FIELD_STRING, 0, 0, 0, NULL},
+    {"agent_id", FIELD_STRING, 0, 0, 0, NULL},
+    {"agent_name", FIELD_STRING, 0, 1, 255, NULL},
+    {"version", FIELD_STRING, 0, 1, 100, NULL},
+    {"model", FIELD_STRING, FIELD_REQUIRED, 1, 100, NULL},
+    {"started_at", FIELD_STRING, FIELD_REQUIRED, 0, 0, NULL},
+    {"latency_ms", FIELD_INTEGER, 0, 0, INGEST_LATENCY_MAX, NULL},
+    {"finished_at", FIELD_STRING, 0, 0, 0, NULL},
+    {"status", FIELD_STRING, FIELD_REQUIRED, 0, 0, statuses},
+    {"prompt_tokens", FIELD_INTEGER, 0, 0, 1000000000, NULL},
+    {"completion_tokens", FIELD_INTEGER, 0, 0, 1000000000, NULL},
+    {"cache_read_tokens", FIELD_INTEGER, 0, 0, 1000000000, NULL},
+    {"cost_usd", FIELD_NUMBER, 0, 0, 1000000, NULL},
+    {"error", FIELD_OBJECT, 0, 0, 0, NULL},
+    {"evaluation", FIELD_OBJECT, 0, 0, 0, NULL},
+    {"task_id", FIELD_STRING, 0, 1, 255, NULL},
+    {"metadata", FIELD_OBJECT, 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t error_rules[] = {
+    {"category", FIELD_STRING, FIELD_REQUIRED, 1, 100, NULL},
+    {"message", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t evaluation_rules[] = {
+    {"passed", FIELD_BOOLEAN, FIELD_REQUIRED, 0, 0, NULL},
+    {"score", FIELD_NUMBER, FIELD_NULLABLE, 0, 1, NULL},
+    {"evaluator", FIELD_STRING, FIELD_NULLABLE, 1, 100, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+/* ---------------------------------------------------------------- statements */
+
+static const db_statement_t stmt_prepare = {"executions_staging_prepare",
+                                            "SELECT execution_staging_prepare()", 0, false};
+static const db_statement_t stmt_unknown_agents = {
+    "executions_unknown_agents", "SELECT line, agent_id FROM execution_staging_unknown_agents()", 0,
+    false};
+static const db_statement_t stmt_finish = {
+    "executions_finish", "SELECT inserted, duplicates FROM execution_staging_finish()", 0, false};
+
+/* Columns of execution_staging (sql/004_ingest.sql), in COPY order. */
+static const char copy_statement[] =
+    "COPY pg_temp.execution_staging (line, id, agent_id, agent_name, version, model, "
+    "started_at, latency_ms, status, prompt_tokens, completion_tokens, cache_read_tokens, "
+    "cost_usd, error_category, error_message, eval_passed, eval_score, eval_evaluator, "
+    "task_id, metadata) FROM STDIN";
+
+/* ---------------------------------------------------------------- one ingest */
+
+/* The state of one POST /executions. */
+typedef struct ingest {
+    request_t *req;
+    problem_t *p;
+    arena_t line_arena; /* what one execution needs; reset after each */
+    char *copy;         /* COPY rows not sent yet (malloc'ed) */
+    size_t copy_len;
+    size_t copy_cap;
+    long received;  /* executions read */
+    long bad_lines; /* executions or lines that were invalid */
+    bool copying;   /* COPY is open */
+    bool db_failed; /* the database failed: p says how */
+    json_t *ids;    /* JSON forms: the ids, in input order; NULL for NDJSON */
+} ingest_t;
+
+static void copy_reserve(ingest_t *in, size_t more)
+{
+    if (in->copy_len + more <= in->copy_cap)
+        return;
+    size_t cap = in->copy_cap ? in->copy_cap : INGEST_COPY_FLUSH * 2;
+    while (cap < in->copy_len + more)
+        cap *= 2;
+    char *grown = realloc(in->copy, cap);
+    if (grown == NULL)
+        abort(); /* out of memory: the master replaces the worker */
+    in->copy = grown;
+    in->copy_cap = cap;
+}
+
+static void copy_raw(ingest_t *in, const char *s, size_t len)
+{
+    copy_reserve(in, len);
+    memcpy(in->copy + in->copy_len, s, len);
+    in->copy_len += len;
+}
+
+/* One column: NULL as \N, text escaped for COPY's text format; then the
+ * separator (a tab, or the newline after the last column). */
+static void copy_column(ingest_t *in, const char *s, bool last)
+{
+    if (s == NULL) {
+        copy_raw(in, "\\N", 2);
+    } else {
+        size_t len = strlen(s);
+        copy_reserve(in, len * 2);
+        for (size_t i = 0; i < len; i++) {
+            char c = s[i], esc = 0;
+            if (c == '\\')
+                esc = '\\';
+            else if (c == '\t')
+                esc = 't';
+            else if (c == '\n')
+                esc = 'n';
+            else if (c == '\r')
+                esc = 'r';
+            if (esc) {
+                in->copy[in->copy_len++] = '\\';
+                in->copy[in->copy_len++] = esc;
+            } else {
+                in->copy[in->copy_len++] = c;
+            }
+        }
+    }
+    copy_raw(in, last ? "\n" : "\t", 1);
+}
+
+static int copy_flush(ingest_t *in)
+{
+    if (in->copy_len == 0 || in->db_failed)
+        return in->db_failed ? -1 : 0;
+    if (db_copy_put(in->copy, in->copy_len, in->p) != 0) {
+        in->db_failed = true;
+        return -1;
+    }
+    in->copy_len = 0;
+    return 0;
+}
+
+/* A version 7 UUID: time-ordered, so new rows land at the end of the index. */
+static void uuid_v7(char out[37])
+{
+    unsigned char b[16];
+    uint64_t ms = (uint64_t)(rfc3339_now() / 1000);
+
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        abort(); /* the kernel's random source failed: nothing sane to do */
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+/* Checks what the rule tables cannot: the UUIDs, exactly one of each pair,
+ * times, and an error only on failures. Fills *started and *latency. */
+static void check_execution(const json_t *e, problem_t *p, int64_t *started, long long *latency)
+{
+    const char *id = field_string(e, "id"), *agent_id = field_string(e, "agent_id");
+    const json_t *agent_name = json_object_get(e, "agent_name");
+    const json_t *latency_ms = json_object_get(e, "latency_ms");
+    const char *finished_text = field_string(e, "finished_at");
+    const char *status = field_string(e, "status");
+    int64_t finished;
+
+    if (id != NULL && !validate_uuid(id))
+        problem_field(p, "id", "must be a UUID");
+    if (agent_id != NULL && !validate_uuid(agent_id))
+        problem_field(p, "agent_id", "must be a UUID");
+    if (json_object_get(e, "agent_id") != NULL && agent_name != NULL)
+        problem_field(p, "agent_name", "give agent_id or agent_name, not both");
+    else if (json_object_get(e, "agent_id") == NULL && agent_name == NULL)
+        problem_field(p, "agent_id", "is required (or agent_name)");
+    const char *started_text = field_string(e, "started_at");
+    if (started_text != NULL && rfc3339_parse(started_text, started) != 0)
+        problem_field(p, "started_at", "must be an RFC 3339 timestamp");
+    else if (started_text != NULL && *started > rfc3339_now() + INGEST_FUTURE_SLACK)
+        problem_field(p, "started_at", "is more than 5 minutes in the future");
+    if (latency_ms != NULL && json_object_get(e, "finished_at") != NULL)
+        problem_field(p, "finished_at", "give latency_ms or finished_at, not both");
+    else if (latency_ms == NULL && json_object_get(e, "finished_at") == NULL)
+        problem_field(p, "latency_ms", "is required (or finished_at)");
+    *latency = json_integer_value(latency_ms);
+    if (finished_text != NULL && latency_ms == NULL) {
+        if (rfc3339_parse(finished_text, &finished) != 0)
+            problem_field(p, "finished_at", "must be an RFC 3339 timestamp");
+        else if (started_text != NULL && finished < *started)
+            problem_field(p, "finished_at", "must not be before started_at");
+        else if ((*latency = (finished - *started) / 1000) > INGEST_LATENCY_MAX)
+            problem_field(p, "finished_at", "must be within 24 hours of started_at");
+    }
+    if (status != NULL && strcmp(status, "succeeded") == 0 && json_object_get(e, "error") != NULL)
+        problem_field(p, "error", "is not allowed when status is succeeded");
+}
+
+/* The whole check of one execution, errors into p. */
+static void validate_execution(const json_t *e, problem_t *p, int64_t *started, long long *latency)
+{
+    const json_t *member;
+
+    if (validate_object(e, execution_rules, "", p) != 0 && !json_is_object(e))
+        return;
+    if (json_is_object(member = json_object_get(e, "error")))
+        validate_object(member, error_rules, "error", p);
+    if (json_is_object(member = json_object_get(e, "evaluation")))
+        validate_object(member, evaluation_rules, "evaluation", p);
+    if (json_is_object(member = json_object_get(e, "metadata")))
+        validate_flat_object(member, "metadata", p);
+    check_execution(e, p, started, latency);
+}
+
+static const char *number_text(arena_t *arena, const json_t *v, const char *fallback)
+{
+    char buf[40];
+
+    if (v == NULL || json_is_null(v))
+        return fallback;
+    if (json_is_integer(v))
+        return arena_printf(arena, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    json_out_real(buf, json_real_value(v));
+    return arena_strdup(arena, buf);
+}
+
+/* Appends the COPY row of a valid execution; its id goes to id. */
+static void copy_execution(ingest_t *in, long line, const json_t *e, int64_t started,
+                           long long latency, char id[37])
+{
+    arena_t *a = &in->line_arena;
+    const json_t *error = json_object_get(e, "error");
+    const json_t *evaluation = json_object_get(e, "evaluation");
+    const json_t *metadata = json_object_get(e, "metadata");
+    const json_t *passed = json_object_get(evaluation, "passed");
+    char time[32];
+
+    if (field_string(e, "id") != NULL) {
+        snprintf(id, 37, "%s", field_string(e, "id"));
+        for (char *c = id; *c; c++)
+            *c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
+    } else {
+        uuid_v7(id);
+    }
+    rfc3339_format(started, time);
+    copy_column(in, arena_printf(a, "%ld", line), false);
+    copy_column(in, id, false);
+    copy_column(in, field_string(e, "agent_id"), false);
+    copy_column(in, field_string(e, "agent_name"), false);
+    copy_column(in, field_string(e, "version"), false);
+    copy_column(in, field_string(e, "model"), false);
+    copy_column(in, time, false);
+    copy_column(in, arena_printf(a, "%lld", latency), false);
+    copy_column(in, field_string(e, "status"), false);
+    copy_column(in, number_text(a, json_object_get(e, "prompt_tokens"), "0"), false);
+    copy_column(in, number_text(a, json_object_get(e, "completion_tokens"), "0"), false);
+    copy_column(in, number_text(a, json_object_get(e, "cache_read_tokens"), "0"), false);
+    copy_column(in, number_text(a, json_object_get(e, "cost_usd"), "0"), false);
+    copy_column(in, field_string(error, "category"), false);
+    copy_column(in, field_string(error, "message"), false);
+    copy_column(in, passed ? (json_is_true(passed) ? "t" : "f") : NULL, false);
+    copy_column(in, number_text(a, json_object_get(evaluation, "score"), NULL), false);
+    copy_column(in, field_string(evaluation, "evaluator"), false);
+    copy_column(in, field_string(e, "task_id"), false);
+    copy_column(in, metadata ? json_out_text(a, metadata) : "{}", true);
+}
+
+/* Takes one execution (line is its line or item number): a bad one is
+ * listed (the first INGEST_BAD_LINES_MAX), a good one is sent to COPY as
+ * long as no line was bad. Uses and resets the line arena. */
+static void ingest_one(ingest_t *in, long line, const json_t *e)
+{
+    problem_t scratch = {.arena = &in->line_arena};
+    int64_t started = 0;
+    long long latency = 0;
+
+    in->received++;
+    validate_execution(e, &scratch, &started, &latency);
+    if (scratch.nfields > 0) {
+        if (++in->bad_lines <= INGEST_BAD_LINES_MAX)
+            for (size_t i = 0; i < scratch.nfields; i++)
+                problem_line_field(in->p, line, scratch.fields[i].field, "%s",
+                                   scratch.fields[i].message);
+    } else if (in->bad_lines == 0 && !in->db_failed) {
+        char id[37];
+        copy_execution(in, line, e, started, latency, id);
+        if (in->ids != NULL)
+            json_array_append_new(in->ids, json_string(id));
+        if (in->copy_len >= INGEST_COPY_FLUSH)
+            copy_flush(in);
+    }
+}
+
+/* A line or item that is not an execution at all. */
+static void ingest_bad(ingest_t *in, long line, const char *message)
+{
+    in->received++;
+    if (++in->bad_lines <= INGEST_BAD_LINES_MAX)
+        problem_line_field(in->p, line, "body", "%s", message);
+}
+
+/* Opens the transaction and the COPY into this session's staging table. */
+static int ingest_begin(ingest_t *in)
+{
+    PGresult *res;
+
+    if (db_begin(in->p) != 0 || (res = db_exec(&stmt_prepare, NULL, in->p)) == NULL) {
+        in->db_failed = true;
+        return -1;
+    }
+    PQclear(res);
+    if (db_copy_begin(copy_statement, in->p) != 0) {
+        in->db_failed = true;
+        return -1;
+    }
+    in->copying = true;
+    return 0;
+}
+
+/* Lists staged lines whose agent_id names no agent; returns how many. */
+static int ingest_unknown_agents(ingest_t *in)
+{
+    PGresult *res = db_exec(&stmt_unknown_agents, NULL, in->p);
+    int n;
+
+    if (res == NULL)
+        return -1;
+    n = PQntuples(res);
+    for (int row = 0; row < n; row++)
+        problem_line_field(in->p, atol(PQgetvalue(res, row, 0)), "agent_id", "no such agent (%s)",
+                           PQgetvalue(res, row, 1));
+    PQclear(res);
+    return n;
+}
+
+/* Ends the COPY and, when everything was valid and complete, moves the rows
+ * and commits, answering with the counts. Otherwise rolls back: nothing of
+ * the request is stored. */
+static int ingest_end(ingest_t *in, response_t *res)
+{
+    PGresult *counts = NULL;
+    int rc = -1;
+
+    if (in->db_failed)
+        goto fail;
+    if (!request_body_complete(in->req)) {
+        db_copy_end("the request body ended early", in->p);
+        problem_set(in->p, 400, "The request body ended before its end; nothing was stored.");
+        goto fail;
+    }
+    if (in->bad_lines > 0) {
+        db_copy_end("invalid input", in->p);
+        problem_set(in->p, 422,
+                    "%ld of %ld executions are invalid (the first %d are listed); nothing was "
+                    "stored.",
+                    in->bad_lines, in->received, INGEST_BAD_LINES_MAX);
+        goto fail;
+    }
+    if (copy_flush(in) != 0 || db_copy_end(NULL, in->p) != 0)
+        goto fail;
+    in->copying = false;
+    int unknown = ingest_unknown_agents(in);
+    if (unknown != 0) {
+        if (unknown > 0)
+            problem_set(in->p, 422,
+                        "Some executions name agents that do not exist; nothing was "
+                        "stored.");
+        goto fail;
+    }
+    if ((counts = db_exec(&stmt_finish, NULL, in->p)) == NULL || db_commit(in->p) != 0)
+        goto fail;
+    json_t *body = json_pack("{s:I, s:I, s:I}", "received", (json_int_t)in->received, "inserted",
+                             (json_int_t)atoll(PQgetvalue(counts, 0, 0)), "duplicates",
+                             (json_int_t)atoll(PQgetvalue(counts, 0, 1)));
+    if (in->ids != NULL)
+        json_object_set(body, "ids", in->ids);
+    response_json(res, 200, body);
+    rc = 0;
+fail:
+    PQclear(counts);
+    if (rc != 0)
+        db_rollback();
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the two body forms */
+
+/* One object, or an array of up to INGEST_BATCH_MAX of them. */
+static void ingest_json(ingest_t *in)
+{
+    json_t *body = request_json_body(in->req, INGEST_JSON_LIMIT, in->p);
+
+    if (body == NULL)
+        return;
+    in->ids = json_array();
+    if (json_is_array(body) &&
+        (json_array_size(body) < 1 || json_array_size(body) > INGEST_BATCH_MAX)) {
+        problem_field(in->p, "body", "must hold 1 to %d executions", INGEST_BATCH_MAX);
+    } else if (ingest_begin(in) == 0) {
+        size_t i;
+        json_t *e;
+        if (json_is_array(body)) {
+            json_array_foreach (body, i, e) {
+                if (json_is_object(e))
+                    ingest_one(in, (long)i + 1, e);
+                else
+                    ingest_bad(in, (long)i + 1, "must be a JSON object");
+                arena_reset(&in->line_arena);
+            }
+        } else if (json_is_object(body)) {
+            ingest_one(in, 1, body);
+        } else {
+            ingest_bad(in, 1, "must be a JSON object or an array of them");
+        }
+    }
+    json_decref(body);
+}
+
+/* Parses one NDJSON line (without its newline) in the line arena. */
+static void ingest_line(ingest_t *in, long line, char *text, size_t len)
+{
+    json_error_t jerr;
+
+    while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == ' ' || text[len - 1] == '\t'))
+        len--;
+    size_t start = strspn(text, " \t");
+    if (start >= len)
+        return; /* blank lines are allowed */
+    arena_t *previous = worker_json_arena_swap(&in->line_arena);
+    json_t *e = json_loadb(text + start, len - start, JSON_REJECT_DUPLICATES, &jerr);
+    if (e == NULL)
+        ingest_bad(in, line,
+                   arena_printf(in->p->arena, "malformed JSON at column %d: %s",
+                                jerr.column + (int)start, jerr.text));
+    else if (!json_is_object(e))
+        ingest_bad(in, line, "must be a JSON object");
+    else
+        ingest_one(in, line, e);
+    worker_json_arena_swap(previous);
+    arena_reset(&in->line_arena);
+}
+
+/* Reads the body chunk by chunk and takes each complete line as it comes:
+ * memory stays at one chunk, one line and one COPY buffer. */
+static void ingest_ndjson(ingest_t *in)
+{
+    char *chunk = malloc(INGEST_READ_CHUNK);
+    char *pending = malloc(INGEST_LINE_MAX + 1);
+    size_t pending_len = 0, got;
+    bool too_long = false;
+    long line = 0;
+
+    if (chunk == NULL || pending == NULL)
+        abort();
+    if (ingest_begin(in) == 0) {
+        while ((got = request_body_read(in->req, chunk, INGEST_READ_CHUNK)) > 0) {
+            for (char *at = chunk, *end = chunk + got; at < end;) {
+                char *nl = memchr(at, '\n', (size_t)(end - at));
+                size_t n = (size_t)((nl ? nl : end) - at);
+                if (!too_long && pending_len + n > INGEST_LINE_MAX)
+                    too_long = true;
+                if (!too_long)
+                    memcpy(pending + pending_len, at, n), pending_len += n;
+                at += n;
+                if (nl == NULL)
+                    break;
+                at++; /* the newline */
+                if (too_long)
+                    ingest_bad(in, ++line, "the line is longer than 1 MiB");
+                else
+                    ingest_line(in, ++line, pending, pending_len);
+                pending_len = 0;
+                too_long = false;
+            }
+        }
+        if (too_long)
+            ingest_bad(in, ++line, "the line is longer than 1 MiB");
+        else if (pending_len > 0)
+            ingest_line(in, ++line, pending, pending_len);
+    }
+    free(chunk);
+    free(pending);
+}
+
+int executions_create(request_t *req, response_t *res, problem_t *p)
+{
+    const char *type = request_param(req, "CONTENT_TYPE");
+    ingest_t in = {.req = req, .p = p};
+    int rc = -1;
+
+    if (request_is_type(type, "application/x-ndjson")) {
+        ingest_ndjson(&in);
+    } else if (request_is_json_type(type)) {
+        ingest_json(&in);
+    } else {
+        return problem_set(p, 415,
+                           "Executions are sent as application/json (one object or an "
+                           "array) or application/x-ndjson (one object per line).");
+    }
+    if (in.copying || in.db_failed)
+        rc = ingest_end(&in, res);
+    request_body_drain(req);
+    free(in.copy);
+    arena_destroy(&in.line_arena);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- routes */
+
+const route_t ingest_routes[] = {
+    {"POST", "/api/v1/agents", agents_create, ROUTE_IDEMPOTENT},
+    {"GET", "/api/v1/agents", agents_list, 0},
+    {"GET", "/api/v1/agents/{id}", agents_get, 0},
+    {"PATCH", "/api/v1/agents/{id}", agents_patch, 0},
+    {"POST", "/api/v1/agents/{id}/heartbeat", agents_heartbeat, ROUTE_IDEMPOTENT},
+    {"POST", "/api/v1/agents/{id}/versions", versions_create, ROUTE_IDEMPOTENT},
+    {"POST", "/api/v1/agents/{id}/versions/{version_id}/activate", versions_activate,
+     ROUTE_IDEMPOTENT},
+    {"POST", "/api/v1/executions", executions_create, ROUTE_IDEMPOTENT},
+    {"POST", "/api/v1/evaluations", evaluations_create, ROUTE_IDEMPOTENT},
+    {"POST", "/api/v1/problems", problems_create, ROUTE_IDEMPOTENT},
+    {"PATCH", "/api/v1/problems/{id}", problems_patch, 0},
+    {"POST", "/api/v1/deployments", deployments_create, ROUTE_IDEMPOTENT},
+    {"PATCH", "/api/v1/deployments/{id}", deployments_patch, 0},
+    {"POST", "/api/v1/proposals", proposals_create, ROUTE_IDEMPOTENT},
+    {"PATCH", "/api/v1/proposals/{id}", proposals_patch, 0},
+    {"POST", "/api/v1/experiments", experiments_create, ROUTE_IDEMPOTENT},
+    {"PATCH", "/api/v1/experiments/{id}", experiments_patch, 0},
+    HEALTH_ROUTES,
+};

@@ -1,0 +1,729 @@
+/* registry.c - the ingest group's registry: agents, versions, heartbeats, evaluations,
+ * problems, deployments, proposals and experiments (SQL in sql/003_registry.sql) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest.h"
+#include "../fcgi/cursor.h"
+#include "../fcgi/db.h"
+#include "../fcgi/json_out.h"
+#include "../fcgi/validate.h"
+
+#define AGENTS_BASE         "/api/v1/agents"
+#define AGENTS_PAGE_DEFAULT 50
+#define AGENTS_PAGE_MAX     100
+#define CAPABILITY_MAX      100
+
+/* ---------------------------------------------------------------- types */
+
+/* Everything a request body must satisfy.
+ * fields: members, types, bounds, enumerations (validate_object)
+ * uuids:  string members that must hold a UUID; NULL, or NULL-terminated
+ * extra:  checks the tables cannot express; NULL = none */
+typedef struct body_rules {
+    const field_rule_t *fields;
+    const char *const *uuids;
+    void (*extra)(const json_t *body, problem_t *p);
+} body_rules_t;
+
+/* One member of an object shaped from a row. A table lists the members in
+ * the order of the row's columns (the *_rows views of 003_registry.sql) and
+ * ends with a NULL member. SQL NULL is JSON null whatever the column.
+ * member: the JSON member
+ * value:  turns the column's text into JSON (a new reference) */
+typedef struct column {
+    const char *member;
+    json_t *(*value)(arena_t *arena, const char *text);
+} column_t;
+
+/* One write endpoint. The statement's parameters are the ids of the path
+ * (checked to be UUIDs first), then the checked body as JSON text.
+ * stmt:     one call of a function of 003_registry.sql
+ * nouns:    what each id of the path names, for 404 details; NULL = no ids
+ * body:     what the body must satisfy; NULL = the request has no body
+ * columns:  the object the returned row is shaped into
+ * status:   200 or 201; 0 = 201 when the row's last column (created) is
+ *           true, else 200
+ * location: the Location header of a 201, made from its body; NULL = none */
+typedef struct registry_write {
+    const db_statement_t *stmt;
+    const char *const *nouns;
+    const body_rules_t *body;
+    const column_t *columns;
+    int status;
+    const char *(*location)(arena_t *arena, const json_t *created);
+} registry_write_t;
+
+/* ---------------------------------------------------------------- prototypes */
+
+static void check_agent(const json_t *body, problem_t *p);
+static json_t *text_value(arena_t *arena, const char *text);
+static json_t *integer_value(arena_t *arena, const char *text);
+static json_t *boolean_value(arena_t *arena, const char *text);
+static json_t *real_value(arena_t *arena, const char *text);
+static json_t *time_value(arena_t *arena, const char *text);
+static json_t *json_value(arena_t *arena, const char *text);
+static const char *agent_location(arena_t *arena, const json_t *agent);
+static const char *version_location(arena_t *arena, const json_t *version);
+
+/* ---------------------------------------------------------------- input rules */
+
+static const char *const agent_states[] = {"idle", "busy", "error", "offline", NULL};
+static const char *const severities[] = {"critical", "high", "medium", "low", NULL};
+static const char *const problem_statuses[] = {"open", "investigating", "resolved", NULL};
+static const char *const deployment_statuses[] = {"in_progress", "paused", "completed",
+                                                  "rolled_back", NULL};
+static const char *const proposal_statuses[] = {"pending", "approved", "rejected", "implemented",
+                                                NULL};
+static const char *const experiment_statuses[] = {"draft", "running", "completed", "cancelled",
+                                                  NULL};
+
+/* name, type, flags, min, max, allowed values */
+static const field_rule_t agent_fields[] = {
+    {"name", FIELD_STRING, FIELD_REQUIRED, 1, 255, NULL},
+    {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
+    {"capabilities", FIELD_ARRAY, 0, 0, 100, NULL},
+    {"metadata", FIELD_OBJECT, 0, 0, 0, NULL},
+    {"is_active", FIELD_BOOLEAN, 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t agent_patch_fields[] = {
+    {"name", FIELD_STRING, 0, 1, 255, NULL},
+    {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
+    {"capabilities", FIELD_ARRAY, 0, 0, 100, NULL},
+    {"metadata", FIELD_OBJECT, 0, 0, 0, NULL},
+    {"is_active", FIELD_BOOLEAN, 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t version_fields[] = {
+    {"version", FIELD_STRING, FIELD_REQUIRED, 1, 100, NULL},
+    {"config", FIELD_OBJECT, 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t heartbeat_fields[] = {
+    {"state", FIELD_STRING, 0, 0, 0, agent_states},
+    {"current_task", FIELD_STRING, FIELD_NULLABLE, 0, 1000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t evaluation_fields[] = {
+    {"execution_id", FIELD_STRING, FIELD_REQUIRED, 0, 0, NULL},
+    {"passed", FIELD_BOOLEAN, FIELD_REQUIRED, 0, 0, NULL},
+    {"score", FIELD_NUMBER, FIELD_NULLABLE, 0, 1, NULL},
+    {"evaluator", FIELD_STRING, FIELD_NULLABLE, 1, 100, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t problem_fields[] = {
+    {"agent_id", FIELD_STRING, FIELD_NULLABLE, 0, 0, NULL},
+    {"execution_id", FIELD_STRING, FIELD_NULLABLE, 0, 0, NULL},
+    {"category", FIELD_STRING, FIELD_REQUIRED, 1, 100, NULL},
+    {"severity", FIELD_STRING, FIELD_REQUIRED, 0, 0, severities},
+    {"title", FIELD_STRING, FIELD_REQUIRED, 1, 500, NULL},
+    {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t problem_patch_fields[] = {
+    {"status", FIELD_STRING, 0, 0, 0, problem_statuses},
+    {"severity", FIELD_STRING, 0, 0, 0, severities},
+    {"title", FIELD_STRING, 0, 1, 500, NULL},
+    {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t deployment_fields[] = {
+    {"agent_id", FIELD_STRING, FIELD_REQUIRED, 0, 0, NULL},
+    {"old_version_id", FIELD_STRING, FIELD_NULLABLE, 0, 0, NULL},
+    {"new_version_id", FIELD_STRING, FIELD_REQUIRED, 0, 0, NULL},
+    {"traffic_percent", FIELD_INTEGER, 0, 0, 100, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t deployment_patch_fields[] = {
+    {"status", FIELD_STRING, 0, 0, 0, deployment_statuses},
+    {"traffic_percent", FIELD_INTEGER, 0, 0, 100, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t proposal_fields[] = {
+    {"problem_id", FIELD_STRING, FIELD_NULLABLE, 0, 0, NULL},
+    {"agent_id", FIELD_STRING, FIELD_NULLABLE, 0, 0, NULL},
+    {"title", FIELD_STRING, FIELD_REQUIRED, 1, 500, NULL},
+    {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t proposal_patch_fields[] = {
+    {"status", FIELD_STRING, 0, 0, 0, proposal_statuses},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t experiment_fields[] = {
+    {"agent_id", FIELD_STRING, FIELD_REQUIRED, 0, 0, NULL},
+    {"name", FIELD_STRING, FIELD_REQUIRED, 1, 255, NULL},
+    {"hypothesis", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const field_rule_t experiment_patch_fields[] = {
+    {"status", FIELD_STRING, 0, 0, 0, experiment_statuses},
+    {"results", FIELD_OBJECT, 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const char *const evaluation_uuids[] = {"execution_id", NULL};
+static const char *const problem_uuids[] = {"agent_id", "execution_id", NULL};
+static const char *const deployment_uuids[] = {"agent_id", "old_version_id", "new_version_id",
+                                               NULL};
+static const char *const proposal_uuids[] = {"problem_id", "agent_id", NULL};
+static const char *const experiment_uuids[] = {"agent_id", NULL};
+
+/* fields, uuids, extra */
+static const body_rules_t agent_input = {agent_fields, NULL, check_agent};
+static const body_rules_t agent_patch_input = {agent_patch_fields, NULL, check_agent};
+static const body_rules_t version_input = {version_fields, NULL, NULL};
+static const body_rules_t heartbeat_input = {heartbeat_fields, NULL, NULL};
+static const body_rules_t evaluation_input = {evaluation_fields, evaluation_uuids, NULL};
+static const body_rules_t problem_input = {problem_fields, problem_uuids, NULL};
+static const body_rules_t problem_patch_input = {problem_patch_fields, NULL, NULL};
+static const body_rules_t deployment_input = {deployment_fields, deployment_uuids, NULL};
+static const body_rules_t deployment_patch_input = {deployment_patch_fields, NULL, NULL};
+static const body_rules_t proposal_input = {proposal_fields, proposal_uuids, NULL};
+static const body_rules_t proposal_patch_input = {proposal_patch_fields, NULL, NULL};
+static const body_rules_t experiment_input = {experiment_fields, experiment_uuids, NULL};
+static const body_rules_t experiment_patch_input = {experiment_patch_fields, NULL, NULL};
+
+/* ---------------------------------------------------------------- output shapes */
+
+/* member, how its column becomes JSON; in the column order of the view */
+/* clang-format off */
+static const column_t agent_columns[] = {
+    {"id", text_value}, {"name", text_value}, {"description", text_value},
+    {"capabilities", json_value}, {"metadata", json_value}, {"is_active", boolean_value},
+    {"state", text_value}, {"current_task", text_value}, {"last_heartbeat_at", time_value},
+    {"active_version", text_value}, {"created_at", time_value}, {"updated_at", time_value},
+    {NULL, NULL},
+};
+enum { AGENT_ID, AGENT_NAME }; /* the columns of the list's cursor */
+
+static const column_t version_columns[] = {
+    {"id", text_value}, {"agent_id", text_value}, {"version", text_value},
+    {"config", json_value}, {"is_active", boolean_value}, {"created_at", time_value},
+    {NULL, NULL},
+};
+
+static const column_t evaluation_columns[] = {
+    {"execution_id", text_value}, {"passed", boolean_value}, {"score", real_value},
+    {"evaluator", text_value}, {"created_at", time_value},
+    {NULL, NULL},
+};
+
+static const column_t problem_columns[] = {
+    {"id", text_value}, {"agent_id", text_value}, {"execution_id", text_value},
+    {"category", text_value}, {"severity", text_value}, {"title", text_value},
+    {"description", text_value}, {"status", text_value}, {"occurrences", integer_value},
+    {"first_seen_at", time_value}, {"last_seen_at", time_value}, {"resolved_at", time_value},
+    {"created_at", time_value}, {"updated_at", time_value},
+    {NULL, NULL},
+};
+
+static const column_t deployment_columns[] = {
+    {"id", text_value}, {"agent_id", text_value}, {"old_version_id", text_value},
+    {"new_version_id", text_value}, {"status", text_value}, {"traffic_percent", integer_value},
+    {"started_at", time_value}, {"updated_at", time_value}, {"completed_at", time_value},
+    {NULL, NULL},
+};
+
+static const column_t proposal_columns[] = {
+    {"id", text_value}, {"problem_id", text_value}, {"agent_id", text_value},
+    {"title", text_value}, {"description", text_value}, {"status", text_value},
+    {"created_at", time_value}, {"decided_at", time_value},
+    {NULL, NULL},
+};
+
+static const column_t experiment_columns[] = {
+    {"id", text_value}, {"agent_id", text_value}, {"name", text_value},
+    {"hypothesis", text_value}, {"status", text_value}, {"started_at", time_value},
+    {"ended_at", time_value}, {"results", json_value}, {"created_at", time_value},
+    {NULL, NULL},
+};
+/* clang-format on */
+
+/* ---------------------------------------------------------------- statements */
+
+static const db_statement_t stmt_agent_list = {
+    "registry_agent_list",
+    "SELECT * FROM agent_rows"
+    " WHERE ($1::boolean IS NULL OR is_active = $1)"
+    "   AND ($2::text IS NULL OR (name, id) > ($2, $3::uuid))"
+    " ORDER BY name, id"
+    " LIMIT $4",
+    4, true};
+static const db_statement_t stmt_agent_get = {"registry_agent_get",
+                                              "SELECT * FROM agent_rows WHERE id = $1", 1, true};
+/* The heartbeat: one UPDATE; its row count says whether the agent exists.
+ * $2 state (NULL keeps it), $3 whether current_task was sent, $4 its value. */
+static const db_statement_t stmt_heartbeat = {
+    "registry_heartbeat",
+    "UPDATE agents SET last_heartbeat_at = now(), state = COALESCE($2, state),"
+    "       current_task = CASE WHEN $3::boolean THEN $4 ELSE current_task END"
+    " WHERE id = $1",
+    4, true};
+static const db_statement_t stmt_agent_register = {
+    "registry_agent_register", "SELECT (w.agent).*, w.created FROM agent_register($1) w", 1, false};
+static const db_statement_t stmt_agent_patch = {"registry_agent_patch",
+                                                "SELECT * FROM agent_patch($1, $2)", 2, true};
+static const db_statement_t stmt_version_create = {
+    "registry_version_create", "SELECT * FROM agent_version_create($1, $2)", 2, false};
+static const db_statement_t stmt_version_activate = {
+    "registry_version_activate", "SELECT * FROM agent_version_activate($1, $2)", 2, true};
+static const db_statement_t stmt_evaluation_record = {
+    "registry_evaluation_record", "SELECT (w.evaluation).*, w.created FROM evaluation_record($1) w",
+    1, false};
+static const db_statement_t stmt_problem_create = {"registry_problem_create",
+                                                   "SELECT * FROM problem_create($1)", 1, false};
+static const db_statement_t stmt_problem_patch = {"registry_problem_patch",
+                                                  "SELECT * FROM problem_patch($1, $2)", 2, true};
+static const db_statement_t stmt_deployment_create = {
+    "registry_deployment_create", "SELECT * FROM deployment_create($1)", 1, false};
+static const db_statement_t stmt_deployment_patch = {
+    "registry_deployment_patch", "SELECT * FROM deployment_patch($1, $2)", 2, true};
+static const db_statement_t stmt_proposal_create = {"registry_proposal_create",
+                                                    "SELECT * FROM proposal_create($1)", 1, false};
+static const db_statement_t stmt_proposal_patch = {"registry_proposal_patch",
+                                                   "SELECT * FROM proposal_patch($1, $2)", 2, true};
+static const db_statement_t stmt_experiment_create = {
+    "registry_experiment_create", "SELECT * FROM experiment_create($1)", 1, false};
+static const db_statement_t stmt_experiment_patch = {
+    "registry_experiment_patch", "SELECT * FROM experiment_patch($1, $2)", 2, true};
+
+/* ---------------------------------------------------------------- writes */
+
+static const char *const agent_nouns[] = {"agent", "version"};
+static const char *const problem_nouns[] = {"problem"};
+static const char *const deployment_nouns[] = {"deployment"};
+static const char *const proposal_nouns[] = {"proposal"};
+static const char *const experiment_nouns[] = {"experiment"};
+
+/* stmt, nouns, body, columns, status, location */
+/* clang-format off */
+static const registry_write_t write_agent_register = {
+    &stmt_agent_register, NULL, &agent_input, agent_columns, 0, agent_location};
+static const registry_write_t write_agent_patch = {
+    &stmt_agent_patch, agent_nouns, &agent_patch_input, agent_columns, 200, NULL};
+static const registry_write_t write_version_create = {
+    &stmt_version_create, agent_nouns, &version_input, version_columns, 201, version_location};
+static const registry_write_t write_version_activate = {
+    &stmt_version_activate, agent_nouns, NULL, version_columns, 200, NULL};
+static const registry_write_t write_evaluation_record = {
+    &stmt_evaluation_record, NULL, &evaluation_input, evaluation_columns, 0, NULL};
+static const registry_write_t write_problem_create = {
+    &stmt_problem_create, NULL, &problem_input, problem_columns, 201, NULL};
+static const registry_write_t write_problem_patch = {
+    &stmt_problem_patch, problem_nouns, &problem_patch_input, problem_columns, 200, NULL};
+static const registry_write_t write_deployment_create = {
+    &stmt_deployment_create, NULL, &deployment_input, deployment_columns, 201, NULL};
+static const registry_write_t write_deployment_patch = {
+    &stmt_deployment_patch, deployment_nouns, &deployment_patch_input, deployment_columns,
+    200, NULL};
+static const registry_write_t write_proposal_create = {
+    &stmt_proposal_create, NULL, &proposal_input, proposal_columns, 201, NULL};
+static const registry_write_t write_proposal_patch = {
+    &stmt_proposal_patch, proposal_nouns, &proposal_patch_input, proposal_columns, 200, NULL};
+static const registry_write_t write_experiment_create = {
+    &stmt_experiment_create, NULL, &experiment_input, experiment_columns, 201, NULL};
+static const registry_write_t write_experiment_patch = {
+    &stmt_experiment_patch, experiment_nouns, &experiment_patch_input, experiment_columns,
+    200, NULL};
+/* clang-format on */
+
+/* ---------------------------------------------------------------- input checks */
+
+/* capabilities: strings of 1..CAPABILITY_MAX characters. */
+static void check_capabilities(const json_t *capabilities, problem_t *p)
+{
+    const json_t *item;
+    size_t i;
+
+    json_array_foreach (capabilities, i, item) {
+        const char *path = arena_printf(p->arena, "capabilities[%zu]", i);
+        size_t n = json_is_string(item) ? validate_utf8_length(json_string_value(item)) : 0;
+        if (!json_is_string(item))
+            problem_field(p, path, "must be a string");
+        else if (n < 1 || n > CAPABILITY_MAX)
+            problem_field(p, path, "must be 1 to %d characters long", CAPABILITY_MAX);
+    }
+}
+
+static void check_agent(const json_t *body, problem_t *p)
+{
+    check_capabilities(json_object_get(body, "capabilities"), p);
+    const json_t *metadata = json_object_get(body, "metadata");
+    if (json_is_object(metadata))
+        validate_flat_object(metadata, "metadata", p);
+}
+
+/* Checks body against rules, recording every bad field in p. Returns 0 when
+ * all is well, -1 otherwise. */
+static int check_body(const json_t *body, const body_rules_t *rules, problem_t *p)
+{
+    validate_object(body, rules->fields, "", p);
+    for (const char *const *name = rules->uuids; name != NULL && *name != NULL; name++) {
+        const char *id = field_string(body, *name);
+        if (id != NULL && !validate_uuid(id))
+            problem_field(p, *name, "must be a UUID");
+    }
+    if (rules->extra != NULL && json_is_object(body))
+        rules->extra(body, p);
+    return p->status != 0 ? -1 : 0;
+}
+
+/* The {id} captures of the route, which must be UUIDs: anything else names
+ * nothing that exists, so it is a 404. */
+static int captured_ids(const request_t *req, const char *const *nouns, problem_t *p)
+{
+    for (size_t i = 0; i < req->ncaptures; i++)
+        if (!validate_uuid(req->captures[i]))
+            return problem_set(p, 404, "No %s %s.", nouns[i], req->captures[i]);
+    return 0;
+}
+
+/* True if the request carries a body (a Content-Length above zero). */
+static bool has_body(const request_t *req)
+{
+    const char *length = request_param(req, "CONTENT_LENGTH");
+
+    return length != NULL && strtoull(length, NULL, 10) > 0;
+}
+
+/* ---------------------------------------------------------------- JSON output */
+
+static json_t *text_value(arena_t *arena, const char *text)
+{
+    (void)arena;
+    return json_string(text);
+}
+
+static json_t *integer_value(arena_t *arena, const char *text)
+{
+    (void)arena;
+    return json_integer(strtoll(text, NULL, 10));
+}
+
+static json_t *boolean_value(arena_t *arena, const char *text)
+{
+    (void)arena;
+    return json_boolean(text[0] == 't');
+}
+
+static json_t *real_value(arena_t *arena, const char *text)
+{
+    (void)arena;
+    return json_real(strtod(text, NULL));
+}
+
+static json_t *time_value(arena_t *arena, const char *text)
+{
+    return json_string(db_time(arena, text));
+}
+
+/* jsonb prints a number such as 1e20 as a whole number too big for
+ * jansson's integers: such a document is read with every integer as a real. */
+static json_t *json_value(arena_t *arena, const char *text)
+{
+    (void)arena;
+    json_t *value = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (value == NULL)
+        value = json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    return value != NULL ? value : json_null();
+}
+
+/* The object of one row, shaped by columns. */
+static json_t *row_json(arena_t *arena, const column_t *columns, const PGresult *rows, int row)
+{
+    json_t *object = json_object();
+
+    for (int col = 0; columns[col].member != NULL; col++) {
+        json_t *value = PQgetisnull(rows, row, col)
+                            ? json_null()
+                            : columns[col].value(arena, PQgetvalue(rows, row, col));
+        json_object_set_new(object, columns[col].member, value);
+    }
+    return object;
+}
+
+static const char *agent_location(arena_t *arena, const json_t *agent)
+{
+    return arena_printf(arena, AGENTS_BASE "/%s", field_string(agent, "id"));
+}
+
+static const char *version_location(arena_t *arena, const json_t *version)
+{
+    return arena_printf(arena, AGENTS_BASE "/%s/versions/%s", field_string(version, "agent_id"),
+                        field_string(version, "id"));
+}
+
+/* ---------------------------------------------------------------- running statements */
+
+/* Runs stmt and answers with its first row shaped by columns. status as in
+ * registry_write_t. Without a row the answer is a 404 saying missing (a
+ * write function raises instead: no row from one is a server error). */
+static int answer_row(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
+                      const char *const *params, const column_t *columns, int status,
+                      const char *missing)
+{
+    PGresult *rows = db_exec(stmt, params, p);
+    int rc = -1;
+
+    if (rows == NULL)
+        goto done;
+    if (PQntuples(rows) == 0) {
+        if (missing != NULL)
+            problem_set(p, 404, "%s", missing);
+        goto done;
+    }
+    if (status == 0)
+        status = PQgetvalue(rows, 0, PQnfields(rows) - 1)[0] == 't' ? 201 : 200;
+    response_json(res, status, row_json(req->arena, columns, rows, 0));
+    rc = 0;
+done:
+    PQclear(rows);
+    return rc;
+}
+
+/* Serves the write endpoint w: ids, body, one statement, one row. */
+static int registry_write(request_t *req, response_t *res, problem_t *p, const registry_write_t *w)
+{
+    const char *params[REQUEST_MAX_CAPTURES + 1];
+    json_t *body = NULL;
+    size_t n;
+    int rc = -1;
+
+    if (captured_ids(req, w->nouns, p) != 0)
+        goto done;
+    for (n = 0; n < req->ncaptures; n++)
+        params[n] = req->captures[n];
+    if (w->body != NULL) {
+        body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+        if (body == NULL || check_body(body, w->body, p) != 0)
+            goto done;
+        params[n++] = json_out_text(req->arena, body);
+    }
+    rc = answer_row(req, res, p, w->stmt, params, w->columns, w->status, NULL);
+    if (rc == 0 && res->status == 201 && w->location != NULL)
+        res->location = w->location(req->arena, res->body);
+done:
+    json_decref(body);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- agents */
+
+/* Reads ?active=&limit=&cursor= into the parameters of stmt_agent_list and
+ * *limit. Returns 0, or -1 with a 400 naming each bad parameter. */
+static int agents_list_params(request_t *req, const char **params, long *limit, problem_t *p)
+{
+    const char *active = request_query(req, "active");
+    const char *limit_text = request_query(req, "limit");
+    const char *cursor = request_query(req, "cursor");
+    const char *key[2] = {NULL, NULL};
+    char *end;
+
+    for (size_t i = 0; i < req->nquery; i++) {
+        const char *name = req->query[i].name;
+        if (strcmp(name, "active") && strcmp(name, "limit") && strcmp(name, "cursor")) {
+            problem_set(p, 400, "Unknown query parameter \"%s\".", name);
+            problem_field(p, name, "is not a known parameter (active, limit, cursor)");
+        }
+    }
+    if (active != NULL && strcmp(active, "true") && strcmp(active, "false")) {
+        problem_set(p, 400, "The query parameter active is invalid.");
+        problem_field(p, "active", "must be true or false");
+    }
+    *limit = limit_text ? strtol(limit_text, &end, 10) : AGENTS_PAGE_DEFAULT;
+    if (limit_text != NULL &&
+        (*limit_text == '\0' || *end != '\0' || *limit < 1 || *limit > AGENTS_PAGE_MAX)) {
+        problem_set(p, 400, "The query parameter limit is invalid.");
+        problem_field(p, "limit", "must be a whole number from 1 to %d", AGENTS_PAGE_MAX);
+    }
+    if (cursor != NULL &&
+        (cursor_decode(req->arena, cursor, key, 2) != 0 || !validate_uuid(key[1]))) {
+        problem_set(p, 400, "The query parameter cursor is invalid.");
+        problem_field(p, "cursor", "is not a cursor this server gave out");
+    }
+    params[0] = active;
+    params[1] = key[0];
+    params[2] = key[1];
+    params[3] = arena_printf(req->arena, "%ld", *limit + 1);
+    return p->status != 0 ? -1 : 0;
+}
+
+/* GET /agents ?active=&limit=&cursor=: {items: [Agent], next_cursor}, by name
+ * then id. 400 naming each bad parameter. */
+int agents_list(request_t *req, response_t *res, problem_t *p)
+{
+    const char *params[4];
+    PGresult *rows = NULL;
+    long limit;
+    int rc = -1;
+
+    if (agents_list_params(req, params, &limit, p) != 0)
+        goto done;
+    rows = db_exec(&stmt_agent_list, params, p);
+    if (rows == NULL)
+        goto done;
+    int n = PQntuples(rows);
+    json_t *items = json_array();
+    for (int row = 0; row < n && row < limit; row++)
+        json_array_append_new(items, row_json(req->arena, agent_columns, rows, row));
+    json_t *next = json_null();
+    if (n > limit) {
+        const char *parts[2] = {PQgetvalue(rows, (int)limit - 1, AGENT_NAME),
+                                PQgetvalue(rows, (int)limit - 1, AGENT_ID)};
+        next = json_string(cursor_encode(req->arena, parts, 2));
+    }
+    response_json(res, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+    rc = 0;
+done:
+    PQclear(rows);
+    return rc;
+}
+
+/* POST /agents: registers an agent (201 + Location) or, when the name
+ * exists, applies the members sent to it (200). Body: Agent. */
+int agents_create(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_agent_register);
+}
+
+/* GET /agents/{id}: the Agent, or 404. */
+int agents_get(request_t *req, response_t *res, problem_t *p)
+{
+    int rc = captured_ids(req, agent_nouns, p);
+
+    if (rc == 0)
+        rc = answer_row(req, res, p, &stmt_agent_get, req->captures, agent_columns, 200,
+                        arena_printf(req->arena, "No agent %s.", req->captures[0]));
+    return rc;
+}
+
+/* PATCH /agents/{id}: applies the members sent; 404 unknown agent, 409
+ * name of another agent. Body: Agent. */
+int agents_patch(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_agent_patch);
+}
+
+/* POST /agents/{id}/heartbeat, body optional ({state, current_task}): 204;
+ * last_heartbeat_at = now(), and what was sent. One UPDATE; 404 unknown agent. */
+int agents_heartbeat(request_t *req, response_t *res, problem_t *p)
+{
+    json_t *body = NULL;
+    PGresult *rows = NULL;
+    int rc = -1;
+
+    if (captured_ids(req, agent_nouns, p) != 0)
+        goto done;
+    if (has_body(req)) {
+        body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+        if (body == NULL || check_body(body, &heartbeat_input, p) != 0)
+            goto done;
+    }
+    const json_t *task = json_object_get(body, "current_task");
+    const char *params[4] = {req->captures[0], field_string(body, "state"),
+                             task != NULL ? "true" : "false", json_string_value(task)};
+    rows = db_exec(&stmt_heartbeat, params, p);
+    if (rows == NULL)
+        goto done;
+    if (strcmp(PQcmdTuples(rows), "1") != 0) {
+        problem_set(p, 404, "No agent %s.", req->captures[0]);
+        goto done;
+    }
+    response_json(res, 204, NULL);
+    rc = 0;
+done:
+    PQclear(rows);
+    json_decref(body);
+    return rc;
+}
+
+/* POST /agents/{id}/versions: 201 AgentVersion + Location; 404 unknown
+ * agent, 409 version string taken. */
+int versions_create(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_version_create);
+}
+
+/* POST /agents/{id}/versions/{version_id}/activate: 200 AgentVersion, now
+ * the only active version of its agent; 404 unknown agent or version. */
+int versions_activate(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_version_activate);
+}
+
+/* ---------------------------------------------------------------- the fleet's records */
+
+/* POST /evaluations: 201 Evaluation, or 200 when it replaced one; 422 on
+ * execution_id for an unknown execution. */
+int evaluations_create(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_evaluation_record);
+}
+
+/* POST /problems: 201 Problem (open); 422 on an unknown agent_id or
+ * execution_id. */
+int problems_create(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_problem_create);
+}
+
+/* PATCH /problems/{id}: 200 Problem; resolved_at follows status. */
+int problems_patch(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_problem_patch);
+}
+
+/* POST /deployments: 201 Deployment (in_progress); 422 on unknown agent or
+ * versions not of that agent, 409 when the agent has an unfinished one. */
+int deployments_create(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_deployment_create);
+}
+
+/* PATCH /deployments/{id}: 200 Deployment; 409 once it is finished. */
+int deployments_patch(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_deployment_patch);
+}
+
+/* POST /proposals: 201 Proposal (pending); 422 on unknown problem_id or
+ * agent_id. */
+int proposals_create(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_proposal_create);
+}
+
+/* PATCH /proposals/{id}: 200 Proposal; decided_at follows status. */
+int proposals_patch(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_proposal_patch);
+}
+
+/* POST /experiments: 201 Experiment (draft); 422 unknown agent, 409 name
+ * taken for that agent. */
+int experiments_create(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_experiment_create);
+}
+
+/* PATCH /experiments/{id}: 200 Experiment; started_at and ended_at follow
+ * status; 409 when one that never ran would complete. */
+int experiments_patch(request_t *req, response_t *res, problem_t *p)
+{
+    return registry_write(req, res, p, &write_experiment_patch);
+}
