@@ -87,6 +87,13 @@ static void problem_vfield(problem_t *p, long line, const char *field, const cha
     }
 }
 
+void problem_clear(problem_t *p)
+{
+    p->status = 0;
+    p->detail = NULL;
+    p->nfields = 0;
+}
+
 void problem_field(problem_t *p, const char *field, const char *fmt, ...)
 {
     va_list ap;

@@ -38,6 +38,10 @@ int problem_set(problem_t *p, int status, const char *fmt, ...)
 void problem_field(problem_t *p, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Forgets what was recorded, for an error that makes the others moot (a
+ * body cut short makes its bad lines irrelevant). */
+void problem_clear(problem_t *p);
+
 /* problem_field for one line (or item) of a batch: the error also carries
  * "line" in the problem body. */
 void problem_line_field(problem_t *p, long line, const char *field, const char *fmt, ...)

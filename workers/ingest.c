@@ -363,6 +363,7 @@ static int ingest_end(ingest_t *in, response_t *res)
         goto fail;
     if (!request_body_complete(in->req)) {
         db_copy_end("the request body ended early", in->p);
+        problem_clear(in->p); /* its bad lines, if any, do not matter any more */
         problem_set(in->p, 400, "The request body ended before its end; nothing was stored.");
         goto fail;
     }
@@ -491,9 +492,11 @@ static void ingest_ndjson(ingest_t *in)
                 too_long = false;
             }
         }
-        if (too_long)
+        /* A body cut short ends in a fragment, not in a bad line of the client's. */
+        bool complete = request_body_complete(in->req);
+        if (complete && too_long)
             ingest_bad(in, ++line, "the line is longer than 1 MiB");
-        else if (pending_len > 0)
+        else if (complete && pending_len > 0)
             ingest_line(in, ++line, pending, pending_len);
     }
     free(chunk);
