@@ -104,6 +104,29 @@ BEGIN
     duplicates := v_received - inserted;
 END $$;
 
+-- The JSON forms (one execution, or an array of up to 1,000): the rows come
+-- as one JSON array of staging rows and are checked and moved in this one
+-- statement. Lines naming unknown agents come back (inserted NULL) and
+-- nothing is written; otherwise one row with the counts.
+CREATE FUNCTION execution_ingest_rows(p_rows json)
+RETURNS TABLE (inserted bigint, duplicates bigint, unknown_line bigint, unknown_agent uuid)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM execution_staging_prepare();
+    DELETE FROM pg_temp.execution_staging;
+    INSERT INTO pg_temp.execution_staging
+    SELECT * FROM json_populate_recordset(NULL::pg_temp.execution_staging, p_rows);
+    RETURN QUERY SELECT NULL::bigint, NULL::bigint, u.line, u.agent_id
+                   FROM execution_staging_unknown_agents() u;
+    IF FOUND THEN
+        DELETE FROM pg_temp.execution_staging;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT f.inserted, f.duplicates, NULL::bigint, NULL::uuid
+                   FROM execution_staging_finish() f;
+    DELETE FROM pg_temp.execution_staging;
+END $$;
+
 -- Idempotency-Key: the first request with a key runs and its answer is kept
 -- for 24 hours; a replay gets that answer back. The key's row is inserted in
 -- the transaction of the request itself, so a concurrent second request with

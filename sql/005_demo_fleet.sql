@@ -109,6 +109,7 @@ DECLARE
     v_prefix   text;                          -- first 16 hex digits of every id of this run
     v_s        bigint[];                      -- hash salts
     v_slots    integer;                       -- agent slots (a power of two)
+    v_slot_agent integer[];
     v_fast     boolean;
     v_role     text := current_setting('session_replication_role');
     v_jit      text[] := ARRAY[current_setting('jit_above_cost'), current_setting('jit_inline_above_cost'),
@@ -160,7 +161,11 @@ BEGIN
     -- ------------------------------------------------------------ models
     -- prices in USD per million tokens: input, output, cache read.
     CREATE TEMP TABLE demo_model ON COMMIT DROP AS
-    SELECT * FROM (VALUES
+    SELECT m.m, m.model, m.provider, m.lat_med::double precision AS lat_med,
+           m.sigma::double precision AS sigma, m.p_in::double precision AS p_in,
+           m.p_out::double precision AS p_out, m.p_cache::double precision AS p_cache,
+           m.caches, m.ctx
+      FROM (VALUES
         (0, 'claude-sonnet', 'anthropic', 5200.0, 0.55,  3.00, 15.00, 0.30,  true,  200000),
         (1, 'claude-haiku',  'anthropic', 1900.0, 0.50,  0.80,  4.00, 0.08,  true,  200000),
         (2, 'claude-opus',   'anthropic', 11000.0, 0.60, 15.00, 75.00, 1.50, true,  200000),
@@ -417,22 +422,25 @@ BEGIN
      ORDER BY d.a, v.k;
     GET DIAGNOSTICS v_sum.deployments = ROW_COUNT;
 
-    -- agent slots: a row's agent is slot (hash & (slots - 1)), each agent
-    -- owning a run of slots in proportion to its volume weight
-    CREATE TEMP TABLE demo_slot ON COMMIT DROP AS
+    -- agent slots: a row's agent is v_slot_agent[hash & (slots - 1)], each
+    -- agent owning a run of slots in proportion to its volume weight
     WITH c AS (
-        SELECT d.*, sum(weight) OVER (ORDER BY a) AS cw, sum(weight) OVER () AS tw FROM demo_agent d
+        SELECT a, sum(weight) OVER (ORDER BY a) AS cw, sum(weight) OVER () AS tw FROM demo_agent
     ), r AS (
-        SELECT c.*, floor(v_slots * coalesce(lag(cw) OVER (ORDER BY a), 0) / tw)::integer AS lo,
+        SELECT a, floor(v_slots * coalesce(lag(cw) OVER (ORDER BY a), 0) / tw)::integer AS lo,
                CASE WHEN a = p_agents THEN v_slots ELSE floor(v_slots * cw / tw)::integer END AS hi
           FROM c
     )
-    SELECT s AS slot, r.a, r.id AS agent_id, r.fail_p, r.sh_timeout, r.sh_cancel, r.dom_cat,
+    SELECT array_agg(r.a::integer ORDER BY s) INTO v_slot_agent FROM r, generate_series(r.lo, r.hi - 1) s;
+
+    -- what the rows need of their agent (small: the join stays in cache)
+    CREATE TEMP TABLE demo_slot ON COMMIT DROP AS
+    SELECT r.a::integer AS a, r.id AS agent_id, r.fail_p, r.sh_timeout, r.sh_cancel, r.dom_cat,
            r.m_pri, r.m_fb, r.fb_share, r.lat_factor, r.prompt_med, r.comp_med, r.cache_frac,
            r.timeout_ms, r.inc_s, r.inc_e, r.inc_cat, r.msgs, r.bad_version,
            r.v1, r.v2, r.v3, r.v4, r.s2, r.s3, r.s4, r.c2, r.c3, r.c4, r.f2, r.f3, r.f4, r.d_last,
            r.meta_g, r.meta_s, r.meta_b
-      FROM r, generate_series(r.lo, r.hi - 1) s;
+      FROM demo_agent r;
     ANALYZE demo_slot;
 
     -- hour slots: rows r0 .. r0 + n - 1 start in [t0, t0 + 1 h); n follows
@@ -509,7 +517,8 @@ BEGIN
                                     metadata, ingested_at)
             SELECT l4.id, l4.agent_id, l4.version_id, l4.model, l4.task_id, l4.st,
                    l4.st + l4.lat * interval '1 millisecond', l4.lat, l4.status, l4.pt, l4.ct, l4.crt,
-                   (((l4.pt - l4.crt) * l4.p_in + l4.crt * l4.p_cache + l4.ct * l4.p_out) / 1e6)::numeric(14,6),
+                   -- micro-dollars: bigint to numeric is cheap, float8 to numeric is not
+                   round((l4.pt - l4.crt) * l4.p_in + l4.crt * l4.p_cache + l4.ct * l4.p_out)::bigint::numeric * 0.000001,
                    (ARRAY['timeout', 'cancelled', 'rate_limit', 'tool_error', 'invalid_output',
                           'context_overflow', 'model_error'])[l4.cat + 1],
                    l4.msgs[l4.cat * 3 + l4.mk + 1],
@@ -526,7 +535,7 @@ BEGIN
                            CASE WHEN l2.cat = 5 THEN l2.ctx + l2.ptok % 4096 ELSE l2.ptok END AS pt,
                            CASE WHEN l2.caches THEN floor(l2.ptok * l2.cache_frac * l2.uc)::bigint ELSE 0 END AS crt,
                            greatest(40, CASE l2.status
-                               WHEN 'succeeded' THEN least(l2.lat0, l2.timeout_ms * 0.98)
+                               WHEN 'succeeded' THEN least(l2.lat0, l2.timeout_ms * 0.98::double precision)
                                WHEN 'timeout' THEN l2.timeout_ms + l2.lat0::bigint % 2000
                                WHEN 'cancelled' THEN least(l2.lat0, l2.timeout_ms) * l2.uc
                                ELSE least(l2.lat0, l2.timeout_ms) * (0.2 + 0.8 * l2.uc) END)::integer AS lat,
@@ -548,7 +557,7 @@ BEGIN
                           FROM (
                             SELECT l0.*,
                                    CASE WHEN l0.incident AND l0.us < 0.45 THEN 'failed'
-                                        WHEN l0.us >= l0.fail_p + CASE WHEN l0.version_id = l0.bad_version THEN 0.12 ELSE 0 END
+                                        WHEN l0.us >= l0.fail_p + CASE WHEN l0.version_id = l0.bad_version THEN 0.12::double precision ELSE 0 END
                                             THEN 'succeeded'
                                         WHEN l0.us < l0.fail_p * l0.sh_timeout THEN 'timeout'
                                         WHEN l0.us < l0.fail_p * (l0.sh_timeout + l0.sh_cancel) THEN 'cancelled'
@@ -575,7 +584,7 @@ BEGIN
                                   FROM (
                                     SELECT (v_prefix || to_hex(i | c_top))::uuid AS id,
                                            h.t0 + ((i - h.r0) + demo_u(h1, 0)) * h.us * interval '1 microsecond' AS t,
-                                           h1 & (v_slots - 1) AS slot,
+                                           v_slot_agent[(h1 & (v_slots - 1)) + 1] AS a,
                                            demo_u(h1, 16) AS um, demo_u(h1, 32) AS uv, demo_u(h1, 48) AS uv2,
                                            sqrt(-2 * ln(1 - demo_u(h2, 0))) AS rr, 2 * pi() * demo_u(h2, 16) AS th,
                                            demo_u(h2, 32) AS us, demo_u(h2, 48) AS ut,
@@ -591,7 +600,7 @@ BEGIN
                                                    generate_series(h.r0, h.r0 + h.n - 1) i
                                             OFFSET 0) h
                                     OFFSET 0) g
-                                  JOIN demo_slot s ON s.slot = g.slot
+                                  JOIN demo_slot s ON s.a = g.a
                                 OFFSET 0) l0
                             OFFSET 0) l1
                           JOIN demo_model m ON m.m = l1.mi
@@ -605,12 +614,12 @@ BEGIN
         ), ev AS (
             INSERT INTO evaluations (execution_id, passed, score, evaluator, created_at)
             SELECT y.id, y.passed,
-                   round((CASE WHEN y.passed THEN 0.7 + 0.3 * sqrt(y.u3) ELSE 0.62 * y.u3 END)::numeric, 3)::double precision,
+                   round(CASE WHEN y.passed THEN 700 + 300 * sqrt(y.u3) ELSE 620 * y.u3 END) / 1000,
                    y.evaluator,
                    least(y.finished_at + (2 + y.u3 * 600) * interval '1 second', v_end)
               FROM (SELECT x.id, x.finished_at, d.evaluator, demo_u(g, 32) AS u3,
                            x.status = 'succeeded'
-                             AND demo_u(g, 16) < d.pass_p - CASE WHEN x.agent_version_id = d.bad_version THEN 0.2 ELSE 0 END AS passed,
+                             AND demo_u(g, 16) < d.pass_p - CASE WHEN x.agent_version_id = d.bad_version THEN 0.2::double precision ELSE 0 END AS passed,
                            CASE WHEN x.status = 'succeeded' THEN demo_u(g, 0) < d.eval_cov
                                 ELSE demo_u(g, 0) < 0.5 END AS evaluated
                       FROM x

@@ -68,6 +68,34 @@ static const db_statement_t stmt_unknown_agents = {
     false};
 static const db_statement_t stmt_finish = {
     "executions_finish", "SELECT inserted, duplicates FROM execution_staging_finish()", 0, false};
+static const db_statement_t stmt_ingest_rows = {
+    "executions_ingest_rows",
+    "SELECT inserted, duplicates, unknown_line, unknown_agent FROM execution_ingest_rows($1)", 1,
+    false};
+
+/* The columns of execution_staging (sql/004_ingest.sql), in COPY order. */
+static const char *const staging_columns[] = {"line",
+                                              "id",
+                                              "agent_id",
+                                              "agent_name",
+                                              "version",
+                                              "model",
+                                              "started_at",
+                                              "latency_ms",
+                                              "status",
+                                              "prompt_tokens",
+                                              "completion_tokens",
+                                              "cache_read_tokens",
+                                              "cost_usd",
+                                              "error_category",
+                                              "error_message",
+                                              "eval_passed",
+                                              "eval_score",
+                                              "eval_evaluator",
+                                              "task_id",
+                                              "metadata"};
+#define STAGING_COLUMNS  20
+#define STAGING_METADATA 19
 
 /* Columns of execution_staging (sql/004_ingest.sql), in COPY order. */
 static const char copy_statement[] =
@@ -88,9 +116,10 @@ typedef struct ingest {
     size_t copy_cap;
     long received;  /* executions read */
     long bad_lines; /* executions or lines that were invalid */
-    bool copying;   /* COPY is open */
+    bool copying;   /* NDJSON: COPY is open */
     bool db_failed; /* the database failed: p says how */
     json_t *ids;    /* JSON forms: the ids, in input order; NULL for NDJSON */
+    json_t *rows;   /* JSON forms: the staging rows, sent as one parameter */
 } ingest_t;
 
 static void copy_reserve(ingest_t *in, size_t more)
@@ -242,16 +271,17 @@ static const char *number_text(arena_t *arena, const json_t *v, const char *fall
     return arena_strdup(arena, buf);
 }
 
-/* Appends the COPY row of a valid execution; its id goes to id. */
-static void copy_execution(ingest_t *in, long line, const json_t *e, int64_t started,
-                           long long latency, char id[37])
+/* The staging columns of a valid execution as text (NULL = SQL NULL), in
+ * the line arena; its id also goes to id. */
+static void staging_row(ingest_t *in, long line, const json_t *e, int64_t started,
+                        long long latency, char id[37], const char *cols[STAGING_COLUMNS])
 {
     arena_t *a = &in->line_arena;
     const json_t *error = json_object_get(e, "error");
     const json_t *evaluation = json_object_get(e, "evaluation");
     const json_t *metadata = json_object_get(e, "metadata");
     const json_t *passed = json_object_get(evaluation, "passed");
-    char time[32];
+    char *time = arena_alloc(a, 32);
 
     if (field_string(e, "id") != NULL) {
         snprintf(id, 37, "%s", field_string(e, "id"));
@@ -261,26 +291,50 @@ static void copy_execution(ingest_t *in, long line, const json_t *e, int64_t sta
         uuid_v7(id);
     }
     rfc3339_format(started, time);
-    copy_column(in, arena_printf(a, "%ld", line), false);
-    copy_column(in, id, false);
-    copy_column(in, field_string(e, "agent_id"), false);
-    copy_column(in, field_string(e, "agent_name"), false);
-    copy_column(in, field_string(e, "version"), false);
-    copy_column(in, field_string(e, "model"), false);
-    copy_column(in, time, false);
-    copy_column(in, arena_printf(a, "%lld", latency), false);
-    copy_column(in, field_string(e, "status"), false);
-    copy_column(in, number_text(a, json_object_get(e, "prompt_tokens"), "0"), false);
-    copy_column(in, number_text(a, json_object_get(e, "completion_tokens"), "0"), false);
-    copy_column(in, number_text(a, json_object_get(e, "cache_read_tokens"), "0"), false);
-    copy_column(in, number_text(a, json_object_get(e, "cost_usd"), "0"), false);
-    copy_column(in, field_string(error, "category"), false);
-    copy_column(in, field_string(error, "message"), false);
-    copy_column(in, passed ? (json_is_true(passed) ? "t" : "f") : NULL, false);
-    copy_column(in, number_text(a, json_object_get(evaluation, "score"), NULL), false);
-    copy_column(in, field_string(evaluation, "evaluator"), false);
-    copy_column(in, field_string(e, "task_id"), false);
-    copy_column(in, metadata ? json_out_text(a, metadata) : "{}", true);
+    const char *values[STAGING_COLUMNS] = {
+        arena_printf(a, "%ld", line),
+        id,
+        field_string(e, "agent_id"),
+        field_string(e, "agent_name"),
+        field_string(e, "version"),
+        field_string(e, "model"),
+        time,
+        arena_printf(a, "%lld", latency),
+        field_string(e, "status"),
+        number_text(a, json_object_get(e, "prompt_tokens"), "0"),
+        number_text(a, json_object_get(e, "completion_tokens"), "0"),
+        number_text(a, json_object_get(e, "cache_read_tokens"), "0"),
+        number_text(a, json_object_get(e, "cost_usd"), "0"),
+        field_string(error, "category"),
+        field_string(error, "message"),
+        passed ? (json_is_true(passed) ? "t" : "f") : NULL,
+        number_text(a, json_object_get(evaluation, "score"), NULL),
+        field_string(evaluation, "evaluator"),
+        field_string(e, "task_id"),
+        metadata ? json_out_text(a, metadata) : "{}",
+    };
+    memcpy(cols, values, sizeof(values));
+}
+
+/* Appends the row to the COPY buffer. */
+static void copy_row(ingest_t *in, const char *const cols[STAGING_COLUMNS])
+{
+    for (int i = 0; i < STAGING_COLUMNS; i++)
+        copy_column(in, cols[i], i == STAGING_COLUMNS - 1);
+}
+
+/* Appends the row to in->rows as a JSON object (values as text, which
+ * json_populate_recordset converts; metadata as the object it is). */
+static void json_row(ingest_t *in, const json_t *e, const char *const cols[STAGING_COLUMNS])
+{
+    json_t *row = json_object();
+    const json_t *metadata = json_object_get(e, "metadata");
+
+    for (int i = 0; i < STAGING_METADATA; i++)
+        if (cols[i] != NULL)
+            json_object_set_new(row, staging_columns[i], json_string(cols[i]));
+    json_object_set_new(row, "metadata", metadata ? json_deep_copy(metadata) : json_object());
+    json_array_append_new(in->rows, row);
 }
 
 /* Takes one execution (line is its line or item number): a bad one is
@@ -301,11 +355,16 @@ static void ingest_one(ingest_t *in, long line, const json_t *e)
                                    scratch.fields[i].message);
     } else if (in->bad_lines == 0 && !in->db_failed) {
         char id[37];
-        copy_execution(in, line, e, started, latency, id);
-        if (in->ids != NULL)
+        const char *cols[STAGING_COLUMNS];
+        staging_row(in, line, e, started, latency, id, cols);
+        if (in->rows != NULL) {
+            json_row(in, e, cols);
             json_array_append_new(in->ids, json_string(id));
-        if (in->copy_len >= INGEST_COPY_FLUSH)
-            copy_flush(in);
+        } else {
+            copy_row(in, cols);
+            if (in->copy_len >= INGEST_COPY_FLUSH)
+                copy_flush(in);
+        }
     }
 }
 
@@ -351,10 +410,31 @@ static int ingest_unknown_agents(ingest_t *in)
     return n;
 }
 
-/* Ends the COPY and, when everything was valid and complete, moves the rows
- * and commits, answering with the counts. Otherwise rolls back: nothing of
- * the request is stored. */
-static int ingest_end(ingest_t *in, response_t *res)
+/* The 422 of a request with bad executions; always -1. */
+static int ingest_refuse(ingest_t *in)
+{
+    return problem_set(in->p, 422,
+                       "%ld of %ld executions are invalid (the first %d are listed); nothing "
+                       "was stored.",
+                       in->bad_lines, in->received, INGEST_BAD_LINES_MAX);
+}
+
+/* The 200 answer: what was received, inserted, and already there. */
+static void ingest_answer(ingest_t *in, response_t *res, const char *inserted,
+                          const char *duplicates)
+{
+    json_t *body =
+        json_pack("{s:I, s:I, s:I}", "received", (json_int_t)in->received, "inserted",
+                  (json_int_t)atoll(inserted), "duplicates", (json_int_t)atoll(duplicates));
+    if (in->ids != NULL)
+        json_object_set(body, "ids", in->ids);
+    response_json(res, 200, body);
+}
+
+/* NDJSON: ends the COPY and, when everything was valid and complete, moves
+ * the rows and commits, answering with the counts. Otherwise rolls back:
+ * nothing of the request is stored. */
+static int ingest_end_copy(ingest_t *in, response_t *res)
 {
     PGresult *counts = NULL;
     int rc = -1;
@@ -369,10 +449,7 @@ static int ingest_end(ingest_t *in, response_t *res)
     }
     if (in->bad_lines > 0) {
         db_copy_end("invalid input", in->p);
-        problem_set(in->p, 422,
-                    "%ld of %ld executions are invalid (the first %d are listed); nothing was "
-                    "stored.",
-                    in->bad_lines, in->received, INGEST_BAD_LINES_MAX);
+        ingest_refuse(in);
         goto fail;
     }
     if (copy_flush(in) != 0 || db_copy_end(NULL, in->p) != 0)
@@ -388,18 +465,37 @@ static int ingest_end(ingest_t *in, response_t *res)
     }
     if ((counts = db_exec(&stmt_finish, NULL, in->p)) == NULL || db_commit(in->p) != 0)
         goto fail;
-    json_t *body = json_pack("{s:I, s:I, s:I}", "received", (json_int_t)in->received, "inserted",
-                             (json_int_t)atoll(PQgetvalue(counts, 0, 0)), "duplicates",
-                             (json_int_t)atoll(PQgetvalue(counts, 0, 1)));
-    if (in->ids != NULL)
-        json_object_set(body, "ids", in->ids);
-    response_json(res, 200, body);
+    ingest_answer(in, res, PQgetvalue(counts, 0, 0), PQgetvalue(counts, 0, 1));
     rc = 0;
 fail:
     PQclear(counts);
     if (rc != 0)
         db_rollback();
     return rc;
+}
+
+/* JSON forms: all rows in one statement (one round trip, one transaction). */
+static int ingest_end_rows(ingest_t *in, response_t *res)
+{
+    if (in->bad_lines > 0)
+        return ingest_refuse(in);
+    const char *params[1] = {json_out_text(in->req->arena, in->rows)};
+    PGresult *result = db_exec(&stmt_ingest_rows, params, in->p);
+    if (result == NULL)
+        return -1;
+    int n = PQntuples(result);
+    if (n > 0 && PQgetisnull(result, 0, 0)) {
+        for (int row = 0; row < n; row++)
+            problem_line_field(in->p, atol(PQgetvalue(result, row, 2)), "agent_id",
+                               "no such agent (%s)", PQgetvalue(result, row, 3));
+        problem_set(in->p, 422,
+                    "Some executions name agents that do not exist; nothing was "
+                    "stored.");
+    } else if (n == 1) {
+        ingest_answer(in, res, PQgetvalue(result, 0, 0), PQgetvalue(result, 0, 1));
+    }
+    PQclear(result);
+    return res->status == 200 ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------- the two body forms */
@@ -412,10 +508,11 @@ static void ingest_json(ingest_t *in)
     if (body == NULL)
         return;
     in->ids = json_array();
+    in->rows = json_array();
     if (json_is_array(body) &&
         (json_array_size(body) < 1 || json_array_size(body) > INGEST_BATCH_MAX)) {
         problem_field(in->p, "body", "must hold 1 to %d executions", INGEST_BATCH_MAX);
-    } else if (ingest_begin(in) == 0) {
+    } else {
         size_t i;
         json_t *e;
         if (json_is_array(body)) {
@@ -511,15 +608,17 @@ int executions_create(request_t *req, response_t *res, problem_t *p)
 
     if (request_is_type(type, "application/x-ndjson")) {
         ingest_ndjson(&in);
+        if (in.copying || in.db_failed)
+            rc = ingest_end_copy(&in, res);
     } else if (request_is_json_type(type)) {
         ingest_json(&in);
+        if (in.received > 0)
+            rc = ingest_end_rows(&in, res);
     } else {
         return problem_set(p, 415,
                            "Executions are sent as application/json (one object or an "
                            "array) or application/x-ndjson (one object per line).");
     }
-    if (in.copying || in.db_failed)
-        rc = ingest_end(&in, res);
     request_body_drain(req);
     free(in.copy);
     arena_destroy(&in.line_arena);

@@ -7,7 +7,7 @@
 #   NDJSON: one stream of BENCH_NDJSON executions (default 1,000,000) through nginx
 #   batches: JSON arrays of 1,000 at 4 connections for BENCH_SECONDS (default 10)
 #   single: one execution per POST at 32 connections
-#   heartbeats: POST /agents/{id}/heartbeat at 32 connections
+#   heartbeats: POST /agents/{id}/heartbeat of 1,000 agents in turn, 32 connections
 #   baseline: pgbench, one INSERT INTO executions per transaction, 1 connection
 # and prints executions/s (requests/s for heartbeats), the ratio of each to
 # the baseline, and the peak resident memory of the ingest workers.
@@ -33,8 +33,17 @@ mkdir -p "$DATA"
 /usr/bin/python3 $GEN ndjson "$NDJSON_LINES" "$DATA/stream.ndjson"
 /usr/bin/python3 $GEN batch 1000 "$DATA/batch.json"
 /usr/bin/python3 $GEN one "$DATA/one.json"
-agent=$(curl -sf -X POST "$BASE/api/v1/agents" -H 'Content-Type: application/json' \
-        -d '{"name":"bench-heartbeat"}' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+# 1,000 agents beating (a fleet: many agents, each beating every few seconds)
+for i in $(seq -w 1 1000); do
+    curl -sf -X POST "$BASE/api/v1/agents" -H 'Content-Type: application/json' \
+         -d "{\"name\":\"bench-heartbeat-$i\"}"
+    echo
+done | /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    if line.strip():
+        print("/api/v1/agents/%s/heartbeat" % json.loads(line)["id"])' > "$DATA/beats.paths"
+agent=$(head -1 "$DATA/beats.paths" | cut -d/ -f5)
 
 now_ms() { date +%s%3N; }
 
@@ -46,18 +55,19 @@ t1=$(now_ms)
 inserted=$(echo "$answer" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["inserted"])')
 ndjson_rate=$(( inserted * 1000 / (t1 - t0) ))
 
-# wrk_rps URL BODY CONNECTIONS -> requests per second of POSTing BODY
+# wrk_rps URL BODYFILE CONNECTIONS [PATHSFILE] -> requests per second of POSTing BODYFILE
 wrk_rps() {
     local line
-    line=$(BENCH_METHOD=POST BENCH_BODY="$2" wrk -t1 -c"$3" -d"${SECONDS_EACH}s" \
-           -s tests/bench/report.lua "$1" | grep '^RESULT')
+    line=$(BENCH_METHOD=POST BENCH_BODY_FILE="$2" BENCH_PATHS_FILE="${4:-}" wrk -t1 -c"$3" \
+           -d"${SECONDS_EACH}s" -s tests/bench/report.lua "$1" | grep '^RESULT')
     set -- $line
     [ "$5" = 0 ] || echo "warning: $5 failed requests" >&2
     echo "$2"
 }
-batch_rate=$(( $(wrk_rps "$BASE/api/v1/executions" "$(cat "$DATA/batch.json")" 4) * 1000 ))
-single_rate=$(wrk_rps "$BASE/api/v1/executions" "$(cat "$DATA/one.json")" 32)
-beat_rate=$(wrk_rps "$BASE/api/v1/agents/$agent/heartbeat" '{"state":"busy"}' 32)
+echo '{"state":"busy"}' > "$DATA/beat.json"
+batch_rate=$(( $(wrk_rps "$BASE/api/v1/executions" "$DATA/batch.json" 4) * 1000 ))
+single_rate=$(wrk_rps "$BASE/api/v1/executions" "$DATA/one.json" 32)
+beat_rate=$(wrk_rps "$BASE/api/v1/agents/$agent/heartbeat" "$DATA/beat.json" 32 "$DATA/beats.paths")
 
 # Baseline: the naive path, one INSERT per row, one connection, same schema.
 cat > "$DATA/insert.sql" <<SQL
@@ -80,7 +90,7 @@ row() { printf '%-46s %14d %11.1fx\n' "$1" "$2" "$(echo "$2 / $baseline" | bc -l
 row "NDJSON stream, $inserted executions (1 request)" "$ndjson_rate"
 row "JSON batches of 1,000 (4 connections)" "$batch_rate"
 row "single-execution POSTs (32 connections)" "$single_rate"
-row "heartbeats (32 connections, requests)" "$beat_rate"
+row "heartbeats of 1,000 agents (32 connections)" "$beat_rate"
 row "baseline: INSERT per row, 1 connection" "$baseline"
 echo "executions in the database after the run: $rows"
 echo "ingest worker peak resident memory: $(( peak / 1024 )) MiB"
