@@ -104,27 +104,87 @@ BEGIN
     duplicates := v_received - inserted;
 END $$;
 
--- The JSON forms (one execution, or an array of up to 1,000): the rows come
--- as one JSON array of staging rows and are checked and moved in this one
--- statement. Lines naming unknown agents come back (inserted NULL) and
--- nothing is written; otherwise one row with the counts.
+-- The JSON forms (one execution, or an array of up to 1,000) skip the
+-- staging table: the rows come as one JSON array (members named as the
+-- staging columns) and are checked and stored by this one statement, which
+-- is what keeps a single POST cheap. Lines naming unknown agents come back
+-- (inserted NULL) and then nothing is written; otherwise one row with the
+-- counts. Same rules as execution_staging_finish.
+CREATE TYPE execution_input AS (
+    line bigint, id uuid, agent_id uuid, agent_name text, version text, model text,
+    started_at timestamptz, latency_ms integer, status text, prompt_tokens bigint,
+    completion_tokens bigint, cache_read_tokens bigint, cost_usd numeric,
+    error_category text, error_message text, eval_passed boolean,
+    eval_score double precision, eval_evaluator text, task_id text, metadata jsonb);
+
 CREATE FUNCTION execution_ingest_rows(p_rows json)
 RETURNS TABLE (inserted bigint, duplicates bigint, unknown_line bigint, unknown_agent uuid)
 LANGUAGE plpgsql AS $$
+-- plpgsql, not sql: it keeps the plan of this statement between calls.
 BEGIN
-    PERFORM execution_staging_prepare();
-    DELETE FROM pg_temp.execution_staging;
-    INSERT INTO pg_temp.execution_staging
-    SELECT * FROM json_populate_recordset(NULL::pg_temp.execution_staging, p_rows);
-    RETURN QUERY SELECT NULL::bigint, NULL::bigint, u.line, u.agent_id
-                   FROM execution_staging_unknown_agents() u;
-    IF FOUND THEN
-        DELETE FROM pg_temp.execution_staging;
-        RETURN;
-    END IF;
-    RETURN QUERY SELECT f.inserted, f.duplicates, NULL::bigint, NULL::uuid
-                   FROM execution_staging_finish() f;
-    DELETE FROM pg_temp.execution_staging;
+    RETURN QUERY
+    WITH input AS (
+        SELECT * FROM json_populate_recordset(NULL::execution_input, p_rows)
+    -- Lookups are scalar subqueries: one index probe per row, whatever the
+    -- size of the fleet (a join would be planned for 100 rows and scan agents).
+    ), unknown AS (
+        SELECT i.line, i.agent_id FROM input i
+         WHERE i.agent_id IS NOT NULL
+           AND (SELECT true FROM agents a WHERE a.id = i.agent_id) IS NULL
+    ), looked_up AS (
+        SELECT i.*, COALESCE(i.agent_id, (SELECT a.id FROM agents a WHERE a.name = i.agent_name))
+                    AS known_agent
+          FROM input i
+    ), new_agents AS (
+        -- names not seen yet; DO UPDATE (a no-op) returns the id even when a
+        -- concurrent request registered the same name a moment ago
+        INSERT INTO agents AS a (name)
+        SELECT DISTINCT l.agent_name FROM looked_up l
+         WHERE l.known_agent IS NULL AND NOT EXISTS (SELECT 1 FROM unknown)
+        ON CONFLICT (name) DO UPDATE SET name = a.name
+        RETURNING a.id, a.name
+    ), resolved AS (
+        SELECT l.*, COALESCE(l.known_agent, fresh.id) AS agent,
+               (SELECT v.id FROM agent_versions v
+                 WHERE v.agent_id = l.known_agent AND v.version = l.version) AS known_version
+          FROM looked_up l
+          LEFT JOIN new_agents fresh ON l.known_agent IS NULL AND fresh.name = l.agent_name
+    ), new_versions AS (
+        INSERT INTO agent_versions AS v (agent_id, version)
+        SELECT DISTINCT r.agent, r.version FROM resolved r
+         WHERE r.version IS NOT NULL AND r.known_version IS NULL
+           AND NOT EXISTS (SELECT 1 FROM unknown)
+        ON CONFLICT (agent_id, version) DO UPDATE SET version = v.version
+        RETURNING v.id, v.agent_id, v.version
+    ), stored AS (
+        INSERT INTO executions (id, agent_id, agent_version_id, model, task_id, started_at,
+                                finished_at, latency_ms, status, prompt_tokens,
+                                completion_tokens, cache_read_tokens, cost_usd,
+                                error_category, error_message, metadata)
+        SELECT r.id, r.agent, COALESCE(r.known_version, fresh.id), r.model, r.task_id,
+               r.started_at, r.started_at + make_interval(secs => r.latency_ms / 1000.0),
+               r.latency_ms, r.status, r.prompt_tokens, r.completion_tokens,
+               r.cache_read_tokens, r.cost_usd, r.error_category, r.error_message, r.metadata
+          FROM resolved r
+          LEFT JOIN new_versions fresh ON r.known_version IS NULL
+                                      AND fresh.agent_id = r.agent AND fresh.version = r.version
+         WHERE NOT EXISTS (SELECT 1 FROM unknown)
+         ORDER BY r.line                      -- the first line wins a repeated id
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    ), evaluated AS (
+        INSERT INTO evaluations (execution_id, passed, score, evaluator)
+        SELECT DISTINCT ON (i.id) i.id, i.eval_passed, i.eval_score, i.eval_evaluator
+          FROM input i
+         WHERE i.eval_passed IS NOT NULL AND i.id IN (SELECT s.id FROM stored s)
+         ORDER BY i.id, i.line
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM input) - (SELECT count(*) FROM stored),
+           NULL::bigint, NULL::uuid
+     WHERE NOT EXISTS (SELECT 1 FROM unknown)
+    UNION ALL
+    SELECT NULL, NULL, u.line, u.agent_id FROM (SELECT * FROM unknown ORDER BY line LIMIT 100) u;
 END $$;
 
 -- Idempotency-Key: the first request with a key runs and its answer is kept

@@ -267,11 +267,17 @@ static const db_statement_t stmt_agent_list = {
 static const db_statement_t stmt_agent_get = {"registry_agent_get",
                                               "SELECT * FROM agent_rows WHERE id = $1", 1, true};
 /* The heartbeat: one UPDATE; its row count says whether the agent exists.
- * $2 state (NULL keeps it), $3 whether current_task was sent, $4 its value. */
+ * $2 state (NULL keeps it), $3 whether current_task was sent, $4 its value.
+ * Its commit does not wait for the WAL flush (synchronous_commit off for this
+ * transaction only): a heartbeat is liveness that the next one overwrites in
+ * seconds, and a crash can lose at most the last fraction of a second of
+ * them. Executions and every other write wait for the flush. */
 static const db_statement_t stmt_heartbeat = {
     "registry_heartbeat",
-    "UPDATE agents SET last_heartbeat_at = now(), state = COALESCE($2, state),"
+    "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))"
+    " UPDATE agents SET last_heartbeat_at = now(), state = COALESCE($2, state),"
     "       current_task = CASE WHEN $3::boolean THEN $4 ELSE current_task END"
+    "  FROM relaxed"
     " WHERE id = $1",
     4, true};
 static const db_statement_t stmt_agent_register = {
