@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 VARDIR=${1:?usage: tests/bench/ingest.sh VARDIR}
 mkdir -p "$VARDIR" && VARDIR=$(cd "$VARDIR" && pwd)
 export PORT=${PORT:-18190} PGPORT=${PGPORT:-54350} FLEETDASHD=${FLEETDASHD:-bin/fleetdashd}
-export WORKERS=${WORKERS:-4}
+export WORKERS=${WORKERS:-16}   # more concurrent commits: PostgreSQL groups their WAL flushes
 SECONDS_EACH=${BENCH_SECONDS:-10}
 NDJSON_LINES=${BENCH_NDJSON:-1000000}
 BASE=http://127.0.0.1:$PORT
