@@ -20,13 +20,21 @@ PGPORT    ?= 5433
 TEST_PORT ?= 18080
 TEST_PGPORT ?= 54330
 
-.PHONY: all asan deps run test unit e2e e2e-asan bench fmt fmt-check clean help
+# make demo: sql/005_demo_fleet.sql's demo_fleet() on the make run stack.
+DEMO_EXECUTIONS ?= 200000
+DEMO_AGENTS     ?= 50
+DEMO_DAYS       ?= 30
+
+.PHONY: all asan deps run demo test unit e2e e2e-asan bench fmt fmt-check clean help
 
 all: bin/fleetdashd
 
 help:
 	@echo "make            build bin/fleetdashd (-Wall -Wextra -Werror)"
 	@echo "make run        install what is missing, build, serve on http://127.0.0.1:$(PORT)"
+	@echo "                (an empty database gets the demo fleet; FLEETDASH_DEMO=0 make run starts empty)"
+	@echo "make demo       add a demo fleet to the running make run stack (DEMO_EXECUTIONS=$(DEMO_EXECUTIONS)"
+	@echo "                DEMO_AGENTS=$(DEMO_AGENTS) DEMO_DAYS=$(DEMO_DAYS))"
 	@echo "make test       the same on its own ports and var/, then every test (also under ASan+UBSan)"
 	@echo "make bench      benchmarks, as ratios to baselines measured in the same run"
 	@echo "make fmt        format the C sources; make fmt-check only checks"
@@ -50,6 +58,15 @@ deps:
 
 run: deps all
 	FLEETDASHD=bin/fleetdashd PORT=$(PORT) PGPORT=$(PGPORT) deploy/stack.sh run $(RUN_VAR)
+
+# Adds (never replaces) agents and their history; VACUUM so that the first
+# reads do not have to set hint bits on every new row.
+demo:
+	@test -f $(RUN_VAR)/stack.env || { echo "make demo: no stack in $(RUN_VAR); start one with make run" >&2; exit 1; }
+	@printf '%s\n' "SELECT * FROM demo_fleet(:'agents'::integer, :'executions'::bigint, :'days'::integer);" \
+		'VACUUM (ANALYZE) executions, evaluations;' | \
+	(. $(abspath $(RUN_VAR)/stack.env) && psql -X -v ON_ERROR_STOP=1 -v agents='$(DEMO_AGENTS)' \
+		-v executions='$(DEMO_EXECUTIONS)' -v days='$(DEMO_DAYS)')
 
 # Formatting, unit tests (built with the sanitizers), then the end-to-end
 # suite against the normal build, then again against the sanitizer build.

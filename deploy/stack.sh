@@ -5,6 +5,8 @@
 #   deploy/stack.sh up VARDIR           start what is not running, wait for /readyz
 #   deploy/stack.sh down VARDIR         stop nginx, the group masters, PostgreSQL
 #   deploy/stack.sh run VARDIR          up, then stay in the foreground; Ctrl-C = down
+#                                       (an empty database first gets the demo fleet,
+#                                       sql/005_demo_fleet.sql; FLEETDASH_DEMO=0: not)
 #   deploy/stack.sh start-group VARDIR G / stop-group VARDIR G
 #   deploy/stack.sh pg-start VARDIR     / pg-stop VARDIR
 #
@@ -628,6 +630,36 @@ cmd_down() {
     say "stopped"
 }
 
+# load_demo_fleet - `run` only: the default demo fleet (demo_fleet(), 50
+# agents, 200,000 executions over 30 days) into a database without agents,
+# unless FLEETDASH_DEMO=0. A failure is reported; the stack stays up.
+load_demo_fleet() {
+    local agents summary
+    if [[ ${FLEETDASH_DEMO-} == 0 ]]; then
+        say "FLEETDASH_DEMO=0: no demo fleet"
+        return 0
+    fi
+    if ! agents=$(pg_psql -d fleetdash -tAc 'SELECT count(*) FROM agents'); then
+        warn "cannot count the agents; no demo fleet loaded"
+        return 0
+    fi
+    if [[ $agents != 0 ]]; then
+        say "the database has $agents agents: no demo fleet loaded"
+        return 0
+    fi
+    say "empty database: loading the demo fleet (50 agents, 200,000 executions over 30 days)"
+    say "  (to start empty: Ctrl-C, rm -rf $VARDIR, FLEETDASH_DEMO=0 make run)"
+    if ! summary=$(pg_psql -d fleetdash -tAc "SET client_min_messages = warning;
+        SELECT format('%s agents, %s versions, %s executions, %s evaluations, %s problems,'
+                      ' %s deployments, %s alerts in %s s', agents, versions, executions,
+                      evaluations, problems, deployments, alerts, seconds) FROM demo_fleet()"); then
+        warn "loading the demo fleet failed (nothing was stored); the fleet is empty"
+        return 0
+    fi
+    say "demo fleet: $summary"
+    pg_psql -d fleetdash -c 'VACUUM (ANALYZE) executions, evaluations' || warn "VACUUM after the demo fleet failed"
+}
+
 # run_up_failed - EXIT trap while `run` brings the stack up: stop what started.
 run_up_failed() {
     local status=$?
@@ -643,6 +675,7 @@ cmd_run() {
     trap - EXIT
     unlock_vardir
     trap 'trap - INT TERM; printf "\n"; cmd_down; exit 0' INT TERM
+    load_demo_fleet
     cat <<EOF
 
 fleetdash is up at $BASE_URL  (Ctrl-C stops everything)

@@ -20,6 +20,8 @@
 --   * agents "checkout-planner-07": metadata {"region", "tier", "team"},
 --     capabilities, heartbeat state; each its primary model and a fallback,
 --     a volume weight, a latency factor, token sizes, a dominant failure.
+--     Executions carry metadata {"region": the agent's, "tier": the
+--     customer's, gold 20 % / silver 30 % / bronze 50 %}.
 --   * quality tiers by success rate (passed evaluations / executions):
 --     ~58 % healthy (0.93..0.975), ~30 % warning (0.76..0.86), ~12 %
 --     critical (0.40..0.63), set per agent through its failure rate, the
@@ -41,9 +43,10 @@
 --     scores consistent with passed.
 --   * ~1 % of executions are sightings of a problem, aggregated into
 --     problems (occurrences, first and last seen, an example execution):
---     per agent, category and message; rate limits fleet-wide per model.
---     Older problems are resolved; a resolved one may recur as a new open
---     problem with the same fingerprint.
+--     one per agent and category (the failures it is known for, slow,
+--     costly or wrong answers), provider rate limits and model errors one
+--     per model, fleet-wide. Older problems are resolved; a resolved one
+--     may recur as a new open problem with the same fingerprint.
 --   * alerts of every severity from problems, agent quality, latency, cost,
 --     rollbacks and missed heartbeats; open, acknowledged or resolved.
 --
@@ -118,6 +121,9 @@ DECLARE
     v_chunks   bigint;
     v_done     bigint := 0;
     v_evals    bigint := 0;
+    v_cats     text[] := ARRAY['timeout', 'cancelled', 'rate_limit', 'tool_error', 'invalid_output',
+                               'context_overflow', 'model_error'];
+    v_n        bigint;
     c_top      CONSTANT bigint := -9223372036854775807 - 1;
     v_t        timestamptz;
     v_sum      demo_fleet_summary;
@@ -142,7 +148,8 @@ BEGIN
     v_start := v_end - make_interval(days => p_days);
     v_hours := p_days * 24;
     SELECT count(*) INTO v_existing FROM agents;
-    v_key := md5(format('fleetdash-demo|%s|%s', p_seed, v_existing));
+    -- the seed's bytes, not its text: extra_float_digits cannot change them
+    v_key := md5(format('fleetdash-demo|%s|%s', encode(float8send(p_seed), 'hex'), v_existing));
     -- xxxxxxxx-xxxx-8xxx: a UUID "version 8" (custom); the low half is
     -- 8 followed by the row number, so ids grow with it.
     v_prefix := substr(v_key, 1, 12) || '8' || substr(v_key, 14, 3);
@@ -242,7 +249,7 @@ BEGIN
            q3.target / ((1 - q3.fail_p) * q3.eval_cov) AS pass_p,
            md5(v_key || ':agent:' || q3.a)::uuid AS id,
            -- volume weight (lognormal), latency factor, tokens
-           exp(0.9 * sqrt(-2 * ln(1 - u5)) * cos(2 * pi() * u6)) AS weight,
+           exp(0.75 * sqrt(-2 * ln(1 - u5)) * cos(2 * pi() * u6)) AS weight,
            0.6 + 1.6 * u7 * u7 AS lat_factor,
            round(800 * exp(2.6 * u8)) AS prompt_med,
            round(150 * exp(2.3 * u9)) AS comp_med,
@@ -251,7 +258,7 @@ BEGIN
            q3.m_pri,
            (q3.m_pri + 1 + floor(u12 * 5)::integer) % 6 AS m_fb,
            0.03 + 0.17 * u12 AS fb_share,
-           0.1 + 0.25 * u13 AS sh_timeout,        -- of the failures
+           0.05 + 0.12 * u13 AS sh_timeout,       -- of the failures
            0.05 + 0.15 * u14 AS sh_cancel,
            2 + floor(u15 * 5)::integer AS dom_cat, -- dominant kind of failure (2..6)
            (ARRAY['eu-west-1', 'eu-central-1', 'us-east-1', 'us-west-2', 'ap-southeast-1'])[1 + floor(u16 * 5)::integer] AS region,
@@ -272,7 +279,6 @@ BEGIN
     -- rounding: every agent has a fail_p, eval_cov, pass_p in range
     UPDATE demo_agent SET pass_p = least(pass_p, 0.999);
 
-    -- incidents: about one agent in ten has a few bad hours
     ALTER TABLE demo_agent
         ADD COLUMN inc_s timestamptz, ADD COLUMN inc_e timestamptz, ADD COLUMN inc_cat integer,
         ADD COLUMN nv integer, ADD COLUMN last_status text, ADD COLUMN msgs text[],
@@ -283,6 +289,7 @@ BEGIN
         ADD COLUMN d_last boolean, ADD COLUMN bad_version uuid,
         ADD COLUMN meta_g jsonb, ADD COLUMN meta_s jsonb, ADD COLUMN meta_b jsonb;
 
+    -- incidents: about one agent in ten has a few bad hours
     UPDATE demo_agent d SET
         inc_s = CASE WHEN d.u_inc < 0.12 OR (d.a = 1 AND p_agents >= 5)
                      THEN v_start + (0.1 + 0.85 * d.u_inc2) * make_interval(days => p_days) END,
@@ -290,9 +297,10 @@ BEGIN
         nv = CASE WHEN d.u_ver < 0.15 THEN 1 WHEN d.u_ver < 0.50 THEN 2 WHEN d.u_ver < 0.80 THEN 3 ELSE 4 END,
         last_status = CASE WHEN d.u_dep < 0.55 THEN 'completed' WHEN d.u_dep < 0.75 THEN 'in_progress'
                            WHEN d.u_dep < 0.85 THEN 'paused' ELSE 'rolled_back' END,
-        meta_g = jsonb_build_object('region', d.region, 'tier', 'gold', 'team', d.domain),
-        meta_s = jsonb_build_object('region', d.region, 'tier', 'silver', 'team', d.domain),
-        meta_b = jsonb_build_object('region', d.region, 'tier', 'bronze', 'team', d.domain),
+        -- an execution's metadata: the agent's region, the customer's tier
+        meta_g = jsonb_build_object('region', d.region, 'tier', 'gold'),
+        meta_s = jsonb_build_object('region', d.region, 'tier', 'silver'),
+        meta_b = jsonb_build_object('region', d.region, 'tier', 'bronze'),
         -- three messages per error category (index cat * 3 + k + 1):
         -- 0 timeout, 1 cancelled, 2 rate_limit, 3 tool_error,
         -- 4 invalid_output, 5 context_overflow, 6 model_error
@@ -322,6 +330,9 @@ BEGIN
      WHERE m.m = d.m_pri;
     UPDATE demo_agent SET inc_e = inc_s + make_interval(hours => 1 + floor(u_inc * 1000)::integer % 5);
     UPDATE demo_agent SET inc_s = 'infinity', inc_e = 'infinity' WHERE inc_s IS NULL;
+    ALTER TABLE demo_agent ADD COLUMN dom_name text, ADD COLUMN inc_name text;
+    UPDATE demo_agent SET dom_name = v_cats[dom_cat + 1],
+                          inc_name = CASE WHEN inc_s < 'infinity' THEN v_cats[inc_cat + 1] END;
 
     -- versions: v1 before the window; v2..v4 rolled out inside it, one
     -- canary each; only the latest may be unfinished or rolled back.
@@ -471,8 +482,10 @@ BEGIN
     CREATE INDEX ON demo_hour (chunk);
     ANALYZE demo_hour;
 
+    -- fkey: what a problem groups by - agent and category, or for provider
+    -- trouble model and category
     CREATE TEMP TABLE demo_sighting (
-        agent_id uuid, model text, category text, message text,
+        fkey text, agent_id uuid, model text, category text, message text,
         started_at timestamptz, execution_id uuid
     ) ON COMMIT DROP;
 
@@ -503,11 +516,17 @@ BEGIN
     -- The chunk statement is all expressions over a million rows: JIT
     -- (without inlining and optimization, which cost more than they save
     -- here) takes ~15 % off; its row estimates are too low to reach the
-    -- default thresholds. The RETURNING rows of a chunk stay in memory.
-    PERFORM set_config('jit_above_cost', '0', true),
-            set_config('jit_inline_above_cost', '-1', true),
-            set_config('jit_optimize_above_cost', '-1', true),
-            set_config('work_mem', '256MB', true);
+    -- default thresholds. Only when no trigger runs a query per row: JIT
+    -- compiles anew for every execution of a plan. The RETURNING rows of a
+    -- chunk stay in memory.
+    IF v_fast AND NOT EXISTS (SELECT 1 FROM pg_trigger t
+                               WHERE t.tgrelid IN ('executions'::regclass, 'evaluations'::regclass)
+                                 AND NOT t.tgisinternal AND t.tgenabled <> 'D') THEN
+        PERFORM set_config('jit_above_cost', '0', true),
+                set_config('jit_inline_above_cost', '-1', true),
+                set_config('jit_optimize_above_cost', '-1', true);
+    END IF;
+    PERFORM set_config('work_mem', '256MB', true);
     FOR v_c IN 0 .. v_chunks - 1 LOOP
         v_t := clock_timestamp();
         WITH x AS (
@@ -519,8 +538,7 @@ BEGIN
                    l4.st + l4.lat * interval '1 millisecond', l4.lat, l4.status, l4.pt, l4.ct, l4.crt,
                    -- micro-dollars: bigint to numeric is cheap, float8 to numeric is not
                    round((l4.pt - l4.crt) * l4.p_in + l4.crt * l4.p_cache + l4.ct * l4.p_out)::bigint::numeric * 0.000001,
-                   (ARRAY['timeout', 'cancelled', 'rate_limit', 'tool_error', 'invalid_output',
-                          'context_overflow', 'model_error'])[l4.cat + 1],
+                   v_cats[l4.cat + 1],
                    l4.msgs[l4.cat * 3 + l4.mk + 1],
                    l4.meta,
                    l4.st + (l4.lat + l4.lag) * interval '1 millisecond'
@@ -542,9 +560,9 @@ BEGIN
                            200 + floor(l2.ul * 2800)::integer AS lag
                       FROM (
                         SELECT l1.*, m.model, m.p_in, m.p_out, m.p_cache, m.caches, m.ctx,
-                               -- lognormal latency (Box-Muller normal), a 2 % tail 2-12x longer
+                               -- lognormal latency (Box-Muller normal), a 2 % tail 1.5-6x longer
                                (m.lat_med * l1.lat_factor * exp(m.sigma * l1.z1)
-                                 * CASE WHEN l1.ut < 0.02 THEN 2 + l1.ut * 500 ELSE 1 END) AS lat0,
+                                 * CASE WHEN l1.ut < 0.02 THEN 1.5 + l1.ut * 225 ELSE 1 END) AS lat0,
                                round(l1.comp_med * exp(0.45 * l1.z1 + 0.35 * l1.z2))::bigint AS ctok,
                                round(l1.prompt_med * exp(0.5 * l1.z3))::bigint AS ptok,
                                CASE WHEN l1.status = 'succeeded' THEN NULL
@@ -611,119 +629,131 @@ BEGIN
                       executions.status, executions.error_category, executions.error_message,
                       executions.started_at, executions.finished_at, executions.latency_ms,
                       executions.cost_usd
-        ), ev AS (
-            INSERT INTO evaluations (execution_id, passed, score, evaluator, created_at)
-            SELECT y.id, y.passed,
-                   round(CASE WHEN y.passed THEN 700 + 300 * sqrt(y.u3) ELSE 620 * y.u3 END) / 1000,
-                   y.evaluator,
-                   least(y.finished_at + (2 + y.u3 * 600) * interval '1 second', v_end)
-              FROM (SELECT x.id, x.finished_at, d.evaluator, demo_u(g, 32) AS u3,
-                           x.status = 'succeeded'
-                             AND demo_u(g, 16) < d.pass_p - CASE WHEN x.agent_version_id = d.bad_version THEN 0.2::double precision ELSE 0 END AS passed,
-                           CASE WHEN x.status = 'succeeded' THEN demo_u(g, 0) < d.eval_cov
-                                ELSE demo_u(g, 0) < 0.5 END AS evaluated
-                      FROM x
-                      JOIN demo_agent d ON d.id = x.agent_id,
-                      LATERAL (SELECT uuid_hash_extended(x.id, v_s[11]) AS g) gg
-                    OFFSET 0) y
-             WHERE y.evaluated
-            RETURNING 1
         ), si AS (
-            -- problem sightings: ~10 % of the failures, ~0.45 % of the
-            -- successes (slow, costly or wrong answers)
-            INSERT INTO demo_sighting (agent_id, model, category, message, started_at, execution_id)
-            SELECT x.agent_id, x.model,
-                   CASE WHEN x.status <> 'succeeded' THEN x.error_category
-                        WHEN x.latency_ms >= 30000 THEN 'latency_regression'
-                        WHEN x.cost_usd >= 0.25 THEN 'cost_spike'
-                        ELSE 'hallucination' END,
-                   x.error_message, x.started_at, x.id
-              FROM x, LATERAL (SELECT uuid_hash_extended(x.id, v_s[12]) AS g) z
-             WHERE (z.g & 65535) < CASE WHEN x.status = 'succeeded' THEN 295 ELSE 6554 END
-            RETURNING 1
+            -- problem sightings, ~1 % of the executions: the failures an
+            -- agent is known for (its dominant kind, incidents, timeouts if
+            -- it has many, provider rate limits and errors); among successes, slow
+            -- or costly runs and wrong answers of agents that are not healthy
+            INSERT INTO demo_sighting (fkey, agent_id, model, category, message, started_at, execution_id)
+            SELECT CASE WHEN z.category IN ('rate_limit', 'model_error') THEN z.model || '/' || z.category
+                        ELSE z.agent_id || '/' || z.category END,
+                   z.agent_id, z.model, z.category, z.error_message, z.started_at, z.id
+              FROM (SELECT x.agent_id, x.model, x.error_message, x.started_at, x.id,
+                           CASE WHEN x.status = 'succeeded' THEN
+                                    CASE WHEN x.latency_ms >= 30000 THEN 'latency_regression'
+                                         WHEN x.cost_usd >= 0.25 THEN 'cost_spike'
+                                         WHEN d.tier <> 'healthy' THEN 'hallucination' END
+                                WHEN x.error_category IN ('rate_limit', 'model_error', d.dom_name, d.inc_name)
+                                  OR (x.error_category = 'timeout' AND d.sh_timeout >= 0.11)
+                                    THEN x.error_category END AS category
+                      FROM x JOIN demo_agent d ON d.id = x.agent_id
+                     WHERE (uuid_hash_extended(x.id, v_s[12]) & 65535)
+                           < CASE WHEN x.status = 'succeeded' THEN 800 ELSE 12000 END) z
+             WHERE z.category IS NOT NULL
         )
-        SELECT v_evals + (SELECT count(*) FROM ev) INTO v_evals;
+        -- evaluations
+        INSERT INTO evaluations (execution_id, passed, score, evaluator, created_at)
+        SELECT y.id, y.passed,
+               round(CASE WHEN y.passed THEN 700 + 300 * sqrt(y.u3) ELSE 620 * y.u3 END) / 1000,
+               y.evaluator,
+               least(y.finished_at + (2 + y.u3 * 600) * interval '1 second', v_end)
+          FROM (SELECT x.id, x.finished_at, d.evaluator, demo_u(g, 32) AS u3,
+                       x.status = 'succeeded'
+                         AND demo_u(g, 16) < d.pass_p - CASE WHEN x.agent_version_id = d.bad_version THEN 0.2::double precision ELSE 0 END AS passed,
+                       CASE WHEN x.status = 'succeeded' THEN demo_u(g, 0) < d.eval_cov
+                            ELSE demo_u(g, 0) < 0.5 END AS evaluated
+                  FROM x
+                  JOIN demo_agent d ON d.id = x.agent_id,
+                  LATERAL (SELECT uuid_hash_extended(x.id, v_s[11]) AS g) gg
+                OFFSET 0) y
+         WHERE y.evaluated;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_evals := v_evals + v_n;
 
         SELECT v_done + sum(n) INTO v_done FROM demo_hour WHERE chunk = v_c;
         RAISE NOTICE 'demo_fleet: % of % executions (chunk: % s)', v_done, p_executions,
             round(extract(epoch FROM clock_timestamp() - v_t)::numeric, 1);
     END LOOP;
 
-    PERFORM set_config('session_replication_role', v_role, true),
-            set_config('jit_above_cost', v_jit[1], true),
+    IF v_fast THEN
+        PERFORM set_config('session_replication_role', v_role, true);
+    END IF;
+    PERFORM set_config('jit_above_cost', v_jit[1], true),
             set_config('jit_inline_above_cost', v_jit[2], true),
             set_config('jit_optimize_above_cost', v_jit[3], true),
             set_config('work_mem', v_jit[4], true);
 
     -- ----------------------------------------------------------- problems
-    -- one per (agent, category, message); rate limits fleet-wide per model.
-    -- Problems last seen more than three days ago are mostly resolved; some
-    -- of those recur later as a new open problem with the same fingerprint.
+    -- One per agent and category; provider rate limits and model errors
+    -- one per model, fleet-wide. Problems not seen for three days are
+    -- mostly resolved; some recur: resolved in the middle of the window,
+    -- then open again with the same fingerprint.
     CREATE TEMP TABLE demo_problem ON COMMIT DROP AS
     WITH g AS (
-        SELECT CASE WHEN s.category = 'rate_limit' THEN NULL ELSE s.agent_id END AS agent_id,
-               CASE WHEN s.category = 'rate_limit' THEN s.model END AS model,
-               s.category,
-               CASE WHEN s.category = 'rate_limit' THEN NULL ELSE s.message END AS message,
-               count(*) AS occ, min(s.started_at) AS first_seen, max(s.started_at) AS last_seen,
-               (array_agg(s.execution_id ORDER BY s.started_at DESC, s.execution_id DESC))[1] AS example
-          FROM demo_sighting s
-         GROUP BY 1, 2, 3, 4
+        SELECT s.fkey,
+               CASE WHEN s.category IN ('rate_limit', 'model_error') THEN NULL ELSE s.agent_id END AS agent_id,
+               CASE WHEN s.category IN ('rate_limit', 'model_error') THEN s.model END AS model,
+               s.category, count(*) AS occ,
+               min(s.started_at) AS first_seen, max(s.started_at) AS last_seen,
+               mode() WITHIN GROUP (ORDER BY s.message) AS message
+          FROM demo_sighting s GROUP BY 1, 2, 3, 4
+        HAVING count(*) >= 3                  -- one or two sightings: noise
+    ), f AS (
+        SELECT g.*, d.name AS agent_name,
+               'demo-' || substr(v_key, 1, 8) || ':' || coalesce(d.name, 'fleet:' || g.model)
+                 || ':' || g.category AS fingerprint
+          FROM g LEFT JOIN demo_agent d ON d.id = g.agent_id
     )
-    SELECT g.*, d.name AS agent_name, d.a,
-           'demo-' || substr(v_key, 1, 8) || ':' || coalesce(d.name, 'fleet') || ':' || g.category
-             || ':' || coalesce(g.model, left(md5(coalesce(g.message, '')), 8)) AS fingerprint,
-           demo_hu(hashtext(g.category || coalesce(d.name, g.model) || coalesce(g.message, '')), v_s[4]) AS u
-      FROM g LEFT JOIN demo_agent d ON d.id = g.agent_id;
+    SELECT f.*, demo_hu(hashtext(f.fingerprint), v_s[4]) AS u,
+           percent_rank() OVER (ORDER BY f.occ, f.fingerprint) AS occ_rank
+      FROM f;
 
     INSERT INTO problems (id, agent_id, execution_id, fingerprint, category, severity, title,
                           description, status, occurrences, first_seen_at, last_seen_at,
                           resolved_at, created_at, updated_at)
     SELECT md5(v_key || ':problem:' || p.fingerprint || ':' || p.part)::uuid,
            p.agent_id, p.example, p.fingerprint, p.category, p.severity, p.title,
-           p.description, p.status, p.occ, p.first_seen, p.last_seen,
-           p.resolved_at, p.first_seen, greatest(p.last_seen, coalesce(p.resolved_at, p.last_seen))
+           format('%s sightings between %s and %s UTC (demo fleet)', p.occ,
+                  to_char(p.first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
+                  to_char(p.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')),
+           p.status, p.occ, p.first_seen, p.last_seen, p.resolved_at, p.first_seen,
+           greatest(p.last_seen, coalesce(p.resolved_at, p.last_seen))
       FROM (
         SELECT q.*,
-               CASE WHEN q.occ >= 400 AND q.category IN ('tool_error', 'hallucination', 'timeout') THEN 'critical'
+               CASE WHEN q.occ_rank >= 0.9 AND q.category NOT IN ('latency_regression', 'cost_spike')
+                        THEN 'critical'
                     WHEN q.category IN ('tool_error', 'rate_limit', 'hallucination', 'model_error') THEN 'high'
-                    WHEN q.category IN ('latency_regression', 'cost_spike', 'cancelled') THEN 'low'
+                    WHEN q.category IN ('latency_regression', 'cost_spike') THEN 'low'
                     ELSE 'medium' END AS severity,
                CASE q.category
                    WHEN 'rate_limit' THEN format('Rate limited by the provider of %s', q.model)
-                   WHEN 'latency_regression' THEN format('%s: latency far above its usual range', q.agent_name)
+                   WHEN 'model_error' THEN format('Upstream errors from %s', q.model)
+                   WHEN 'latency_regression' THEN format('%s: runs far slower than usual', q.agent_name)
                    WHEN 'cost_spike' THEN format('%s: runs costing several times the median', q.agent_name)
                    WHEN 'hallucination' THEN format('%s: answers with facts not found in the sources', q.agent_name)
                    ELSE format('%s: %s', q.agent_name, q.message) END AS title,
-               format('%s sightings of %s between %s and %s (demo fleet)', q.occ, q.category,
-                      to_char(q.first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
-                      to_char(q.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')) AS description,
-               CASE WHEN q.part = 1 AND q.split IS NOT NULL THEN 'resolved'
+               CASE WHEN q.part = 1 THEN 'resolved'
                     WHEN q.last_seen < v_end - interval '3 days' AND q.u < 0.8 THEN 'resolved'
                     WHEN q.u < 0.55 THEN 'open' ELSE 'investigating' END AS status,
-               CASE WHEN q.part = 1 AND q.split IS NOT NULL THEN q.last_seen + interval '10 minutes'
+               CASE WHEN q.part = 1 THEN q.last_seen + interval '10 minutes'
                     WHEN q.last_seen < v_end - interval '3 days' AND q.u < 0.8
                         THEN least(q.last_seen + (1 + 40 * q.u) * interval '1 hour', v_end) END AS resolved_at
           FROM (
-            -- a problem seen over more than half of the window and picked by
-            -- its hash is split in two at its middle: fixed, then back
-            SELECT b.agent_id, b.model, b.category, b.message, b.agent_name, b.a, b.fingerprint, b.u,
-                   b.split, x.part,
-                   count(*) AS occ, min(s.started_at) AS first_seen, max(s.started_at) AS last_seen,
+            SELECT b.agent_id, b.model, b.category, b.message, b.agent_name, b.fingerprint, b.u,
+                   b.occ_rank, x.part, count(*) AS occ,
+                   min(s.started_at) AS first_seen, max(s.started_at) AS last_seen,
                    (array_agg(s.execution_id ORDER BY s.started_at DESC, s.execution_id DESC))[1] AS example
               FROM (SELECT dp.*,
+                           -- a problem seen over more than half of the window,
+                           -- picked by its hash: fixed at its middle, then back
                            CASE WHEN dp.u > 0.85 AND dp.occ >= 4
                                  AND dp.last_seen - dp.first_seen > make_interval(days => p_days) / 2
                                 THEN dp.first_seen + (dp.last_seen - dp.first_seen) / 2 END AS split
                       FROM demo_problem dp) b
-              JOIN demo_sighting s
-                ON s.category = b.category
-               AND (s.agent_id = b.agent_id OR (b.agent_id IS NULL AND s.model = b.model))
-               AND (b.message IS NULL OR s.message = b.message)
-              CROSS JOIN LATERAL (SELECT CASE WHEN b.split IS NOT NULL AND s.started_at < b.split
-                                              THEN 1 ELSE 2 END AS part) x
-             GROUP BY b.agent_id, b.model, b.category, b.message, b.agent_name, b.a, b.fingerprint,
-                      b.u, b.split, x.part
+              JOIN demo_sighting s ON s.fkey = b.fkey
+              CROSS JOIN LATERAL (SELECT CASE WHEN s.started_at < b.split THEN 1 ELSE 2 END AS part) x
+             GROUP BY b.agent_id, b.model, b.category, b.message, b.agent_name, b.fingerprint, b.u,
+                      b.occ_rank, x.part
           ) q
       ) p
      ORDER BY p.fingerprint, p.part;
@@ -747,7 +777,7 @@ BEGIN
                         THEN least(al0.created_at + (3 + 50 * al0.u) * interval '1 minute',
                                    coalesce(al0.resolved_at, 'infinity'), greatest(al0.created_at, v_end)) END AS ack_at
               FROM (
-        -- every critical or high problem raised one
+        -- every critical problem raised one, some high ones too
         SELECT 'p:' || p.id AS k, p.severity, 'Problem: ' || p.title AS title,
                format('%s occurrences so far', p.occurrences) AS message,
                p.agent_id, p.execution_id,
@@ -757,7 +787,7 @@ BEGIN
                demo_hu(hashtext(p.id::text), v_s[5]) AS u
           FROM problems p
          WHERE p.fingerprint LIKE 'demo-' || substr(v_key, 1, 8) || ':%'
-           AND p.severity IN ('critical', 'high')
+           AND (p.severity = 'critical' OR (p.severity = 'high' AND demo_hu(hashtext(p.id::text), v_s[6]) < 0.4))
         UNION ALL
         -- agent quality: critical and warning agents, now
         SELECT 'q:' || d.a, CASE d.tier WHEN 'critical' THEN 'critical' ELSE 'medium' END,
