@@ -50,17 +50,21 @@
 --   * alerts of every severity from problems, agent quality, latency, cost,
 --     rollbacks and missed heartbeats; open, acknowledged or resolved.
 --
--- Speed: executions and evaluations are made set-based, hour slot by hour
--- slot, in chunks of about a million rows, with ids that grow with the row
--- number (like UUIDv7) so every index of 001 is appended to at its right
--- edge. When the caller may SET session_replication_role and no user
--- trigger or rule on executions/evaluations would be skipped by it, the
--- bulk insert runs in replica mode: the row-by-row foreign-key checks are
--- skipped (the rows reference only what this function made in the same
--- transaction) - that is half of the time. Otherwise (NOTICE says which)
--- the checks run and it is about twice as slow. A trigger added to these
--- tables later should be ENABLE ALWAYS to keep both the fast path and
--- itself.
+-- Speed (10,000,000 executions in 141-175 s on the 2-core dev machine):
+-- executions and evaluations are made set-based, hour slot by hour slot,
+-- in chunks of about a million rows (one INSERT ... SELECT each, its
+-- evaluations and problem sightings taken from its RETURNING rows), with
+-- ids that grow with the row number (like UUIDv7) so that the primary keys
+-- and the time index are appended to at their right edge. Of the ~14 us of
+-- CPU per execution, making the row takes ~2.3, storing it ~6.8 (5.1 of
+-- them the six indexes of 001), its evaluation and the rest ~5. When the
+-- caller may SET session_replication_role and no user trigger or rule on
+-- executions or evaluations would be skipped by it, the bulk insert runs
+-- in replica mode: the row-by-row foreign-key checks are skipped (the rows
+-- reference only what this function made in this transaction); otherwise
+-- (NOTICE says why) they run and it takes twice as long. A trigger added
+-- to these tables later should be ENABLE ALWAYS to keep both the fast path
+-- and itself. Same data either way.
 
 
 -- demo_fleet_summary - what demo_fleet() made (seconds: wall time).
