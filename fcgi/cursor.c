@@ -1,7 +1,11 @@
-/* cursor.c - opaque keyset-pagination cursors: the sort key of the last row */
+/* cursor.c - keyset pagination: opaque cursors and the paging parameters of a list */
 #include "cursor.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "validate.h"
 
 #define CURSOR_SEPARATOR '\x1f' /* ASCII unit separator: never in a key */
 
@@ -75,4 +79,51 @@ int cursor_decode(arena_t *arena, const char *token, const char **parts, size_t 
         raw = sep ? sep + 1 : raw + strlen(raw);
     }
     return 0;
+}
+
+int cursor_refuse(problem_t *p)
+{
+    problem_set(p, 400, "The query parameter cursor is invalid.");
+    problem_field(p, "cursor", "is not a cursor this server gave out");
+    return -1;
+}
+
+static bool cursor_is_known(const char *name, const char *const *filters)
+{
+    if (strcmp(name, "limit") == 0 || strcmp(name, "cursor") == 0)
+        return true;
+    for (const char *const *f = filters; *f != NULL; f++)
+        if (strcmp(name, *f) == 0)
+            return true;
+    return false;
+}
+
+int cursor_page_params(request_t *req, const char *const *filters, size_t nkey, cursor_page_t *page,
+                       problem_t *p)
+{
+    const char *limit = request_query(req, "limit");
+    const char *cursor = request_query(req, "cursor");
+    char known[256] = "limit, cursor";
+    char *end;
+
+    for (const char *const *f = filters; *f != NULL; f++)
+        snprintf(known + strlen(known), sizeof(known) - strlen(known), ", %s", *f);
+    for (size_t i = 0; i < req->nquery; i++) {
+        if (!cursor_is_known(req->query[i].name, filters)) {
+            problem_set(p, 400, "Unknown query parameter \"%s\".", req->query[i].name);
+            problem_field(p, req->query[i].name, "is not a known parameter (%s)", known);
+        }
+    }
+    memset(page, 0, sizeof(*page));
+    page->limit = limit ? strtol(limit, &end, 10) : CURSOR_PAGE_DEFAULT;
+    if (limit != NULL &&
+        (*limit == '\0' || *end != '\0' || page->limit < 1 || page->limit > CURSOR_PAGE_MAX)) {
+        problem_set(p, 400, "The query parameter limit is invalid.");
+        problem_field(p, "limit", "must be a whole number from 1 to %d", CURSOR_PAGE_MAX);
+    }
+    if (cursor != NULL && (nkey > CURSOR_MAX_PARTS || nkey == 0 ||
+                           cursor_decode(req->arena, cursor, page->key, nkey) != 0 ||
+                           !validate_uuid(page->key[nkey - 1])))
+        cursor_refuse(p);
+    return p->status != 0 ? -1 : 0;
 }

@@ -1,10 +1,22 @@
-/* cursor.h - opaque keyset-pagination cursors: the sort key of the last row */
+/* cursor.h - keyset pagination: opaque cursors and the paging parameters of a list */
 #ifndef FLEETDASH_CURSOR_H
 #define FLEETDASH_CURSOR_H
 
 #include <stddef.h>
 
 #include "arena.h"
+#include "problem.h"
+#include "request.h"
+
+#define CURSOR_PAGE_DEFAULT 50
+#define CURSOR_PAGE_MAX     100
+#define CURSOR_MAX_PARTS    4
+
+/* The paging parameters of one list request. */
+typedef struct cursor_page {
+    long limit;                        /* rows to answer: 1..CURSOR_PAGE_MAX */
+    const char *key[CURSOR_MAX_PARTS]; /* the cursor's parts; all NULL without one */
+} cursor_page_t;
 
 /* Encodes nparts strings (the sort key of the last row of a page) as one
  * URL-safe token. Never fails; the token lives in the arena. */
@@ -13,5 +25,15 @@ const char *cursor_encode(arena_t *arena, const char *const *parts, size_t npart
 /* Decodes a token made by cursor_encode with exactly nparts parts into
  * parts[]. Returns 0, or -1 when the token is not one of ours. */
 int cursor_decode(arena_t *arena, const char *token, const char **parts, size_t nparts);
+
+/* Reads ?limit= (default CURSOR_PAGE_DEFAULT) and ?cursor= (nkey parts, the
+ * last one the UUID that ends every keyset) into page, and refuses any query
+ * parameter that is neither of those nor one of filters (NULL-terminated).
+ * Returns 0, or -1 with a 400 in p naming every bad parameter. */
+int cursor_page_params(request_t *req, const char *const *filters, size_t nkey, cursor_page_t *page,
+                       problem_t *p);
+
+/* The 400 for a cursor whose parts turn out wrong; always -1. */
+int cursor_refuse(problem_t *p);
 
 #endif

@@ -48,11 +48,16 @@ static int replay(request_t *req, response_t *res, problem_t *p, const PGresult 
     return 0;
 }
 
-/* Stores a 2xx answer with the key. */
+/* Stores a 2xx answer with the key. The body is serialised once: the
+ * response then sends the same text. */
 static int store(request_t *req, response_t *res, problem_t *p, const char *key)
 {
     size_t len = 0;
-    const char *text = res->body ? json_out(req->arena, res->body, &len) : res->text;
+    if (res->body != NULL) {
+        const char *serialised = json_out(req->arena, res->body, &len);
+        response_text(res, res->status, serialised, len);
+    }
+    const char *text = res->text;
     const char *params[5] = {key, request_body_hash(req),
                              arena_printf(req->arena, "%d", res->status), res->location,
                              text ? text : ""};

@@ -10,9 +10,7 @@
 #include "../fcgi/json_out.h"
 #include "../fcgi/validate.h"
 
-#define DASHBOARDS_PAGE_DEFAULT 50
-#define DASHBOARDS_PAGE_MAX     100
-#define DASHBOARDS_BASE         "/api/v1/dashboards"
+#define DASHBOARDS_BASE "/api/v1/dashboards"
 
 /* ---------------------------------------------------------------- input rules */
 
@@ -351,36 +349,15 @@ static int run_widget(request_t *req, response_t *res, problem_t *p, const db_st
 
 static int dashboards_list(request_t *req, response_t *res, problem_t *p)
 {
-    const char *limit_text = request_query(req, "limit");
-    const char *cursor = request_query(req, "cursor");
-    const char *key[3] = {NULL, NULL, NULL};
-    long limit = DASHBOARDS_PAGE_DEFAULT;
+    static const char *const filters[] = {"owner", NULL};
+    cursor_page_t page;
 
-    for (size_t i = 0; i < req->nquery; i++) {
-        const char *name = req->query[i].name;
-        if (strcmp(name, "limit") && strcmp(name, "cursor") && strcmp(name, "owner")) {
-            problem_set(p, 400, "Unknown query parameter \"%s\".", name);
-            problem_field(p, name, "is not a known parameter (limit, cursor, owner)");
-        }
-    }
-    if (limit_text != NULL) {
-        char *end;
-        limit = strtol(limit_text, &end, 10);
-        if (*limit_text == '\0' || *end != '\0' || limit < 1 || limit > DASHBOARDS_PAGE_MAX) {
-            problem_set(p, 400, "The query parameter limit is invalid.");
-            problem_field(p, "limit", "must be a whole number from 1 to %d", DASHBOARDS_PAGE_MAX);
-        }
-    }
-    if (cursor != NULL &&
-        (cursor_decode(req->arena, cursor, key, 3) != 0 ||
-         (strcmp(key[0], "t") && strcmp(key[0], "f")) || !validate_uuid(key[2]))) {
-        problem_set(p, 400, "The query parameter cursor is invalid.");
-        problem_field(p, "cursor", "is not a cursor this server gave out");
-    }
-    if (p->status != 0)
+    if (cursor_page_params(req, filters, 3, &page, p) != 0)
         return -1;
-
-    const char *params[5] = {request_query(req, "owner"), key[0], key[1], key[2],
+    if (page.key[0] != NULL && strcmp(page.key[0], "t") && strcmp(page.key[0], "f"))
+        return cursor_refuse(p);
+    long limit = page.limit;
+    const char *params[5] = {request_query(req, "owner"), page.key[0], page.key[1], page.key[2],
                              arena_printf(req->arena, "%ld", limit + 1)};
     PGresult *rows = db_exec(&stmt_list, params, p);
     if (rows == NULL)

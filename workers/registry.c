@@ -10,10 +10,8 @@
 #include "../fcgi/json_out.h"
 #include "../fcgi/validate.h"
 
-#define AGENTS_BASE         "/api/v1/agents"
-#define AGENTS_PAGE_DEFAULT 50
-#define AGENTS_PAGE_MAX     100
-#define CAPABILITY_MAX      100
+#define AGENTS_BASE    "/api/v1/agents"
+#define CAPABILITY_MAX 100
 
 /* ---------------------------------------------------------------- types */
 
@@ -534,37 +532,19 @@ done:
  * *limit. Returns 0, or -1 with a 400 naming each bad parameter. */
 static int agents_list_params(request_t *req, const char **params, long *limit, problem_t *p)
 {
+    static const char *const filters[] = {"active", NULL};
     const char *active = request_query(req, "active");
-    const char *limit_text = request_query(req, "limit");
-    const char *cursor = request_query(req, "cursor");
-    const char *key[2] = {NULL, NULL};
-    char *end;
+    cursor_page_t page;
 
-    for (size_t i = 0; i < req->nquery; i++) {
-        const char *name = req->query[i].name;
-        if (strcmp(name, "active") && strcmp(name, "limit") && strcmp(name, "cursor")) {
-            problem_set(p, 400, "Unknown query parameter \"%s\".", name);
-            problem_field(p, name, "is not a known parameter (active, limit, cursor)");
-        }
-    }
+    cursor_page_params(req, filters, 2, &page, p);
     if (active != NULL && strcmp(active, "true") && strcmp(active, "false")) {
         problem_set(p, 400, "The query parameter active is invalid.");
         problem_field(p, "active", "must be true or false");
     }
-    *limit = limit_text ? strtol(limit_text, &end, 10) : AGENTS_PAGE_DEFAULT;
-    if (limit_text != NULL &&
-        (*limit_text == '\0' || *end != '\0' || *limit < 1 || *limit > AGENTS_PAGE_MAX)) {
-        problem_set(p, 400, "The query parameter limit is invalid.");
-        problem_field(p, "limit", "must be a whole number from 1 to %d", AGENTS_PAGE_MAX);
-    }
-    if (cursor != NULL &&
-        (cursor_decode(req->arena, cursor, key, 2) != 0 || !validate_uuid(key[1]))) {
-        problem_set(p, 400, "The query parameter cursor is invalid.");
-        problem_field(p, "cursor", "is not a cursor this server gave out");
-    }
+    *limit = page.limit;
     params[0] = active;
-    params[1] = key[0];
-    params[2] = key[1];
+    params[1] = page.key[0];
+    params[2] = page.key[1];
     params[3] = arena_printf(req->arena, "%ld", *limit + 1);
     return p->status != 0 ? -1 : 0;
 }
