@@ -97,6 +97,7 @@ e2e-asan: asan
 bench: deps all
 	tests/bench/run.sh var/bench
 	tests/bench/ingest.sh var/bench-ingest
+	tests/bench/aggregates.sh var/bench-aggregates
 
 fmt:
 	clang-format -i $(RUNTIME) $(HEADERS) $(wildcard tests/unit/*.c)

@@ -16,8 +16,10 @@
 # Pid files, sockets and processes left by a killed run are cleaned up.
 #
 # Settings (environment): PORT (8080), PGPORT (5433), WORKERS (4),
-# FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest hello"; from bash, where
-# GROUPS is a reserved variable, use FLEETDASH_GROUPS or `env GROUPS=...`).
+# FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest aggregates hello
+# maintenance"; from bash, where GROUPS is a reserved variable, use
+# FLEETDASH_GROUPS or `env GROUPS=...`). maintenance is a job, not a route
+# group: one worker, no socket.
 # A setting not given is taken from VARDIR/stack.env when that exists, so
 # later commands act on the stack as it was started.
 #
@@ -100,7 +102,7 @@ load_settings() {
     STACK_GROUPS=$(env_given GROUPS)
     STACK_GROUPS=${STACK_GROUPS:-${FLEETDASH_GROUPS-}}
     STACK_GROUPS=${STACK_GROUPS:-$(stack_env_get FLEETDASH_GROUPS)}
-    STACK_GROUPS=${STACK_GROUPS:-dashboards ingest hello}
+    STACK_GROUPS=${STACK_GROUPS:-dashboards ingest aggregates hello maintenance}
 
     [[ $PORT =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$PORT'"
     [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be a number, got '$PGPORT'"
@@ -370,21 +372,42 @@ group_processes() {
     return 0
 }
 
-# group_is_current PID - true if the master PID runs $FLEETDASHD as it is
-# now (not a binary since rebuilt) with $WORKERS workers.
+# The maintenance group runs a job (rollup refresh): it has no socket (its
+# --listen argument only names its processes) and one worker, since more
+# would only wait for each other's lock.
+is_job_group() { [[ $1 == maintenance ]]; }
+
+# group_workers G - how many workers G runs.
+group_workers() {
+    if is_job_group "$1"; then printf 1; else printf '%s' "$WORKERS"; fi
+}
+
+# group_started G LOG OFFSET - true once G works: its socket exists, or for
+# a job group, its master logged after byte OFFSET of LOG that it runs.
+group_started() {
+    if is_job_group "$1"; then
+        tail -c +"$(($3 + 1))" -- "$2" 2>/dev/null | grep -qF 'msg="running the '
+    else
+        [[ -S $(group_socket "$1") ]]
+    fi
+}
+
+# group_is_current PID G - true if the master PID runs $FLEETDASHD as it is
+# now (not a binary since rebuilt) with G's number of workers.
 group_is_current() {
     proc_has_arg "$1" "$FLEETDASHD" || return 1
     [[ $(readlink "/proc/$1/exe" 2>/dev/null) != *" (deleted)" ]] || return 1
-    [[ $(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -A1 -xF -- --workers | tail -n 1) == "$WORKERS" ]]
+    [[ $(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -A1 -xF -- --workers | tail -n 1) == "$(group_workers "$2")" ]]
 }
 
 start_group() {
-    local group=$1 pid socket pid_file log deadline
+    local group=$1 pid socket pid_file log deadline offset workers
     socket=$(group_socket "$group")
+    workers=$(group_workers "$group")
     pid_file=$(group_pid_file "$group")
     log=$LOGDIR/$group.log
     if pid=$(group_master_pid "$group"); then
-        if group_is_current "$pid"; then
+        if group_is_current "$pid" "$group"; then
             say "group $group already running (pid $pid)"
             return 0
         fi
@@ -400,27 +423,28 @@ start_group() {
     terminate 5 $(group_processes "$group")
     rm -f -- "$pid_file" "$socket"
 
-    say "starting group $group ($WORKERS workers) on $socket"
+    say "starting group $group ($workers workers) on $socket"
     printf -- '--- %s stack.sh: starting %s\n' "$(date -u +%FT%TZ)" "$group" >>"$log"
+    offset=$(stat -c %s -- "$log")
     # The inner & in a subshell that exits at once: the master is reparented
     # to init straight away, in its own session (no Ctrl-C from a terminal).
     (
         cd "$VARDIR"
         FLEETDASH_DATABASE_URL=$DATABASE_URL \
-            setsid "$FLEETDASHD" --group "$group" --workers "$WORKERS" \
+            setsid "$FLEETDASHD" --group "$group" --workers "$workers" \
             --listen "unix:$socket" </dev/null >>"$log" 2>&1 9>&- &
         printf '%s\n' "$!" >"$pid_file"
     )
     pid=$(read_pid_file "$pid_file")
     deadline=$((SECONDS + SOCKET_TIMEOUT))
-    until [[ -S $socket ]]; do
+    until group_started "$group" "$log" "$offset"; do
         if ! proc_alive "$pid"; then
             show_log_tail "$log"
             die "group $group exited during start-up (log: $log)"
         fi
         if ((SECONDS >= deadline)); then
             show_log_tail "$log"
-            die "group $group: no socket $socket after ${SOCKET_TIMEOUT}s"
+            die "group $group: not started (no socket $socket) after ${SOCKET_TIMEOUT}s"
         fi
         sleep 0.1
     done

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -44,6 +45,9 @@ static char *db_conninfo;
 static char *db_application_name;
 static const db_statement_t *db_prepared[DB_MAX_PREPARED];
 static int db_nprepared;
+static bool db_outage_once;             /* db_log_outages_once() */
+static bool db_outage_logged;           /* a failure was logged, no connection since */
+static struct timespec db_outage_since; /* when that failure was */
 
 void db_configure(const char *conninfo, const char *application_name)
 {
@@ -63,12 +67,29 @@ void db_close(void)
         db_tx_aborted = true;
 }
 
+void db_log_outages_once(bool once)
+{
+    db_outage_once = once;
+}
+
 static int db_unavailable(problem_t *p, const char *why)
 {
-    log_warn("database unavailable: %s", why);
+    if (!db_outage_once || !db_outage_logged)
+        log_warn("database unavailable: %s", why);
+    if (!db_outage_logged)
+        clock_gettime(CLOCK_MONOTONIC, &db_outage_since);
+    db_outage_logged = true;
     problem_set(p, 503, "The database is unavailable; retry shortly.");
     p->retry_after = DB_RETRY_AFTER_SECONDS;
     return -1;
+}
+
+/* NOTICEs and WARNINGs of the server (a RAISE NOTICE, "already exists,
+ * skipping"): one log line each, instead of libpq's raw text on stderr. */
+static void db_notice(void *arg, const char *message)
+{
+    (void)arg;
+    log_warn("database notice: %.*s", (int)strcspn(message, "\n"), message);
 }
 
 static int db_connect(problem_t *p)
@@ -87,6 +108,7 @@ static int db_connect(problem_t *p)
         db_close();
         return db_unavailable(p, why);
     }
+    PQsetNoticeProcessor(db_conn, db_notice, NULL);
     /* Times leave the database as UTC text; db_time() finishes the job. */
     PGresult *res = PQexec(db_conn, "SET TIME ZONE 'UTC'");
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -95,6 +117,14 @@ static int db_connect(problem_t *p)
         db_close();
         return db_unavailable(p, "cannot set the session time zone");
     }
+    if (db_outage_once && db_outage_logged) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        log_info("database available again after %.1fs",
+                 (double)(now.tv_sec - db_outage_since.tv_sec) +
+                     (double)(now.tv_nsec - db_outage_since.tv_nsec) / 1e9);
+    }
+    db_outage_logged = false;
     return 0;
 }
 

@@ -77,6 +77,12 @@ int db_int(const PGresult *res, int row, int col);
  * shape is returned unchanged. */
 const char *db_time(arena_t *arena, const char *text);
 
+/* How failures to reach the database are logged. By default each one is
+ * (a request worker: one line per failed request). With once = true only
+ * the first failure of an outage is, and the first connection after it logs
+ * how long the outage lasted: for a job that keeps retrying on its own. */
+void db_log_outages_once(bool once);
+
 /* Closes the connection, if any. Safe to call at any time. */
 void db_close(void);
 

@@ -11,13 +11,18 @@
 #include "master.h"
 #include "../workers/groups.h"
 
-/* The route groups this program serves; one master per group. */
+/* The groups this program serves; one master per group. A row names the
+ * group and either its route table or its job (worker.h). */
+/* clang-format off */
 static const group_t fleetdashd_groups[] = {
-    {"dashboards", dashboards_routes},
-    {"hello", hello_routes},
-    {"ingest", ingest_routes},
-    {NULL, NULL},
+    {"aggregates", aggregates_routes, NULL},
+    {"dashboards", dashboards_routes, NULL},
+    {"hello", hello_routes, NULL},
+    {"ingest", ingest_routes, NULL},
+    {"maintenance", NULL, &maintenance_job},
+    {NULL, NULL, NULL},
 };
+/* clang-format on */
 
 typedef struct options {
     const char *group;
@@ -26,21 +31,40 @@ typedef struct options {
     long workers;
     long max_requests;
     long shutdown_timeout;
+    long refresh_interval;
 } options_t;
+
+/* The names of the groups, "a, b, c", for messages. */
+static const char *group_names(void)
+{
+    static char names[256];
+
+    names[0] = '\0';
+    for (const group_t *g = fleetdashd_groups; g->name != NULL; g++)
+        snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                 g == fleetdashd_groups ? "" : ", ", g->name);
+    return names;
+}
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: fleetdashd --group NAME --listen unix:PATH|HOST:PORT [options]\n"
-            "  --group NAME            route group to serve: dashboards, ingest, hello\n"
+            "       fleetdashd --group maintenance [--refresh-interval MS] [options]\n"
+            "  --group NAME            group to serve: %s\n",
+            group_names());
+    fprintf(out,
             "  --listen ADDRESS        unix:/run/fleetdash/NAME.sock, 127.0.0.1:9001 or :9001\n"
-            "  --workers N             worker processes (default 4)\n"
+            "  --workers N             worker processes (default 4; maintenance: 1)\n"
             "  --max-requests N        recycle a worker after N requests (default 0 = never)\n"
             "  --database-url CONNINFO libpq connection string or URI\n"
             "  --shutdown-timeout S    seconds in-flight requests get on SIGTERM (default 30)\n"
-            "Each option may also come from the environment: FLEETDASH_GROUP,\n"
+            "  --refresh-interval MS   maintenance: pause between rollup refreshes (default 1000)\n"
+            "The maintenance group serves no requests: --listen and --max-requests are\n"
+            "ignored. Each option may also come from the environment: FLEETDASH_GROUP,\n"
             "FLEETDASH_LISTEN, FLEETDASH_WORKERS, FLEETDASH_MAX_REQUESTS,\n"
-            "FLEETDASH_DATABASE_URL, FLEETDASH_SHUTDOWN_TIMEOUT. Flags win.\n");
+            "FLEETDASH_DATABASE_URL, FLEETDASH_SHUTDOWN_TIMEOUT,\n"
+            "FLEETDASH_REFRESH_INTERVAL. Flags win.\n");
 }
 
 /* Parses a whole number in [min, max]; -1 on anything else. */
@@ -73,10 +97,12 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"max-requests", required_argument, NULL, 'm'},
         {"database-url", required_argument, NULL, 'd'},
         {"shutdown-timeout", required_argument, NULL, 't'},
+        {"refresh-interval", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *workers = env_or("FLEETDASH_WORKERS", "4");
+    const char *workers = env_or("FLEETDASH_WORKERS", NULL); /* NULL: the group's default */
+    const char *interval = env_or("FLEETDASH_REFRESH_INTERVAL", "1000");
     const char *max_requests = env_or("FLEETDASH_MAX_REQUESTS", "0");
     const char *timeout = env_or("FLEETDASH_SHUTDOWN_TIMEOUT", "30");
     int c;
@@ -92,18 +118,20 @@ static int parse_options(int argc, char **argv, options_t *o)
         case 'm': max_requests = optarg; break;
         case 'd': o->database_url = optarg; break;
         case 't': timeout = optarg; break;
+        case 'r': interval = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 64;
         }
     }
-    if (optind < argc || o->group == NULL || o->listen == NULL) {
+    if (optind < argc || o->group == NULL) {
         usage(stderr);
         return 64;
     }
-    o->workers = parse_count("--workers", workers, 1, 256);
+    o->workers = workers != NULL ? parse_count("--workers", workers, 1, 256) : 0;
     o->max_requests = parse_count("--max-requests", max_requests, 0, LONG_MAX);
     o->shutdown_timeout = parse_count("--shutdown-timeout", timeout, 0, 3600);
-    if (o->workers < 0 || o->max_requests < 0 || o->shutdown_timeout < 0)
+    o->refresh_interval = parse_count("--refresh-interval", interval, 10, 3600000);
+    if (o->workers < 0 || o->max_requests < 0 || o->shutdown_timeout < 0 || o->refresh_interval < 0)
         return 64;
     return -1;
 }
@@ -119,24 +147,36 @@ int main(int argc, char **argv)
     while (group->name != NULL && strcmp(group->name, o.group) != 0)
         group++;
     if (group->name == NULL) {
-        fprintf(stderr, "fleetdashd: unknown group \"%s\" (known: dashboards, ingest, hello)\n",
-                o.group);
+        fprintf(stderr, "fleetdashd: unknown group \"%s\" (known: %s)\n", o.group, group_names());
+        return 64;
+    }
+    if (group->job == NULL && o.listen == NULL) {
+        usage(stderr);
         return 64;
     }
     log_set_identity(group->name, "master");
     char application_name[64];
     snprintf(application_name, sizeof(application_name), "fleetdash-%s", group->name);
     db_configure(o.database_url, application_name);
-    int fd = listen_open(o.listen);
-    if (fd < 0)
+    /* A job group has no socket. --listen is accepted (one unit template and
+     * stack.sh start every group alike, and find its processes by it) but
+     * not used. */
+    int fd = -1;
+    if (o.workers == 0)
+        o.workers = group->job != NULL ? 1 : 4; /* the group's default */
+    if (group->job != NULL && o.listen != NULL)
+        log_info("--listen %s ignored: group %s runs a job and serves no requests", o.listen,
+                 group->name);
+    else if (group->job == NULL && (fd = listen_open(o.listen)) < 0)
         return 69;
     master_config_t cfg = {
         .group = group,
-        .listen_address = o.listen,
+        .listen_address = group->job != NULL ? NULL : o.listen,
         .listen_fd = fd,
         .workers = (int)o.workers,
         .max_requests = o.max_requests,
         .shutdown_timeout = (int)o.shutdown_timeout,
+        .job = {.interval_ms = o.refresh_interval},
     };
     return master_run(&cfg);
 }

@@ -72,6 +72,8 @@ static int master_spawn(master_t *m, const sigset_t *original_mask)
         sigprocmask(SIG_SETMASK, original_mask, NULL);
         log_set_identity(m->cfg->group->name, "worker");
         /* exit, not _exit: the sanitizer build checks the worker for leaks. */
+        if (m->cfg->group->job != NULL)
+            exit(job_run(m->cfg->group->job, &m->cfg->job));
         exit(worker_run(m->cfg->group, m->cfg->listen_fd, m->cfg->max_requests));
     }
     m->slots[i] = (worker_slot_t){.pid = pid, .generation = m->generation};
@@ -183,7 +185,10 @@ int master_run(const master_config_t *cfg)
     sigaddset(&handled, SIGINT);
     sigaddset(&handled, SIGHUP);
     sigprocmask(SIG_BLOCK, &handled, &original);
-    log_info("listening on %s with %d workers", cfg->listen_address, cfg->workers);
+    if (cfg->group->job != NULL)
+        log_info("running the %s job with %d workers", cfg->group->name, cfg->workers);
+    else
+        log_info("listening on %s with %d workers", cfg->listen_address, cfg->workers);
 
     for (;;) {
         if (!m.shutting_down && !m.storm) {

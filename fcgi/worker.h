@@ -2,6 +2,7 @@
 #ifndef FLEETDASH_WORKER_H
 #define FLEETDASH_WORKER_H
 
+#include "job.h"
 #include "router.h"
 
 /* Exit codes of a worker, told apart by the master. */
@@ -9,10 +10,14 @@
 #define WORKER_EXIT_INIT   78 /* could not start: a crash, counted as one */
 #define WORKER_EXIT_ACCEPT 79 /* the listening socket broke */
 
-/* A route group: the name given to --group and its route table. */
+/* A group: the name given to --group and what its workers do. Exactly one
+ * of routes and job is set.
+ * routes: a route group's table; its workers serve FastCGI requests
+ * job:    a job group's job; its workers run it (job.h), with no socket */
 typedef struct group {
     const char *name;
     const route_t *routes;
+    const job_t *job;
 } group_t;
 
 /* Serves requests from listen_fd until SIGTERM or SIGINT (the request in

@@ -68,6 +68,35 @@ static const field_rule_t layout_rules[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
+/* The members of a widget's config that its data is made from
+ * (sql/006_aggregates.sql), checked when present; any other member is the
+ * client's own and stays free.
+ * type: the widget type the member means this for; NULL = every type
+ * rule: what the member must be (validate.h); the checks a rule cannot
+ *       express are in check_config */
+typedef struct config_rule {
+    const char *type;
+    field_rule_t rule;
+} config_rule_t;
+
+static const char *const config_series[] = {"executions", "success_rate", "latency", "cost", NULL};
+static const char *const config_table_types[] = {"recent_activity", "agent_summary", NULL};
+
+/* type, {name, type, flags, min, max, allowed values} */
+static const config_rule_t config_rules[] = {
+    {NULL, {"time_range", FIELD_STRING, 0, 0, 0, aggregates_time_ranges}},
+    {NULL, {"agent_id", FIELD_STRING, 0, 0, 0, NULL}},
+    {NULL, {"group_by", FIELD_STRING, 0, 0, 0, aggregates_group_bys}},
+    {NULL, {"limit", FIELD_INTEGER, 0, 1, 100, NULL}},
+    {NULL, {"metrics", FIELD_ARRAY, 0, 1, 4, NULL}},
+    {NULL, {"thresholds", FIELD_OBJECT, 0, 0, 0, NULL}},
+    {"metric_card", {"metric", FIELD_STRING, 0, 0, 0, aggregates_metric_names}},
+    {"gauge", {"metric", FIELD_STRING, 0, 0, 0, aggregates_metric_names}},
+    {"heatmap", {"metric", FIELD_STRING, 0, 0, 0, aggregates_heatmap_metrics}},
+    {"table", {"type", FIELD_STRING, 0, 0, 0, config_table_types}},
+    {NULL, {NULL, 0, 0, 0, 0, NULL}},
+};
+
 /* ---------------------------------------------------------------- statements */
 
 static const db_statement_t stmt_list = {
@@ -87,6 +116,10 @@ static const db_statement_t stmt_get = {"dashboards_get", "SELECT * FROM dashboa
                                         true};
 static const db_statement_t stmt_default = {"dashboards_default",
                                             "SELECT * FROM dashboard_default()", 0, false};
+/* The data of every widget of dashboard $1, {"<widget id>": data, ...}
+ * (sql/006_aggregates.sql): one round trip for any number of widgets. */
+static const db_statement_t stmt_data = {"dashboards_data", "SELECT dashboard_data($1::uuid)::text",
+                                         1, true};
 static const db_statement_t stmt_create = {
     "dashboards_create", "SELECT * FROM dashboard_create($1, $2, $3, $4, $5)", 5, false};
 static const db_statement_t stmt_replace = {
@@ -294,6 +327,63 @@ static void check_position(const json_t *position, const char *prefix, problem_t
         problem_field(p, prefix, "x + w must be at most 12 (the grid has 12 columns)");
 }
 
+/* The words of list, "a, b, c", in the arena. */
+static const char *join(arena_t *arena, const char *const *list)
+{
+    const char *text = "";
+
+    for (const char *const *w = list; *w != NULL; w++)
+        text = arena_printf(arena, "%s%s%s", text, w == list ? "" : ", ", *w);
+    return text;
+}
+
+/* Checks the members of config that the data of a widget of the given
+ * type is made from (config_rules), recording bad ones under prefix. A
+ * NULL type (a patch that keeps the type) checks the members every type
+ * shares. */
+static void check_config(const json_t *config, const char *type, const char *prefix, problem_t *p)
+{
+    field_rule_t rules[sizeof(config_rules) / sizeof(config_rules[0])];
+    json_t *known = json_object();
+    size_t n = 0;
+
+    for (const config_rule_t *c = config_rules; c->rule.name != NULL; c++) {
+        if (c->type != NULL && (type == NULL || strcmp(c->type, type) != 0))
+            continue;
+        rules[n++] = c->rule;
+        json_t *value = json_object_get(config, c->rule.name);
+        if (value != NULL)
+            json_object_set(known, c->rule.name, value);
+    }
+    rules[n] = (field_rule_t){NULL, 0, 0, 0, 0, NULL};
+    validate_object(known, rules, prefix, p);
+    json_decref(known);
+
+    const char *agent = field_string(config, "agent_id");
+    if (agent != NULL && !validate_uuid(agent))
+        problem_field(p, validate_path(p->arena, prefix, "agent_id"), "must be a UUID");
+    const json_t *metrics = json_object_get(config, "metrics");
+    const json_t *item;
+    size_t i;
+    json_array_foreach (metrics, i, item) {
+        const char *name = json_string_value(item);
+        const char *const *m = config_series;
+        while (name != NULL && *m != NULL && strcmp(*m, name) != 0)
+            m++;
+        if (name == NULL || *m == NULL)
+            problem_field(p, arena_printf(p->arena, "%s.metrics[%zu]", prefix, i),
+                          "must be one of: %s", join(p->arena, config_series));
+    }
+    const char *key;
+    json_t *threshold;
+    json_object_foreach ((json_t *)json_object_get(config, "thresholds"), key, threshold) {
+        if (!json_is_number(threshold))
+            problem_field(
+                p, validate_path(p->arena, validate_path(p->arena, prefix, "thresholds"), key),
+                "must be a number");
+    }
+}
+
 /* Checks a WidgetInput (or a widget patch) under prefix. */
 static void check_widget(const json_t *widget, const char *prefix, bool patch, problem_t *p)
 {
@@ -301,6 +391,30 @@ static void check_widget(const json_t *widget, const char *prefix, bool patch, p
     const json_t *position = json_object_get(widget, "position");
     if (json_is_object(position))
         check_position(position, validate_path(p->arena, prefix, "position"), p);
+    const json_t *config = json_object_get(widget, "config");
+    if (json_is_object(config) && (!patch || json_object_get(widget, "type") != NULL))
+        check_config(config, field_string(widget, "type"),
+                     validate_path(p->arena, prefix, "config"), p);
+}
+
+/* A widget patch with a config but no type: its config is checked for the
+ * type the widget has (one read). Returns 0, or -1 with p filled (404 when
+ * there is no such widget). */
+static int check_patched_config(request_t *req, const json_t *body, problem_t *p)
+{
+    const json_t *config = json_object_get(body, "config");
+
+    if (!json_is_object(config) || json_object_get(body, "type") != NULL)
+        return 0;
+    PGresult *rows = db_exec(&stmt_widget_get, req->captures, p);
+    if (rows == NULL)
+        return -1;
+    if (PQntuples(rows) == 0)
+        problem_set(p, 404, "No widget %s on dashboard %s.", req->captures[1], req->captures[0]);
+    else
+        check_config(config, PQgetvalue(rows, 0, WCOL_TYPE), "config", p);
+    PQclear(rows);
+    return p->status != 0 ? -1 : 0;
 }
 
 /* Checks a DashboardInput (or a patch); the widgets too. */
@@ -401,8 +515,84 @@ done:
     return rc;
 }
 
+/* ?include_data=true|false (default false). Returns 1 or 0, or -1 with a
+ * 400 naming the parameter. */
+static int include_data(const request_t *req, problem_t *p)
+{
+    const char *value = request_query(req, "include_data");
+
+    if (value == NULL || strcmp(value, "false") == 0)
+        return 0;
+    if (strcmp(value, "true") == 0)
+        return 1;
+    problem_set(p, 400, "The query parameter include_data is invalid.");
+    problem_field(p, "include_data", "must be true or false");
+    return -1;
+}
+
+/* Sets "data" on every widget of the dashboard in res->body from the text
+ * of dashboard_data() (an object keyed by widget id); a widget it has no
+ * member for gets null. Returns 0, or -1 with a 500 when the text is not
+ * such an object. */
+static int attach_data(response_t *res, const char *text, problem_t *p)
+{
+    json_t *by_widget = json_loads(text, 0, NULL);
+    const json_t *widget;
+    size_t i;
+
+    if (by_widget == NULL) /* an integer beyond 64 bits: read every one as a real */
+        by_widget = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
+    if (!json_is_object(by_widget)) {
+        json_decref(by_widget);
+        return problem_set(p, 500, "The server failed to answer this request.");
+    }
+    json_array_foreach (json_object_get(res->body, "widgets"), i, widget) {
+        json_t *data = json_object_get(by_widget, field_string(widget, "id"));
+        json_object_set((json_t *)widget, "data", data != NULL ? data : json_null());
+    }
+    json_decref(by_widget);
+    return 0;
+}
+
+/* GET .../dashboards/{id|default}?include_data=true: the dashboard read by
+ * stmt as always, each widget with its "data", in two statements whatever
+ * the number of widgets. The data changes while the version stays, so this
+ * answer is never a 304 and never cached, and its ETag is weak (W/"3"): it
+ * names the version of the dashboard, which If-Match on writes accepts,
+ * not the bytes of the data. */
+static int answer_with_data(request_t *req, response_t *res, problem_t *p,
+                            const db_statement_t *stmt, const char *const *params)
+{
+    PGresult *rows = db_exec(stmt, params, p);
+    PGresult *data = NULL;
+    int rc = -1;
+
+    if (rows == NULL || answer_dashboard(req, res, p, rows, 200) != 0)
+        goto done;
+    res->etag = arena_printf(req->arena, "W/%s", res->etag);
+    const char *id = PQgetvalue(rows, 0, COL_ID);
+    data = db_exec(&stmt_data, &id, p);
+    if (data == NULL)
+        goto done;
+    if (PQntuples(data) != 1 || PQgetisnull(data, 0, 0)) {
+        problem_set(p, 500, "The server failed to answer this request.");
+        goto done;
+    }
+    rc = attach_data(res, PQgetvalue(data, 0, 0), p);
+done:
+    PQclear(data);
+    PQclear(rows);
+    return rc;
+}
+
 static int dashboards_default(request_t *req, response_t *res, problem_t *p)
 {
+    int with_data = include_data(req, p);
+
+    if (with_data < 0)
+        return -1;
+    if (with_data)
+        return answer_with_data(req, res, p, &stmt_default, NULL);
     PGresult *rows = db_exec(&stmt_default, NULL, p);
     if (rows == NULL)
         return -1;
@@ -416,7 +606,8 @@ static int dashboards_default(request_t *req, response_t *res, problem_t *p)
 /* GET one dashboard. Its current version is read on every request; the
  * worker keeps the last answers per (id, version) and only reads and shapes
  * the whole dashboard when the version is not in its cache. Every write
- * bumps the version (the database enforces it), so a hit is always current. */
+ * bumps the version (the database enforces it), so a hit is always current.
+ * With ?include_data=true, see answer_with_data. */
 static int dashboards_get(request_t *req, response_t *res, problem_t *p)
 {
     size_t len;
@@ -424,6 +615,9 @@ static int dashboards_get(request_t *req, response_t *res, problem_t *p)
 
     if (captured_ids(req, p) != 0)
         return -1;
+    int with_data = include_data(req, p);
+    if (with_data != 0)
+        return with_data < 0 ? -1 : answer_with_data(req, res, p, &stmt_get, req->captures);
     PGresult *rows = db_exec(&stmt_version, req->captures, p);
     if (rows == NULL)
         return -1;
@@ -610,7 +804,7 @@ static int widgets_update(request_t *req, response_t *res, problem_t *p, bool re
     if (body == NULL)
         goto done;
     check_widget(body, "", !replace, p);
-    if (p->status != 0)
+    if (p->status != 0 || (!replace && check_patched_config(req, body, p) != 0))
         goto done;
     const char *params[5] = {req->captures[0], req->captures[1], if_match_version(req),
                              json_out_text(req->arena, body), replace ? "true" : "false"};

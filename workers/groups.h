@@ -2,6 +2,7 @@
 #ifndef FLEETDASH_GROUPS_H
 #define FLEETDASH_GROUPS_H
 
+#include "../fcgi/job.h"
 #include "../fcgi/router.h"
 
 /* GET /healthz: the worker answers, without touching the database. */
@@ -18,8 +19,20 @@ int health_ready(request_t *req, response_t *res, problem_t *p);
     {NULL, NULL, NULL, 0}
 /* clang-format on */
 
+extern const route_t aggregates_routes[];
+
+/* The words of the aggregates (aggregates.c), NULL-terminated; widget
+ * configs use them too (dashboards.c). */
+extern const char *const aggregates_time_ranges[];
+extern const char *const aggregates_group_bys[];
+extern const char *const aggregates_metric_names[];
+extern const char *const aggregates_heatmap_metrics[];
+
 extern const route_t dashboards_routes[];
 extern const route_t hello_routes[];
 extern const route_t ingest_routes[];
+
+/* The job of the `maintenance` group (maintenance.c): no routes, no socket. */
+extern const job_t maintenance_job;
 
 #endif

@@ -15,7 +15,7 @@ from support import DROP, Client, Database, OpenApi, Stack, etag, now_utc, utc
 def pytest_configure(config):
     config.addinivalue_line("markers", "nostack: the test needs no running stack")
     config.addinivalue_line("markers", "ingest: the test starts and ends with empty ingest "
-                            "tables (agents, executions, ... and idempotency keys)")
+                            "tables (agents, executions, ... idempotency keys, rollups)")
 
 
 def pytest_collection_modifyitems(items):

@@ -3,12 +3,15 @@ OpenAPI checker, database probe and problem+json assertions."""
 
 import contextlib
 import datetime
+import decimal
 import json as jsonlib
 import os
 import re
 import shlex
 import threading
+import time
 import urllib.parse
+import uuid
 from pathlib import Path
 
 import jsonschema
@@ -349,9 +352,10 @@ class Database:
     def truncate_ingest(self):
         """Empty the agents, their versions, executions, evaluations, problems,
         proposals, experiments, deployments (and alerts, which reference
-        them), and the stored Idempotency-Key answers. Small tables are
-        emptied with DELETE (much cheaper than TRUNCATE), big ones with
-        TRUNCATE."""
+        them), and the stored Idempotency-Key answers; then the rollups of
+        the aggregates (rollup_reset(), when that function exists). Small
+        tables are emptied with DELETE (much cheaper than TRUNCATE), big ones
+        with TRUNCATE."""
         tables = self.ingest_tables
         sizes = self.rows(" UNION ALL ".join(
             "(SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 5001) t)" % t for t in tables))
@@ -362,6 +366,42 @@ class Database:
             self.execute("TRUNCATE %s CASCADE" % ", ".join(tables))
         else:
             self.execute("".join("DELETE FROM %s;" % t for t in tables))
+        if self.has_rollups:
+            self.execute("SELECT rollup_reset()")
+
+    @property
+    def has_rollups(self):
+        """Whether the aggregates' rollups exist (sql/006_aggregates.sql)."""
+        if getattr(self, "_has_rollups", None) is None:
+            self._has_rollups = self.scalar(
+                "SELECT to_regprocedure('rollup_reset()') IS NOT NULL")
+        return self._has_rollups
+
+    @contextlib.contextmanager
+    def rollups_paused(self):
+        """Inside the block no rollup_refresh() folds anything (the
+        maintenance job's calls answer -1), so what is ingested stays a
+        pending delta: holds the advisory lock rollup_refresh() takes, in a
+        transaction of a connection of its own."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'))")
+            yield
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def rollup_refresh(self):
+        """Fold every pending delta into the rollups now: rollup_refresh()
+        until it gets the lock (-1: the maintenance job holds it). Returns the
+        rows it folded."""
+        for _ in range(200):
+            folded = self.scalar("SELECT rollup_refresh()")
+            if folded >= 0:
+                return folded
+            time.sleep(0.02)
+        raise AssertionError("rollup_refresh() never got its lock")
 
     def count(self, table, where="TRUE", params=None):
         """Rows of `table` (a trusted name) matching `where`."""
@@ -401,13 +441,16 @@ class Database:
             "SELECT id FROM {} WHERE dashboard_id = %s").format(table), (dashboard_id,))}
 
     def snapshot(self):
-        """Row count and content checksum of every user table."""
+        """Row count and content checksum of every user table but the
+        rollups (rollup_*): derived data that the stack's maintenance group
+        refreshes every second, whatever a test does."""
         tables = self.rows(
             "SELECT n.nspname, c.relname FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p') "
             "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' "
+            "AND c.relname NOT LIKE 'rollup\\_%' "
             "ORDER BY 1, 2")
         result = {}
         for schema, table in tables:
@@ -478,3 +521,115 @@ def parse_time(text):
     """A response timestamp as an aware datetime."""
     assert TIMESTAMP_RE.match(text), text
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# ---------------------------------------------------------------- aggregates
+
+MODELS = ("model-a", "model-b", "model-c")
+ERROR_CATEGORIES = ("timeout", "tool_error", "rate_limit")
+
+
+def gen_executions(rng, n, start, end, agent_ids, models=MODELS):
+    """n deterministic (rng: a random.Random) executions started in
+    [start, end), of these agents and models: realistic latencies
+    (log-normal, ms), tokens, costs (6 decimals), outcomes with error
+    categories, evaluations on three in four, metadata region and tier."""
+    span_ms = int((end - start).total_seconds() * 1000)
+    executions = []
+    for _ in range(n):
+        status = rng.choices(("succeeded", "failed", "timeout", "cancelled"), (80, 10, 6, 4))[0]
+        execution = {
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "agent_id": rng.choice(agent_ids), "model": rng.choice(models),
+            "started_at": utc(start + datetime.timedelta(milliseconds=rng.randrange(span_ms))),
+            "latency_ms": min(int(rng.lognormvariate(7, 0.7)), 86400000), "status": status,
+            "prompt_tokens": rng.randrange(5000), "completion_tokens": rng.randrange(2000),
+            "cache_read_tokens": rng.randrange(3000), "cost_usd": rng.randrange(500000) / 1e6,
+            "metadata": {"region": rng.choice(("eu", "us", "ap")), "tier": rng.choice((1, 2))}}
+        if status != "succeeded":
+            execution["error"] = {"category": rng.choice(ERROR_CATEGORIES),
+                                  "message": "%s after %d ms" % (status, execution["latency_ms"])}
+        if rng.random() < 0.75:
+            execution["evaluation"] = {"passed": rng.random() < (0.9 if status == "succeeded"
+                                                                 else 0.1)}
+        executions.append(execution)
+    return executions
+
+
+def post_executions(api, executions):
+    """POST executions as JSON batches of at most 1,000; asserts all stored."""
+    for first in range(0, len(executions), 1000):
+        batch = executions[first:first + 1000]
+        response = api.post("/api/v1/executions", json=batch)
+        assert response.status_code == 200, response.text[:2000]
+        assert response.json()["inserted"] == len(batch), response.text[:500]
+
+
+def started(execution):
+    """The started_at of an execution dict, as an aware datetime."""
+    return datetime.datetime.fromisoformat(execution["started_at"].replace("Z", "+00:00"))
+
+
+def in_range(executions, start, end):
+    """The executions started in [start, end)."""
+    return [e for e in executions if start <= started(e) < end]
+
+
+def usd(value):
+    """A JSON cost as a Decimal with the 6 decimals that costs are stored with."""
+    return decimal.Decimal(repr(value)).quantize(decimal.Decimal("0.000001"))
+
+
+def expected_summary(executions):
+    """The exact figures of the summary of these executions."""
+    total = len(executions)
+    evaluated = [e for e in executions if "evaluation" in e]
+    passed = sum(1 for e in evaluated if e["evaluation"]["passed"])
+    latencies = [e["latency_ms"] for e in executions]
+    cost = sum((decimal.Decimal(repr(e.get("cost_usd", 0))) for e in executions),
+               decimal.Decimal(0))
+    tokens_in = sum(e.get("prompt_tokens", 0) for e in executions)
+    tokens_out = sum(e.get("completion_tokens", 0) for e in executions)
+    return {
+        "total": total, "evaluated": len(evaluated), "passed": passed,
+        "failed": len(evaluated) - passed,
+        "errors": sum(1 for e in executions if e["status"] != "succeeded"),
+        "success_rate": passed / total if total else None,
+        "latency_min": min(latencies) if latencies else None,
+        "latency_max": max(latencies) if latencies else None,
+        "latency_avg": sum(latencies) / total if total else None,
+        "cost_total": cost.quantize(decimal.Decimal("0.000001")),
+        "tokens": {"input": tokens_in, "output": tokens_out,
+                   "cache_read": sum(e.get("cache_read_tokens", 0) for e in executions),
+                   "total": tokens_in + tokens_out}}
+
+
+def exact_percentiles(db, quantiles, where="TRUE", params=()):
+    """percentile_cont(quantiles) of latency_ms over the stored executions
+    matching `where` (trusted SQL text with %s placeholders)."""
+    return db.scalar("SELECT percentile_cont(%%s::float8[]) WITHIN GROUP (ORDER BY latency_ms) "
+                     "FROM executions WHERE %s" % where, (list(quantiles),) + tuple(params))
+
+
+def assert_within(got, exact, relative=0.01, what="value"):
+    """got is within `relative` error of exact."""
+    assert got is not None, what
+    assert abs(got - exact) <= relative * abs(exact), "%s: %r, exact %r" % (what, got, exact)
+
+
+def assert_percentile(db, got, q, where="TRUE", params=(), what=None):
+    """got is latency percentile q of the stored executions matching
+    `where`: within 1 % of percentile_cont where at least 50 rows lie beyond
+    q on either side; in a sparser tail, where the gap between two
+    neighbouring rows alone can exceed 1 %, between percentile_cont at two
+    rows below and two rows above q."""
+    n = db.scalar("SELECT count(latency_ms) FROM executions WHERE %s" % where, tuple(params))
+    what = what or "p%g" % (100 * q)
+    if n * min(q, 1 - q) >= 50:
+        exact = exact_percentiles(db, (q,), where, params)[0]
+        assert_within(got, exact, what="%s of %d rows" % (what, n))
+    else:
+        step = 2.0 / max(n - 1, 1)
+        low, high = exact_percentiles(db, (max(q - step, 0), min(q + step, 1)), where, params)
+        assert got is not None and low <= got <= high, "%s of %d rows: %r not in [%r, %r]" % (
+            what, n, got, low, high)

@@ -18,8 +18,8 @@ OPERATIONS = {
     ("get", "/readyz"): {200, 503},
     ("get", "/api/v1/dashboards"): {200, 400, 503},
     ("post", "/api/v1/dashboards"): {201, 400, 413, 415, 422, 503},
-    ("get", "/api/v1/dashboards/default"): {200, 503},
-    ("get", "/api/v1/dashboards/{id}"): {200, 304, 404, 503},
+    ("get", "/api/v1/dashboards/default"): {200, 400, 503},
+    ("get", "/api/v1/dashboards/{id}"): {200, 304, 400, 404, 503},
     ("put", "/api/v1/dashboards/{id}"): {200, 400, 404, 412, 413, 415, 422, 503},
     ("patch", "/api/v1/dashboards/{id}"): {200, 400, 404, 412, 413, 415, 422, 503},
     ("delete", "/api/v1/dashboards/{id}"): {204, 404, 412, 503},
@@ -48,6 +48,17 @@ OPERATIONS = {
     ("patch", "/api/v1/proposals/{id}"): {200, 400, 404, 413, 415, 422, 503},
     ("post", "/api/v1/experiments"): {201, 400, 409, 413, 415, 422, 503},
     ("patch", "/api/v1/experiments/{id}"): {200, 400, 404, 413, 415, 422, 503},
+    # the aggregates group
+    ("get", "/api/v1/executions/summary"): {200, 400, 422, 503},
+    ("get", "/api/v1/executions/timeseries"): {200, 400, 422, 503},
+    ("get", "/api/v1/agents/summary"): {200, 400, 422, 503},
+    ("get", "/api/v1/agents/{id}/metrics"): {200, 400, 404, 422, 503},
+    ("get", "/api/v1/health"): {200, 400, 422, 503},
+    ("get", "/api/v1/errors/breakdown"): {200, 400, 422, 503},
+    ("get", "/api/v1/costs/breakdown"): {200, 400, 422, 503},
+    ("get", "/api/v1/metrics/{name}"): {200, 400, 404, 422, 503},
+    ("get", "/api/v1/heatmap"): {200, 400, 422, 503},
+    ("get", "/api/v1/dashboards/{id}/widgets/{wid}/data"): {200, 404, 503},
 }
 INGEST_POSTS = sorted((m, t) for m, t in OPERATIONS if m == "post" and t.startswith(
     ("/api/v1/agents", "/api/v1/executions", "/api/v1/evaluations", "/api/v1/problems",

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# aggregates.sh - `make bench`, third part: the aggregates group on the
+# demo fleet of 10,000,000 executions (50 agents, 30 days), same run.
+#
+# Usage: tests/bench/aggregates.sh VARDIR
+# Starts its own stack (PORT 18380, PGPORT 54370 unless set; BENCH_EXECUTIONS
+# to change the fleet size), loads the demo fleet into an empty database and
+# lets the maintenance job fold it, then with wrk -t1 -c8 (BENCH_SECONDS each,
+# default 10):
+#   GET /api/v1/executions/summary?time_range=30d            (target p99 <= 10 ms)
+#   the same numbers the naive way (seed 000: PERCENTILE_CONT over raw rows),
+#   timed in psql beside it: the ratio of its time to the endpoint's p50
+#   (target >= 200 x)
+#   GET /api/v1/executions/timeseries?time_range=30d&interval=1h  (720 buckets; p99 <= 15 ms)
+#   GET /api/v1/dashboards/default?include_data=true (ten widgets; p99 <= 40 ms)
+# and the rollup refresh: 100,000 executions ingested while the job is
+# stopped, then the time of one rollup_refresh() folding them; the size of
+# the rollup tables against the raw table. Tears the stack down.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VARDIR=${1:?usage: tests/bench/aggregates.sh VARDIR}
+mkdir -p "$VARDIR" && VARDIR=$(cd "$VARDIR" && pwd)
+export PORT=${PORT:-18380} PGPORT=${PGPORT:-54370} FLEETDASHD=${FLEETDASHD:-bin/fleetdashd}
+export WORKERS=${WORKERS:-8}
+export GROUPS="dashboards ingest aggregates maintenance"
+export FLEETDASH_DEMO=0
+SECONDS_EACH=${BENCH_SECONDS:-10}
+EXECUTIONS=${BENCH_EXECUTIONS:-10000000}
+BASE=http://127.0.0.1:$PORT
+PGHOST=$VARDIR/pgsock
+psql_() { psql -X -q -At -h "$PGHOST" -p "$PGPORT" -U postgres fleetdash "$@"; }
+
+trap 'deploy/stack.sh down "$VARDIR" >/dev/null 2>&1 || true' EXIT
+deploy/stack.sh up "$VARDIR" >/dev/null
+
+if [[ $(psql_ -c 'SELECT count(*) FROM executions') -lt $EXECUTIONS ]]; then
+    psql_ -c 'TRUNCATE executions, evaluations, problems, alerts, canary_deployments,
+              agent_versions, agents CASCADE; SELECT rollup_reset()' >/dev/null
+    t0=$(date +%s.%N)
+    psql_ -c "SET client_min_messages = warning; SELECT count(*) FROM demo_fleet(50, $EXECUTIONS, 30)" >/dev/null
+    t1=$(date +%s.%N)
+    echo "demo fleet: $EXECUTIONS executions loaded in $(echo "$t1 - $t0" | bc) s"
+fi
+# the maintenance job folds the load's deltas; wait until none are left
+until [[ $(psql_ -c 'SELECT count(*) FROM rollup_delta') == 0 ]]; do sleep 1; done
+psql_ -c 'VACUUM ANALYZE' >/dev/null
+
+# run NAME URL -> "NAME rps p50 p99 errors requests"
+run() {
+    wrk -t1 -c8 -d1s -s tests/bench/report.lua "$2" >/dev/null
+    local line
+    line=$(wrk -t1 -c8 -d"${SECONDS_EACH}s" -s tests/bench/report.lua "$2" | grep '^RESULT')
+    echo "$1 ${line#RESULT }"
+}
+
+results=$(
+    run "GET /executions/summary 30d" "$BASE/api/v1/executions/summary?time_range=30d"
+    run "GET /executions/timeseries 30d 1h" "$BASE/api/v1/executions/timeseries?time_range=30d&interval=1h"
+    run "GET /dashboards/default?include_data" "$BASE/api/v1/dashboards/default?include_data=true"
+)
+
+# The naive way (seed 000's summary query), three runs, the fastest.
+naive=$(psql_ <<'SQL' | grep -o '[0-9.]* ms' | sort -n | head -1 | cut -d' ' -f1
+\timing on
+\o /dev/null
+SELECT count(*), count(*) FILTER (WHERE ev.passed), avg(e.latency_ms),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY e.latency_ms),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY e.latency_ms),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY e.latency_ms),
+       sum(e.cost_usd), sum(e.prompt_tokens + e.completion_tokens)
+  FROM executions e LEFT JOIN evaluations ev ON ev.execution_id = e.id
+ WHERE e.started_at > now() - interval '30 days';
+\g
+\g
+SQL
+)
+
+# Rollup refresh: 100,000 executions arrive while the job is stopped.
+deploy/stack.sh stop-group "$VARDIR" maintenance >/dev/null
+/usr/bin/python3 tests/bench/gen_executions.py ndjson 100000 "$VARDIR/refresh.ndjson"
+curl -sf -X POST "$BASE/api/v1/executions" -H 'Content-Type: application/x-ndjson' \
+     --data-binary @"$VARDIR/refresh.ndjson" >/dev/null
+refresh=$(psql_ -c '\timing on' -c 'SELECT rollup_refresh()' | grep -o '[0-9.]* ms' | cut -d' ' -f1)
+deltas=$(psql_ -c 'SELECT last_folded FROM rollup_state')
+sizes=$(psql_ -F ' ' -c "
+    SELECT c.relname, pg_total_relation_size(c.oid)
+      FROM pg_class c
+     WHERE c.relname IN ('executions', 'evaluations', 'rollup_5m', 'rollup_1h', 'rollup_1d',
+                         'rollup_errors_1h', 'rollup_errors_1d') ORDER BY 2 DESC")
+
+echo "fleetdash aggregates bench: $(psql_ -c 'SELECT count(*) FROM executions') executions, wrk -t1 -c8, ${SECONDS_EACH}s each, $(nproc) cores, $WORKERS workers per group"
+echo "$results" | awk -v naive="$naive" '
+    { n = NF; name = $1; for (i = 2; i <= n - 5; i++) name = name " " $i
+      printf "%-38s %8d req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d\n", name, $(n-4), $(n-3), $(n-2), $(n-1)
+      if (NR == 1) p50 = $(n-3) }
+    END { printf "naive summary (PERCENTILE_CONT over raw rows, psql): %.1f ms = %.0f x the endpoint p50\n", naive, naive / p50 }'
+echo "rollup refresh: 100,000 new executions ($deltas delta rows) folded in $refresh ms"
+echo "$sizes" | awk '
+    { size[$1] = $2; order[NR] = $1 }
+    END { raw = size["executions"] + size["evaluations"]; roll = 0
+          for (i = 1; i <= NR; i++) { n = order[i]; printf "  %-18s %8.1f MiB\n", n, size[n] / 1048576
+                                      if (n ~ /^rollup/) roll += size[n] }
+          printf "rollup tables: %.1f MiB = %.1f %% of executions + evaluations (%.1f MiB)\n", roll / 1048576, 100 * roll / raw, raw / 1048576 }'

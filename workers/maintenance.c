@@ -1,0 +1,148 @@
+/* maintenance.c - the `maintenance` job: folds new executions into the rollups, expires idempotency
+ * keys */
+#include <stdlib.h>
+#include <time.h>
+
+#include "../fcgi/db.h"
+#include "../fcgi/log.h"
+#include "groups.h"
+
+#define MAINTENANCE_EXPIRE_EVERY     3600  /* seconds between idempotency_expire() calls */
+#define MAINTENANCE_SUMMARY_EVERY    60    /* seconds between summary lines, at least */
+#define MAINTENANCE_OUTAGE_PAUSE_MAX 5000  /* ms: longest pause while the database is away */
+#define MAINTENANCE_ERROR_PAUSE_MAX  60000 /* ms: longest pause while a statement fails */
+
+/* SQL functions (sql/006_aggregates.sql, sql/004_ingest.sql), each returning
+ * one integer; both are safe to send again on a fresh connection.
+ * rollup_refresh() returns the rows folded, or -1 when another session
+ * holds its lock: any number of maintenance workers may run. */
+static const db_statement_t maintenance_refresh = {"maintenance_refresh", "SELECT rollup_refresh()",
+                                                   0, true};
+static const db_statement_t maintenance_expire = {"maintenance_expire",
+                                                  "SELECT idempotency_expire()", 0, true};
+
+/* What happened since the last summary line. */
+typedef struct maintenance_tally {
+    long runs;         /* rollup_refresh() calls that answered */
+    long long rows;    /* rows they folded */
+    long skipped;      /* calls that found another refresher at work */
+    long failed;       /* calls that failed (db.c logged why) */
+    double slowest_ms; /* the longest call that answered */
+    double since;      /* start of the period, monotonic seconds */
+} maintenance_tally_t;
+
+static maintenance_tally_t maintenance_tally;
+static bool maintenance_started;
+static int maintenance_failures;      /* rounds in a row whose refresh failed */
+static double maintenance_expire_due; /* monotonic seconds */
+
+static double maintenance_now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Runs stmt, which returns one integer, into *value. Returns 0, or -1 with
+ * p filled (db.c has logged why; an outage only once). */
+static int maintenance_call(const db_statement_t *stmt, long long *value, problem_t *p)
+{
+    PGresult *res = db_exec(stmt, NULL, p);
+
+    if (res == NULL)
+        return -1;
+    const char *text = PQntuples(res) == 1 ? db_value(res, 0, 0) : NULL;
+    *value = text != NULL ? strtoll(text, NULL, 10) : 0;
+    PQclear(res);
+    return 0;
+}
+
+/* Logs what happened since the last summary, if anything did, once
+ * MAINTENANCE_SUMMARY_EVERY has passed (or now when final), and starts a
+ * new period. */
+static void maintenance_summary(double now, bool final)
+{
+    maintenance_tally_t *t = &maintenance_tally;
+
+    if (!final && now - t->since < MAINTENANCE_SUMMARY_EVERY)
+        return;
+    if (t->runs > 0 || t->failed > 0)
+        log_info("rollup refresh: %ld runs in %.0fs, %lld rows folded, slowest run %.1f ms, "
+                 "%ld skipped (another refresher was at work), %ld failed",
+                 t->runs, now - t->since, t->rows, t->slowest_ms, t->skipped, t->failed);
+    *t = (maintenance_tally_t){.since = now};
+}
+
+/* idempotency_expire(), when due. After an outage it is tried again at the
+ * next round; after any other failure, in an hour. */
+static void maintenance_expire_keys(double now, arena_t *arena)
+{
+    problem_t p = {.arena = arena};
+    long long removed;
+
+    if (now < maintenance_expire_due)
+        return;
+    if (maintenance_call(&maintenance_expire, &removed, &p) == 0) {
+        if (removed > 0)
+            log_info("expired %lld idempotency keys", removed);
+    } else
+        maintenance_tally.failed++;
+    if (p.status != 503)
+        maintenance_expire_due = now + MAINTENANCE_EXPIRE_EVERY;
+}
+
+/* The pause before the next round: the interval; after failures in a row
+ * it doubles per failure up to a cap (the database away: 5 s; a statement
+ * failing: 60 s, so a lasting error is logged about once a minute). */
+static long maintenance_pause(long interval_ms, const problem_t *p)
+{
+    long cap = p->status == 503 ? MAINTENANCE_OUTAGE_PAUSE_MAX : MAINTENANCE_ERROR_PAUSE_MAX;
+    long pause = interval_ms;
+
+    for (int i = 0; i < maintenance_failures && pause < cap; i++)
+        pause *= 2;
+    if (pause > cap && cap > interval_ms)
+        pause = cap;
+    return pause;
+}
+
+/* One round: rollup_refresh(), then idempotency_expire() when due. */
+static long maintenance_round(const job_settings_t *settings, arena_t *arena)
+{
+    problem_t p = {.arena = arena};
+    double start = maintenance_now();
+    long long rows;
+
+    if (!maintenance_started) {
+        maintenance_started = true;
+        maintenance_tally.since = start;
+        maintenance_expire_due = start;
+        db_log_outages_once(true);
+        log_info("refreshing the rollups every %ld ms, expiring idempotency keys every hour",
+                 settings->interval_ms);
+    }
+    if (maintenance_call(&maintenance_refresh, &rows, &p) == 0) {
+        double ms = (maintenance_now() - start) * 1e3;
+        maintenance_tally.runs++;
+        maintenance_tally.rows += rows > 0 ? rows : 0;
+        maintenance_tally.skipped += rows < 0;
+        if (ms > maintenance_tally.slowest_ms)
+            maintenance_tally.slowest_ms = ms;
+        maintenance_failures = 0;
+        if (!job_stopping())
+            maintenance_expire_keys(start, arena);
+    } else {
+        maintenance_tally.failed++;
+        maintenance_failures++;
+    }
+    maintenance_summary(maintenance_now(), false);
+    return maintenance_pause(settings->interval_ms, &p);
+}
+
+static void maintenance_stop(void)
+{
+    maintenance_summary(maintenance_now(), true);
+}
+
+const job_t maintenance_job = {maintenance_round, maintenance_stop};
