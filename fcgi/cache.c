@@ -1,13 +1,13 @@
-/* cache.c - a worker's small cache of serialised resources, keyed by id and version */
+/* cache.c - a worker's small cache of serialised answers, keyed by id and version */
 #include "cache.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct cache_entry {
-    char id[40]; /* a UUID and its NUL; "" = free */
-    long version;
-    char *text; /* malloc'ed */
+    char *id;      /* malloc'ed; NULL = free */
+    char *version; /* malloc'ed */
+    char *text;    /* malloc'ed */
     size_t len;
     unsigned long used; /* tick of the last hit, for LRU */
 } cache_entry_t;
@@ -18,42 +18,58 @@ static unsigned long cache_tick;
 static cache_entry_t *cache_find(const char *id)
 {
     for (int i = 0; i < CACHE_ENTRIES; i++)
-        if (strcmp(cache_entries[i].id, id) == 0)
+        if (cache_entries[i].id != NULL && strcmp(cache_entries[i].id, id) == 0)
             return &cache_entries[i];
     return NULL;
 }
 
-const char *cache_get(arena_t *arena, const char *id, long version, size_t *len)
+static void cache_free(cache_entry_t *e)
+{
+    free(e->id);
+    free(e->version);
+    free(e->text);
+    memset(e, 0, sizeof(*e));
+}
+
+const char *cache_get(arena_t *arena, const char *id, const char *version, size_t *len)
 {
     cache_entry_t *e = cache_find(id);
 
-    if (e == NULL || e->version != version)
+    if (e == NULL || strcmp(e->version, version) != 0)
         return NULL;
     e->used = ++cache_tick;
     *len = e->len;
     return arena_strndup(arena, e->text, e->len);
 }
 
-void cache_put(const char *id, long version, const char *text, size_t len)
+const char *cache_version(arena_t *arena, const char *id)
 {
     cache_entry_t *e = cache_find(id);
 
-    if (strlen(id) >= sizeof(e->id) || len > CACHE_MAX_ITEM)
+    return e == NULL ? NULL : arena_strdup(arena, e->version);
+}
+
+void cache_put(const char *id, const char *version, const char *text, size_t len)
+{
+    cache_entry_t *e = cache_find(id);
+
+    if (len > CACHE_MAX_ITEM)
         return;
     if (e == NULL) {
         e = &cache_entries[0];
-        for (int i = 1; i < CACHE_ENTRIES && e->id[0] != '\0'; i++)
-            if (cache_entries[i].id[0] == '\0' || cache_entries[i].used < e->used)
+        for (int i = 1; i < CACHE_ENTRIES && e->id != NULL; i++)
+            if (cache_entries[i].id == NULL || cache_entries[i].used < e->used)
                 e = &cache_entries[i];
     }
-    char *copy = malloc(len);
-    if (copy == NULL)
+    cache_free(e);
+    e->id = strdup(id);
+    e->version = strdup(version);
+    e->text = malloc(len > 0 ? len : 1);
+    if (e->id == NULL || e->version == NULL || e->text == NULL) {
+        cache_free(e);
         return;
-    memcpy(copy, text, len);
-    free(e->text);
-    strcpy(e->id, id);
-    e->version = version;
-    e->text = copy;
+    }
+    memcpy(e->text, text, len);
     e->len = len;
     e->used = ++cache_tick;
 }
@@ -61,6 +77,5 @@ void cache_put(const char *id, long version, const char *text, size_t len)
 void cache_clear(void)
 {
     for (int i = 0; i < CACHE_ENTRIES; i++)
-        free(cache_entries[i].text);
-    memset(cache_entries, 0, sizeof(cache_entries));
+        cache_free(&cache_entries[i]);
 }

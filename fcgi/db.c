@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache.h"
 #include "log.h"
 
 #define DB_MAX_PREPARED 64
@@ -246,6 +247,31 @@ PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem
         }
     }
     return res;
+}
+
+const char *db_text_cached(arena_t *arena, const db_statement_t *stmt, const char **params,
+                           const char *key, size_t *len, problem_t *p)
+{
+    const char *held = cache_version(arena, key);
+    const char *text = NULL;
+
+    params[stmt->nparams - 1] = held != NULL ? held : "";
+    PGresult *rows = db_exec(stmt, params, p);
+    if (rows == NULL)
+        return NULL;
+    if (PQntuples(rows) != 1 || PQgetisnull(rows, 0, 0)) {
+        problem_set(p, 500, "The server failed to answer this request.");
+    } else if (PQgetisnull(rows, 0, 1)) {
+        text = cache_get(arena, key, PQgetvalue(rows, 0, 0), len);
+        if (text == NULL)
+            problem_set(p, 500, "The server failed to answer this request.");
+    } else {
+        *len = (size_t)PQgetlength(rows, 0, 1);
+        text = arena_strndup(arena, PQgetvalue(rows, 0, 1), *len);
+        cache_put(key, PQgetvalue(rows, 0, 0), text, *len);
+    }
+    PQclear(rows);
+    return text;
 }
 
 const char *db_value(const PGresult *res, int row, int col)

@@ -38,6 +38,17 @@ void db_configure(const char *conninfo, const char *application_name);
  * violations, 500 for anything else (logged). */
 PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem_t *p);
 
+/* Runs stmt, a statement that answers one row (token, text): token names the
+ * database snapshot and the second the text was computed in, and text is
+ * NULL when the statement's last parameter already is that token. The text
+ * answered before for key is kept in the worker's cache (cache.h) with its
+ * token; db_text_cached fills the last of params (stmt->nparams entries)
+ * with the token it holds for key, so that an answer from an identical
+ * snapshot within the same second costs one cheap round trip and no work.
+ * Returns the text (in arena) and its length, or NULL with p filled. */
+const char *db_text_cached(arena_t *arena, const db_statement_t *stmt, const char **params,
+                           const char *key, size_t *len, problem_t *p);
+
 /* Transactions. db_begin opens one (or, inside one, only counts the
  * nesting); db_commit commits when the outermost level ends; db_rollback
  * rolls back at once, whatever the level, and later db_commit/db_rollback

@@ -226,14 +226,16 @@ BEGIN
        SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
 END $$;
 
--- rollup_batch_open() - the session's (empty) batch tables.
+-- rollup_batch_open() - the session's batch tables (empty at the start of
+-- every transaction).
 CREATE FUNCTION rollup_batch_open() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF to_regclass('pg_temp.rollup_batch') IS NULL THEN
         CREATE TEMP TABLE rollup_batch (LIKE rollup_delta) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE rollup_errors_batch (LIKE rollup_errors_delta) ON COMMIT DELETE ROWS;
     END IF;
-    TRUNCATE pg_temp.rollup_batch, pg_temp.rollup_errors_batch;
+    -- Empty: ON COMMIT DELETE ROWS. (A TRUNCATE here would take a
+    -- transaction id every second even with nothing to fold.)
 END $$;
 
 -- rollup_refresh() - the maintenance job's step: moves every committed
@@ -256,12 +258,14 @@ BEGIN
     WITH d AS (DELETE FROM rollup_errors_delta RETURNING *)
     INSERT INTO pg_temp.rollup_errors_batch SELECT * FROM d;
     GET DIAGNOSTICS v_e = ROW_COUNT;
+    -- Nothing to fold: no write either, so that readers' snapshots (and
+    -- the answers workers keep for them, agg_token) stay valid.
     IF v_n + v_e > 0 THEN
         PERFORM rollup_fold_batch();
+        UPDATE rollup_state
+           SET rolled_up_to = now(), last_folded = v_n,
+               last_seconds = extract(epoch FROM clock_timestamp() - v_t);
     END IF;
-    UPDATE rollup_state
-       SET rolled_up_to = now(), last_folded = v_n,
-           last_seconds = extract(epoch FROM clock_timestamp() - v_t);
     RETURN v_n;
 END $$;
 
@@ -322,6 +326,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE date_bin(g, t, timestamptz 'epoch') + g END
 $$;
 
+-- rollup_any(from, to, agents, models) - whether an execution of [from, to)
+-- passes the filters.
+CREATE FUNCTION rollup_any(p_from timestamptz, p_to timestamptz, p_agents uuid[], p_models text[])
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM executions x
+                    WHERE x.started_at >= p_from AND x.started_at < p_to
+                      AND (p_agents IS NULL OR x.agent_id = ANY (p_agents))
+                      AND (p_models IS NULL OR x.model = ANY (p_models)))
+$$;
+
 -- rollup_rows(from, to, grain, dims, agents, models, metadata, bin) -
 -- pieces that together hold exactly the executions of [from, to) that
 -- pass the filters: rollup rows no coarser than grain (1 day, 1 hour or 5
@@ -330,10 +344,11 @@ $$;
 -- model). Callers sum the pieces (and merge the digests) as they need;
 -- each piece's bucket is its start, so a piece lies in one bucket of any
 -- series whose buckets are multiples of grain. A metadata filter (jsonb
--- object of text values) means raw rows only.
+-- object of text values) means raw rows only. Without p_digests the digest
+-- column is NULL (callers that need no percentile move far fewer bytes).
 CREATE FUNCTION rollup_rows(p_from timestamptz, p_to timestamptz, p_grain interval,
                             p_dims integer, p_agents uuid[], p_models text[], p_meta jsonb,
-                            p_bin interval)
+                            p_bin interval, p_digests boolean DEFAULT true)
 RETURNS TABLE (bucket timestamptz, agent_id uuid, model text, n bigint, evaluated bigint,
                passed bigint, errors bigint, lat_n bigint, lat_sum bigint, lat_min integer,
                lat_max integer, cost numeric, prompt bigint, completion bigint, cache bigint,
@@ -348,8 +363,21 @@ BEGIN
     IF p_grain IS NULL OR p_meta IS NOT NULL THEN
         f5 := p_to;  t5 := p_to;                 -- everything raw
     ELSE
-        f5 := least(rollup_ceil(p_from, '5 minutes'), p_to);
-        t5 := greatest(f5, rollup_floor(p_to, '5 minutes'));
+        f5 := rollup_ceil(p_from, '5 minutes');
+        t5 := rollup_floor(p_to, '5 minutes');
+        -- A partial bucket at an edge is read whole from the rollups when
+        -- no execution passing the filters lies in its part outside the
+        -- range (always so for the live bucket at the end of "the last
+        -- 24h"); otherwise that edge is read from raw rows.
+        IF f5 > p_from AND NOT rollup_any(rollup_floor(p_from, '5 minutes'), p_from, p_agents, p_models) THEN
+            f5 := rollup_floor(p_from, '5 minutes');
+        END IF;
+        IF t5 < p_to AND NOT rollup_any(p_to, rollup_ceil(p_to, '5 minutes'), p_agents, p_models) THEN
+            t5 := rollup_ceil(p_to, '5 minutes');
+        END IF;
+        IF f5 > t5 THEN                          -- inside one bucket: raw
+            f5 := p_to;  t5 := p_to;
+        END IF;
     END IF;
     h1 := f5;  h2 := f5;  d1 := f5;  d2 := f5;
     IF p_grain >= interval '1 hour' THEN
@@ -365,7 +393,7 @@ BEGIN
     RETURN QUERY
     SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
            r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
-           r.digest
+           CASE WHEN p_digests THEN r.digest END
       FROM rollup_1d r
      WHERE r.dims = p_dims AND r.bucket >= d1 AND r.bucket < d2
        AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
@@ -373,7 +401,7 @@ BEGIN
     UNION ALL
     SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
            r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
-           r.digest
+           CASE WHEN p_digests THEN r.digest END
       FROM rollup_1h r
      WHERE r.dims = p_dims
        AND (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
@@ -382,7 +410,7 @@ BEGIN
     UNION ALL
     SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
            r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
-           r.digest
+           CASE WHEN p_digests THEN r.digest END
       FROM rollup_5m r
      WHERE r.dims = p_dims
        AND (r.bucket >= f5 AND r.bucket < h1 OR r.bucket >= h2 AND r.bucket < t5)
@@ -392,7 +420,7 @@ BEGIN
     SELECT d.bucket, CASE WHEN p_dims & 1 = 1 THEN d.agent_id END,
            CASE WHEN p_dims & 2 = 2 THEN d.model END, d.n, d.evaluated, d.passed, d.errors,
            d.lat_n, d.lat_sum, d.lat_min, d.lat_max, d.cost, d.prompt, d.completion, d.cache,
-           d.last_at, d.digest
+           d.last_at, CASE WHEN p_digests THEN d.digest END
       FROM rollup_delta d
      WHERE d.bucket >= f5 AND d.bucket < t5
        AND (p_agents IS NULL OR d.agent_id = ANY (p_agents))
@@ -406,7 +434,7 @@ BEGIN
            coalesce(sum(x.latency_ms), 0)::bigint, min(x.latency_ms), max(x.latency_ms),
            coalesce(sum(x.cost_usd), 0), sum(x.prompt_tokens)::bigint,
            sum(x.completion_tokens)::bigint, sum(x.cache_read_tokens)::bigint,
-           max(x.started_at), tdigest(x.latency_ms::float8, 500)
+           max(x.started_at), tdigest(x.latency_ms::float8, 500) FILTER (WHERE p_digests)
       FROM executions x
       LEFT JOIN evaluations v ON v.execution_id = x.id
      WHERE (x.started_at >= p_from AND x.started_at < f5
@@ -439,6 +467,22 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                         ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END)
 $$;
 
+-- agg_now() - where relative ranges (time_range=24h, a from without a to)
+-- end: the next whole second. An answer depends only on the data visible and
+-- on this, so that identical snapshots within one second give identical
+-- answers (agg_token).
+CREATE FUNCTION agg_now() RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT date_trunc('second', now()) + interval '1 second'
+$$;
+
+-- agg_token() - names what an answer computed now depends on: the
+-- snapshot (which committed transactions it sees) and agg_now(). Workers
+-- keep their last answer per query with its token and ask again with it;
+-- the same token means the same answer, served without computing it.
+CREATE FUNCTION agg_token() RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT pg_current_snapshot()::text || '/' || extract(epoch FROM agg_now())::bigint
+$$;
+
 CREATE TYPE agg_query AS (
     t_from timestamptz,     -- [t_from, t_to)
     t_to   timestamptz,
@@ -459,14 +503,14 @@ DECLARE
 BEGIN
     IF q ? 'from' THEN
         a.t_from := (q ->> 'from')::timestamptz;
-        a.t_to := coalesce((q ->> 'to')::timestamptz, now());
+        a.t_to := coalesce((q ->> 'to')::timestamptz, agg_now());
         IF a.t_from >= a.t_to THEN
             PERFORM agg_fail('from,to', 'from must be before to');
         ELSIF a.t_to - a.t_from > interval '400 days' THEN
             PERFORM agg_fail('from,to', 'the range is longer than 400 days');
         END IF;
     ELSE
-        a.t_to := now();
+        a.t_to := agg_now();
         a.t_from := a.t_to - CASE v_range WHEN '1h' THEN interval '1 hour'
                                           WHEN '6h' THEN interval '6 hours'
                                           WHEN '24h' THEN interval '24 hours'
@@ -668,12 +712,18 @@ LANGUAGE sql STABLE AS $$
     ORDER BY 1
 $$;
 
--- agg_points(a, plan, group_by) - per bucket and group (top 10 by
--- executions, the rest as 'other'), every bucket present.
-CREATE FUNCTION agg_points(a agg_query, p agg_plan, p_group_by text)
+-- agg_points(a, plan, group_by) - (plpgsql: an inlined SQL function would
+-- evaluate its arguments once per row) per bucket and group (top 10 by
+-- executions, the rest as 'other'), every bucket present; p95 only when
+-- p_p95.
+CREATE FUNCTION agg_points(a agg_query, p agg_plan, p_group_by text, p_p95 boolean DEFAULT true)
 RETURNS TABLE (k text, b timestamptz, n bigint, passed bigint, errors bigint,
-               lat_avg double precision, p95 double precision, cost numeric, tokens bigint)
-LANGUAGE sql STABLE AS $$
+               lat_avg double precision, p95 double precision, cost numeric, tokens bigint,
+               lat_sum double precision, lat_n bigint)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH r AS MATERIALIZED (
         SELECT CASE WHEN p.wall
                     THEN date_bin(p.iv, x.bucket AT TIME ZONE a.tz, timestamp '2000-01-01') AT TIME ZONE a.tz
@@ -684,7 +734,7 @@ LANGUAGE sql STABLE AS $$
                x.digest
           FROM rollup_rows(a.t_from, a.t_to, p.grain,
                            a.dims | CASE p_group_by WHEN 'agent' THEN 1 WHEN 'model' THEN 2 ELSE 0 END,
-                           a.agents, a.models, a.meta, p.bin) x
+                           a.agents, a.models, a.meta, p.bin, p_p95) x
     ), top AS (
         SELECT r.k FROM r WHERE r.k IS NOT NULL GROUP BY r.k ORDER BY sum(r.n) DESC, r.k LIMIT 10
     ), m AS (
@@ -697,18 +747,20 @@ LANGUAGE sql STABLE AS $$
                sum(m.errors)::bigint AS errors,
                sum(m.lat_sum)::double precision / nullif(sum(m.lat_n), 0) AS lat_avg,
                tdigest_percentile(m.digest, 0.95) AS p95, sum(m.cost) AS cost,
-               sum(m.tokens)::bigint AS tokens
+               sum(m.tokens)::bigint AS tokens, sum(m.lat_sum)::double precision AS lat_sum,
+               sum(m.lat_n)::bigint AS lat_n
           FROM m GROUP BY m.b, m.k
     ), keys AS (
         SELECT DISTINCT m.k FROM m WHERE p_group_by IS NOT NULL
         UNION ALL SELECT NULL WHERE p_group_by IS NULL
     )
     SELECT keys.k, bs.b, coalesce(g.n, 0), coalesce(g.passed, 0), coalesce(g.errors, 0),
-           g.lat_avg, g.p95, coalesce(g.cost, 0), coalesce(g.tokens, 0)
+           g.lat_avg, g.p95, coalesce(g.cost, 0), coalesce(g.tokens, 0), coalesce(g.lat_sum, 0),
+           coalesce(g.lat_n, 0)
       FROM keys
      CROSS JOIN agg_buckets(a, p) AS bs (b)
-      LEFT JOIN g ON g.b = bs.b AND coalesce(g.k, '') = coalesce(keys.k, '')
-$$;
+      LEFT JOIN g ON g.b = bs.b AND coalesce(g.k, '') = coalesce(keys.k, '');
+END $$;
 
 CREATE FUNCTION agg_timeseries(q jsonb) RETURNS json LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -755,8 +807,9 @@ $$;
 
 -- agg_agents_of(a) - one row per active agent, or per agent the filter
 -- names (retired ones too):
--- its status, numbers over the range, active version, open canary.
-CREATE FUNCTION agg_agents_of(a agg_query)
+-- its status, numbers over the range, active version, open canary
+-- (p95_latency_ms null unless p_p95).
+CREATE FUNCTION agg_agents_of(a agg_query, p_p95 boolean DEFAULT true)
 RETURNS TABLE (id uuid, name text, status text, n bigint, item json)
 LANGUAGE sql STABLE AS $$
     WITH r AS (
@@ -766,7 +819,7 @@ LANGUAGE sql STABLE AS $$
                tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost,
                max(x.last_at) AS last_at
           FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
-                           '1 day') x
+                           '1 day', p_p95) x
          GROUP BY x.agent_id
     )
     SELECT g.id, g.name, agg_status(r.n, r.passed), coalesce(r.n, 0),
@@ -837,7 +890,7 @@ BEGIN
            string_agg(s.name, ', ' ORDER BY s.name) FILTER (WHERE s.status = 'critical') AS critical_names,
            string_agg(s.name, ', ' ORDER BY s.name) FILTER (WHERE s.status = 'warning') AS warning_names
       INTO c
-      FROM agg_agents_of(a) s;
+      FROM agg_agents_of(a, false) s;
     v_status := CASE WHEN c.critical > 0 THEN 'critical'
                      WHEN c.warning > 0 THEN 'degraded' ELSE 'healthy' END;
     IF c.critical > 0 THEN
@@ -858,7 +911,7 @@ BEGIN
         'pending_proposals', (SELECT count(*) FROM improvement_proposals WHERE status = 'pending'),
         'running_experiments', (SELECT count(*) FROM experiments WHERE status = 'running'),
         'conditions', to_json(v_conditions),
-        'as_of', agg_ts(now()));
+        'as_of', agg_ts(date_trunc('second', now())));
 END $$;
 
 CREATE FUNCTION agg_health(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
@@ -953,7 +1006,7 @@ LANGUAGE sql STABLE AS $$
                sum(x.completion)::bigint AS completion, sum(x.cache)::bigint AS cache
           FROM rollup_rows(a.t_from, a.t_to, '1 day',
                            a.dims | CASE WHEN p_group_by = 'model' THEN 2 ELSE 1 END,
-                           a.agents, a.models, a.meta, '1 day') x
+                           a.agents, a.models, a.meta, '1 day', false) x
          GROUP BY 1
     ), total AS (SELECT coalesce(sum(r.cost), 0) AS cost FROM r)
     SELECT json_build_object(
@@ -1012,34 +1065,81 @@ LANGUAGE sql STABLE AS $$
                             sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0),
                             CASE WHEN p_name = 'p95_latency' THEN tdigest_percentile(x.digest, 0.95) END,
                             sum(x.cost))
-      FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims, a.agents, a.models, a.meta, '1 day') x
+      FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims, a.agents, a.models, a.meta, '1 day',
+                       p_name = 'p95_latency') x
 $$;
 
--- agg_metric_of(a, name) - value, previous period, trend, and a sparkline
--- of the last 20 buckets of the range's automatic interval.
-CREATE FUNCTION agg_metric_of(a agg_query, p_name text) RETURNS json
+-- agg_bundle(a, p95) - what the metric cards, gauges and line charts of
+-- one range show, computed once for all of them: the points of the range's
+-- automatic interval (their sums are the range's numbers) and the sums of
+-- the previous period; p95 values only when p95 is asked for.
+CREATE FUNCTION agg_bundle(a agg_query, p_p95 boolean) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    WITH pts AS (
+        SELECT * FROM agg_points(a, agg_plan(a, 'auto'), NULL, p_p95)
+    ), b AS (
+        SELECT agg_shift(a) AS a
+    ), prev AS (
+        SELECT sum(x.n)::bigint AS n, sum(x.passed)::bigint AS passed,
+               sum(x.errors)::bigint AS errors,
+               sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
+               tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost
+          FROM b, rollup_rows((b.a).t_from, (b.a).t_to, '1 day', (b.a).dims, (b.a).agents,
+                              (b.a).models, (b.a).meta, '1 day', p_p95) x
+    )
+    SELECT jsonb_build_object(
+        'points', (SELECT jsonb_agg(jsonb_build_array(agg_ts(pts.b), pts.n, pts.passed, pts.errors,
+                                                      pts.lat_avg, pts.p95, pts.cost)
+                                    ORDER BY pts.b) FROM pts),
+        'now', (SELECT jsonb_build_object(
+                           'n', sum(pts.n), 'passed', sum(pts.passed), 'errors', sum(pts.errors),
+                           'lat_avg', sum(pts.lat_sum) / nullif(sum(pts.lat_n), 0),
+                           'p95', CASE WHEN p_p95 THEN agg_metric_at(a, 'p95_latency') END,
+                           'cost', sum(pts.cost))
+                  FROM pts),
+        'before', (SELECT to_jsonb(prev) FROM prev))
+$$;
+
+-- agg_bundle_value(name, sums) - a metric from the sums of a bundle.
+CREATE FUNCTION agg_bundle_value(p_name text, v jsonb) RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT agg_metric_value(p_name, (v ->> 'n')::bigint, (v ->> 'passed')::bigint,
+                            (v ->> 'errors')::bigint, (v ->> 'lat_avg')::double precision,
+                            (v ->> 'p95')::double precision, (v ->> 'cost')::numeric)
+$$;
+
+-- agg_metric_from(a, name, bundle) - value, previous period, trend, and a
+-- sparkline of the last 20 buckets of the range's automatic interval.
+CREATE FUNCTION agg_metric_from(a agg_query, p_name text, p_bundle jsonb) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    v_now double precision := agg_metric_at(a, p_name);
-    v_before double precision := agg_metric_at(agg_shift(a), p_name);
+    v_now double precision;
+    v_before double precision;
     t record;
 BEGIN
     IF agg_metric_unit(p_name) IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format(
             'No metric is named "%s"; the metrics are success_rate, total_executions, avg_latency, p95_latency, total_cost, error_rate.', p_name);
     END IF;
+    v_now := agg_bundle_value(p_name, p_bundle -> 'now');
+    v_before := agg_bundle_value(p_name, p_bundle -> 'before');
     SELECT * INTO t FROM agg_trend(v_now, v_before);
     RETURN json_build_object(
         'name', p_name, 'range', agg_range_json(a), 'value', v_now,
         'unit', agg_metric_unit(p_name), 'previous_value', v_before,
         'change_percent', t.change_percent, 'trend', t.trend,
         'sparkline', coalesce((
-            SELECT json_agg(s.v ORDER BY s.b)
-              FROM (SELECT pt.b, agg_metric_value(p_name, pt.n, pt.passed, pt.errors, pt.lat_avg,
-                                                  pt.p95, pt.cost) AS v
-                      FROM agg_points(a, agg_plan(a, 'auto'), NULL) pt
-                     ORDER BY pt.b DESC LIMIT 20) s), '[]'));
+            SELECT json_agg(s.v ORDER BY s.o)
+              FROM (SELECT e.o, agg_metric_value(p_name, (e.p ->> 1)::bigint, (e.p ->> 2)::bigint,
+                                                 (e.p ->> 3)::bigint, (e.p ->> 4)::double precision,
+                                                 (e.p ->> 5)::double precision, (e.p ->> 6)::numeric) AS v
+                      FROM jsonb_array_elements(p_bundle -> 'points') WITH ORDINALITY AS e (p, o)
+                     ORDER BY e.o DESC LIMIT 20) s), '[]'));
 END $$;
+
+CREATE FUNCTION agg_metric_of(a agg_query, p_name text) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT agg_metric_from(a, p_name, agg_bundle(a, p_name = 'p95_latency'))
+$$;
 
 CREATE FUNCTION agg_metric(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT agg_metric_of(agg_query(q), q ->> 'name')
@@ -1138,10 +1238,13 @@ CREATE FUNCTION agg_recent_activity(p_limit integer) RETURNS json LANGUAGE sql S
              ORDER BY u.ts DESC LIMIT p_limit) x
 $$;
 
--- agg_widget_data(type, config) - a widget's data, shaped as seed 000's
--- widget provider shapes it, from the widget's stored config.
-CREATE FUNCTION agg_widget_data(p_type text, p_config json) RETURNS json
-LANGUAGE plpgsql STABLE AS $$
+-- agg_widget_data(type, config, bundle) - a widget's data, shaped as seed
+-- 000's widget provider shapes it, from the widget's stored config. Metric
+-- cards, gauges and line charts read agg_bundle(), which the caller may have
+-- computed already for another widget of the same range
+-- (agg_widget_bundle_key).
+CREATE FUNCTION agg_widget_data(p_type text, p_config json, p_bundle jsonb DEFAULT NULL)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
 DECLARE
     c jsonb := coalesce(p_config::jsonb, '{}');
     a agg_query := agg_widget_query(p_type, c);
@@ -1155,7 +1258,7 @@ DECLARE
 BEGIN
     CASE p_type
     WHEN 'metric_card' THEN
-        m := agg_metric_of(a, v_metric);
+        m := agg_metric_from(a, v_metric, coalesce(p_bundle, agg_bundle(a, v_metric = 'p95_latency')));
         RETURN json_build_object(
             'value', m -> 'value',
             'formatted_value', CASE WHEN m ->> 'value' IS NULL THEN '-'
@@ -1177,18 +1280,20 @@ BEGIN
                                                   'data', s.data) ORDER BY s.ord)
                   FROM (SELECT d.ord, d.name, d.unit, d.color,
                                json_agg(json_build_object(
-                                   'timestamp', agg_ts(pt.b),
+                                   'timestamp', pt.p ->> 0,
                                    'value', CASE d.key
-                                                WHEN 'executions' THEN pt.n::double precision
-                                                WHEN 'success_rate' THEN pt.passed * 100.0::double precision / nullif(pt.n, 0)
-                                                WHEN 'latency' THEN pt.lat_avg
-                                                ELSE pt.cost::double precision END)
-                                        ORDER BY pt.b) AS data
+                                                WHEN 'executions' THEN (pt.p ->> 1)::double precision
+                                                WHEN 'success_rate' THEN (pt.p ->> 2)::double precision * 100
+                                                                         / nullif((pt.p ->> 1)::double precision, 0)
+                                                WHEN 'latency' THEN (pt.p ->> 4)::double precision
+                                                ELSE (pt.p ->> 6)::double precision END)
+                                        ORDER BY pt.o) AS data
                           FROM (VALUES (1, 'executions', 'Executions', 'count', '#3B82F6'),
                                        (2, 'success_rate', 'Success Rate', '%', '#10B981'),
                                        (3, 'latency', 'Avg Latency', 'ms', '#F59E0B'),
                                        (4, 'cost', 'Cost', '$', '#8B5CF6')) d (ord, key, name, unit, color)
-                         CROSS JOIN agg_points(a, agg_plan(a, 'auto'), NULL) pt
+                         CROSS JOIN jsonb_array_elements(coalesce(p_bundle, agg_bundle(a, false)) -> 'points')
+                                    WITH ORDINALITY AS pt (p, o)
                          WHERE d.key IN (SELECT jsonb_array_elements_text(
                                              CASE WHEN jsonb_typeof(c -> 'metrics') = 'array' THEN c -> 'metrics'
                                                   ELSE '["executions", "success_rate"]' END))
@@ -1221,7 +1326,7 @@ BEGIN
                                'success_rate', to_char(coalesce((s.item ->> 'success_rate')::numeric, 0) * 100, 'FM990.0') || '%',
                                'avg_latency', round(coalesce((s.item ->> 'avg_latency_ms')::numeric, 0)) || 'ms')
                                ORDER BY s.n DESC, s.name)
-                      FROM (SELECT * FROM agg_agents_of(a) x ORDER BY x.n DESC, x.name LIMIT v_limit) s), '[]'));
+                      FROM (SELECT * FROM agg_agents_of(a, false) x ORDER BY x.n DESC, x.name LIMIT v_limit) s), '[]'));
         END IF;
         RETURN json_build_object('columns', json_build_array('Type', 'Title', 'Status', 'Time'),
                                  'rows', agg_recent_activity(v_limit));
@@ -1229,7 +1334,7 @@ BEGIN
         RETURN agg_heatmap_of(a, CASE WHEN c ->> 'metric' IN ('error_rate', 'p95_latency')
                                       THEN c ->> 'metric' ELSE 'executions' END);
     WHEN 'gauge' THEN
-        m := agg_metric_of(a, v_metric);
+        m := agg_metric_from(a, v_metric, coalesce(p_bundle, agg_bundle(a, v_metric = 'p95_latency')));
         r := json_build_object(
             'critical', coalesce((c #>> '{thresholds,critical}')::double precision, 70),
             'warning', coalesce((c #>> '{thresholds,warning}')::double precision, 85),
@@ -1257,31 +1362,61 @@ BEGIN
                          LIMIT v_limit) l), '[]'),
             'total_count', (SELECT count(*) FROM alerts WHERE status <> 'resolved'));
     WHEN 'status_board' THEN
-        r := agg_health_of(a);
-        RETURN json_build_object(
-            'system_status', r -> 'status',
-            'agents', coalesce((
-                SELECT json_agg(json_build_object('id', s.id, 'name', s.name, 'status', s.status,
-                                                  'success_rate', s.item -> 'success_rate',
-                                                  'canary_status', s.item -> 'canary_status')
-                                ORDER BY s.n DESC, s.name)
-                  FROM agg_agents_of(a) s), '[]'),
-            'summary', json_build_object('healthy', r #> '{agents,healthy}',
-                                         'warning', r #> '{agents,warning}',
-                                         'critical', r #> '{agents,critical}',
-                                         'total', r #> '{agents,total}'));
+        RETURN (
+            SELECT json_build_object(
+                'system_status', CASE WHEN count(*) FILTER (WHERE x.status = 'critical') > 0 THEN 'critical'
+                                      WHEN count(*) FILTER (WHERE x.status = 'warning') > 0 THEN 'degraded'
+                                      ELSE 'healthy' END,
+                'agents', coalesce(json_agg(json_build_object(
+                                       'id', x.id, 'name', x.name, 'status', x.status,
+                                       'success_rate', x.item -> 'success_rate',
+                                       'canary_status', x.item -> 'canary_status')
+                                   ORDER BY x.n DESC, x.name), '[]'),
+                'summary', json_build_object('healthy', count(*) FILTER (WHERE x.status = 'healthy'),
+                                             'warning', count(*) FILTER (WHERE x.status = 'warning'),
+                                             'critical', count(*) FILTER (WHERE x.status = 'critical'),
+                                             'total', count(*)))
+              FROM agg_agents_of(a, false) x);
     ELSE
         RETURN NULL;
     END CASE;
 END $$;
 
--- dashboard_data(dashboard) - {widget id: data} for every widget of a
--- dashboard, in one call (GET /dashboards/{id}?include_data=true).
-CREATE FUNCTION dashboard_data(p_dashboard uuid) RETURNS json LANGUAGE sql STABLE AS $$
-    SELECT coalesce(json_object_agg(w.id, agg_widget_data(w.type, w.config)), '{}')
-      FROM dashboard_widgets w
-     WHERE w.dashboard_id = p_dashboard
+-- agg_widget_bundle_key(type, config) - which agg_bundle() a widget reads
+-- (NULL: none); widgets with the same key share one.
+CREATE FUNCTION agg_widget_bundle_key(p_type text, c jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_type IN ('metric_card', 'gauge', 'line_chart')
+                THEN concat_ws('|', c ->> 'time_range', c ->> 'agent_id',
+                               p_type <> 'line_chart' AND c ->> 'metric' = 'p95_latency') END
 $$;
+
+-- dashboard_data(dashboard) - {widget id: data} for every widget of a
+-- dashboard, in one call (GET /dashboards/{id}?include_data=true); widgets
+-- of the same range share their numbers.
+CREATE FUNCTION dashboard_data(p_dashboard uuid) RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    w record;
+    c jsonb;
+    v_key text;
+    v_bundles jsonb := '{}';
+    v_ids text[] := '{}';
+    v_data json[] := '{}';
+BEGIN
+    FOR w IN SELECT x.id, x.type, x.config FROM dashboard_widgets x
+              WHERE x.dashboard_id = p_dashboard ORDER BY x.y, x.x, x.id LOOP
+        c := coalesce(w.config::jsonb, '{}');
+        v_key := agg_widget_bundle_key(w.type, c);
+        IF v_key IS NOT NULL AND NOT v_bundles ? v_key THEN
+            v_bundles := v_bundles || jsonb_build_object(
+                v_key, agg_bundle(agg_widget_query(w.type, c),
+                                  w.type <> 'line_chart' AND c ->> 'metric' = 'p95_latency'));
+        END IF;
+        v_ids := v_ids || w.id::text;
+        v_data := v_data || agg_widget_data(w.type, w.config, v_bundles -> v_key);
+    END LOOP;
+    RETURN coalesce((SELECT json_object_agg(i, d) FROM unnest(v_ids, v_data) u (i, d)), '{}');
+END $$;
 
 -- widget_data(dashboard, widget) - GET .../widgets/{wid}/data. FD404
 -- when the dashboard has no such widget.
@@ -1299,7 +1434,7 @@ BEGIN
     END IF;
     RETURN json_build_object('widget_id', w.id, 'type', w.type,
                              'data', agg_widget_data(w.type, w.config),
-                             'refreshed_at', agg_ts(now()));
+                             'refreshed_at', agg_ts(date_trunc('second', now())));
 END $$;
 
 -- Rollups of what is already stored (a database upgraded to this version).

@@ -25,12 +25,27 @@ static void hit_only_for_the_exact_version(void **state)
     (void)state;
     size_t len = 0;
 
-    cache_put("a", 3, "{\"v\":3}", 7);
-    assert_string_equal(cache_get(&arena, "a", 3, &len), "{\"v\":3}");
+    cache_put("a", "3", "{\"v\":3}", 7);
+    assert_string_equal(cache_get(&arena, "a", "3", &len), "{\"v\":3}");
     assert_int_equal(len, 7);
-    assert_null(cache_get(&arena, "a", 4, &len));
-    assert_null(cache_get(&arena, "a", 2, &len));
-    assert_null(cache_get(&arena, "b", 3, &len));
+    assert_null(cache_get(&arena, "a", "4", &len));
+    assert_null(cache_get(&arena, "a", "2", &len));
+    assert_null(cache_get(&arena, "b", "3", &len));
+    assert_string_equal(cache_version(&arena, "a"), "3");
+    assert_null(cache_version(&arena, "b"));
+}
+
+static void ids_and_versions_of_any_length(void **state)
+{
+    (void)state;
+    char id[300];
+    size_t len;
+
+    memset(id, 'q', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    cache_put(id, "100:105:101,102/1763720000", "{}", 2);
+    assert_string_equal(cache_get(&arena, id, "100:105:101,102/1763720000", &len), "{}");
+    assert_null(cache_get(&arena, id, "100:105:101/1763720000", &len));
 }
 
 static void a_new_version_replaces_the_old_one(void **state)
@@ -38,10 +53,10 @@ static void a_new_version_replaces_the_old_one(void **state)
     (void)state;
     size_t len;
 
-    cache_put("a", 1, "one", 3);
-    cache_put("a", 2, "two", 3);
-    assert_null(cache_get(&arena, "a", 1, &len));
-    assert_string_equal(cache_get(&arena, "a", 2, &len), "two");
+    cache_put("a", "1", "one", 3);
+    cache_put("a", "2", "two", 3);
+    assert_null(cache_get(&arena, "a", "1", &len));
+    assert_string_equal(cache_get(&arena, "a", "2", &len), "two");
 }
 
 static void the_least_recently_used_entry_goes_first(void **state)
@@ -52,13 +67,13 @@ static void the_least_recently_used_entry_goes_first(void **state)
 
     for (int i = 0; i < CACHE_ENTRIES; i++) {
         snprintf(id, sizeof(id), "id%d", i);
-        cache_put(id, 1, "x", 1);
+        cache_put(id, "1", "x", 1);
     }
-    assert_non_null(cache_get(&arena, "id0", 1, &len)); /* id0 is now the freshest */
-    cache_put("newcomer", 1, "y", 1);                   /* evicts id1 */
-    assert_non_null(cache_get(&arena, "id0", 1, &len));
-    assert_null(cache_get(&arena, "id1", 1, &len));
-    assert_non_null(cache_get(&arena, "newcomer", 1, &len));
+    assert_non_null(cache_get(&arena, "id0", "1", &len)); /* id0 is now the freshest */
+    cache_put("newcomer", "1", "y", 1);                   /* evicts id1 */
+    assert_non_null(cache_get(&arena, "id0", "1", &len));
+    assert_null(cache_get(&arena, "id1", "1", &len));
+    assert_non_null(cache_get(&arena, "newcomer", "1", &len));
 }
 
 static void texts_over_the_limit_are_not_kept(void **state)
@@ -68,8 +83,8 @@ static void texts_over_the_limit_are_not_kept(void **state)
     size_t len;
 
     memset(big, 'x', sizeof(big));
-    cache_put("big", 1, big, sizeof(big));
-    assert_null(cache_get(&arena, "big", 1, &len));
+    cache_put("big", "1", big, sizeof(big));
+    assert_null(cache_get(&arena, "big", "1", &len));
 }
 
 int main(void)
@@ -77,6 +92,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(hit_only_for_the_exact_version, teardown),
         cmocka_unit_test_teardown(a_new_version_replaces_the_old_one, teardown),
+        cmocka_unit_test_teardown(ids_and_versions_of_any_length, teardown),
         cmocka_unit_test_teardown(the_least_recently_used_entry_goes_first, teardown),
         cmocka_unit_test_teardown(texts_over_the_limit_are_not_kept, teardown),
     };
