@@ -173,22 +173,18 @@ ALTER TABLE evaluations ENABLE ALWAYS TRIGGER evaluations_rollup_update;
 -- Folding deltas into the rollups
 -- ===================================================================
 
--- rollup_fold(table, grain) - adds pg_temp.rollup_batch (deltas, dims 3)
--- to one rollup table at its grain, for all four dims at once.
-CREATE FUNCTION rollup_fold(p_table text, p_grain interval) RETURNS void LANGUAGE plpgsql AS $$
+-- rollup_fold_step(table, step) - adds the session's step table (rows of
+-- that table's grain, all dims) to a rollup table.
+CREATE FUNCTION rollup_fold_step(p_table text, p_step text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format($f$
         INSERT INTO %I AS r (dims, bucket, agent_id, model, n, evaluated, passed, errors, lat_n,
                              lat_sum, lat_min, lat_max, cost, prompt, completion, cache,
                              last_at, digest)
-        SELECT (1 - grouping(b.agent_id)) + 2 * (1 - grouping(b.model)), b.bkt, b.agent_id,
-               b.model, sum(b.n), sum(b.evaluated), sum(b.passed), sum(b.errors), sum(b.lat_n),
-               sum(b.lat_sum), min(b.lat_min), max(b.lat_max), sum(b.cost), sum(b.prompt),
-               sum(b.completion), sum(b.cache), max(b.last_at), tdigest(b.digest)
-          FROM (SELECT date_bin($1, d.bucket, timestamptz 'epoch') AS bkt, d.*
-                  FROM pg_temp.rollup_batch d) b
-         GROUP BY GROUPING SETS ((b.bkt, b.agent_id, b.model), (b.bkt, b.agent_id),
-                                 (b.bkt, b.model), (b.bkt))
+        SELECT s.dims, s.bucket, s.agent_id, s.model, s.n, s.evaluated, s.passed, s.errors,
+               s.lat_n, s.lat_sum, s.lat_min, s.lat_max, s.cost, s.prompt, s.completion,
+               s.cache, s.last_at, s.digest
+          FROM pg_temp.%I s
         ON CONFLICT (dims, bucket, agent_id, model) DO UPDATE
            SET n = r.n + excluded.n, evaluated = r.evaluated + excluded.evaluated,
                passed = r.passed + excluded.passed, errors = r.errors + excluded.errors,
@@ -201,16 +197,44 @@ BEGIN
                digest = CASE WHEN excluded.digest IS NULL THEN r.digest
                              WHEN r.digest IS NULL THEN excluded.digest
                              ELSE tdigest_union(r.digest, excluded.digest) END
-    $f$, p_table) USING p_grain;
+    $f$, p_table, p_step);
 END $$;
 
--- rollup_fold_batch() - adds pg_temp.rollup_batch and rollup_errors_batch
--- to every rollup table.
+-- rollup_coarsen(from, to, grain) - fills the session's step table "to"
+-- with the rows of "from" merged into buckets of grain.
+CREATE FUNCTION rollup_coarsen(p_from text, p_to text, p_grain interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format($f$
+        INSERT INTO pg_temp.%I
+        SELECT s.dims, date_bin($1, s.bucket, timestamptz 'epoch'), s.agent_id, s.model,
+               sum(s.n), sum(s.evaluated), sum(s.passed), sum(s.errors), sum(s.lat_n),
+               sum(s.lat_sum), min(s.lat_min), max(s.lat_max), sum(s.cost), sum(s.prompt),
+               sum(s.completion), sum(s.cache), max(s.last_at), tdigest(s.digest)
+          FROM pg_temp.%I s
+         GROUP BY 1, 2, 3, 4
+    $f$, p_to, p_from) USING p_grain;
+END $$;
+
+-- rollup_fold_batch() - adds pg_temp.rollup_batch (deltas: agent x model
+-- per 5 minutes) and pg_temp.rollup_errors_batch to every rollup table:
+-- the four dims per 5 minutes first, then hours from those, then days from
+-- the hours (each level merges the digests of the level below once).
 CREATE FUNCTION rollup_fold_batch() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM rollup_fold('rollup_5m', interval '5 minutes'),
-            rollup_fold('rollup_1h', interval '1 hour'),
-            rollup_fold('rollup_1d', interval '1 day');
+    INSERT INTO pg_temp.rollup_step_5m
+    SELECT (1 - grouping(b.agent_id)) + 2 * (1 - grouping(b.model)), b.bucket, b.agent_id,
+           b.model, sum(b.n), sum(b.evaluated), sum(b.passed), sum(b.errors), sum(b.lat_n),
+           sum(b.lat_sum), min(b.lat_min), max(b.lat_max), sum(b.cost), sum(b.prompt),
+           sum(b.completion), sum(b.cache), max(b.last_at), tdigest(b.digest)
+      FROM pg_temp.rollup_batch b
+     GROUP BY GROUPING SETS ((b.bucket, b.agent_id, b.model), (b.bucket, b.agent_id),
+                             (b.bucket, b.model), (b.bucket));
+    PERFORM rollup_fold_step('rollup_5m', 'rollup_step_5m');
+    PERFORM rollup_coarsen('rollup_step_5m', 'rollup_step_1h', '1 hour');
+    PERFORM rollup_fold_step('rollup_1h', 'rollup_step_1h');
+    PERFORM rollup_coarsen('rollup_step_1h', 'rollup_step_1d', '1 day');
+    PERFORM rollup_fold_step('rollup_1d', 'rollup_step_1d');
     INSERT INTO rollup_errors_1h AS r (bucket, agent_id, model, category, n, example)
     SELECT b.bucket, b.agent_id, b.model, b.category, sum(b.n), max(b.example)
       FROM pg_temp.rollup_errors_batch b
@@ -226,13 +250,16 @@ BEGIN
        SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
 END $$;
 
--- rollup_batch_open() - the session's batch tables (empty at the start of
--- every transaction).
+-- rollup_batch_open() - the session's batch and step tables (empty at the
+-- start of every transaction).
 CREATE FUNCTION rollup_batch_open() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF to_regclass('pg_temp.rollup_batch') IS NULL THEN
         CREATE TEMP TABLE rollup_batch (LIKE rollup_delta) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE rollup_errors_batch (LIKE rollup_errors_delta) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE rollup_step_5m (LIKE rollup_5m) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE rollup_step_1h (LIKE rollup_5m) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE rollup_step_1d (LIKE rollup_5m) ON COMMIT DELETE ROWS;
     END IF;
     -- Empty: ON COMMIT DELETE ROWS. (A TRUNCATE here would take a
     -- transaction id every second even with nothing to fold.)
@@ -278,6 +305,7 @@ DECLARE
 BEGIN
     LOCK TABLE executions, evaluations IN SHARE MODE;
     PERFORM pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
+    PERFORM set_config('work_mem', '256MB', true);
     TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_1h,
              rollup_errors_1d, rollup_errors_delta;
     PERFORM rollup_batch_open();
@@ -1435,6 +1463,36 @@ BEGIN
     RETURN json_build_object('widget_id', w.id, 'type', w.type,
                              'data', agg_widget_data(w.type, w.config),
                              'refreshed_at', agg_ts(date_trunc('second', now())));
+END $$;
+
+-- ===================================================================
+-- The demo fleet (sql/005) loads in bulk, then rebuilds the rollups once
+-- ===================================================================
+
+ALTER FUNCTION demo_fleet(integer, bigint, integer, double precision, timestamptz)
+    RENAME TO demo_fleet_rows;
+
+-- demo_fleet(...) - sql/005's generator (now demo_fleet_rows), with the
+-- rollup triggers off for its bulk insert (so that it also keeps its fast
+-- path) and the rollups rebuilt from the raw rows at the end: one pass
+-- instead of a delta per million-row statement. Holds the ingest tables
+-- for its transaction, as the load always did in effect.
+CREATE FUNCTION demo_fleet(p_agents integer DEFAULT 50, p_executions bigint DEFAULT 200000,
+                           p_days integer DEFAULT 30, p_seed double precision DEFAULT 0.42,
+                           p_end timestamptz DEFAULT NULL)
+RETURNS demo_fleet_summary LANGUAGE plpgsql AS $$
+DECLARE
+    v_clock timestamptz := clock_timestamp();
+    r demo_fleet_summary;
+BEGIN
+    ALTER TABLE executions DISABLE TRIGGER executions_rollup;
+    ALTER TABLE evaluations DISABLE TRIGGER evaluations_rollup_insert;
+    r := demo_fleet_rows(p_agents, p_executions, p_days, p_seed, p_end);
+    ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup;
+    ALTER TABLE evaluations ENABLE ALWAYS TRIGGER evaluations_rollup_insert;
+    PERFORM rollup_rebuild();
+    r.seconds := extract(epoch FROM clock_timestamp() - v_clock);
+    RETURN r;
 END $$;
 
 -- Rollups of what is already stored (a database upgraded to this version).
