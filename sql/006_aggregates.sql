@@ -59,7 +59,8 @@ CREATE TABLE rollup_5m (
     completion bigint           NOT NULL,
     cache      bigint           NOT NULL,
     last_at    timestamptz,                    -- latest started_at
-    digest     tdigest                         -- latency_ms sketch
+    digest     tdigest,                        -- latency_ms sketch
+    p95        double precision                -- its 0.95 quantile (fleet rows, dims 0)
 );
 CREATE UNIQUE INDEX rollup_5m_key ON rollup_5m (dims, bucket, agent_id, model) NULLS NOT DISTINCT;
 CREATE TABLE rollup_1h (LIKE rollup_5m INCLUDING ALL);
@@ -173,6 +174,14 @@ ALTER TABLE evaluations ENABLE ALWAYS TRIGGER evaluations_rollup_update;
 -- Folding deltas into the rollups
 -- ===================================================================
 
+-- rollup_p95(digest) - the 0.95 quantile of one digest (the extension has
+-- only the aggregate form). Stored on fleet rows: a time series reads it
+-- instead of the digest wherever a bucket is one rollup row.
+CREATE FUNCTION rollup_p95(p_digest tdigest) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT tdigest_percentile(d, 0.95) FROM (SELECT p_digest) x (d)
+$$;
+
 -- rollup_fold_step(table, step) - adds the session's step table (rows of
 -- that table's grain, all dims) to a rollup table.
 CREATE FUNCTION rollup_fold_step(p_table text, p_step text) RETURNS void LANGUAGE plpgsql AS $$
@@ -180,10 +189,11 @@ BEGIN
     EXECUTE format($f$
         INSERT INTO %I AS r (dims, bucket, agent_id, model, n, evaluated, passed, errors, lat_n,
                              lat_sum, lat_min, lat_max, cost, prompt, completion, cache,
-                             last_at, digest)
+                             last_at, digest, p95)
         SELECT s.dims, s.bucket, s.agent_id, s.model, s.n, s.evaluated, s.passed, s.errors,
                s.lat_n, s.lat_sum, s.lat_min, s.lat_max, s.cost, s.prompt, s.completion,
-               s.cache, s.last_at, s.digest
+               s.cache, s.last_at, s.digest,
+               CASE WHEN s.dims = 0 THEN rollup_p95(s.digest) END
           FROM pg_temp.%I s
         ON CONFLICT (dims, bucket, agent_id, model) DO UPDATE
            SET n = r.n + excluded.n, evaluated = r.evaluated + excluded.evaluated,
@@ -196,7 +206,11 @@ BEGIN
                cache = r.cache + excluded.cache, last_at = greatest(r.last_at, excluded.last_at),
                digest = CASE WHEN excluded.digest IS NULL THEN r.digest
                              WHEN r.digest IS NULL THEN excluded.digest
-                             ELSE tdigest_union(r.digest, excluded.digest) END
+                             ELSE tdigest_union(r.digest, excluded.digest) END,
+               p95 = CASE WHEN r.dims <> 0 THEN NULL
+                          WHEN excluded.digest IS NULL THEN r.p95
+                          WHEN r.digest IS NULL THEN excluded.p95
+                          ELSE rollup_p95(tdigest_union(r.digest, excluded.digest)) END
     $f$, p_table, p_step);
 END $$;
 
@@ -210,7 +224,7 @@ BEGIN
         SELECT s.dims, date_bin($1, s.bucket, timestamptz 'epoch'), s.agent_id, s.model,
                sum(s.n), sum(s.evaluated), sum(s.passed), sum(s.errors), sum(s.lat_n),
                sum(s.lat_sum), min(s.lat_min), max(s.lat_max), sum(s.cost), sum(s.prompt),
-               sum(s.completion), sum(s.cache), max(s.last_at), tdigest(s.digest)
+               sum(s.completion), sum(s.cache), max(s.last_at), tdigest(s.digest), NULL
           FROM pg_temp.%I s
          GROUP BY 1, 2, 3, 4
     $f$, p_to, p_from) USING p_grain;
@@ -226,7 +240,7 @@ BEGIN
     SELECT (1 - grouping(b.agent_id)) + 2 * (1 - grouping(b.model)), b.bucket, b.agent_id,
            b.model, sum(b.n), sum(b.evaluated), sum(b.passed), sum(b.errors), sum(b.lat_n),
            sum(b.lat_sum), min(b.lat_min), max(b.lat_max), sum(b.cost), sum(b.prompt),
-           sum(b.completion), sum(b.cache), max(b.last_at), tdigest(b.digest)
+           sum(b.completion), sum(b.cache), max(b.last_at), tdigest(b.digest), NULL
       FROM pg_temp.rollup_batch b
      GROUP BY GROUPING SETS ((b.bucket, b.agent_id, b.model), (b.bucket, b.agent_id),
                              (b.bucket, b.model), (b.bucket));
@@ -380,7 +394,7 @@ CREATE FUNCTION rollup_rows(p_from timestamptz, p_to timestamptz, p_grain interv
 RETURNS TABLE (bucket timestamptz, agent_id uuid, model text, n bigint, evaluated bigint,
                passed bigint, errors bigint, lat_n bigint, lat_sum bigint, lat_min integer,
                lat_max integer, cost numeric, prompt bigint, completion bigint, cache bigint,
-               last_at timestamptz, digest tdigest)
+               last_at timestamptz, digest tdigest, p95 double precision)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     -- [f5, t5): whole 5-minute buckets; [h1, h2): whole hours; [d1, d2): whole days
@@ -421,7 +435,7 @@ BEGIN
     RETURN QUERY
     SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
            r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
-           CASE WHEN p_digests THEN r.digest END
+           CASE WHEN p_digests THEN r.digest END, r.p95
       FROM rollup_1d r
      WHERE r.dims = p_dims AND r.bucket >= d1 AND r.bucket < d2
        AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
@@ -429,7 +443,7 @@ BEGIN
     UNION ALL
     SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
            r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
-           CASE WHEN p_digests THEN r.digest END
+           CASE WHEN p_digests THEN r.digest END, r.p95
       FROM rollup_1h r
      WHERE r.dims = p_dims
        AND (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
@@ -438,7 +452,7 @@ BEGIN
     UNION ALL
     SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
            r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
-           CASE WHEN p_digests THEN r.digest END
+           CASE WHEN p_digests THEN r.digest END, r.p95
       FROM rollup_5m r
      WHERE r.dims = p_dims
        AND (r.bucket >= f5 AND r.bucket < h1 OR r.bucket >= h2 AND r.bucket < t5)
@@ -448,7 +462,7 @@ BEGIN
     SELECT d.bucket, CASE WHEN p_dims & 1 = 1 THEN d.agent_id END,
            CASE WHEN p_dims & 2 = 2 THEN d.model END, d.n, d.evaluated, d.passed, d.errors,
            d.lat_n, d.lat_sum, d.lat_min, d.lat_max, d.cost, d.prompt, d.completion, d.cache,
-           d.last_at, CASE WHEN p_digests THEN d.digest END
+           d.last_at, CASE WHEN p_digests THEN d.digest END, NULL::double precision
       FROM rollup_delta d
      WHERE d.bucket >= f5 AND d.bucket < t5
        AND (p_agents IS NULL OR d.agent_id = ANY (p_agents))
@@ -462,7 +476,8 @@ BEGIN
            coalesce(sum(x.latency_ms), 0)::bigint, min(x.latency_ms), max(x.latency_ms),
            coalesce(sum(x.cost_usd), 0), sum(x.prompt_tokens)::bigint,
            sum(x.completion_tokens)::bigint, sum(x.cache_read_tokens)::bigint,
-           max(x.started_at), tdigest(x.latency_ms::float8, 500) FILTER (WHERE p_digests)
+           max(x.started_at), tdigest(x.latency_ms::float8, 500) FILTER (WHERE p_digests),
+           NULL::double precision
       FROM executions x
       LEFT JOIN evaluations v ON v.execution_id = x.id
      WHERE (x.started_at >= p_from AND x.started_at < f5
@@ -750,6 +765,12 @@ RETURNS TABLE (k text, b timestamptz, n bigint, passed bigint, errors bigint,
                lat_sum double precision, lat_n bigint)
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
+DECLARE
+    v_dims integer := a.dims | CASE p_group_by WHEN 'agent' THEN 1 WHEN 'model' THEN 2 ELSE 0 END;
+    -- Fleet series whose buckets are rollup rows (1h, UTC 1d): most buckets
+    -- are one row whose p95 is stored; digests are read only for the few
+    -- buckets made of several pieces (the edges, pending deltas).
+    v_lazy boolean := p_p95 AND v_dims = 0 AND a.meta IS NULL AND p.grain = p.iv;
 BEGIN
     RETURN QUERY
     WITH r AS MATERIALIZED (
@@ -759,22 +780,23 @@ BEGIN
                CASE p_group_by WHEN 'agent' THEN x.agent_id::text
                                WHEN 'model' THEN coalesce(x.model, '(none)') END AS k,
                x.n, x.passed, x.errors, x.lat_n, x.lat_sum, x.cost, x.prompt + x.completion AS tokens,
-               x.digest
-          FROM rollup_rows(a.t_from, a.t_to, p.grain,
-                           a.dims | CASE p_group_by WHEN 'agent' THEN 1 WHEN 'model' THEN 2 ELSE 0 END,
-                           a.agents, a.models, a.meta, p.bin, p_p95) x
+               x.digest, x.p95
+          FROM rollup_rows(a.t_from, a.t_to, p.grain, v_dims, a.agents, a.models, a.meta, p.bin,
+                           p_p95 AND NOT v_lazy) x
     ), top AS (
         SELECT r.k FROM r WHERE r.k IS NOT NULL GROUP BY r.k ORDER BY sum(r.n) DESC, r.k LIMIT 10
     ), m AS (
         SELECT r.b, CASE WHEN r.k IS NULL OR r.k IN (SELECT top.k FROM top) THEN r.k
                          ELSE 'other' END AS k,
-               r.n, r.passed, r.errors, r.lat_n, r.lat_sum, r.cost, r.tokens, r.digest
+               r.n, r.passed, r.errors, r.lat_n, r.lat_sum, r.cost, r.tokens, r.digest, r.p95
           FROM r
     ), g AS (
         SELECT m.b, m.k, sum(m.n)::bigint AS n, sum(m.passed)::bigint AS passed,
                sum(m.errors)::bigint AS errors,
                sum(m.lat_sum)::double precision / nullif(sum(m.lat_n), 0) AS lat_avg,
-               tdigest_percentile(m.digest, 0.95) AS p95, sum(m.cost) AS cost,
+               CASE WHEN count(*) = 1 AND max(m.p95) IS NOT NULL THEN max(m.p95)
+                    WHEN NOT v_lazy THEN tdigest_percentile(m.digest, 0.95) END AS p95,
+               sum(m.cost) AS cost,
                sum(m.tokens)::bigint AS tokens, sum(m.lat_sum)::double precision AS lat_sum,
                sum(m.lat_n)::bigint AS lat_n
           FROM m GROUP BY m.b, m.k
@@ -783,8 +805,16 @@ BEGIN
         UNION ALL SELECT NULL WHERE p_group_by IS NULL
     )
     SELECT keys.k, bs.b, coalesce(g.n, 0), coalesce(g.passed, 0), coalesce(g.errors, 0),
-           g.lat_avg, g.p95, coalesce(g.cost, 0), coalesce(g.tokens, 0), coalesce(g.lat_sum, 0),
-           coalesce(g.lat_n, 0)
+           g.lat_avg,
+           CASE WHEN g.p95 IS NOT NULL OR NOT v_lazy OR g.n IS NULL THEN g.p95
+                -- a fleet bucket of several pieces: read them again with digests
+                ELSE (SELECT tdigest_percentile(y.digest, 0.95)
+                        FROM rollup_rows(greatest(bs.b, a.t_from),
+                                         least(CASE WHEN p.wall
+                                                    THEN ((bs.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
+                                                    ELSE bs.b + p.iv END, a.t_to),
+                                         p.grain, 0, a.agents, a.models, NULL, p.bin, true) y) END,
+           coalesce(g.cost, 0), coalesce(g.tokens, 0), coalesce(g.lat_sum, 0), coalesce(g.lat_n, 0)
       FROM keys
      CROSS JOIN agg_buckets(a, p) AS bs (b)
       LEFT JOIN g ON g.b = bs.b AND coalesce(g.k, '') = coalesce(keys.k, '');
