@@ -66,6 +66,15 @@ CREATE UNIQUE INDEX rollup_5m_key ON rollup_5m (dims, bucket, agent_id, model) N
 CREATE TABLE rollup_1h (LIKE rollup_5m INCLUDING ALL);
 CREATE TABLE rollup_1d (LIKE rollup_5m INCLUDING ALL);
 
+-- The three grains as one relation; a query naming the grain reads only
+-- that table (the planner drops the other branches).
+CREATE VIEW rollup_all AS
+SELECT '1d'::text AS grain, * FROM rollup_1d
+UNION ALL
+SELECT '1h', * FROM rollup_1h
+UNION ALL
+SELECT '5m', * FROM rollup_5m;
+
 -- Pending: what ingest added since the last refresh, per 5-minute bucket,
 -- agent and model (dims 3 only; the reader derives the other dims).
 CREATE TABLE rollup_delta (LIKE rollup_5m);
@@ -436,26 +445,11 @@ BEGIN
     SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
            r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
            CASE WHEN p_digests THEN r.digest END, r.p95
-      FROM rollup_1d r
-     WHERE r.dims = p_dims AND r.bucket >= d1 AND r.bucket < d2
-       AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
-       AND (p_models IS NULL OR r.model = ANY (p_models))
-    UNION ALL
-    SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
-           r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
-           CASE WHEN p_digests THEN r.digest END, r.p95
-      FROM rollup_1h r
+      FROM rollup_all r
      WHERE r.dims = p_dims
-       AND (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
-       AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
-       AND (p_models IS NULL OR r.model = ANY (p_models))
-    UNION ALL
-    SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
-           r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
-           CASE WHEN p_digests THEN r.digest END, r.p95
-      FROM rollup_5m r
-     WHERE r.dims = p_dims
-       AND (r.bucket >= f5 AND r.bucket < h1 OR r.bucket >= h2 AND r.bucket < t5)
+       AND (r.grain = '1d' AND r.bucket >= d1 AND r.bucket < d2
+            OR r.grain = '1h' AND (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
+            OR r.grain = '5m' AND (r.bucket >= f5 AND r.bucket < h1 OR r.bucket >= h2 AND r.bucket < t5))
        AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
        AND (p_models IS NULL OR r.model = ANY (p_models))
     UNION ALL
