@@ -390,6 +390,15 @@ int db_copy_end(const char *abort_reason, problem_t *p)
     return abort_reason != NULL ? -1 : rc;
 }
 
+int db_command(const char *sql, problem_t *p)
+{
+    if (db_tx_depth > 0)
+        return problem_set(p, 500, "A utility command cannot run inside a transaction.");
+    if (db_connect(p) != 0)
+        return -1;
+    return db_simple(sql, p);
+}
+
 int db_ping(problem_t *p)
 {
     static const db_statement_t ping = {"db_ping", "SELECT 1", 0, true};

@@ -71,6 +71,11 @@ int db_copy_begin(const char *sql, problem_t *p);
 int db_copy_put(const char *data, size_t len, problem_t *p);
 int db_copy_end(const char *abort_reason, problem_t *p);
 
+/* Runs a utility command that cannot be prepared or run in a transaction
+ * (VACUUM), as plain text: ours, never user input. Returns 0, or -1 with p
+ * filled. */
+int db_command(const char *sql, problem_t *p);
+
 /* Checks that the database answers (SELECT 1). Returns 0, or -1 with a 503
  * in p. */
 int db_ping(problem_t *p);

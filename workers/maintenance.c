@@ -8,6 +8,7 @@
 #include "groups.h"
 
 #define MAINTENANCE_EXPIRE_EVERY     3600  /* seconds between idempotency_expire() calls */
+#define MAINTENANCE_VACUUM_EVERY     10    /* seconds between vacuums of the delta tables */
 #define MAINTENANCE_SUMMARY_EVERY    60    /* seconds between summary lines, at least */
 #define MAINTENANCE_OUTAGE_PAUSE_MAX 5000  /* ms: longest pause while the database is away */
 #define MAINTENANCE_ERROR_PAUSE_MAX  60000 /* ms: longest pause while a statement fails */
@@ -92,6 +93,27 @@ static void maintenance_expire_keys(double now, arena_t *arena)
         maintenance_expire_due = now + MAINTENANCE_EXPIRE_EVERY;
 }
 
+/* Every refresh leaves the delta rows it folded dead; readers of the pending
+ * deltas step over them until a vacuum. Autovacuum wakes once a minute, so
+ * after folding this job vacuums the delta tables itself every
+ * MAINTENANCE_VACUUM_EVERY seconds: the dead rows stay a few seconds' worth.
+ * A failure is counted and tried again next time. */
+static void maintenance_vacuum(double now, long long folded, arena_t *arena)
+{
+    static double due;
+    static long long pending;
+    problem_t p = {.arena = arena};
+
+    pending += folded > 0 ? folded : 0;
+    if (pending == 0 || now < due)
+        return;
+    if (db_command("VACUUM rollup_delta, rollup_errors_delta", &p) == 0)
+        pending = 0;
+    else
+        maintenance_tally.failed++;
+    due = now + MAINTENANCE_VACUUM_EVERY;
+}
+
 /* The pause before the next round: the interval; after failures in a row
  * it doubles per failure up to a cap (the database away: 5 s; a statement
  * failing: 60 s, so a lasting error is logged about once a minute). */
@@ -107,7 +129,8 @@ static long maintenance_pause(long interval_ms, const problem_t *p)
     return pause;
 }
 
-/* One round: rollup_refresh(), then idempotency_expire() when due. */
+/* One round: rollup_refresh(), the delta tables' vacuum and
+ * idempotency_expire() when due. */
 static long maintenance_round(const job_settings_t *settings, arena_t *arena)
 {
     problem_t p = {.arena = arena};
@@ -130,6 +153,8 @@ static long maintenance_round(const job_settings_t *settings, arena_t *arena)
         if (ms > maintenance_tally.slowest_ms)
             maintenance_tally.slowest_ms = ms;
         maintenance_failures = 0;
+        if (!job_stopping())
+            maintenance_vacuum(start, rows, arena);
         if (!job_stopping())
             maintenance_expire_keys(start, arena);
     } else {
