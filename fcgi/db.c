@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "log.h"
@@ -110,8 +111,14 @@ static int db_connect(problem_t *p)
         return db_unavailable(p, why);
     }
     PQsetNoticeProcessor(db_conn, db_notice, NULL);
-    /* Times leave the database as UTC text; db_time() finishes the job. */
-    PGresult *res = PQexec(db_conn, "SET TIME ZONE 'UTC'");
+    /* Times leave the database as UTC text; db_time() finishes the job.
+     * fleetdash.now_phase: where in each second this worker's "now" turns
+     * (sql/006 agg_now), so that the workers' cached answers expire at
+     * different moments rather than all together. */
+    char setup[128];
+    snprintf(setup, sizeof(setup), "SET TIME ZONE 'UTC'; SET fleetdash.now_phase = '%ld ms'",
+             ((long)getpid() * 397) % 1000);
+    PGresult *res = PQexec(db_conn, setup);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok) {

@@ -273,19 +273,28 @@ BEGIN
        SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
 END $$;
 
--- rollup_batch_open() - the session's batch and step tables (empty at the
--- start of every transaction).
+-- rollup_batch_open() - the session's batch and step tables (empty between
+-- folds).
 CREATE FUNCTION rollup_batch_open() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    -- Not ON COMMIT DELETE ROWS: that truncation at every commit takes a
+    -- transaction id, which would change every reader's snapshot (and so
+    -- expire the workers' cached answers, agg_token) each second even with
+    -- nothing to fold. rollup_batch_close() empties them after a fold.
     IF to_regclass('pg_temp.rollup_batch') IS NULL THEN
-        CREATE TEMP TABLE rollup_batch (LIKE rollup_delta) ON COMMIT DELETE ROWS;
-        CREATE TEMP TABLE rollup_errors_batch (LIKE rollup_errors_delta) ON COMMIT DELETE ROWS;
-        CREATE TEMP TABLE rollup_step_5m (LIKE rollup_5m) ON COMMIT DELETE ROWS;
-        CREATE TEMP TABLE rollup_step_1h (LIKE rollup_5m) ON COMMIT DELETE ROWS;
-        CREATE TEMP TABLE rollup_step_1d (LIKE rollup_5m) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE rollup_batch (LIKE rollup_delta);
+        CREATE TEMP TABLE rollup_errors_batch (LIKE rollup_errors_delta);
+        CREATE TEMP TABLE rollup_step_5m (LIKE rollup_5m);
+        CREATE TEMP TABLE rollup_step_1h (LIKE rollup_5m);
+        CREATE TEMP TABLE rollup_step_1d (LIKE rollup_5m);
     END IF;
-    -- Empty: ON COMMIT DELETE ROWS. (A TRUNCATE here would take a
-    -- transaction id every second even with nothing to fold.)
+END $$;
+
+-- rollup_batch_close() - empties the session's batch and step tables.
+CREATE FUNCTION rollup_batch_close() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE pg_temp.rollup_batch, pg_temp.rollup_errors_batch, pg_temp.rollup_step_5m,
+             pg_temp.rollup_step_1h, pg_temp.rollup_step_1d;
 END $$;
 
 -- rollup_refresh() - the maintenance job's step: moves every committed
@@ -312,6 +321,7 @@ BEGIN
     -- the answers workers keep for them, agg_token) stay valid.
     IF v_n + v_e > 0 THEN
         PERFORM rollup_fold_batch();
+        PERFORM rollup_batch_close();
         UPDATE rollup_state
            SET rolled_up_to = now(), last_folded = v_n,
                last_seconds = extract(epoch FROM clock_timestamp() - v_t);
@@ -352,6 +362,7 @@ BEGIN
      WHERE x.error_category IS NOT NULL
      GROUP BY 1, 2, 3, 4;
     PERFORM rollup_fold_batch();
+    PERFORM rollup_batch_close();
     UPDATE rollup_state SET rolled_up_to = now(), last_folded = v_n, last_seconds = NULL;
     RETURN v_n;
 END $$;
@@ -505,11 +516,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- agg_now() - where relative ranges (time_range=24h, a from without a to)
--- end: the next whole second. An answer depends only on the data visible and
--- on this, so that identical snapshots within one second give identical
--- answers (agg_token).
+-- end: now rounded up to the next turn of a one-second clock, at most one
+-- second ahead. An answer depends only on the data visible and on this, so
+-- that identical snapshots within one turn give identical answers
+-- (agg_token). Each worker's session turns at its own phase
+-- (fleetdash.now_phase, set by fcgi/db.c), so that their cached answers do
+-- not all expire at the same instant.
 CREATE FUNCTION agg_now() RETURNS timestamptz LANGUAGE sql STABLE AS $$
-    SELECT date_trunc('second', now()) + interval '1 second'
+    SELECT date_bin('1 second', now(),
+                    timestamptz 'epoch'
+                    + coalesce(nullif(current_setting('fleetdash.now_phase', true), ''), '0')::interval)
+           + interval '1 second'
 $$;
 
 -- agg_token() - names what an answer computed now depends on: the
