@@ -84,19 +84,23 @@ CREATE INDEX rollup_delta_bucket ON rollup_delta (bucket);
 ALTER TABLE rollup_delta SET (autovacuum_vacuum_scale_factor = 0,
                               autovacuum_vacuum_threshold = 5000);
 
--- Error categories per hour and day, agent and model; pending ones per hour.
+-- Error categories per hour and day, agent and model, and for the whole
+-- fleet (fleet: agent_id and model NULL); pending ones per hour, agent and
+-- model.
 CREATE TABLE rollup_errors_1h (
+    fleet    boolean     NOT NULL DEFAULT false,
     bucket   timestamptz NOT NULL,
-    agent_id uuid        NOT NULL,
+    agent_id uuid,
     model    text,
     category text        NOT NULL,
     n        bigint      NOT NULL,
     example  text
 );
 CREATE UNIQUE INDEX rollup_errors_1h_key
-    ON rollup_errors_1h (bucket, agent_id, model, category) NULLS NOT DISTINCT;
+    ON rollup_errors_1h (fleet, bucket, agent_id, model, category) NULLS NOT DISTINCT;
 CREATE TABLE rollup_errors_1d (LIKE rollup_errors_1h INCLUDING ALL);
 CREATE TABLE rollup_errors_delta (LIKE rollup_errors_1h);
+ALTER TABLE rollup_errors_delta DROP COLUMN fleet;
 CREATE INDEX rollup_errors_delta_bucket ON rollup_errors_delta (bucket);
 ALTER TABLE rollup_errors_delta SET (autovacuum_vacuum_scale_factor = 0,
                                      autovacuum_vacuum_threshold = 5000);
@@ -258,18 +262,20 @@ BEGIN
     PERFORM rollup_fold_step('rollup_1h', 'rollup_step_1h');
     PERFORM rollup_coarsen('rollup_step_1h', 'rollup_step_1d', '1 day');
     PERFORM rollup_fold_step('rollup_1d', 'rollup_step_1d');
-    INSERT INTO rollup_errors_1h AS r (bucket, agent_id, model, category, n, example)
-    SELECT b.bucket, b.agent_id, b.model, b.category, sum(b.n), max(b.example)
+    INSERT INTO rollup_errors_1h AS r (fleet, bucket, agent_id, model, category, n, example)
+    SELECT grouping(b.agent_id) = 1, b.bucket, b.agent_id, b.model, b.category, sum(b.n),
+           max(b.example)
       FROM pg_temp.rollup_errors_batch b
-     GROUP BY 1, 2, 3, 4
-    ON CONFLICT (bucket, agent_id, model, category) DO UPDATE
+     GROUP BY GROUPING SETS ((b.bucket, b.agent_id, b.model, b.category), (b.bucket, b.category))
+    ON CONFLICT (fleet, bucket, agent_id, model, category) DO UPDATE
        SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
-    INSERT INTO rollup_errors_1d AS r (bucket, agent_id, model, category, n, example)
-    SELECT date_bin('1 day', b.bucket, timestamptz 'epoch'), b.agent_id, b.model, b.category,
-           sum(b.n), max(b.example)
-      FROM pg_temp.rollup_errors_batch b
-     GROUP BY 1, 2, 3, 4
-    ON CONFLICT (bucket, agent_id, model, category) DO UPDATE
+    INSERT INTO rollup_errors_1d AS r (fleet, bucket, agent_id, model, category, n, example)
+    SELECT grouping(b.agent_id) = 1, b.day, b.agent_id, b.model, b.category, sum(b.n),
+           max(b.example)
+      FROM (SELECT date_bin('1 day', e.bucket, timestamptz 'epoch') AS day, e.*
+              FROM pg_temp.rollup_errors_batch e) b
+     GROUP BY GROUPING SETS ((b.day, b.agent_id, b.model, b.category), (b.day, b.category))
+    ON CONFLICT (fleet, bucket, agent_id, model, category) DO UPDATE
        SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
 END $$;
 
@@ -1011,12 +1017,14 @@ BEGIN
     RETURN QUERY
     SELECT x.category, sum(x.n)::bigint, max(x.example)
       FROM (SELECT r.category, r.n, r.example FROM rollup_errors_1d r
-             WHERE r.bucket >= d1 AND r.bucket < d2
+             WHERE r.fleet = (a.agents IS NULL AND a.models IS NULL)
+               AND r.bucket >= d1 AND r.bucket < d2
                AND (a.agents IS NULL OR r.agent_id = ANY (a.agents))
                AND (a.models IS NULL OR r.model = ANY (a.models))
             UNION ALL
             SELECT r.category, r.n, r.example FROM rollup_errors_1h r
-             WHERE (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
+             WHERE r.fleet = (a.agents IS NULL AND a.models IS NULL)
+               AND (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
                AND (a.agents IS NULL OR r.agent_id = ANY (a.agents))
                AND (a.models IS NULL OR r.model = ANY (a.models))
             UNION ALL
