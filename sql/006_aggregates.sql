@@ -997,6 +997,17 @@ $$;
 -- Breakdowns: GET /errors/breakdown, /costs/breakdown
 -- ===================================================================
 
+-- agg_any_error(from, to, a) - whether an execution of [from, to) passing
+-- a's agent and model filters has an error category.
+CREATE FUNCTION agg_any_error(p_from timestamptz, p_to timestamptz, a agg_query) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM executions e
+                    WHERE e.error_category IS NOT NULL
+                      AND e.started_at >= p_from AND e.started_at < p_to
+                      AND (a.agents IS NULL OR e.agent_id = ANY (a.agents))
+                      AND (a.models IS NULL OR e.model = ANY (a.models)))
+$$;
+
 -- agg_error_rows(a) - error counts per category over [from, to): whole
 -- days and hours from the error rollups and their pending deltas, the
 -- partial hours at the edges (and any metadata filter) from raw rows.
@@ -1004,12 +1015,21 @@ CREATE FUNCTION agg_error_rows(a agg_query)
 RETURNS TABLE (category text, n bigint, example text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    h1 timestamptz := least(rollup_ceil(a.t_from, '1 hour'), a.t_to);
-    h2 timestamptz := greatest(h1, rollup_floor(a.t_to, '1 hour'));
+    h1 timestamptz := rollup_ceil(a.t_from, '1 hour');
+    h2 timestamptz := rollup_floor(a.t_to, '1 hour');
     d1 timestamptz;
     d2 timestamptz;
 BEGIN
-    IF a.meta IS NOT NULL THEN
+    -- As in rollup_rows: a partial hour at an edge is read whole from the
+    -- rollups when no error of the filters lies in its part outside the
+    -- range (the live hour at the end of "the last 24h"), else from raw rows.
+    IF h1 > a.t_from AND NOT agg_any_error(rollup_floor(a.t_from, '1 hour'), a.t_from, a) THEN
+        h1 := rollup_floor(a.t_from, '1 hour');
+    END IF;
+    IF h2 < a.t_to AND NOT agg_any_error(a.t_to, rollup_ceil(a.t_to, '1 hour'), a) THEN
+        h2 := rollup_ceil(a.t_to, '1 hour');
+    END IF;
+    IF h1 > h2 OR a.meta IS NOT NULL THEN          -- inside one hour, or metadata: raw
         h1 := a.t_to;  h2 := a.t_to;
     END IF;
     d1 := least(rollup_ceil(h1, '1 day'), h2);
