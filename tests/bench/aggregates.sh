@@ -6,7 +6,8 @@
 # Starts its own stack (PORT 18380, PGPORT 54370 unless set; BENCH_EXECUTIONS
 # to change the fleet size), loads the demo fleet into an empty database and
 # lets the maintenance job fold it, then with wrk -t1 -c8 (BENCH_SECONDS each,
-# default 10):
+# default 10; WORKERS per group, default 4: two per core, since each worker
+# recomputes its cached answers once a second):
 #   GET /api/v1/executions/summary?time_range=30d            (target p99 <= 10 ms)
 #   (each also uncached: a different query every request, so that
 #   PostgreSQL computes every answer instead of a worker's snapshot cache)
