@@ -880,11 +880,27 @@ LANGUAGE sql IMMUTABLE AS $$
                 ELSE 'critical' END
 $$;
 
--- agg_agents_of(a) - one row per active agent, or per agent the filter
+-- agg_agent_sums(a) - per agent with executions in the range: the sums a
+-- dashboard's status board, agent table and cost-by-agent chart all read,
+-- computed once for them (dashboard_data).
+CREATE FUNCTION agg_agent_sums(a agg_query) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(x), '[]')
+      FROM (SELECT r.agent_id, sum(r.n)::bigint AS n, sum(r.evaluated)::bigint AS evaluated,
+                   sum(r.passed)::bigint AS passed, sum(r.errors)::bigint AS errors,
+                   sum(r.lat_sum)::double precision AS lat_sum, sum(r.lat_n)::bigint AS lat_n,
+                   sum(r.cost) AS cost, sum(r.prompt)::bigint AS prompt,
+                   sum(r.completion)::bigint AS completion, sum(r.cache)::bigint AS cache,
+                   max(r.last_at) AS last_at
+              FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
+                               '1 day', false) r
+             GROUP BY r.agent_id) x
+$$;
+
+-- agg_agents_of(a, p95, sums) - one row per active agent, or per agent the filter
 -- names (retired ones too):
 -- its status, numbers over the range, active version, open canary
 -- (p95_latency_ms null unless p_p95).
-CREATE FUNCTION agg_agents_of(a agg_query, p_p95 boolean DEFAULT true)
+CREATE FUNCTION agg_agents_of(a agg_query, p_p95 boolean DEFAULT true, p_sums jsonb DEFAULT NULL)
 RETURNS TABLE (id uuid, name text, status text, n bigint, item json)
 LANGUAGE sql STABLE AS $$
     WITH r AS (
@@ -895,7 +911,16 @@ LANGUAGE sql STABLE AS $$
                max(x.last_at) AS last_at
           FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
                            '1 day', p_p95) x
+         WHERE p_sums IS NULL
          GROUP BY x.agent_id
+        UNION ALL
+        SELECT s.agent_id, s.n, s.evaluated, s.passed, s.errors,
+               s.lat_sum / nullif(s.lat_n, 0), NULL, s.cost, s.last_at
+          FROM jsonb_to_recordset(p_sums) AS s (agent_id uuid, n bigint, evaluated bigint,
+                                                passed bigint, errors bigint,
+                                                lat_sum double precision, lat_n bigint,
+                                                cost numeric, last_at timestamptz)
+         WHERE p_sums IS NOT NULL
     )
     SELECT g.id, g.name, agg_status(r.n, r.passed), coalesce(r.n, 0),
            json_build_object(
@@ -1093,9 +1118,10 @@ CREATE FUNCTION agg_errors(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT agg_errors_of(agg_query(q))
 $$;
 
--- agg_costs_of(a, group_by) - cost per agent or model, most first.
-CREATE FUNCTION agg_costs_of(a agg_query, p_group_by text) RETURNS json
-LANGUAGE sql STABLE AS $$
+-- agg_costs_of(a, group_by, sums) - cost per agent or model, most first
+-- (per agent from agg_agent_sums() when given).
+CREATE FUNCTION agg_costs_of(a agg_query, p_group_by text, p_sums jsonb DEFAULT NULL)
+RETURNS json LANGUAGE sql STABLE AS $$
     WITH r AS (
         SELECT CASE WHEN p_group_by = 'model' THEN coalesce(x.model, '(none)')
                     ELSE x.agent_id::text END AS k,
@@ -1104,7 +1130,13 @@ LANGUAGE sql STABLE AS $$
           FROM rollup_rows(a.t_from, a.t_to, '1 day',
                            a.dims | CASE WHEN p_group_by = 'model' THEN 2 ELSE 1 END,
                            a.agents, a.models, a.meta, '1 day', false) x
+         WHERE p_sums IS NULL OR p_group_by = 'model'
          GROUP BY 1
+        UNION ALL
+        SELECT s.agent_id::text, s.cost, s.n, s.prompt, s.completion, s.cache
+          FROM jsonb_to_recordset(p_sums) AS s (agent_id uuid, cost numeric, n bigint,
+                                                prompt bigint, completion bigint, cache bigint)
+         WHERE p_sums IS NOT NULL AND p_group_by <> 'model'
     ), total AS (SELECT coalesce(sum(r.cost), 0) AS cost FROM r)
     SELECT json_build_object(
         'range', agg_range_json(a), 'group_by', p_group_by, 'total_cost_usd', total.cost,
@@ -1340,7 +1372,8 @@ $$;
 -- cards, gauges and line charts read agg_bundle(), which the caller may have
 -- computed already for another widget of the same range
 -- (agg_widget_bundle_key).
-CREATE FUNCTION agg_widget_data(p_type text, p_config json, p_bundle jsonb DEFAULT NULL)
+CREATE FUNCTION agg_widget_data(p_type text, p_config json, p_bundle jsonb DEFAULT NULL,
+                                p_sums jsonb DEFAULT NULL)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 DECLARE
     c jsonb := coalesce(p_config::jsonb, '{}');
@@ -1397,7 +1430,7 @@ BEGIN
                          GROUP BY d.ord, d.name, d.unit, d.color) s), '[]'),
             'time_range', coalesce(c ->> 'time_range', '24h'));
     WHEN 'bar_chart' THEN
-        r := agg_costs_of(a, v_group);
+        r := agg_costs_of(a, v_group, p_sums);
         RETURN (SELECT json_build_object(
                     'categories', coalesce(json_agg(i ->> 'name' ORDER BY o), '[]'),
                     'values', coalesce(json_agg(i -> 'cost_usd' ORDER BY o), '[]'),
@@ -1423,7 +1456,7 @@ BEGIN
                                'success_rate', to_char(coalesce((s.item ->> 'success_rate')::numeric, 0) * 100, 'FM990.0') || '%',
                                'avg_latency', round(coalesce((s.item ->> 'avg_latency_ms')::numeric, 0)) || 'ms')
                                ORDER BY s.n DESC, s.name)
-                      FROM (SELECT * FROM agg_agents_of(a, false) x ORDER BY x.n DESC, x.name LIMIT v_limit) s), '[]'));
+                      FROM (SELECT * FROM agg_agents_of(a, false, p_sums) x ORDER BY x.n DESC, x.name LIMIT v_limit) s), '[]'));
         END IF;
         RETURN json_build_object('columns', json_build_array('Type', 'Title', 'Status', 'Time'),
                                  'rows', agg_recent_activity(v_limit));
@@ -1473,7 +1506,7 @@ BEGIN
                                              'warning', count(*) FILTER (WHERE x.status = 'warning'),
                                              'critical', count(*) FILTER (WHERE x.status = 'critical'),
                                              'total', count(*)))
-              FROM agg_agents_of(a, false) x);
+              FROM agg_agents_of(a, false, p_sums) x);
     ELSE
         RETURN NULL;
     END CASE;
@@ -1490,12 +1523,13 @@ $$;
 
 -- dashboard_data(dashboard) - {widget id: data} for every widget of a
 -- dashboard, in one call (GET /dashboards/{id}?include_data=true); widgets
--- of the same range share their numbers.
+-- of the same range share their numbers (agg_bundle, agg_agent_sums).
 CREATE FUNCTION dashboard_data(p_dashboard uuid) RETURNS json LANGUAGE plpgsql STABLE AS $$
 DECLARE
     w record;
     c jsonb;
     v_key text;
+    v_sums_key text;
     v_bundles jsonb := '{}';
     v_ids text[] := '{}';
     v_data json[] := '{}';
@@ -1509,8 +1543,17 @@ BEGIN
                 v_key, agg_bundle(agg_widget_query(w.type, c),
                                   w.type <> 'line_chart' AND c ->> 'metric' = 'p95_latency'));
         END IF;
+        v_sums_key := CASE WHEN w.type = 'status_board'
+                                  OR w.type = 'table' AND c ->> 'type' = 'agent_summary'
+                                  OR w.type = 'bar_chart' AND coalesce(c ->> 'group_by', 'agent') <> 'model'
+                           THEN concat_ws('|', 'sums', c ->> 'time_range', c ->> 'agent_id') END;
+        IF v_sums_key IS NOT NULL AND NOT v_bundles ? v_sums_key THEN
+            v_bundles := v_bundles || jsonb_build_object(
+                v_sums_key, agg_agent_sums(agg_widget_query(w.type, c)));
+        END IF;
         v_ids := v_ids || w.id::text;
-        v_data := v_data || agg_widget_data(w.type, w.config, v_bundles -> v_key);
+        v_data := v_data || agg_widget_data(w.type, w.config, v_bundles -> v_key,
+                                            v_bundles -> v_sums_key);
     END LOOP;
     RETURN coalesce((SELECT json_object_agg(i, d) FROM unnest(v_ids, v_data) u (i, d)), '{}');
 END $$;
