@@ -696,13 +696,6 @@ CREATE TYPE agg_plan AS (
     n      integer          -- buckets in the range
 );
 
--- agg_bin(t, plan, tz) - start of the bucket holding t.
-CREATE FUNCTION agg_bin(t timestamptz, p agg_plan, p_tz text) RETURNS timestamptz
-LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN p.wall THEN date_bin(p.iv, t AT TIME ZONE p_tz, timestamp '2000-01-01') AT TIME ZONE p_tz
-                ELSE date_bin(p.iv, t, p.origin) END
-$$;
-
 -- agg_plan(a, interval name) - the plan of a series; auto picks the
 -- smallest interval with at most 200 buckets. More than 1,000 buckets: 422
 -- (unless p_any_count: the heatmap folds the buckets into a week).
@@ -880,6 +873,15 @@ LANGUAGE sql IMMUTABLE AS $$
                 ELSE 'critical' END
 $$;
 
+-- agg_system_status(critical, warning) - the fleet's status from its agent
+-- counts (seed 000): critical when any agent is critical, degraded when any
+-- is in warning, else healthy.
+CREATE FUNCTION agg_system_status(p_critical bigint, p_warning bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_critical > 0 THEN 'critical' WHEN p_warning > 0 THEN 'degraded'
+                ELSE 'healthy' END
+$$;
+
 -- agg_agent_sums(a) - per agent with executions in the range: the sums a
 -- dashboard's status board, agent table and cost-by-agent chart all read,
 -- computed once for them (dashboard_data).
@@ -969,8 +971,7 @@ BEGIN
         'summary', agg_summary_of(a, ARRAY(SELECT jsonb_array_elements_text(q -> 'percentiles'))::double precision[]));
 END $$;
 
--- agg_health_of(a) - the fleet's status (seed 000): critical when any
--- agent is critical, degraded when any is warning, else healthy; counts of
+-- agg_health_of(a) - the fleet's status (agg_system_status); counts of
 -- open problems, pending proposals, running experiments; a sentence for
 -- every condition that is not healthy.
 CREATE FUNCTION agg_health_of(a agg_query) RETURNS json LANGUAGE plpgsql STABLE AS $$
@@ -991,8 +992,7 @@ BEGIN
            string_agg(s.name, ', ' ORDER BY s.name) FILTER (WHERE s.status = 'warning') AS warning_names
       INTO c
       FROM agg_agents_of(a, false) s;
-    v_status := CASE WHEN c.critical > 0 THEN 'critical'
-                     WHEN c.warning > 0 THEN 'degraded' ELSE 'healthy' END;
+    v_status := agg_system_status(c.critical, c.warning);
     IF c.critical > 0 THEN
         v_conditions := v_conditions || format('%s of %s agents are critical (success rate below 70 %% over the last %s): %s',
                                                c.critical, c.healthy + c.warning + c.critical, v_span, c.critical_names);
@@ -1494,9 +1494,8 @@ BEGIN
     WHEN 'status_board' THEN
         RETURN (
             SELECT json_build_object(
-                'system_status', CASE WHEN count(*) FILTER (WHERE x.status = 'critical') > 0 THEN 'critical'
-                                      WHEN count(*) FILTER (WHERE x.status = 'warning') > 0 THEN 'degraded'
-                                      ELSE 'healthy' END,
+                'system_status', agg_system_status(count(*) FILTER (WHERE x.status = 'critical'),
+                                                   count(*) FILTER (WHERE x.status = 'warning')),
                 'agents', coalesce(json_agg(json_build_object(
                                        'id', x.id, 'name', x.name, 'status', x.status,
                                        'success_rate', x.item -> 'success_rate',
