@@ -64,7 +64,7 @@ run: deps all
 demo:
 	@test -f $(RUN_VAR)/stack.env || { echo "make demo: no stack in $(RUN_VAR); start one with make run" >&2; exit 1; }
 	@printf '%s\n' "SELECT * FROM demo_fleet(:'agents'::integer, :'executions'::bigint, :'days'::integer);" \
-		'VACUUM (ANALYZE) executions, evaluations;' | \
+		'VACUUM (ANALYZE) executions;' | \
 	(. $(abspath $(RUN_VAR)/stack.env) && psql -X -v ON_ERROR_STOP=1 -v agents='$(DEMO_AGENTS)' \
 		-v executions='$(DEMO_EXECUTIONS)' -v days='$(DEMO_DAYS)')
 

@@ -681,7 +681,7 @@ load_demo_fleet() {
         return 0
     fi
     say "demo fleet: $summary"
-    pg_psql -d fleetdash -c 'VACUUM (ANALYZE) executions, evaluations' || warn "VACUUM after the demo fleet failed"
+    pg_psql -d fleetdash -c 'VACUUM (ANALYZE) executions' || warn "VACUUM after the demo fleet failed"
 }
 
 # run_up_failed - EXIT trap while `run` brings the stack up: stop what started.

@@ -113,10 +113,15 @@ CREATE UNIQUE INDEX agent_versions_one_active_idx
 
 
 -- ===================================================================
--- executions and evaluations: the big, append-mostly tables
+-- executions: the big, append-mostly table
 -- ===================================================================
 
--- executions - one agent run as reported by the orchestrator.
+-- executions - one agent run as reported by the orchestrator, with its
+-- evaluation (the verdict: at most one per execution, replaced when
+-- re-evaluated). The verdict lives in the row, not in a table of its own:
+-- "success_rate = passed evaluations / executions" then needs no join, and
+-- an execution reported with its evaluation is one insert (one heap tuple,
+-- one primary key entry) instead of two.
 CREATE TABLE executions (
     id                uuid          PRIMARY KEY DEFAULT gen_random_uuid(),
     -- NO ACTION: history never loses its agent; retire agents instead.
@@ -135,6 +140,11 @@ CREATE TABLE executions (
     cost_usd          numeric(14,6) NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
     error_category    text          CHECK (char_length(error_category) BETWEEN 1 AND 100),
     error_message     text,
+    eval_passed       boolean,      -- NULL: not evaluated
+    -- NaN compares above every number, so it fails this check too.
+    eval_score        double precision CHECK (eval_score >= 0 AND eval_score <= 1),
+    eval_evaluator    text          CHECK (char_length(eval_evaluator) BETWEEN 1 AND 255),
+    evaluated_at      timestamptz,
     metadata          jsonb         NOT NULL DEFAULT '{}'
                                     CHECK (jsonb_typeof(metadata) = 'object'),
     ingested_at       timestamptz   NOT NULL DEFAULT now(),
@@ -142,48 +152,32 @@ CREATE TABLE executions (
     -- A succeeded run carries no error, so error breakdowns count failures only.
     CONSTRAINT executions_error_check
         CHECK (status <> 'succeeded' OR (error_category IS NULL AND error_message IS NULL)),
+    -- An evaluation has a verdict and a time; score and evaluator need one.
+    CONSTRAINT executions_evaluation_check
+        CHECK ((eval_passed IS NULL) = (evaluated_at IS NULL)
+               AND (eval_passed IS NOT NULL OR (eval_score IS NULL AND eval_evaluator IS NULL))),
     -- NO ACTION, and the version must belong to this execution's agent.
     CONSTRAINT executions_agent_version_fkey FOREIGN KEY (agent_id, agent_version_id)
         REFERENCES agent_versions (agent_id, id)
 );
 COMMENT ON TABLE executions IS
-    'One agent run each: agent, version, model, timing, tokens, cost and outcome';
+    'One agent run each: agent, version, model, timing, tokens, cost, outcome and evaluation';
 
 -- Time-range indexes. btree, not BRIN, on started_at: the activity feed and
 -- keyset pagination need ordered access (ORDER BY started_at DESC, id DESC
 -- LIMIT n), which BRIN cannot give; the trailing id makes (started_at, id)
 -- row comparisons index conditions. (agent_id, started_at, id) also serves
--- the agent_id foreign key.
+-- the agent_id foreign key. Every index costs each insert ~3 us here, so
+-- there is none per model: per-model figures come from the rollups (006),
+-- and raw reads by model are bounded by started_at.
 CREATE INDEX executions_started_at_idx ON executions (started_at, id);
 CREATE INDEX executions_agent_started_at_idx ON executions (agent_id, started_at, id);
-CREATE INDEX executions_model_started_at_idx ON executions (model, started_at);
 -- Failures are a minority: a partial index keeps error breakdowns cheap.
 CREATE INDEX executions_errors_started_at_idx ON executions (started_at)
     WHERE error_category IS NOT NULL;
 -- Foreign key to agent_versions (deleting a version must not scan executions).
 CREATE INDEX executions_agent_version_idx ON executions (agent_version_id)
     WHERE agent_version_id IS NOT NULL;
-
-
--- evaluations - the verdict on one execution (at most one per execution).
--- One row per execution keeps "success_rate = passed evaluations /
--- executions" well defined and joins from executions free of fan-out;
--- re-evaluating replaces the row (INSERT ... ON CONFLICT (execution_id)).
-CREATE TABLE evaluations (
-    -- CASCADE: a verdict means nothing without its run; retention that
-    -- deletes old executions takes their evaluations along.
-    execution_id uuid             PRIMARY KEY
-                                  REFERENCES executions (id) ON DELETE CASCADE,
-    passed       boolean          NOT NULL,
-    -- NaN compares above every number, so it fails this check too.
-    score        double precision CHECK (score >= 0 AND score <= 1),
-    evaluator    text             CHECK (char_length(evaluator) BETWEEN 1 AND 255),
-    details      jsonb            NOT NULL DEFAULT '{}'
-                                  CHECK (jsonb_typeof(details) = 'object'),
-    created_at   timestamptz      NOT NULL DEFAULT now()
-);
-COMMENT ON TABLE evaluations IS
-    'Verdict on an execution (passed, score 0..1, evaluator); at most one per execution';
 
 
 -- ===================================================================

@@ -50,8 +50,10 @@ SELECT v.id, v.agent_id, v.version, v.config::text AS config, v.is_active, v.cre
 COMMENT ON VIEW agent_version_rows IS 'AgentVersion objects of the API';
 
 CREATE VIEW evaluation_rows AS
-SELECT e.execution_id, e.passed, e.score, e.evaluator, e.created_at
-  FROM evaluations e;
+SELECT e.id AS execution_id, e.eval_passed AS passed, e.eval_score AS score,
+       e.eval_evaluator AS evaluator, e.evaluated_at AS created_at
+  FROM executions e
+ WHERE e.eval_passed IS NOT NULL;
 COMMENT ON VIEW evaluation_rows IS 'Evaluation objects of the API';
 
 CREATE VIEW problem_rows AS
@@ -229,13 +231,15 @@ DECLARE
     v_created boolean;
 BEGIN
     PERFORM registry_require('execution', v_execution, 'execution_id');
-    INSERT INTO evaluations AS e (execution_id, passed, score, evaluator)
-    VALUES (v_execution, (p_body->>'passed')::boolean, (p_body->>'score')::double precision,
-            p_body->>'evaluator')
-    ON CONFLICT (execution_id) DO UPDATE
-       SET passed = excluded.passed, score = excluded.score, evaluator = excluded.evaluator,
-           details = '{}', created_at = now()
-    RETURNING e.xmax = 0 INTO v_created;
+    -- The verdict is part of the execution row (001); the old one, if any,
+    -- is read under the row lock, so a concurrent re-evaluation waits.
+    SELECT e.eval_passed IS NULL INTO v_created
+      FROM executions e WHERE e.id = v_execution FOR NO KEY UPDATE;
+    UPDATE executions
+       SET eval_passed = (p_body->>'passed')::boolean,
+           eval_score = (p_body->>'score')::double precision,
+           eval_evaluator = p_body->>'evaluator', evaluated_at = now()
+     WHERE id = v_execution;
     RETURN QUERY SELECT r, v_created FROM evaluation_rows r WHERE r.execution_id = v_execution;
 END $$;
 

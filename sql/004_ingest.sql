@@ -49,7 +49,7 @@ BEGIN
      LIMIT 100;
 END $$;
 
--- Moves the staged rows into executions and evaluations: registers agents
+-- Moves the staged rows into executions: registers agents
 -- named for the first time and versions seen for the first time, skips ids
 -- that exist already or repeat within the batch (the first line wins: the
 -- staging table is read in the order COPY wrote it), and tells how many rows
@@ -75,32 +75,24 @@ BEGIN
      WHERE s.version IS NOT NULL
     ON CONFLICT (agent_id, version) DO NOTHING;
 
-    WITH stored AS (
-        INSERT INTO executions (id, agent_id, agent_version_id, model, task_id, started_at,
-                                finished_at, latency_ms, status, prompt_tokens,
-                                completion_tokens, cache_read_tokens, cost_usd,
-                                error_category, error_message, metadata)
-        SELECT s.id, r.agent_id, v.id, s.model, s.task_id, s.started_at,
-               s.started_at + make_interval(secs => s.latency_ms / 1000.0), s.latency_ms,
-               s.status, s.prompt_tokens, s.completion_tokens, s.cache_read_tokens,
-               s.cost_usd, s.error_category, s.error_message, s.metadata
-          FROM pg_temp.execution_staging s
-          -- one row per staged row: agent names are unique, versions unique per agent
-          CROSS JOIN LATERAL (SELECT COALESCE(s.agent_id,
-                                 (SELECT a.id FROM agents a WHERE a.name = s.agent_name))
-                                 AS agent_id) r
-          LEFT JOIN agent_versions v ON v.agent_id = r.agent_id AND v.version = s.version
-        ON CONFLICT (id) DO NOTHING
-        RETURNING id
-    ), evaluated AS (
-        INSERT INTO evaluations (execution_id, passed, score, evaluator)
-        SELECT s.id, s.eval_passed, s.eval_score, s.eval_evaluator
-          FROM pg_temp.execution_staging s
-         WHERE s.eval_passed IS NOT NULL AND s.id IN (SELECT id FROM stored)
-        ON CONFLICT (execution_id) DO NOTHING
-        RETURNING 1
-    )
-    SELECT count(*) INTO inserted FROM stored;
+    INSERT INTO executions (id, agent_id, agent_version_id, model, task_id, started_at,
+                            finished_at, latency_ms, status, prompt_tokens,
+                            completion_tokens, cache_read_tokens, cost_usd,
+                            error_category, error_message, eval_passed, eval_score,
+                            eval_evaluator, evaluated_at, metadata)
+    SELECT s.id, r.agent_id, v.id, s.model, s.task_id, s.started_at,
+           s.started_at + make_interval(secs => s.latency_ms / 1000.0), s.latency_ms,
+           s.status, s.prompt_tokens, s.completion_tokens, s.cache_read_tokens,
+           s.cost_usd, s.error_category, s.error_message, s.eval_passed, s.eval_score,
+           s.eval_evaluator, CASE WHEN s.eval_passed IS NOT NULL THEN now() END, s.metadata
+      FROM pg_temp.execution_staging s
+      -- one row per staged row: agent names are unique, versions unique per agent
+      CROSS JOIN LATERAL (SELECT COALESCE(s.agent_id,
+                             (SELECT a.id FROM agents a WHERE a.name = s.agent_name))
+                             AS agent_id) r
+      LEFT JOIN agent_versions v ON v.agent_id = r.agent_id AND v.version = s.version
+    ON CONFLICT (id) DO NOTHING;
+    GET DIAGNOSTICS inserted = ROW_COUNT;
     duplicates := v_received - inserted;
 END $$;
 
@@ -160,11 +152,14 @@ BEGIN
         INSERT INTO executions (id, agent_id, agent_version_id, model, task_id, started_at,
                                 finished_at, latency_ms, status, prompt_tokens,
                                 completion_tokens, cache_read_tokens, cost_usd,
-                                error_category, error_message, metadata)
+                                error_category, error_message, eval_passed, eval_score,
+                                eval_evaluator, evaluated_at, metadata)
         SELECT r.id, r.agent, COALESCE(r.known_version, fresh.id), r.model, r.task_id,
                r.started_at, r.started_at + make_interval(secs => r.latency_ms / 1000.0),
                r.latency_ms, r.status, r.prompt_tokens, r.completion_tokens,
-               r.cache_read_tokens, r.cost_usd, r.error_category, r.error_message, r.metadata
+               r.cache_read_tokens, r.cost_usd, r.error_category, r.error_message,
+               r.eval_passed, r.eval_score, r.eval_evaluator,
+               CASE WHEN r.eval_passed IS NOT NULL THEN now() END, r.metadata
           FROM resolved r
           LEFT JOIN new_versions fresh ON r.known_version IS NULL
                                       AND fresh.agent_id = r.agent AND fresh.version = r.version
@@ -172,13 +167,6 @@ BEGIN
          ORDER BY r.line                      -- the first line wins a repeated id
         ON CONFLICT (id) DO NOTHING
         RETURNING id
-    ), evaluated AS (
-        INSERT INTO evaluations (execution_id, passed, score, evaluator)
-        SELECT DISTINCT ON (i.id) i.id, i.eval_passed, i.eval_score, i.eval_evaluator
-          FROM input i
-         WHERE i.eval_passed IS NOT NULL AND i.id IN (SELECT s.id FROM stored s)
-         ORDER BY i.id, i.line
-        RETURNING 1
     )
     SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM input) - (SELECT count(*) FROM stored),
            NULL::bigint, NULL::uuid

@@ -454,7 +454,7 @@ BEGIN
            r.m_pri, r.m_fb, r.fb_share, r.lat_factor, r.prompt_med, r.comp_med, r.cache_frac,
            r.timeout_ms, r.inc_s, r.inc_e, r.inc_cat, r.msgs, r.bad_version,
            r.v1, r.v2, r.v3, r.v4, r.s2, r.s3, r.s4, r.c2, r.c3, r.c4, r.f2, r.f3, r.f4, r.d_last,
-           r.meta_g, r.meta_s, r.meta_b
+           r.meta_g, r.meta_s, r.meta_b, r.pass_p, r.eval_cov, r.evaluator
       FROM demo_agent r;
     ANALYZE demo_slot;
 
@@ -497,12 +497,12 @@ BEGIN
     SELECT string_agg(format('%s on %s', x.name, x.rel), ', ') INTO v_blockers
       FROM (SELECT t.tgname AS name, t.tgrelid::regclass::text AS rel
               FROM pg_trigger t
-             WHERE t.tgrelid IN ('executions'::regclass, 'evaluations'::regclass)
+             WHERE t.tgrelid = 'executions'::regclass
                AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'R')
             UNION ALL
             SELECT w.rulename, w.ev_class::regclass::text
               FROM pg_rewrite w
-             WHERE w.ev_class IN ('executions'::regclass, 'evaluations'::regclass)
+             WHERE w.ev_class = 'executions'::regclass
                AND w.rulename <> '_RETURN' AND w.ev_enabled IN ('O', 'R')) x;
     v_fast := has_parameter_privilege('session_replication_role', 'SET') AND v_blockers IS NULL;
     IF NOT v_fast THEN
@@ -510,12 +510,12 @@ BEGIN
             coalesce('triggers that replica mode would skip: ' || v_blockers,
                      'no privilege to SET session_replication_role');
     ELSIF p_executions > 0 THEN
-        -- Skips the RI triggers of executions and evaluations: every row
+        -- Skips the RI triggers of executions: every row
         -- references agents and versions made above, in this transaction.
         PERFORM set_config('session_replication_role', 'replica', true);
     END IF;
 
-    -- ------------------------------------- executions, evaluations, sightings
+    -- ------------------------------ executions (with evaluations), sightings
     v_chunks := (p_executions + c_chunk - 1) / c_chunk;
     -- The chunk statement is all expressions over a million rows: JIT
     -- (without inlining and optimization, which cost more than they save
@@ -524,7 +524,7 @@ BEGIN
     -- compiles anew for every execution of a plan. The RETURNING rows of a
     -- chunk stay in memory.
     IF v_fast AND NOT EXISTS (SELECT 1 FROM pg_trigger t
-                               WHERE t.tgrelid IN ('executions'::regclass, 'evaluations'::regclass)
+                               WHERE t.tgrelid = 'executions'::regclass
                                  AND NOT t.tgisinternal AND t.tgenabled <> 'D') THEN
         PERFORM set_config('jit_above_cost', '0', true),
                 set_config('jit_inline_above_cost', '-1', true),
@@ -537,22 +537,37 @@ BEGIN
             INSERT INTO executions (id, agent_id, agent_version_id, model, task_id, started_at,
                                     finished_at, latency_ms, status, prompt_tokens, completion_tokens,
                                     cache_read_tokens, cost_usd, error_category, error_message,
+                                    eval_passed, eval_score, eval_evaluator, evaluated_at,
                                     metadata, ingested_at)
-            SELECT l4.id, l4.agent_id, l4.version_id, l4.model, l4.task_id, l4.st,
-                   l4.st + l4.lat * interval '1 millisecond', l4.lat, l4.status, l4.pt, l4.ct, l4.crt,
+            SELECT l5.id, l5.agent_id, l5.version_id, l5.model, l5.task_id, l5.st,
+                   l5.st + l5.lat * interval '1 millisecond', l5.lat, l5.status, l5.pt, l5.ct, l5.crt,
                    -- micro-dollars: bigint to numeric is cheap, float8 to numeric is not
-                   round((l4.pt - l4.crt) * l4.p_in + l4.crt * l4.p_cache + l4.ct * l4.p_out)::bigint::numeric * 0.000001,
-                   v_cats[l4.cat + 1],
-                   l4.msgs[l4.cat * 3 + l4.mk + 1],
-                   l4.meta,
-                   l4.st + (l4.lat + l4.lag) * interval '1 millisecond'
+                   round((l5.pt - l5.crt) * l5.p_in + l5.crt * l5.p_cache + l5.ct * l5.p_out)::bigint::numeric * 0.000001,
+                   v_cats[l5.cat + 1],
+                   l5.msgs[l5.cat * 3 + l5.mk + 1],
+                   -- the evaluation, if any: a few minutes after the run, by v_end
+                   CASE WHEN l5.evaluated THEN l5.passed END,
+                   CASE WHEN l5.evaluated THEN round(CASE WHEN l5.passed THEN 700 + 300 * sqrt(l5.u3)
+                                                          ELSE 620 * l5.u3 END) / 1000 END,
+                   CASE WHEN l5.evaluated THEN l5.evaluator END,
+                   CASE WHEN l5.evaluated THEN least(l5.st + (l5.lat + 2000 + l5.u3 * 600000) * interval '1 millisecond',
+                                                     v_end) END,
+                   l5.meta,
+                   l5.st + (l5.lat + l5.lag) * interval '1 millisecond'
               FROM (
-                SELECT l3.*,
+               SELECT l4.*, demo_u(l4.g, 32) AS u3,
+                      l4.status = 'succeeded'
+                        AND demo_u(l4.g, 16) < l4.pass_p - CASE WHEN l4.version_id = l4.bad_version THEN 0.2::double precision ELSE 0 END AS passed,
+                      CASE WHEN l4.status = 'succeeded' THEN demo_u(l4.g, 0) < l4.eval_cov
+                           ELSE demo_u(l4.g, 0) < 0.5 END AS evaluated
+                 FROM (
+                SELECT l3.*, uuid_hash_extended(l3.id, v_s[11]) AS g,
                        -- an execution has ended (and been reported) by v_end
                        least(l3.t, v_end - (l3.lat + l3.lag) * interval '1 millisecond') AS st
                   FROM (
                     SELECT l2.id, l2.agent_id, l2.t, l2.msgs, l2.meta, l2.task_id, l2.version_id,
                            l2.status, l2.cat, l2.mk, l2.model, l2.p_in, l2.p_out, l2.p_cache,
+                           l2.pass_p, l2.eval_cov, l2.evaluator, l2.bad_version,
                            l2.ctok AS ct,
                            CASE WHEN l2.cat = 5 THEN l2.ctx + l2.ptok % 4096 ELSE l2.ptok END AS pt,
                            CASE WHEN l2.caches THEN floor(l2.ptok * l2.cache_frac * l2.uc)::bigint ELSE 0 END AS crt,
@@ -589,7 +604,7 @@ BEGIN
                                        g.rr * cos(g.th) AS z1, g.rr * sin(g.th) AS z2, g.z3,
                                        s.agent_id, s.fail_p, s.sh_timeout, s.sh_cancel, s.dom_cat,
                                        s.lat_factor, s.prompt_med, s.comp_med, s.cache_frac, s.timeout_ms,
-                                       s.inc_cat, s.msgs, s.bad_version,
+                                       s.inc_cat, s.msgs, s.bad_version, s.pass_p, s.eval_cov, s.evaluator,
                                        g.t >= s.inc_s AND g.t < s.inc_e AS incident,
                                        CASE WHEN g.um < s.fb_share THEN s.m_fb ELSE s.m_pri END AS mi,
                                        CASE WHEN g.uv < 0.2 THEN s.meta_g WHEN g.uv < 0.5 THEN s.meta_s ELSE s.meta_b END AS meta,
@@ -629,10 +644,11 @@ BEGIN
                         OFFSET 0) l2
                     OFFSET 0) l3
                 OFFSET 0) l4
+               OFFSET 0) l5
             RETURNING executions.id, executions.agent_id, executions.agent_version_id, executions.model,
                       executions.status, executions.error_category, executions.error_message,
                       executions.started_at, executions.finished_at, executions.latency_ms,
-                      executions.cost_usd
+                      executions.cost_usd, executions.eval_passed
         ), si AS (
             -- problem sightings, ~1 % of the executions: the failures an
             -- agent is known for (its dominant kind, incidents, timeouts if
@@ -655,23 +671,7 @@ BEGIN
                            < CASE WHEN x.status = 'succeeded' THEN 800 ELSE 12000 END) z
              WHERE z.category IS NOT NULL
         )
-        -- evaluations
-        INSERT INTO evaluations (execution_id, passed, score, evaluator, created_at)
-        SELECT y.id, y.passed,
-               round(CASE WHEN y.passed THEN 700 + 300 * sqrt(y.u3) ELSE 620 * y.u3 END) / 1000,
-               y.evaluator,
-               least(y.finished_at + (2 + y.u3 * 600) * interval '1 second', v_end)
-          FROM (SELECT x.id, x.finished_at, d.evaluator, demo_u(g, 32) AS u3,
-                       x.status = 'succeeded'
-                         AND demo_u(g, 16) < d.pass_p - CASE WHEN x.agent_version_id = d.bad_version THEN 0.2::double precision ELSE 0 END AS passed,
-                       CASE WHEN x.status = 'succeeded' THEN demo_u(g, 0) < d.eval_cov
-                            ELSE demo_u(g, 0) < 0.5 END AS evaluated
-                  FROM x
-                  JOIN demo_agent d ON d.id = x.agent_id,
-                  LATERAL (SELECT uuid_hash_extended(x.id, v_s[11]) AS g) gg
-                OFFSET 0) y
-         WHERE y.evaluated;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
+        SELECT count(x.eval_passed) INTO v_n FROM x;
         v_evals := v_evals + v_n;
 
         SELECT v_done + sum(n) INTO v_done FROM demo_hour WHERE chunk = v_c;
@@ -856,7 +856,7 @@ BEGIN
      ORDER BY al.k;
     GET DIAGNOSTICS v_sum.alerts = ROW_COUNT;
 
-    ANALYZE agents, agent_versions, executions, evaluations, problems, canary_deployments, alerts;
+    ANALYZE agents, agent_versions, executions, problems, canary_deployments, alerts;
 
     v_sum.agents := p_agents;
     v_sum.executions := p_executions;

@@ -4,8 +4,8 @@
 -- response body as json.
 --
 -- How a number stays exact and fresh
---   * Every statement that inserts executions (or evaluations) appends its
---     rows, pre-aggregated per 5-minute bucket x agent x model, to
+--   * Every statement that inserts executions (or changes their evaluation)
+--     appends its rows, pre-aggregated per 5-minute bucket x agent x model, to
 --     rollup_delta, in the same transaction (statement triggers below).
 --     What a 2xx acknowledged is therefore in rollup_delta or already in
 --     the rollups - never in neither, never in both.
@@ -127,7 +127,8 @@ BEGIN
                               lat_sum, lat_min, lat_max, cost, prompt, completion, cache,
                               last_at, digest)
     SELECT date_bin('5 minutes', x.started_at, timestamptz 'epoch'), x.agent_id, x.model,
-           count(*), 0, 0, count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
+           count(*), count(x.eval_passed), count(*) FILTER (WHERE x.eval_passed),
+           count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
            coalesce(sum(x.latency_ms), 0), min(x.latency_ms), max(x.latency_ms),
            sum(x.cost_usd), sum(x.prompt_tokens), sum(x.completion_tokens),
            sum(x.cache_read_tokens), max(x.started_at), tdigest(x.latency_ms::float8, 500)
@@ -142,46 +143,36 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- Evaluations change evaluated/passed of their execution's bucket: a new
--- verdict adds one, a replaced one moves passed by the difference.
-CREATE FUNCTION rollup_evaluations_added() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A verdict given or replaced later (POST /evaluations, an UPDATE of the
+-- eval_* columns) moves evaluated and passed of its execution's bucket by
+-- the difference. Executions are otherwise append-only: an UPDATE of any
+-- other rolled-up column (a repair in psql) is not followed here, and
+-- rollup_rebuild() brings the rollups back in line with the rows.
+CREATE FUNCTION rollup_executions_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO rollup_delta (bucket, agent_id, model, n, evaluated, passed, errors, lat_n,
-                                  lat_sum, cost, prompt, completion, cache)
-        SELECT date_bin('5 minutes', e.started_at, timestamptz 'epoch'), e.agent_id, e.model,
-               0, count(*), count(*) FILTER (WHERE v.passed), 0, 0, 0, 0, 0, 0, 0
-          FROM added v
-          JOIN executions e ON e.id = v.execution_id
-         GROUP BY 1, 2, 3;
-    ELSE
-        INSERT INTO rollup_delta (bucket, agent_id, model, n, evaluated, passed, errors, lat_n,
-                                  lat_sum, cost, prompt, completion, cache)
-        SELECT date_bin('5 minutes', e.started_at, timestamptz 'epoch'), e.agent_id, e.model,
-               0, 0, sum(v.passed::int - o.passed::int), 0, 0, 0, 0, 0, 0, 0
-          FROM added v
-          JOIN removed o ON o.execution_id = v.execution_id
-          JOIN executions e ON e.id = v.execution_id
-         WHERE v.passed IS DISTINCT FROM o.passed
-         GROUP BY 1, 2, 3;
-    END IF;
+    INSERT INTO rollup_delta (bucket, agent_id, model, n, evaluated, passed, errors, lat_n,
+                              lat_sum, cost, prompt, completion, cache)
+    SELECT date_bin('5 minutes', v.started_at, timestamptz 'epoch'), v.agent_id, v.model,
+           0, sum((v.eval_passed IS NOT NULL)::int - (o.eval_passed IS NOT NULL)::int),
+           sum(coalesce(v.eval_passed, false)::int - coalesce(o.eval_passed, false)::int),
+           0, 0, 0, 0, 0, 0, 0
+      FROM added v
+      JOIN removed o ON o.id = v.id
+     WHERE v.eval_passed IS DISTINCT FROM o.eval_passed
+     GROUP BY 1, 2, 3;
     RETURN NULL;
 END $$;
 
 CREATE TRIGGER executions_rollup AFTER INSERT ON executions
     REFERENCING NEW TABLE AS added
     FOR EACH STATEMENT EXECUTE FUNCTION rollup_executions_added();
-CREATE TRIGGER evaluations_rollup_insert AFTER INSERT ON evaluations
-    REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION rollup_evaluations_added();
-CREATE TRIGGER evaluations_rollup_update AFTER UPDATE ON evaluations
+CREATE TRIGGER executions_rollup_update AFTER UPDATE ON executions
     REFERENCING NEW TABLE AS added OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION rollup_evaluations_added();
+    FOR EACH STATEMENT EXECUTE FUNCTION rollup_executions_updated();
 -- Bulk loaders that switch to session_replication_role = replica (the demo
 -- fleet) must not skip them.
 ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup;
-ALTER TABLE evaluations ENABLE ALWAYS TRIGGER evaluations_rollup_insert;
-ALTER TABLE evaluations ENABLE ALWAYS TRIGGER evaluations_rollup_update;
+ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup_update;
 
 -- ===================================================================
 -- Folding deltas into the rollups
@@ -342,7 +333,7 @@ CREATE FUNCTION rollup_rebuild() RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_n integer;
 BEGIN
-    LOCK TABLE executions, evaluations IN SHARE MODE;
+    LOCK TABLE executions IN SHARE MODE;
     PERFORM pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
     PERFORM set_config('work_mem', '256MB', true);
     TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_1h,
@@ -352,13 +343,12 @@ BEGIN
                                       lat_n, lat_sum, lat_min, lat_max, cost, prompt,
                                       completion, cache, last_at, digest)
     SELECT date_bin('5 minutes', x.started_at, timestamptz 'epoch'), x.agent_id, x.model,
-           count(*), count(v.passed), count(*) FILTER (WHERE v.passed),
+           count(*), count(x.eval_passed), count(*) FILTER (WHERE x.eval_passed),
            count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
            coalesce(sum(x.latency_ms), 0), min(x.latency_ms), max(x.latency_ms),
            sum(x.cost_usd), sum(x.prompt_tokens), sum(x.completion_tokens),
            sum(x.cache_read_tokens), max(x.started_at), tdigest(x.latency_ms::float8, 500)
       FROM executions x
-      LEFT JOIN evaluations v ON v.execution_id = x.id
      GROUP BY 1, 2, 3;
     GET DIAGNOSTICS v_n = ROW_COUNT;
     INSERT INTO pg_temp.rollup_errors_batch (bucket, agent_id, model, category, n, example)
@@ -482,7 +472,7 @@ BEGIN
     SELECT date_bin(p_bin, x.started_at, timestamptz 'epoch'),
            CASE WHEN p_dims & 1 = 1 THEN x.agent_id END,
            CASE WHEN p_dims & 2 = 2 THEN x.model END,
-           count(*), count(v.passed), count(*) FILTER (WHERE v.passed),
+           count(*), count(x.eval_passed), count(*) FILTER (WHERE x.eval_passed),
            count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
            coalesce(sum(x.latency_ms), 0)::bigint, min(x.latency_ms), max(x.latency_ms),
            coalesce(sum(x.cost_usd), 0), sum(x.prompt_tokens)::bigint,
@@ -490,7 +480,6 @@ BEGIN
            max(x.started_at), tdigest(x.latency_ms::float8, 500) FILTER (WHERE p_digests),
            NULL::double precision
       FROM executions x
-      LEFT JOIN evaluations v ON v.execution_id = x.id
      WHERE (x.started_at >= p_from AND x.started_at < f5
             OR x.started_at >= t5 AND x.started_at < p_to)
        AND (p_agents IS NULL OR x.agent_id = ANY (p_agents))
@@ -1346,12 +1335,11 @@ CREATE FUNCTION agg_recent_activity(p_limit integer) RETURNS json LANGUAGE sql S
                              ORDER BY x.ts DESC), '[]')
       FROM (SELECT * FROM (
               (SELECT 'execution' AS type, 'Execution: ' || g.name AS title,
-                      CASE WHEN v.passed THEN 'success' WHEN v.passed IS NULL THEN e.status
-                           ELSE 'failed' END AS status,
+                      CASE WHEN e.eval_passed THEN 'success'
+                           WHEN e.eval_passed IS NULL THEN e.status ELSE 'failed' END AS status,
                       e.started_at AS ts
                  FROM executions e
                  JOIN agents g ON g.id = e.agent_id
-                 LEFT JOIN evaluations v ON v.execution_id = e.id
                 ORDER BY e.started_at DESC LIMIT p_limit)
               UNION ALL
               (SELECT 'deployment', 'Deployment: ' || g.name || ' ' || nv.version, c.status,
@@ -1596,11 +1584,13 @@ DECLARE
     v_clock timestamptz := clock_timestamp();
     r demo_fleet_summary;
 BEGIN
-    ALTER TABLE executions DISABLE TRIGGER executions_rollup;
-    ALTER TABLE evaluations DISABLE TRIGGER evaluations_rollup_insert;
+    -- both: 005 turns JIT on for its big statement only when no trigger
+    -- of executions is enabled
+    ALTER TABLE executions DISABLE TRIGGER executions_rollup,
+                           DISABLE TRIGGER executions_rollup_update;
     r := demo_fleet_rows(p_agents, p_executions, p_days, p_seed, p_end);
-    ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup;
-    ALTER TABLE evaluations ENABLE ALWAYS TRIGGER evaluations_rollup_insert;
+    ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup,
+                           ENABLE ALWAYS TRIGGER executions_rollup_update;
     PERFORM rollup_rebuild();
     r.seconds := extract(epoch FROM clock_timestamp() - v_clock);
     RETURN r;

@@ -16,15 +16,15 @@ SELECT relname AS "table", n_live_tup AS "rows (estimate)",
        pg_size_pretty(pg_table_size(relid)) AS "table size",
        pg_size_pretty(pg_indexes_size(relid)) AS "index size"
   FROM pg_stat_user_tables
- WHERE relname IN ('agents', 'agent_versions', 'executions', 'evaluations', 'problems',
+ WHERE relname IN ('agents', 'agent_versions', 'executions', 'problems',
                    'canary_deployments', 'alerts')
  ORDER BY pg_total_relation_size(relid) DESC;
 
 \echo '== agents by status (success rate = passed evaluations / executions, whole window)'
 WITH s AS (
-    SELECT e.agent_id, count(*) AS n, count(v.execution_id) AS evaluated,
-           count(*) FILTER (WHERE v.passed) AS passed
-      FROM executions e LEFT JOIN evaluations v ON v.execution_id = e.id
+    SELECT e.agent_id, count(*) AS n, count(e.eval_passed) AS evaluated,
+           count(*) FILTER (WHERE e.eval_passed) AS passed
+      FROM executions e
      GROUP BY e.agent_id
 )
 SELECT CASE WHEN passed::numeric / n >= 0.9 THEN 'healthy'
@@ -36,8 +36,8 @@ SELECT CASE WHEN passed::numeric / n >= 0.9 THEN 'healthy'
 
 \echo '== agents by status, last 24 hours'
 WITH s AS (
-    SELECT e.agent_id, count(*) AS n, count(*) FILTER (WHERE v.passed) AS passed
-      FROM executions e LEFT JOIN evaluations v ON v.execution_id = e.id
+    SELECT e.agent_id, count(*) AS n, count(*) FILTER (WHERE e.eval_passed) AS passed
+      FROM executions e
      WHERE e.started_at >= (SELECT max(started_at) FROM executions) - interval '24 hours'
      GROUP BY e.agent_id
 )
@@ -48,9 +48,9 @@ SELECT CASE WHEN passed::numeric / n >= 0.9 THEN 'healthy'
 
 \echo '== outcomes'
 SELECT status, count(*), round(100.0 * count(*) / sum(count(*)) OVER (), 2) AS pct,
-       round(100.0 * count(v.execution_id) / count(*), 1) AS "evaluated %",
-       round(100.0 * count(*) FILTER (WHERE v.passed) / greatest(count(v.execution_id), 1), 1) AS "passed % of evaluated"
-  FROM executions e LEFT JOIN evaluations v ON v.execution_id = e.id
+       round(100.0 * count(e.eval_passed) / count(*), 1) AS "evaluated %",
+       round(100.0 * count(*) FILTER (WHERE e.eval_passed) / greatest(count(e.eval_passed), 1), 1) AS "passed % of evaluated"
+  FROM executions e
  GROUP BY status ORDER BY 2 DESC;
 
 \echo '== error categories'
@@ -137,15 +137,14 @@ SELECT 'executions with a version of another agent', count(*)
  WHERE e.agent_version_id IS NOT NULL
    AND NOT EXISTS (SELECT 1 FROM agent_versions v WHERE v.id = e.agent_version_id AND v.agent_id = e.agent_id)
 UNION ALL
-SELECT 'evaluations without execution', count(*)
-  FROM evaluations v WHERE NOT EXISTS (SELECT 1 FROM executions e WHERE e.id = v.execution_id)
+SELECT 'evaluations before the run ended', count(*)
+  FROM executions WHERE evaluated_at < finished_at
 UNION ALL
 SELECT 'evaluations passed on a failure', count(*)
-  FROM evaluations v JOIN executions e ON e.id = v.execution_id
- WHERE v.passed AND e.status <> 'succeeded'
+  FROM executions WHERE eval_passed AND status <> 'succeeded'
 UNION ALL
 SELECT 'scores inconsistent with passed', count(*)
-  FROM evaluations WHERE (passed AND score < 0.7) OR (NOT passed AND score > 0.62)
+  FROM executions WHERE (eval_passed AND eval_score < 0.7) OR (NOT eval_passed AND eval_score > 0.62)
 UNION ALL
 SELECT 'finished_at <> started_at + latency', count(*)
   FROM executions WHERE finished_at <> started_at + latency_ms * interval '1 millisecond'
@@ -182,8 +181,7 @@ UNION ALL
 SELECT 'agent_versions', md5(string_agg(v::text, '|' ORDER BY v.id)) FROM agent_versions v
 UNION ALL
 SELECT 'executions', md5(string_agg(md5(e::text), '' ORDER BY e.id)) FROM executions e
-UNION ALL
-SELECT 'evaluations', md5(string_agg(md5(v::text), '' ORDER BY v.execution_id)) FROM evaluations v
+
 UNION ALL
 SELECT 'problems', md5(string_agg(p::text, '|' ORDER BY p.id)) FROM problems p
 UNION ALL

@@ -37,7 +37,7 @@ trap 'deploy/stack.sh down "$VARDIR" >/dev/null 2>&1 || true' EXIT
 deploy/stack.sh up "$VARDIR" >/dev/null
 
 if [[ $(psql_ -c 'SELECT count(*) FROM executions') -lt $EXECUTIONS ]]; then
-    psql_ -c 'TRUNCATE executions, evaluations, problems, alerts, canary_deployments,
+    psql_ -c 'TRUNCATE executions, problems, alerts, canary_deployments,
               agent_versions, agents CASCADE; SELECT rollup_reset()' >/dev/null
     t0=$(date +%s.%N)
     psql_ -c "SET client_min_messages = warning; SELECT count(*) FROM demo_fleet(50, $EXECUTIONS, 30)" >/dev/null
@@ -87,12 +87,12 @@ results=$(
 naive=$(psql_ <<'SQL' | grep -o '[0-9.]* ms' | sort -n | head -1 | cut -d' ' -f1
 \timing on
 \o /dev/null
-SELECT count(*), count(*) FILTER (WHERE ev.passed), avg(e.latency_ms),
+SELECT count(*), count(*) FILTER (WHERE e.eval_passed), avg(e.latency_ms),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY e.latency_ms),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY e.latency_ms),
        percentile_cont(0.99) WITHIN GROUP (ORDER BY e.latency_ms),
        sum(e.cost_usd), sum(e.prompt_tokens + e.completion_tokens)
-  FROM executions e LEFT JOIN evaluations ev ON ev.execution_id = e.id
+  FROM executions e
  WHERE e.started_at > now() - interval '30 days';
 \g
 \g
@@ -109,7 +109,7 @@ deltas=$(psql_ -c 'SELECT last_folded FROM rollup_state')
 sizes=$(psql_ -F ' ' -c "
     SELECT c.relname, pg_total_relation_size(c.oid)
       FROM pg_class c
-     WHERE c.relname IN ('executions', 'evaluations', 'rollup_5m', 'rollup_1h', 'rollup_1d',
+     WHERE c.relname IN ('executions', 'rollup_5m', 'rollup_1h', 'rollup_1d',
                          'rollup_errors_1h', 'rollup_errors_1d') ORDER BY 2 DESC")
 
 echo "fleetdash aggregates bench: $(psql_ -c 'SELECT count(*) FROM executions') executions, wrk -t1 -c8, ${SECONDS_EACH}s each, $(nproc) cores, $WORKERS workers per group"
@@ -123,7 +123,7 @@ echo "$results" | awk -v naive="$naive" '
 echo "rollup refresh: 100,000 new executions ($deltas delta rows) folded in $refresh ms"
 echo "$sizes" | awk '
     { size[$1] = $2; order[NR] = $1 }
-    END { raw = size["executions"] + size["evaluations"]; roll = 0
+    END { raw = size["executions"]; roll = 0
           for (i = 1; i <= NR; i++) { n = order[i]; printf "  %-18s %8.1f MiB\n", n, size[n] / 1048576
                                       if (n ~ /^rollup/) roll += size[n] }
-          printf "rollup tables: %.1f MiB = %.1f %% of executions + evaluations (%.1f MiB)\n", roll / 1048576, 100 * roll / raw, raw / 1048576 }'
+          printf "rollup tables: %.1f MiB = %.1f %% of executions (%.1f MiB)\n", roll / 1048576, 100 * roll / raw, raw / 1048576 }'

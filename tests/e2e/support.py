@@ -350,7 +350,7 @@ class Database:
         return self._ingest_tables
 
     def truncate_ingest(self):
-        """Empty the agents, their versions, executions, evaluations, problems,
+        """Empty the agents, their versions, executions, problems,
         proposals, experiments, deployments (and alerts, which reference
         them), and the stored Idempotency-Key answers; then the rollups of
         the aggregates (rollup_reset(), when that function exists). Small

@@ -183,7 +183,7 @@ def test_defaults_are_zero_tokens_zero_cost_and_empty_metadata(db, ingest, execu
             row["cost_usd"], row["metadata"]) == (0, 0, 0, 0, {})
     assert (row["error_category"], row["error_message"], row["agent_version_id"]) == (
         None, None, None)
-    assert db.count("evaluations") == 0
+    assert db.count("evaluation_rows") == 0
 
 
 def test_started_at_with_an_offset_is_the_same_instant(db, ingest, execution):
@@ -205,14 +205,14 @@ def test_finished_at_instead_of_latency(db, ingest, execution):
 def test_an_embedded_evaluation_is_stored_as_the_executions_evaluation(db, ingest, execution):
     execution_id = ingest(execution(evaluation={"passed": True, "score": 0.75,
                                                 "evaluator": "judge-1"})).json()["ids"][0]
-    assert db.rows("SELECT passed, score, evaluator FROM evaluations WHERE execution_id = %s",
+    assert db.rows("SELECT passed, score, evaluator FROM evaluation_rows WHERE execution_id = %s",
                    (execution_id,)) == [(True, 0.75, "judge-1")]
 
 
 def test_an_evaluation_with_only_passed_stores_null_score_and_evaluator(db, ingest, execution):
     execution_id = ingest(execution(status="failed",
                                     evaluation={"passed": False})).json()["ids"][0]
-    assert db.rows("SELECT passed, score, evaluator FROM evaluations WHERE execution_id = %s",
+    assert db.rows("SELECT passed, score, evaluator FROM evaluation_rows WHERE execution_id = %s",
                    (execution_id,)) == [(False, None, None)]
 
 

@@ -84,7 +84,7 @@ def test_a_duplicate_with_an_evaluation_adds_no_evaluation(db, ingest, execution
     execution_id = str(uuid.uuid4())
     ingest(execution(id=execution_id, evaluation={"passed": True, "score": 0.9}))
     ingest(execution(id=execution_id, evaluation={"passed": False, "score": 0.1}))
-    assert db.rows("SELECT passed, score FROM evaluations") == [(True, 0.9)]
+    assert db.rows("SELECT passed, score FROM evaluation_rows") == [(True, 0.9)]
 
 
 # ---------------------------------------------------------------- Idempotency-Key

@@ -46,7 +46,7 @@ def test_first_evaluation_is_201_and_stored(api, db, make_execution):
     assert (body["execution_id"], body["passed"], body["score"], body["evaluator"]) == (
         execution_id, True, 0.8, "judge")
     recent(body["created_at"])
-    assert db.rows("SELECT passed, score, evaluator FROM evaluations WHERE execution_id = %s",
+    assert db.rows("SELECT passed, score, evaluator FROM evaluation_rows WHERE execution_id = %s",
                    (execution_id,)) == [(True, 0.8, "judge")]
 
 
@@ -64,7 +64,7 @@ def test_a_new_evaluation_replaces_the_old_one_with_200(api, db, make_execution)
                                            "score": 0.2, "evaluator": "second"})
     assert response.status_code == 200, response.text
     assert (response.json()["passed"], response.json()["score"]) == (False, 0.2)
-    assert db.rows("SELECT passed, score, evaluator FROM evaluations WHERE execution_id = %s",
+    assert db.rows("SELECT passed, score, evaluator FROM evaluation_rows WHERE execution_id = %s",
                    (execution_id,)) == [(False, 0.2, "second")]
 
 
@@ -72,7 +72,7 @@ def test_an_evaluation_replaces_the_one_embedded_in_the_execution(api, db, make_
     execution_id = make_execution(evaluation={"passed": True, "score": 1})
     response = api.post(EVALUATIONS, json={"execution_id": execution_id, "passed": False})
     assert response.status_code == 200, response.text
-    assert db.rows("SELECT passed, score FROM evaluations") == [(False, None)]
+    assert db.rows("SELECT passed, score FROM evaluation_rows") == [(False, None)]
 
 
 def test_evaluation_of_an_unknown_execution_is_422_on_execution_id(api, db):
