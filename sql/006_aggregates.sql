@@ -121,6 +121,17 @@ COMMENT ON TABLE rollup_delta IS 'executions acknowledged since the last rollup_
 -- Deltas, written in the ingest transaction
 -- ===================================================================
 
+-- rollup_digest(values) - the t-digest (compression 500) of latencies, NULLs
+-- left out; NULL when there is none. Used instead of the tdigest() aggregate
+-- wherever groups are many and small (a statement's deltas, the rebuild,
+-- the raw edges): the aggregate allocates and zeroes a buffer of 10 x
+-- compression centroids (80 kB) per group, which made the rollup trigger
+-- of a 1,000-row batch spread over an hour cost ~8 ms instead of ~1.5.
+CREATE FUNCTION rollup_digest(p_values double precision[]) RETURNS tdigest
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT tdigest_add(NULL::tdigest, NULLIF(array_remove(p_values, NULL), '{}'), 500)
+$$;
+
 CREATE FUNCTION rollup_executions_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO rollup_delta (bucket, agent_id, model, n, evaluated, passed, errors, lat_n,
@@ -131,7 +142,8 @@ BEGIN
            count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
            coalesce(sum(x.latency_ms), 0), min(x.latency_ms), max(x.latency_ms),
            sum(x.cost_usd), sum(x.prompt_tokens), sum(x.completion_tokens),
-           sum(x.cache_read_tokens), max(x.started_at), tdigest(x.latency_ms::float8, 500)
+           sum(x.cache_read_tokens), max(x.started_at),
+           rollup_digest(array_agg(x.latency_ms::float8))
       FROM added x
      GROUP BY 1, 2, 3;
     INSERT INTO rollup_errors_delta (bucket, agent_id, model, category, n, example)
@@ -347,7 +359,8 @@ BEGIN
            count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
            coalesce(sum(x.latency_ms), 0), min(x.latency_ms), max(x.latency_ms),
            sum(x.cost_usd), sum(x.prompt_tokens), sum(x.completion_tokens),
-           sum(x.cache_read_tokens), max(x.started_at), tdigest(x.latency_ms::float8, 500)
+           sum(x.cache_read_tokens), max(x.started_at),
+           rollup_digest(array_agg(x.latency_ms::float8))
       FROM executions x
      GROUP BY 1, 2, 3;
     GET DIAGNOSTICS v_n = ROW_COUNT;
@@ -477,7 +490,8 @@ BEGIN
            coalesce(sum(x.latency_ms), 0)::bigint, min(x.latency_ms), max(x.latency_ms),
            coalesce(sum(x.cost_usd), 0), sum(x.prompt_tokens)::bigint,
            sum(x.completion_tokens)::bigint, sum(x.cache_read_tokens)::bigint,
-           max(x.started_at), tdigest(x.latency_ms::float8, 500) FILTER (WHERE p_digests),
+           max(x.started_at),
+           CASE WHEN p_digests THEN rollup_digest(array_agg(x.latency_ms::float8)) END,
            NULL::double precision
       FROM executions x
      WHERE (x.started_at >= p_from AND x.started_at < f5

@@ -64,17 +64,37 @@ def test_the_clients_id_is_kept(ingest, execution, db):
     assert db.count("executions", "id = %s", (execution_id,)) == 1
 
 
-def test_a_batch_answers_ids_in_input_order(ingest, execution, db):
+# Arrays of 50 or more go through COPY and the staging table, shorter ones
+# are one statement: the batch tests below run both ways (PAD more items).
+BATCH_WAYS = pytest.mark.parametrize("pad", [0, 60], ids=["one-statement", "copy"])
+
+
+@BATCH_WAYS
+def test_a_batch_answers_ids_in_input_order(ingest, execution, db, pad):
     given = [str(uuid.uuid4()), None, str(uuid.uuid4()), None]
     batch = [execution(id=i) if i else execution(task_id="t%d" % n)
-             for n, i in enumerate(given)]
+             for n, i in enumerate(given)] + [execution() for _ in range(pad)]
     body = ingest(batch).json()
-    assert (body["received"], body["inserted"], body["duplicates"]) == (4, 4, 0)
-    assert len(body["ids"]) == 4 and len(set(body["ids"])) == 4
+    n = 4 + pad
+    assert (body["received"], body["inserted"], body["duplicates"]) == (n, n, 0)
+    assert len(body["ids"]) == n and len(set(body["ids"])) == n
     assert body["ids"][0] == given[0] and body["ids"][2] == given[2]
     assert stored(db, body["ids"][1])["task_id"] == "t1"
     assert stored(db, body["ids"][3])["task_id"] == "t3"
-    assert db.count("executions") == 4
+    assert db.count("executions") == n
+
+
+@BATCH_WAYS
+def test_a_repeated_id_in_a_batch_is_stored_once_first_item_wins(ingest, execution, db, pad):
+    repeated = str(uuid.uuid4())
+    batch = ([execution(id=repeated, task_id="first", evaluation={"passed": True})]
+             + [execution() for _ in range(pad)]
+             + [execution(id=repeated, task_id="second", evaluation={"passed": False})])
+    body = ingest(batch).json()
+    assert (body["received"], body["inserted"], body["duplicates"]) == (pad + 2, pad + 1, 1)
+    assert body["ids"][0] == body["ids"][-1] == repeated
+    row = stored(db, repeated)
+    assert (row["task_id"], row["eval_passed"]) == ("first", True)
 
 
 def test_an_ndjson_stream_answers_counts_without_ids(api, db, execution):
@@ -470,17 +490,20 @@ def test_unknown_agent_id_is_422_no_such_agent_with_its_line(api, db, execution,
     assert "no such agent" in error["message"]
 
 
-def test_unknown_agent_id_in_a_batch_names_its_index(api, db, execution, make_agent):
+@BATCH_WAYS
+def test_unknown_agent_id_in_a_batch_names_its_index(api, db, execution, make_agent, pad):
     agent = make_agent()
-    batch = [execution(agent_id=agent["id"])] * 3 + [execution(agent_id=UNKNOWN_ID)]
+    batch = ([execution(agent_id=agent["id"])] * 3 + [execution(agent_id=UNKNOWN_ID)]
+             + [execution() for _ in range(pad)])
     with db.unchanged():
         response = api.post(PATH, json=batch)
     assert ingest_errors(response) == [(4, "agent_id")]
 
 
-def test_bad_items_of_a_batch_are_named_by_index_in_order(api, db, execution):
+@BATCH_WAYS
+def test_bad_items_of_a_batch_are_named_by_index_in_order(api, db, execution, pad):
     batch = [execution(), execution(), execution(status="x"), execution(),
-             execution(cost_usd=-1), execution()]
+             execution(cost_usd=-1), execution()] + [execution() for _ in range(pad)]
     with db.unchanged():
         response = api.post(PATH, json=batch)
     assert ingest_errors(response) == [(3, "status"), (5, "cost_usd")]
