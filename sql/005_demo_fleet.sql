@@ -50,20 +50,20 @@
 --   * alerts of every severity from problems, agent quality, latency, cost,
 --     rollbacks and missed heartbeats; open, acknowledged or resolved.
 --
--- Speed (10,000,000 executions in 141-175 s on the 2-core dev machine):
--- executions and evaluations are made set-based, hour slot by hour slot,
--- in chunks of about a million rows (one INSERT ... SELECT each, its
--- evaluations and problem sightings taken from its RETURNING rows), with
--- ids that grow with the row number (like UUIDv7) so that the primary keys
--- and the time index are appended to at their right edge. Of the ~14 us of
--- CPU per execution, making the row takes ~2.3, storing it ~6.8 (5.1 of
--- them the six indexes of 001), its evaluation and the rest ~5. When the
+-- Speed (10,000,000 executions: ~124 s here, plus ~48 s for the rollups
+-- that demo_fleet() in 006 rebuilds afterwards): executions, each with its
+-- evaluation, are made set-based, hour slot by hour slot, in chunks of
+-- about a million rows (one INSERT ... SELECT each, problem sightings taken
+-- from its RETURNING rows), with ids that grow with the row number (like
+-- UUIDv7) so that the primary key and the time index are appended to at
+-- their right edge. Of the ~12 us of CPU per execution, making the row
+-- takes ~2.3 and storing it (heap, four indexes) most of the rest. When the
 -- caller may SET session_replication_role and no user trigger or rule on
--- executions or evaluations would be skipped by it, the bulk insert runs
--- in replica mode: the row-by-row foreign-key checks are skipped (the rows
--- reference only what this function made in this transaction); otherwise
+-- executions would be skipped by it, the bulk insert runs in replica mode:
+-- the row-by-row foreign-key checks are skipped (the rows reference only
+-- what this function made in this transaction); otherwise
 -- (NOTICE says why) they run and it takes twice as long. A trigger added
--- to these tables later should be ENABLE ALWAYS to keep both the fast path
+-- to executions later should be ENABLE ALWAYS to keep both the fast path
 -- and itself. Same data either way.
 
 
@@ -525,6 +525,7 @@ BEGIN
     -- chunk stay in memory.
     IF v_fast AND NOT EXISTS (SELECT 1 FROM pg_trigger t
                                WHERE t.tgrelid = 'executions'::regclass
+                                 AND t.tgtype & 4 <> 0          -- fires on INSERT
                                  AND NOT t.tgisinternal AND t.tgenabled <> 'D') THEN
         PERFORM set_config('jit_above_cost', '0', true),
                 set_config('jit_inline_above_cost', '-1', true),

@@ -186,6 +186,60 @@ CREATE TRIGGER executions_rollup_update AFTER UPDATE ON executions
 ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup;
 ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup_update;
 
+-- rollup_changes - one row per change of anything else an answer reads
+-- (the registry, dashboards), and per DELETE or TRUNCATE of executions,
+-- written by the triggers below in the changing transaction. Append-only,
+-- so that concurrent writers never wait for each other; rollup_refresh()
+-- empties it. With rollup_delta it is what agg_token() watches. Heartbeats
+-- (an agent's state, current_task, last_heartbeat_at) change no answer and
+-- log nothing: a beating fleet keeps the workers' cached answers valid.
+CREATE TABLE rollup_changes (
+    at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE rollup_changes SET (autovacuum_vacuum_scale_factor = 0,
+                                autovacuum_vacuum_threshold = 5000);
+
+CREATE FUNCTION rollup_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO rollup_changes DEFAULT VALUES;
+    RETURN NULL;
+END $$;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['agent_versions', 'problems', 'improvement_proposals',
+                             'experiments', 'canary_deployments', 'alerts', 'dashboards',
+                             'dashboard_widgets'] LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %I
+                            FOR EACH ROW EXECUTE FUNCTION rollup_changed()', t || '_changed', t);
+        EXECUTE format('ALTER TABLE %I ENABLE ALWAYS TRIGGER %I', t, t || '_changed');
+    END LOOP;
+    FOREACH t IN ARRAY ARRAY['agents', 'agent_versions', 'problems', 'improvement_proposals',
+                             'experiments', 'canary_deployments', 'alerts', 'dashboards',
+                             'dashboard_widgets', 'executions'] LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %I
+                            FOR EACH STATEMENT EXECUTE FUNCTION rollup_changed()', t || '_truncated', t);
+        EXECUTE format('ALTER TABLE %I ENABLE ALWAYS TRIGGER %I', t, t || '_truncated');
+    END LOOP;
+END $$;
+CREATE TRIGGER agents_changed AFTER INSERT OR DELETE ON agents
+    FOR EACH ROW EXECUTE FUNCTION rollup_changed();
+CREATE TRIGGER agents_changed_update AFTER UPDATE OF name, description, capabilities, metadata,
+                                                  is_active, created_at ON agents
+    FOR EACH ROW
+    WHEN ((OLD.name, OLD.description, OLD.capabilities, OLD.metadata, OLD.is_active,
+           OLD.created_at)
+          IS DISTINCT FROM (NEW.name, NEW.description, NEW.capabilities, NEW.metadata,
+                            NEW.is_active, NEW.created_at))
+    EXECUTE FUNCTION rollup_changed();
+CREATE TRIGGER executions_deleted AFTER DELETE ON executions
+    FOR EACH STATEMENT EXECUTE FUNCTION rollup_changed();
+ALTER TABLE agents ENABLE ALWAYS TRIGGER agents_changed;
+ALTER TABLE agents ENABLE ALWAYS TRIGGER agents_changed_update;
+ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_deleted;
+
 -- ===================================================================
 -- Folding deltas into the rollups
 -- ===================================================================
@@ -314,6 +368,7 @@ CREATE FUNCTION rollup_refresh() RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     v_n integer;
     v_e integer;
+    v_c integer;
     v_t timestamptz := clock_timestamp();
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('fleetdash.rollup_refresh')) THEN
@@ -326,11 +381,15 @@ BEGIN
     WITH d AS (DELETE FROM rollup_errors_delta RETURNING *)
     INSERT INTO pg_temp.rollup_errors_batch SELECT * FROM d;
     GET DIAGNOSTICS v_e = ROW_COUNT;
-    -- Nothing to fold: no write either, so that readers' snapshots (and
-    -- the answers workers keep for them, agg_token) stay valid.
+    DELETE FROM rollup_changes;
+    GET DIAGNOSTICS v_c = ROW_COUNT;
+    -- Nothing to fold or forget: no write either, so that the answers
+    -- workers keep (agg_token) stay valid.
     IF v_n + v_e > 0 THEN
         PERFORM rollup_fold_batch();
         PERFORM rollup_batch_close();
+    END IF;
+    IF v_n + v_e + v_c > 0 THEN
         UPDATE rollup_state
            SET rolled_up_to = now(), last_folded = v_n,
                last_seconds = extract(epoch FROM clock_timestamp() - v_t);
@@ -538,13 +597,22 @@ CREATE FUNCTION agg_now() RETURNS timestamptz LANGUAGE sql STABLE AS $$
            + interval '1 second'
 $$;
 
--- agg_token() - names what an answer computed now depends on: the
--- snapshot (which committed transactions it sees) and agg_now(). Workers
--- keep their last answer per query with its token and ask again with it;
--- the same token means the same answer, served without computing it.
-CREATE FUNCTION agg_token() RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT pg_current_snapshot()::text || '/' || extract(epoch FROM agg_now())::bigint
-$$;
+-- agg_token() - names what an answer computed now depends on: agg_now(),
+-- the version of rollup_state (every fold, reset or rebuild writes it),
+-- and how many rows rollup_delta and rollup_changes hold (between two
+-- versions they only grow, by one or more rows in every transaction that
+-- changes what an answer reads). Workers keep their last answer per query
+-- with its token and ask again with it; the same token means the same
+-- answer, served without computing it. Writes that change no answer, such
+-- as heartbeats, leave it alone. (plpgsql: it keeps the plan; a sql
+-- function with sub-selects is not inlined and would be planned per call.)
+CREATE FUNCTION agg_token() RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN extract(epoch FROM agg_now())::bigint
+           || '/' || (SELECT s.xmin::text FROM rollup_state s)
+           || '/' || (SELECT count(*) FROM rollup_delta)
+           || '/' || (SELECT count(*) FROM rollup_changes);
+END $$;
 
 CREATE TYPE agg_query AS (
     t_from timestamptz,     -- [t_from, t_to)

@@ -112,9 +112,9 @@ static const agg_param_t agg_params[] = {
 
 /* ---------------------------------------------------------------- endpoints */
 
-/* An answer computed from the same database snapshot in the same second is
- * the same answer: each statement returns (token, text), text NULL when the
- * token is the one this worker holds (db_text_cached, agg_token() in SQL). */
+/* An answer computed from the same data in the same second is the same
+ * answer: each statement returns (token, text), text NULL when the token is
+ * the one this worker holds (db_text_cached, agg_token() in SQL). */
 #define AGG_CACHED(call, token)                                                                    \
     "SELECT x.t, CASE WHEN x.t = " token " THEN NULL ELSE " call "::text END FROM "                \
     "(SELECT agg_token() AS t) x"

@@ -119,7 +119,7 @@ static const db_statement_t stmt_default = {"dashboards_default",
 /* The data of every widget of dashboard $1, {"<widget id>": data, ...}
  * (sql/006_aggregates.sql): one round trip for any number of widgets. */
 /* (token, data): data is NULL when $2 is the token of the answer this
- * worker holds - same snapshot, same second (db_text_cached). */
+ * worker holds - same data, same second (db_text_cached, agg_token()). */
 static const db_statement_t stmt_data = {
     "dashboards_data",
     "SELECT x.t, CASE WHEN x.t = $2 THEN NULL ELSE dashboard_data($1::uuid)::text END "

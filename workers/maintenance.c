@@ -107,7 +107,7 @@ static void maintenance_vacuum(double now, long long folded, arena_t *arena)
     pending += folded > 0 ? folded : 0;
     if (pending == 0 || now < due)
         return;
-    if (db_command("VACUUM rollup_delta, rollup_errors_delta", &p) == 0)
+    if (db_command("VACUUM rollup_delta, rollup_errors_delta, rollup_changes", &p) == 0)
         pending = 0;
     else
         maintenance_tally.failed++;

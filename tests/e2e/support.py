@@ -442,8 +442,9 @@ class Database:
 
     def snapshot(self):
         """Row count and content checksum of every user table but the
-        rollups (rollup_*): derived data that the stack's maintenance group
-        refreshes every second, whatever a test does."""
+        rollups and their bookkeeping (rollup_*): derived data that the
+        stack's maintenance group refreshes every second, whatever a test
+        does."""
         tables = self.rows(
             "SELECT n.nspname, c.relname FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "

@@ -19,11 +19,12 @@ from test_supervision import alive, wait_until, worker_pids
 
 # Stand-ins with the real signatures: rollup_refresh() returns the rows it
 # "folded" (3), after sleeping once for what a test put in `pause`;
-# idempotency_expire() the keys it "removed" (2); the two delta tables the
+# idempotency_expire() the keys it "removed" (2); the three tables the
 # job vacuums after folding.
 STAND_INS = """
 CREATE TABLE rollup_delta (x int);
 CREATE TABLE rollup_errors_delta (x int);
+CREATE TABLE rollup_changes (x int);
 CREATE TABLE calls (id bigserial PRIMARY KEY, name text NOT NULL,
                     slept float8 NOT NULL DEFAULT 0, at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE TABLE pause (seconds float8 NOT NULL);
@@ -178,8 +179,9 @@ def test_rollup_refresh_runs_every_interval_and_keys_expire_at_start(job, scratc
     assert int(summary.group(2)) == 3 * int(summary.group(1))
     assert "expired 2 idempotency keys" in proc.text()
     vacuumed = scratch.rows(name, "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN "
-                            "('rollup_delta', 'rollup_errors_delta') AND last_vacuum IS NOT NULL")
-    assert vacuumed[0][0] == 2                                   # after folding
+                            "('rollup_delta', 'rollup_errors_delta', 'rollup_changes') "
+                            "AND last_vacuum IS NOT NULL")
+    assert vacuumed[0][0] == 3                                   # after folding
 
 
 def test_the_job_runs_one_worker_and_ignores_listen(job, scratch, tmp_path):
