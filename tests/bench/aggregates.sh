@@ -10,7 +10,7 @@
 # recomputes its cached answers once a second):
 #   GET /api/v1/executions/summary?time_range=30d            (target p99 <= 10 ms)
 #   (each also uncached: a different query every request, so that
-#   PostgreSQL computes every answer instead of a worker's snapshot cache)
+#   PostgreSQL computes every answer instead of a worker's answer cache)
 #   the same numbers the naive way (seed 000: PERCENTILE_CONT over raw rows),
 #   timed in psql beside it: the ratio of its time to the endpoint's p50
 #   (target >= 200 x)
@@ -118,7 +118,7 @@ echo "$results" | awk -v naive="$naive" '
       printf "%-38s %8d req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d\n", name, $(n-4), $(n-3), $(n-2), $(n-1)
       if (NR == 1) p50 = $(n-3)
       if (NR == 2) p50u = $(n-3) }
-    END { printf "(*) every request a new query: computed by PostgreSQL, not answered from a worker'"'"'s snapshot cache\n"
+    END { printf "(*) every request a new query: computed by PostgreSQL, not answered from a worker'"'"'s answer cache\n"
           printf "naive summary (PERCENTILE_CONT over raw rows, psql): %.1f ms = %.0f x the endpoint p50 (cached), %.0f x uncached\n", naive, naive / p50, naive / p50u }'
 echo "rollup refresh: 100,000 new executions ($deltas delta rows) folded in $refresh ms"
 echo "$sizes" | awk '
