@@ -507,7 +507,7 @@ static int ingest_end_rows(ingest_t *in, response_t *res)
 /* One object, or an array of up to INGEST_BATCH_MAX of them. An array of
  * INGEST_COPY_MIN or more goes the NDJSON way, through COPY and the staging
  * table: per row that costs the worker and PostgreSQL less than one JSON
- * parameter (~40 %), and its four round trips no longer matter. */
+ * parameter, and its four round trips no longer matter. */
 static void ingest_json(ingest_t *in)
 {
     json_t *body = request_json_body(in->req, INGEST_JSON_LIMIT, in->p);
