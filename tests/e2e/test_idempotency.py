@@ -89,15 +89,17 @@ def test_a_duplicate_with_an_evaluation_adds_no_evaluation(db, ingest, execution
 
 # ---------------------------------------------------------------- Idempotency-Key
 
-def test_a_replayed_execution_post_answers_the_same_and_writes_nothing(api, db, execution):
+# 2 items: one statement; 60: COPY through the staging table (ingest.c)
+@pytest.mark.parametrize("size", [2, 60])
+def test_a_replayed_execution_post_answers_the_same_and_writes_nothing(api, db, execution, size):
     k = key()
-    batch = [execution(), execution()]      # no client ids: only the key protects
+    batch = [execution() for _ in range(size)]  # no client ids: only the key protects
     first = api.post(PATH, json=batch, headers={"Idempotency-Key": k})
     assert first.status_code == 200, first.text
     with db.unchanged():
         again = api.post(PATH, json=batch, headers={"Idempotency-Key": k})
     assert_replay(first, again)
-    assert db.count("executions") == 2
+    assert db.count("executions") == size
 
 
 def test_a_replayed_ndjson_post_writes_nothing(api, db, execution):
