@@ -1676,13 +1676,9 @@ DECLARE
     v_clock timestamptz := clock_timestamp();
     r demo_fleet_summary;
 BEGIN
-    -- both: 005 turns JIT on for its big statement only when no trigger
-    -- of executions is enabled
-    ALTER TABLE executions DISABLE TRIGGER executions_rollup,
-                           DISABLE TRIGGER executions_rollup_update;
+    ALTER TABLE executions DISABLE TRIGGER executions_rollup;
     r := demo_fleet_rows(p_agents, p_executions, p_days, p_seed, p_end);
-    ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup,
-                           ENABLE ALWAYS TRIGGER executions_rollup_update;
+    ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup;
     PERFORM rollup_rebuild();
     r.seconds := extract(epoch FROM clock_timestamp() - v_clock);
     RETURN r;

@@ -1,0 +1,49 @@
+"""test_demo_fleet.py - demo_fleet() (sql/005, wrapped by 006) at a million
+executions, the size from which it builds the secondary indexes of an
+empty executions table after the rows: the same indexes as 001 afterwards,
+every execution rolled up, agents in every quality tier, and the shares
+the generator promises. Runs in a transaction that is rolled back."""
+
+import pytest
+
+pytestmark = pytest.mark.ingest
+
+INDEXES = ("SELECT array_agg(pg_get_indexdef(indexrelid) ORDER BY 1) FROM pg_index "
+           "WHERE indrelid = 'executions'::regclass")
+
+
+def test_a_million_executions_into_an_empty_table(db):
+    conn = db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(INDEXES)
+            before, = cur.fetchone()
+            cur.execute("SET client_min_messages = warning")
+            cur.execute("SELECT agents, executions, evaluations, problems, alerts"
+                        "  FROM demo_fleet(50, 1000000, 30)")
+            agents, executions, evaluations, problems, alerts = cur.fetchone()
+            assert (agents, executions) == (50, 1000000)
+            assert 0.85 < evaluations / executions < 0.97
+            assert problems > 0 and alerts > 0
+
+            cur.execute(INDEXES)
+            assert cur.fetchone()[0] == before            # rebuilt as 001 made them
+            cur.execute("SELECT count(*) FROM executions WHERE started_at > now() - interval '1 day'")
+            assert cur.fetchone()[0] > 0                  # the time index answers
+            cur.execute("SELECT sum(n), sum(evaluated) FROM rollup_1d WHERE dims = 0")
+            assert tuple(cur.fetchone()) == (executions, evaluations)
+            cur.execute("SELECT count(eval_passed) FROM executions")
+            assert cur.fetchone()[0] == evaluations
+
+            cur.execute("""
+                SELECT s, count(*) FROM (
+                    SELECT agg_status(count(*), count(*) FILTER (WHERE eval_passed)) AS s
+                      FROM executions GROUP BY agent_id) x GROUP BY s""")
+            tiers = dict(cur.fetchall())
+            assert set(tiers) == {"healthy", "warning", "critical"}, tiers
+    finally:
+        conn.rollback()
+        conn.close()
+        # the million rolled-back rows and their index entries, at once
+        # rather than by autovacuum while later tests run
+        db.execute("TRUNCATE executions CASCADE")
