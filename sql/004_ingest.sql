@@ -1,6 +1,9 @@
--- 004_ingest.sql - how executions arrive: a per-session staging table that
--- COPY fills while the body streams in, the functions that check and move
--- its rows in one transaction, and Idempotency-Key bookkeeping.
+-- 004_ingest.sql - how executions arrive. Streams and arrays of 50 or more
+-- are COPYed while the body streams in: rows without a client id straight
+-- into executions (the worker asks execution_resolve() for their agents and
+-- versions), rows from the first client id on into a per-session staging
+-- table, whose finish skips ids that repeat or exist. Then the one-statement
+-- path for small JSON bodies, and Idempotency-Key bookkeeping.
 
 -- Creates this session's staging table once (temporary: private to the
 -- connection, emptied at every commit or rollback, never WAL-logged).
@@ -32,6 +35,37 @@ BEGIN
             task_id           text,
             metadata          jsonb NOT NULL
         ) ON COMMIT DELETE ROWS;
+    END IF;
+END $$;
+
+-- What one execution of a stream names: its agent by id (NULL when there is
+-- none) or by name (registered when new), and its version (registered when
+-- new; NULL when none is given). Both are locked FOR KEY SHARE until the end
+-- of the transaction, as the reference check of executions (001) would
+-- lock them. The worker asks once per distinct (agent, version) of a stream
+-- and COPYs rows without a client id straight into executions.
+CREATE FUNCTION execution_resolve(p_agent_id uuid, p_agent_name text, p_version text,
+                                  OUT resolved_agent uuid, OUT resolved_version uuid)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_agent_id IS NOT NULL THEN
+        SELECT a.id INTO resolved_agent FROM agents a WHERE a.id = p_agent_id FOR KEY SHARE;
+    ELSE
+        INSERT INTO agents (name) VALUES (p_agent_name) ON CONFLICT (name) DO NOTHING
+        RETURNING id INTO resolved_agent;
+        IF resolved_agent IS NULL THEN
+            SELECT a.id INTO resolved_agent FROM agents a WHERE a.name = p_agent_name
+               FOR KEY SHARE;
+        END IF;
+    END IF;
+    IF resolved_agent IS NOT NULL AND p_version IS NOT NULL THEN
+        INSERT INTO agent_versions (agent_id, version) VALUES (resolved_agent, p_version)
+        ON CONFLICT (agent_id, version) DO NOTHING
+        RETURNING id INTO resolved_version;
+        IF resolved_version IS NULL THEN
+            SELECT v.id INTO resolved_version FROM agent_versions v
+             WHERE v.agent_id = resolved_agent AND v.version = p_version FOR KEY SHARE;
+        END IF;
     END IF;
 END $$;
 

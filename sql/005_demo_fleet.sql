@@ -57,14 +57,8 @@
 -- problem sightings taken from its RETURNING rows), with ids that grow with
 -- the row number (like UUIDv7) so that the primary key is appended to at
 -- its right edge; into an empty table the other indexes are built after
--- the rows (24 s), not row by row (~50 s). When the
--- caller may SET session_replication_role and no user trigger or rule on
--- executions would be skipped by it, the bulk insert runs in replica mode:
--- the row-by-row foreign-key checks are skipped (the rows reference only
--- what this function made in this transaction); otherwise
--- (NOTICE says why) they run and it takes twice as long. A trigger added
--- to executions later should be ENABLE ALWAYS to keep both the fast path
--- and itself. Same data either way.
+-- the rows (24 s), not row by row (~50 s). executions checks its
+-- references once per statement (001), so a chunk pays for them once.
 
 
 -- demo_fleet_summary - what demo_fleet() made (seconds: wall time).
@@ -117,11 +111,8 @@ DECLARE
     v_s        bigint[];                      -- hash salts
     v_slots    integer;                       -- agent slots (a power of two)
     v_slot_agent integer[];
-    v_fast     boolean;
-    v_role     text := current_setting('session_replication_role');
     v_jit      text[] := ARRAY[current_setting('jit_above_cost'), current_setting('jit_inline_above_cost'),
                                current_setting('jit_optimize_above_cost'), current_setting('work_mem')];
-    v_blockers text;
     v_indexes  text[];                        -- secondary indexes of executions, rebuilt at the end
     v_chunks   bigint;
     v_done     bigint := 0;
@@ -494,28 +485,6 @@ BEGIN
         started_at timestamptz, execution_id uuid
     ) ON COMMIT DROP;
 
-    -- ------------------------------------------------ the fast path check
-    SELECT string_agg(format('%s on %s', x.name, x.rel), ', ') INTO v_blockers
-      FROM (SELECT t.tgname AS name, t.tgrelid::regclass::text AS rel
-              FROM pg_trigger t
-             WHERE t.tgrelid = 'executions'::regclass
-               AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'R')
-            UNION ALL
-            SELECT w.rulename, w.ev_class::regclass::text
-              FROM pg_rewrite w
-             WHERE w.ev_class = 'executions'::regclass
-               AND w.rulename <> '_RETURN' AND w.ev_enabled IN ('O', 'R')) x;
-    v_fast := has_parameter_privilege('session_replication_role', 'SET') AND v_blockers IS NULL;
-    IF NOT v_fast THEN
-        RAISE NOTICE 'demo_fleet: foreign keys checked row by row (slower): %',
-            coalesce('triggers that replica mode would skip: ' || v_blockers,
-                     'no privilege to SET session_replication_role');
-    ELSIF p_executions > 0 THEN
-        -- Skips the RI triggers of executions: every row
-        -- references agents and versions made above, in this transaction.
-        PERFORM set_config('session_replication_role', 'replica', true);
-    END IF;
-
     -- ------------------------------ executions (with evaluations), sightings
     -- Into an empty table, the secondary indexes are built once at the end
     -- (a sort each) rather than row by row: ~25 of the ~150 s of 10,000,000
@@ -537,9 +506,10 @@ BEGIN
     -- default thresholds. Only when no trigger runs a query per row: JIT
     -- compiles anew for every execution of a plan. The RETURNING rows of a
     -- chunk stay in memory.
-    IF v_fast AND NOT EXISTS (SELECT 1 FROM pg_trigger t
-                               WHERE t.tgrelid = 'executions'::regclass
-                                 AND t.tgtype & 4 <> 0          -- fires on INSERT
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger t
+                    WHERE t.tgrelid = 'executions'::regclass
+                      AND t.tgtype & 1 <> 0                -- per row
+                      AND t.tgtype & 4 <> 0                -- on INSERT
                                  AND NOT t.tgisinternal AND t.tgenabled <> 'D') THEN
         PERFORM set_config('jit_above_cost', '0', true),
                 set_config('jit_inline_above_cost', '-1', true),
@@ -703,9 +673,6 @@ BEGIN
             round(extract(epoch FROM clock_timestamp() - v_t)::numeric, 1);
     END IF;
 
-    IF v_fast THEN
-        PERFORM set_config('session_replication_role', v_role, true);
-    END IF;
     PERFORM set_config('jit_above_cost', v_jit[1], true),
             set_config('jit_inline_above_cost', v_jit[2], true),
             set_config('jit_optimize_above_cost', v_jit[3], true),

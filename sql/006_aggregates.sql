@@ -181,8 +181,7 @@ CREATE TRIGGER executions_rollup AFTER INSERT ON executions
 CREATE TRIGGER executions_rollup_update AFTER UPDATE ON executions
     REFERENCING NEW TABLE AS added OLD TABLE AS removed
     FOR EACH STATEMENT EXECUTE FUNCTION rollup_executions_updated();
--- Bulk loaders that switch to session_replication_role = replica (the demo
--- fleet) must not skip them.
+-- ALWAYS: a bulk loader in session_replication_role = replica must not skip them.
 ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup;
 ALTER TABLE executions ENABLE ALWAYS TRIGGER executions_rollup_update;
 

@@ -3,8 +3,7 @@
 --   . var/run/stack.env && psql -X -f tests/demo_fleet_check.sql
 --
 -- Read-only. Prints the distributions the generator promises, then checks
--- what replica mode did not check row by row (foreign keys) and the rules
--- of 001; every "violations" count must be 0. Ends with md5 digests of the
+-- the references and the rules of 001 once more; every "violations" count must be 0. Ends with md5 digests of the
 -- tables in a canonical order: equal digests = identical data (the same
 -- seed and p_end on an empty database must give equal digests).
 

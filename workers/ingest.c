@@ -18,8 +18,13 @@
 #define INGEST_BAD_LINES_MAX 100                  /* bad lines listed in a 422 */
 #define INGEST_FUTURE_SLACK  (5 * 60 * 1000000LL) /* started_at may be this far ahead */
 #define INGEST_LATENCY_MAX   86400000LL           /* ms */
-#define INGEST_COPY_FLUSH    (256 * 1024)         /* bytes of COPY rows sent at once */
+/* Bytes of COPY rows sent as one CopyData message. PostgreSQL reads a whole
+ * message before it parses a row of it: with 256 KiB messages the worker and
+ * its backend took turns (1,000,000 rows: 23 s, one core idle); with 32 KiB
+ * they work at once (12.5 s). */
+#define INGEST_COPY_FLUSH (32 * 1024)
 #define INGEST_READ_CHUNK    (64 * 1024)
+#define INGEST_AGENTS_MAX    1024                 /* (agent, version) pairs the worker resolves */
 
 /* ---------------------------------------------------------------- input rules */
 
@@ -63,7 +68,10 @@ static const field_rule_t evaluation_rules[] = {
 /* ---------------------------------------------------------------- statements */
 
 static const db_statement_t stmt_prepare = {"executions_staging_prepare",
-                                            "SELECT execution_staging_prepare()", 0, false};
+                                            "SELECT now(), execution_staging_prepare()", 0, false};
+static const db_statement_t stmt_resolve = {
+    "executions_resolve",
+    "SELECT resolved_agent, resolved_version FROM execution_resolve($1, $2, $3)", 3, false};
 static const db_statement_t stmt_unknown_agents = {
     "executions_unknown_agents", "SELECT line, agent_id FROM execution_staging_unknown_agents()", 0,
     false};
@@ -100,13 +108,38 @@ static const char *const staging_columns[] = {"line",
 #define STAGING_METADATA 20
 
 /* Columns of execution_staging (sql/004_ingest.sql), in COPY order. */
-static const char copy_statement[] =
+static const char copy_staging[] =
     "COPY pg_temp.execution_staging (line, id, client_id, agent_id, agent_name, version, model, "
     "started_at, latency_ms, status, prompt_tokens, completion_tokens, cache_read_tokens, "
     "cost_usd, error_category, error_message, eval_passed, eval_score, eval_evaluator, "
     "task_id, metadata) FROM STDIN";
 
+/* Rows without a client id, straight into executions, in this order. */
+static const char copy_direct[] =
+    "COPY executions (id, agent_id, agent_version_id, model, task_id, started_at, finished_at, "
+    "latency_ms, status, prompt_tokens, completion_tokens, cache_read_tokens, cost_usd, "
+    "error_category, error_message, eval_passed, eval_score, eval_evaluator, evaluated_at, "
+    "metadata) FROM STDIN";
+#define DIRECT_COLUMNS 20
+
 /* ---------------------------------------------------------------- one ingest */
+
+/* What the worker resolved for one (agent, version) of a stream. */
+typedef struct agent_ref {
+    char *key;        /* malloc'ed; NULL: a free slot */
+    char agent[37];   /* "": no agent has that id */
+    char version[37]; /* "": no version given */
+} agent_ref_t;
+
+/* Where rows go. Rows without a client id are COPYed straight into
+ * executions: their ids are new (UUIDv7), and the worker resolves their
+ * agents and versions (execution_resolve), once per distinct pair. From the
+ * first row with a client id on (it may repeat, or exist already), or when
+ * a stream names more than INGEST_AGENTS_MAX pairs, rows go to the staging
+ * table, whose finish skips duplicates in line order. */
+enum copy_target { COPY_NONE, COPY_DIRECT, COPY_STAGING };
+
+#define REFS_SLOTS (2 * INGEST_AGENTS_MAX) /* open addressing, at most half full */
 
 /* The state of one POST /executions. */
 typedef struct ingest {
@@ -116,10 +149,20 @@ typedef struct ingest {
     char *copy;         /* COPY rows not sent yet (malloc'ed) */
     size_t copy_len;
     size_t copy_cap;
-    long received;  /* executions read */
-    long bad_lines; /* executions or lines that were invalid */
-    bool copying;   /* NDJSON: COPY is open */
-    bool db_failed; /* the database failed: p says how */
+    long received;         /* executions read */
+    long bad_lines;        /* executions or lines that were invalid */
+    bool began;            /* the COPY forms: the transaction is open */
+    bool staging;          /* rows go to the staging table from now on */
+    bool staged;           /* some did */
+    enum copy_target open; /* the COPY that is open */
+    long direct_rows;      /* rows COPYed straight into executions */
+    char now[64];          /* the transaction's now(): evaluated_at */
+    agent_ref_t *refs;     /* REFS_SLOTS slots, or NULL */
+    size_t nrefs;
+    long unknown;                                  /* lines naming no agent */
+    long unknown_line[INGEST_BAD_LINES_MAX];       /* the first of them */
+    char unknown_agent[INGEST_BAD_LINES_MAX][37];  /* and the ids they name */
+    bool db_failed;        /* the database failed: p says how */
     json_t *ids;    /* JSON forms: the ids, in input order; NULL for NDJSON */
     json_t *rows;   /* small JSON forms: the staging rows, sent as one parameter */
 } ingest_t;
@@ -187,14 +230,53 @@ static int copy_flush(ingest_t *in)
     return 0;
 }
 
-/* A version 7 UUID: time-ordered, so new rows land at the end of the index. */
+/* Ends the open COPY, if any, with what is still buffered. */
+static int copy_close(ingest_t *in)
+{
+    if (in->open == COPY_NONE || in->db_failed)
+        return in->db_failed ? -1 : 0;
+    in->open = COPY_NONE;
+    if (copy_flush(in) != 0 || db_copy_end(NULL, in->p) != 0) {
+        in->db_failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* Makes target the open COPY. */
+static int copy_open(ingest_t *in, enum copy_target target)
+{
+    if (in->open == target)
+        return 0;
+    if (copy_close(in) != 0)
+        return -1;
+    if (db_copy_begin(target == COPY_DIRECT ? copy_direct : copy_staging, in->p) != 0) {
+        in->db_failed = true;
+        return -1;
+    }
+    in->open = target;
+    in->staged |= target == COPY_STAGING;
+    return 0;
+}
+
+/* A version 7 UUID: time-ordered, so new rows land at the end of the index.
+ * Random bits come from a pool refilled 256 ids at a time (one getrandom()
+ * call per id cost a system call per row); it is first filled in the worker,
+ * after the fork, so no two workers share bits. */
 static void uuid_v7(char out[37])
 {
+    static unsigned char pool[4096];
+    static size_t used = sizeof(pool);
     unsigned char b[16];
     uint64_t ms = (uint64_t)(rfc3339_now() / 1000);
 
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-        abort(); /* the kernel's random source failed: nothing sane to do */
+    if (used == sizeof(pool)) {
+        if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
+            abort(); /* the kernel's random source failed: nothing sane to do */
+        used = 0;
+    }
+    memcpy(b, pool + used, sizeof(b));
+    used += sizeof(b);
     for (int i = 0; i < 6; i++)
         b[i] = (unsigned char)(ms >> (40 - 8 * i));
     b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
@@ -319,11 +401,124 @@ static void staging_row(ingest_t *in, long line, const json_t *e, int64_t starte
     memcpy(cols, values, sizeof(values));
 }
 
-/* Appends the row to the COPY buffer. */
+/* Appends the row to the COPY buffer, as a staging row. */
 static void copy_row(ingest_t *in, const char *const cols[STAGING_COLUMNS])
 {
     for (int i = 0; i < STAGING_COLUMNS; i++)
         copy_column(in, cols[i], i == STAGING_COLUMNS - 1);
+}
+
+/* Appends the row to the COPY buffer, as a row of executions, with the
+ * agent and version r resolved; finished_at and evaluated_at as
+ * execution_staging_finish() computes them. */
+static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS],
+                            const agent_ref_t *r, int64_t started, long long latency)
+{
+    char finished[32];
+
+    rfc3339_format(started + latency * 1000, finished);
+    const char *values[DIRECT_COLUMNS] = {
+        cols[1],  r->agent,  r->version[0] ? r->version : NULL,
+        cols[6],  cols[19],  cols[7],
+        finished, cols[8],   cols[9],
+        cols[10], cols[11],  cols[12],
+        cols[13], cols[14],  cols[15],
+        cols[16], cols[17],  cols[18],
+        cols[16] != NULL ? in->now : NULL,
+        cols[STAGING_METADATA],
+    };
+    for (int i = 0; i < DIRECT_COLUMNS; i++)
+        copy_column(in, values[i], i == DIRECT_COLUMNS - 1);
+}
+
+/* FNV-1a */
+static size_t refs_hash(const char *key)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+/* The agent (by id or by name) and version a row names, asked of the
+ * database once per stream. NULL when the database failed, or when the
+ * stream names more than INGEST_AGENTS_MAX pairs (in->staging is then set). */
+static const agent_ref_t *resolve(ingest_t *in, const char *agent_id, const char *agent_name,
+                                  const char *version)
+{
+    const char *ref = agent_id != NULL ? agent_id : agent_name;
+    /* lengths make the key unambiguous whatever the texts hold */
+    char *key = arena_printf(&in->line_arena, "%c%zu:%s%s", agent_id != NULL ? 'i' : 'n',
+                             strlen(ref), ref, version != NULL ? version : "");
+    size_t slot;
+
+    if (in->refs == NULL && (in->refs = calloc(REFS_SLOTS, sizeof(agent_ref_t))) == NULL)
+        abort();
+    for (slot = refs_hash(key) & (REFS_SLOTS - 1); in->refs[slot].key != NULL;
+         slot = (slot + 1) & (REFS_SLOTS - 1))
+        if (strcmp(in->refs[slot].key, key) == 0)
+            return &in->refs[slot];
+    if (in->nrefs >= INGEST_AGENTS_MAX) {
+        in->staging = true;
+        return NULL;
+    }
+    if (copy_close(in) != 0)
+        return NULL;
+    const char *params[3] = {agent_id, agent_id != NULL ? NULL : agent_name, version};
+    PGresult *res = db_exec(&stmt_resolve, params, in->p);
+    if (res == NULL) {
+        in->db_failed = true;
+        return NULL;
+    }
+    agent_ref_t *r = &in->refs[slot];
+    if ((r->key = strdup(key)) == NULL)
+        abort();
+    snprintf(r->agent, sizeof(r->agent), "%s", PQgetvalue(res, 0, 0));
+    snprintf(r->version, sizeof(r->version), "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    in->nrefs++;
+    if (agent_id == NULL && r->agent[0] == '\0') {
+        /* registered by name, and deleted before it could be read back */
+        problem_set(in->p, 409, "The agent %s was deleted while this request registered it.",
+                    agent_name);
+        in->db_failed = true;
+        return NULL;
+    }
+    return r;
+}
+
+/* Sends a valid row where it goes (see enum copy_target). A row naming an
+ * agent id that does not exist is listed instead. */
+static void ingest_copy_row(ingest_t *in, long line, const char *const cols[STAGING_COLUMNS],
+                            int64_t started, long long latency)
+{
+    const agent_ref_t *r = NULL;
+
+    if (cols[2][0] == 't')
+        in->staging = true; /* a client id */
+    if (!in->staging && (r = resolve(in, cols[3], cols[4], cols[5])) == NULL && !in->staging)
+        return; /* the database failed */
+    if (r != NULL && r->agent[0] == '\0') {
+        if (in->unknown < INGEST_BAD_LINES_MAX) {
+            in->unknown_line[in->unknown] = line;
+            snprintf(in->unknown_agent[in->unknown], 37, "%s", cols[3]);
+        }
+        in->unknown++;
+        return;
+    }
+    if (r != NULL && in->unknown > 0)
+        return; /* nothing will be stored; staged rows go on, to list their unknown agents */
+    if (copy_open(in, r != NULL ? COPY_DIRECT : COPY_STAGING) != 0)
+        return;
+    if (r != NULL) {
+        copy_row_direct(in, cols, r, started, latency);
+        in->direct_rows++;
+    } else {
+        copy_row(in, cols);
+    }
+    if (in->copy_len >= INGEST_COPY_FLUSH)
+        copy_flush(in);
 }
 
 /* Appends the row to in->rows as a JSON object (values as text, which
@@ -362,13 +557,10 @@ static void ingest_one(ingest_t *in, long line, const json_t *e)
         staging_row(in, line, e, started, latency, id, cols);
         if (in->ids != NULL)
             json_array_append_new(in->ids, json_string(id));
-        if (in->rows != NULL) {
+        if (in->rows != NULL)
             json_row(in, e, cols);
-        } else {
-            copy_row(in, cols);
-            if (in->copy_len >= INGEST_COPY_FLUSH)
-                copy_flush(in);
-        }
+        else
+            ingest_copy_row(in, line, cols, started, latency);
     }
 }
 
@@ -380,7 +572,8 @@ static void ingest_bad(ingest_t *in, long line, const char *message)
         problem_line_field(in->p, line, "body", "%s", message);
 }
 
-/* Opens the transaction and the COPY into this session's staging table. */
+/* Opens the transaction (and this session's staging table); the COPYs
+ * open as rows come. */
 static int ingest_begin(ingest_t *in)
 {
     PGresult *res;
@@ -389,29 +582,34 @@ static int ingest_begin(ingest_t *in)
         in->db_failed = true;
         return -1;
     }
+    snprintf(in->now, sizeof(in->now), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    if (db_copy_begin(copy_statement, in->p) != 0) {
-        in->db_failed = true;
-        return -1;
-    }
-    in->copying = true;
+    in->began = true;
     return 0;
 }
 
-/* Lists staged lines whose agent_id names no agent; returns how many. */
-static int ingest_unknown_agents(ingest_t *in)
+/* Lists the lines whose agent_id names no agent, INGEST_BAD_LINES_MAX in
+ * all: those the worker found, then staged ones (which come later, by line).
+ * Returns how many there are, or -1. */
+static long ingest_unknown_agents(ingest_t *in)
 {
-    PGresult *res = db_exec(&stmt_unknown_agents, NULL, in->p);
-    int n;
+    long listed = 0;
+    int staged = 0;
 
-    if (res == NULL)
-        return -1;
-    n = PQntuples(res);
-    for (int row = 0; row < n; row++)
-        problem_line_field(in->p, atol(PQgetvalue(res, row, 0)), "agent_id", "no such agent (%s)",
-                           PQgetvalue(res, row, 1));
-    PQclear(res);
-    return n;
+    for (; listed < in->unknown && listed < INGEST_BAD_LINES_MAX; listed++)
+        problem_line_field(in->p, in->unknown_line[listed], "agent_id", "no such agent (%s)",
+                           in->unknown_agent[listed]);
+    if (in->staged) {
+        PGresult *res = db_exec(&stmt_unknown_agents, NULL, in->p);
+        if (res == NULL)
+            return -1;
+        staged = PQntuples(res);
+        for (int row = 0; row < staged && listed < INGEST_BAD_LINES_MAX; row++, listed++)
+            problem_line_field(in->p, atol(PQgetvalue(res, row, 0)), "agent_id",
+                               "no such agent (%s)", PQgetvalue(res, row, 1));
+        PQclear(res);
+    }
+    return in->unknown + staged;
 }
 
 /* The 422 of a request with bad executions; always -1. */
@@ -424,42 +622,43 @@ static int ingest_refuse(ingest_t *in)
 }
 
 /* The 200 answer: what was received, inserted, and already there. */
-static void ingest_answer(ingest_t *in, response_t *res, const char *inserted,
-                          const char *duplicates)
+static void ingest_answer(ingest_t *in, response_t *res, long long inserted,
+                          long long duplicates)
 {
-    json_t *body =
-        json_pack("{s:I, s:I, s:I}", "received", (json_int_t)in->received, "inserted",
-                  (json_int_t)atoll(inserted), "duplicates", (json_int_t)atoll(duplicates));
+    json_t *body = json_pack("{s:I, s:I, s:I}", "received", (json_int_t)in->received, "inserted",
+                             (json_int_t)inserted, "duplicates", (json_int_t)duplicates);
     if (in->ids != NULL)
         json_object_set(body, "ids", in->ids);
     response_json(res, 200, body);
 }
 
-/* NDJSON: ends the COPY and, when everything was valid and complete, moves
- * the rows and commits, answering with the counts. Otherwise rolls back:
- * nothing of the request is stored. */
+/* The COPY forms: ends the COPY and, when everything was valid and
+ * complete, moves the staged rows and commits, answering with the counts.
+ * Otherwise rolls back: nothing of the request is stored. */
 static int ingest_end_copy(ingest_t *in, response_t *res)
 {
     PGresult *counts = NULL;
+    long long inserted = in->direct_rows, duplicates = 0;
     int rc = -1;
 
     if (in->db_failed)
         goto fail;
     if (!request_body_complete(in->req)) {
-        db_copy_end("the request body ended early", in->p);
+        if (in->open != COPY_NONE)
+            db_copy_end("the request body ended early", in->p);
         problem_clear(in->p); /* its bad lines, if any, do not matter any more */
         problem_set(in->p, 400, "The request body ended before its end; nothing was stored.");
         goto fail;
     }
     if (in->bad_lines > 0) {
-        db_copy_end("invalid input", in->p);
+        if (in->open != COPY_NONE)
+            db_copy_end("invalid input", in->p);
         ingest_refuse(in);
         goto fail;
     }
-    if (copy_flush(in) != 0 || db_copy_end(NULL, in->p) != 0)
+    if (copy_close(in) != 0)
         goto fail;
-    in->copying = false;
-    int unknown = ingest_unknown_agents(in);
+    long unknown = ingest_unknown_agents(in);
     if (unknown != 0) {
         if (unknown > 0)
             problem_set(in->p, 422,
@@ -467,9 +666,15 @@ static int ingest_end_copy(ingest_t *in, response_t *res)
                         "stored.");
         goto fail;
     }
-    if ((counts = db_exec(&stmt_finish, NULL, in->p)) == NULL || db_commit(in->p) != 0)
+    if (in->staged) {
+        if ((counts = db_exec(&stmt_finish, NULL, in->p)) == NULL)
+            goto fail;
+        inserted += atoll(PQgetvalue(counts, 0, 0));
+        duplicates = atoll(PQgetvalue(counts, 0, 1));
+    }
+    if (db_commit(in->p) != 0)
         goto fail;
-    ingest_answer(in, res, PQgetvalue(counts, 0, 0), PQgetvalue(counts, 0, 1));
+    ingest_answer(in, res, inserted, duplicates);
     rc = 0;
 fail:
     PQclear(counts);
@@ -496,7 +701,7 @@ static int ingest_end_rows(ingest_t *in, response_t *res)
                     "Some executions name agents that do not exist; nothing was "
                     "stored.");
     } else if (n == 1) {
-        ingest_answer(in, res, PQgetvalue(result, 0, 0), PQgetvalue(result, 0, 1));
+        ingest_answer(in, res, atoll(PQgetvalue(result, 0, 0)), atoll(PQgetvalue(result, 0, 1)));
     }
     PQclear(result);
     return res->status == 200 ? 0 : -1;
@@ -618,11 +823,11 @@ int executions_create(request_t *req, response_t *res, problem_t *p)
 
     if (request_is_type(type, "application/x-ndjson")) {
         ingest_ndjson(&in);
-        if (in.copying || in.db_failed)
+        if (in.began || in.db_failed)
             rc = ingest_end_copy(&in, res);
     } else if (request_is_json_type(type)) {
         ingest_json(&in);
-        if (in.copying || in.db_failed)
+        if (in.began || in.db_failed)
             rc = ingest_end_copy(&in, res);
         else if (in.received > 0)
             rc = ingest_end_rows(&in, res);
@@ -632,6 +837,9 @@ int executions_create(request_t *req, response_t *res, problem_t *p)
                            "array) or application/x-ndjson (one object per line).");
     }
     request_body_drain(req);
+    for (size_t i = 0; in.refs != NULL && i < REFS_SLOTS; i++)
+        free(in.refs[i].key);
+    free(in.refs);
     free(in.copy);
     arena_destroy(&in.line_arena);
     return rc;

@@ -334,6 +334,8 @@ class Database:
             refs = {(a, b) for a, b in self.rows(
                 "SELECT conrelid::regclass::text, confrelid::regclass::text "
                 "FROM pg_constraint WHERE contype = 'f'") if a != b}
+            # executions' references are triggers, not constraints (sql/001_core.sql)
+            refs |= {("executions", "agents"), ("executions", "agent_versions")}
             while True:
                 more = {a for a, b in refs if b in tables} - tables
                 if not more:

@@ -290,6 +290,74 @@ def test_one_version_string_of_two_agents_is_two_versions(db, ingest, execution)
     assert db.count("agent_versions", "version = '1.0'") == 2
 
 
+
+# ---------------------------------------------------------------- the two ways of the COPY forms
+# Streams (and arrays of 50 or more) COPY rows without a client id straight
+# into executions, with agents and versions the worker resolved; from the
+# first row with a client id on, rows go through the staging table.
+
+def test_a_row_copied_straight_is_stored_as_the_staging_table_stores_it(api, db, make_agent):
+    agent = make_agent()
+    started = now_utc() - datetime.timedelta(minutes=30)
+    fields = dict(agent_id=agent["id"], version="3.0", model="claude-x", started_at=utc(started),
+                  finished_at=utc(started + datetime.timedelta(seconds=2, milliseconds=345)),
+                  status="failed", prompt_tokens=1000, completion_tokens=200,
+                  cache_read_tokens=300, cost_usd=0.0123,
+                  error={"category": "tool_error", "message": "tab\there, \\ and\nnewline"},
+                  evaluation={"passed": False, "score": 0.25, "evaluator": "judge"},
+                  task_id="task-9", metadata={"region": "eu", "try": 2, "ok": False, "note": None})
+    staged_id = str(uuid.uuid4())
+    response = api.post_ndjson(PATH, ndjson(fields, dict(fields, id=staged_id)))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 2, "inserted": 2, "duplicates": 0}
+    direct, staged = (db.row("SELECT * FROM executions WHERE id %s %%s" % op, (staged_id,))
+                      for op in ("<>", "="))
+    for row in (direct, staged):
+        del row["id"]
+    assert direct == staged
+    assert direct["latency_ms"] == 2345
+    assert direct["error_message"] == "tab\there, \\ and\nnewline"
+    assert db.count("agent_versions", "agent_id = %s AND version = '3.0'", (agent["id"],)) == 1
+
+
+def test_a_client_id_after_copied_rows_is_deduplicated_against_them_and_the_table(
+        api, db, ingest, execution):
+    existing = str(uuid.uuid4())
+    ingest(execution(id=existing))
+    again = str(uuid.uuid4())
+    body = ndjson(*[execution() for _ in range(3)],
+                  execution(id=again, task_id="first"), execution(),
+                  execution(id=existing), execution(id=again, task_id="second"))
+    response = api.post_ndjson(PATH, body)
+    assert response.json() == {"received": 7, "inserted": 5, "duplicates": 2}
+    assert stored(db, again)["task_id"] == "first"
+    assert db.count("executions") == 6
+
+
+def test_unknown_agents_are_listed_from_both_ways_in_line_order(api, db, execution, make_agent):
+    agent = make_agent()
+    other = "00000000-0000-4000-8000-000000000001"
+    body = ndjson(execution(agent_id=agent["id"]), execution(agent_id=UNKNOWN_ID),
+                  execution(agent_id=agent["id"]), execution(agent_id=other, id=str(uuid.uuid4())),
+                  execution(agent_name="would-be-registered"))
+    with db.unchanged():
+        response = api.post_ndjson(PATH, body)
+    assert ingest_errors(response) == [(2, "agent_id"), (4, "agent_id")]
+    assert db.count("agents", "name = 'would-be-registered'") == 0
+
+
+def test_a_stream_naming_more_agents_than_the_worker_resolves_is_stored_whole(api, db, execution):
+    # the worker resolves 1,024 (agent, version) pairs; the rest go through the staging table
+    body = ndjson(*[execution(agent_name="many-%04d" % n, version="v%d" % (n % 3))
+                    for n in range(1100)])
+    response = api.post_ndjson(PATH, body)
+    assert response.json() == {"received": 1100, "inserted": 1100, "duplicates": 0}
+    assert db.count("agents", "name LIKE 'many-%%'") == 1100
+    assert db.count("agent_versions") == 1100
+    assert db.scalar("SELECT count(*) FROM executions e JOIN agent_versions v "
+                     "ON v.id = e.agent_version_id AND v.agent_id = e.agent_id") == 1100
+
+
 # ---------------------------------------------------------------- validation
 
 def minutes_ahead(minutes):
