@@ -43,7 +43,8 @@ END $$;
 -- new; NULL when none is given). Both are locked FOR KEY SHARE until the end
 -- of the transaction, as the reference check of executions (001) would
 -- lock them. The worker asks once per distinct (agent, version) of a stream
--- and COPYs rows without a client id straight into executions.
+-- (through execution_resolve_all) and COPYs rows without a client id
+-- straight into executions.
 CREATE FUNCTION execution_resolve(p_agent_id uuid, p_agent_name text, p_version text,
                                   OUT resolved_agent uuid, OUT resolved_version uuid)
 LANGUAGE plpgsql AS $$
@@ -67,6 +68,26 @@ BEGIN
              WHERE v.agent_id = resolved_agent AND v.version = p_version FOR KEY SHARE;
         END IF;
     END IF;
+END $$;
+
+-- execution_resolve for each {agent_id, agent_name, version} of a JSON
+-- array, in its order: the worker asks for every pair it has not seen yet
+-- at once (one round trip, one pause of the COPY).
+CREATE FUNCTION execution_resolve_all(p_pairs json)
+RETURNS TABLE (resolved_agent uuid, resolved_version uuid)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v record;
+BEGIN
+    FOR v IN SELECT x.agent_id, x.agent_name, x.version, x.n
+               FROM ROWS FROM (json_to_recordset(p_pairs)
+                               AS (agent_id uuid, agent_name text, version text))
+                    WITH ORDINALITY AS x(agent_id, agent_name, version, n)
+              ORDER BY x.n LOOP
+        SELECT r.resolved_agent, r.resolved_version INTO resolved_agent, resolved_version
+          FROM execution_resolve(v.agent_id, v.agent_name, v.version) r;
+        RETURN NEXT;
+    END LOOP;
 END $$;
 
 -- Lines whose agent_id names no agent (the first 100, by line).

@@ -25,6 +25,7 @@
 #define INGEST_COPY_FLUSH (32 * 1024)
 #define INGEST_READ_CHUNK    (64 * 1024)
 #define INGEST_AGENTS_MAX    1024                 /* (agent, version) pairs the worker resolves */
+#define INGEST_DEFER_MAX     256                  /* rows waiting for their pair at most */
 
 /* ---------------------------------------------------------------- input rules */
 
@@ -71,7 +72,7 @@ static const db_statement_t stmt_prepare = {"executions_staging_prepare",
                                             "SELECT now(), execution_staging_prepare()", 0, false};
 static const db_statement_t stmt_resolve = {
     "executions_resolve",
-    "SELECT resolved_agent, resolved_version FROM execution_resolve($1, $2, $3)", 3, false};
+    "SELECT resolved_agent, resolved_version FROM execution_resolve_all($1)", 1, false};
 static const db_statement_t stmt_unknown_agents = {
     "executions_unknown_agents", "SELECT line, agent_id FROM execution_staging_unknown_agents()", 0,
     false};
@@ -127,9 +128,20 @@ static const char copy_direct[] =
 /* What the worker resolved for one (agent, version) of a stream. */
 typedef struct agent_ref {
     char *key;        /* malloc'ed; NULL: a free slot */
+    bool resolved;    /* agent and version below are known */
+    bool asked;       /* in the question being put together */
     char agent[37];   /* "": no agent has that id */
     char version[37]; /* "": no version given */
 } agent_ref_t;
+
+/* A valid row whose pair is not resolved yet (its texts in defer_arena). */
+typedef struct deferred {
+    long line;
+    const char *cols[STAGING_COLUMNS];
+    int64_t started;
+    long long latency;
+    agent_ref_t *ref;
+} deferred_t;
 
 /* Where rows go. Rows without a client id are COPYed straight into
  * executions: their ids are new (UUIDv7), and the worker resolves their
@@ -159,6 +171,9 @@ typedef struct ingest {
     char now[64];          /* the transaction's now(): evaluated_at */
     agent_ref_t *refs;     /* REFS_SLOTS slots, or NULL */
     size_t nrefs;
+    deferred_t *deferred;  /* INGEST_DEFER_MAX rows waiting for their pair, or NULL */
+    size_t ndeferred;
+    arena_t defer_arena;
     long unknown;                                  /* lines naming no agent */
     long unknown_line[INGEST_BAD_LINES_MAX];       /* the first of them */
     char unknown_agent[INGEST_BAD_LINES_MAX][37];  /* and the ids they name */
@@ -441,11 +456,11 @@ static size_t refs_hash(const char *key)
     return (size_t)h;
 }
 
-/* The agent (by id or by name) and version a row names, asked of the
- * database once per stream. NULL when the database failed, or when the
- * stream names more than INGEST_AGENTS_MAX pairs (in->staging is then set). */
-static const agent_ref_t *resolve(ingest_t *in, const char *agent_id, const char *agent_name,
-                                  const char *version)
+/* The entry of the (agent, version) pair a row names: resolved, or made
+ * now and waiting to be. NULL when the stream names more than
+ * INGEST_AGENTS_MAX pairs. */
+static agent_ref_t *ref_lookup(ingest_t *in, const char *agent_id, const char *agent_name,
+                               const char *version)
 {
     const char *ref = agent_id != NULL ? agent_id : agent_name;
     /* lengths make the key unambiguous whatever the texts hold */
@@ -459,47 +474,20 @@ static const agent_ref_t *resolve(ingest_t *in, const char *agent_id, const char
          slot = (slot + 1) & (REFS_SLOTS - 1))
         if (strcmp(in->refs[slot].key, key) == 0)
             return &in->refs[slot];
-    if (in->nrefs >= INGEST_AGENTS_MAX) {
-        in->staging = true;
+    if (in->nrefs >= INGEST_AGENTS_MAX)
         return NULL;
-    }
-    if (copy_close(in) != 0)
-        return NULL;
-    const char *params[3] = {agent_id, agent_id != NULL ? NULL : agent_name, version};
-    PGresult *res = db_exec(&stmt_resolve, params, in->p);
-    if (res == NULL) {
-        in->db_failed = true;
-        return NULL;
-    }
-    agent_ref_t *r = &in->refs[slot];
-    if ((r->key = strdup(key)) == NULL)
+    if ((in->refs[slot].key = strdup(key)) == NULL)
         abort();
-    snprintf(r->agent, sizeof(r->agent), "%s", PQgetvalue(res, 0, 0));
-    snprintf(r->version, sizeof(r->version), "%s", PQgetvalue(res, 0, 1));
-    PQclear(res);
     in->nrefs++;
-    if (agent_id == NULL && r->agent[0] == '\0') {
-        /* registered by name, and deleted before it could be read back */
-        problem_set(in->p, 409, "The agent %s was deleted while this request registered it.",
-                    agent_name);
-        in->db_failed = true;
-        return NULL;
-    }
-    return r;
+    return &in->refs[slot];
 }
 
-/* Sends a valid row where it goes (see enum copy_target). A row naming an
- * agent id that does not exist is listed instead. */
-static void ingest_copy_row(ingest_t *in, long line, const char *const cols[STAGING_COLUMNS],
-                            int64_t started, long long latency)
+/* COPYs a row whose pair r is resolved straight into executions; a row
+ * naming an agent id that does not exist is listed instead. */
+static void emit_direct(ingest_t *in, long line, const char *const cols[STAGING_COLUMNS],
+                        const agent_ref_t *r, int64_t started, long long latency)
 {
-    const agent_ref_t *r = NULL;
-
-    if (cols[2][0] == 't')
-        in->staging = true; /* a client id */
-    if (!in->staging && (r = resolve(in, cols[3], cols[4], cols[5])) == NULL && !in->staging)
-        return; /* the database failed */
-    if (r != NULL && r->agent[0] == '\0') {
+    if (r->agent[0] == '\0') {
         if (in->unknown < INGEST_BAD_LINES_MAX) {
             in->unknown_line[in->unknown] = line;
             snprintf(in->unknown_agent[in->unknown], 37, "%s", cols[3]);
@@ -507,16 +495,103 @@ static void ingest_copy_row(ingest_t *in, long line, const char *const cols[STAG
         in->unknown++;
         return;
     }
-    if (r != NULL && in->unknown > 0)
-        return; /* nothing will be stored; staged rows go on, to list their unknown agents */
-    if (copy_open(in, r != NULL ? COPY_DIRECT : COPY_STAGING) != 0)
-        return;
-    if (r != NULL) {
-        copy_row_direct(in, cols, r, started, latency);
-        in->direct_rows++;
-    } else {
-        copy_row(in, cols);
+    if (in->unknown > 0 || copy_open(in, COPY_DIRECT) != 0)
+        return; /* nothing will be stored */
+    copy_row_direct(in, cols, r, started, latency);
+    in->direct_rows++;
+    if (in->copy_len >= INGEST_COPY_FLUSH)
+        copy_flush(in);
+}
+
+/* Asks the database for every pair the deferred rows wait for, in one
+ * statement (the COPY pauses for it), then COPYs those rows. */
+static int resolve_deferred(ingest_t *in)
+{
+    agent_ref_t *asked[INGEST_DEFER_MAX];
+    size_t nasked = 0;
+    json_t *pairs = json_array();
+
+    if (in->ndeferred == 0 || in->db_failed)
+        return in->db_failed ? -1 : 0;
+    for (size_t i = 0; i < in->ndeferred; i++) {
+        deferred_t *d = &in->deferred[i];
+        if (d->ref->resolved || d->ref->asked)
+            continue;
+        d->ref->asked = true;
+        asked[nasked++] = d->ref;
+        json_array_append_new(pairs, json_pack("{s:s?, s:s?, s:s?}", "agent_id", d->cols[3],
+                                               "agent_name", d->cols[3] ? NULL : d->cols[4],
+                                               "version", d->cols[5]));
     }
+    const char *params[1] = {json_out_text(&in->line_arena, pairs)};
+    json_decref(pairs);
+    if (copy_close(in) != 0)
+        return -1;
+    PGresult *res = db_exec(&stmt_resolve, params, in->p);
+    if (res == NULL || (size_t)PQntuples(res) != nasked) {
+        PQclear(res);
+        in->db_failed = true;
+        return -1;
+    }
+    for (size_t i = 0; i < nasked; i++) {
+        snprintf(asked[i]->agent, sizeof(asked[i]->agent), "%s", PQgetvalue(res, (int)i, 0));
+        snprintf(asked[i]->version, sizeof(asked[i]->version), "%s", PQgetvalue(res, (int)i, 1));
+        asked[i]->resolved = true;
+    }
+    PQclear(res);
+    for (size_t i = 0; i < in->ndeferred && !in->db_failed; i++) {
+        deferred_t *d = &in->deferred[i];
+        if (d->cols[3] == NULL && d->ref->agent[0] == '\0') {
+            /* registered by name, and deleted before it could be read back */
+            problem_set(in->p, 409, "The agent %s was deleted while this request registered it.",
+                        d->cols[4]);
+            in->db_failed = true;
+            return -1;
+        }
+        emit_direct(in, d->line, d->cols, d->ref, d->started, d->latency);
+    }
+    in->ndeferred = 0;
+    arena_reset(&in->defer_arena);
+    return in->db_failed ? -1 : 0;
+}
+
+/* Keeps a row until its pair is resolved (with the others waiting). */
+static void defer_row(ingest_t *in, long line, const char *const cols[STAGING_COLUMNS],
+                      agent_ref_t *r, int64_t started, long long latency)
+{
+    if (in->deferred == NULL && (in->deferred = calloc(INGEST_DEFER_MAX, sizeof(deferred_t))) == NULL)
+        abort();
+    deferred_t *d = &in->deferred[in->ndeferred++];
+    *d = (deferred_t){.line = line, .started = started, .latency = latency, .ref = r};
+    for (int i = 0; i < STAGING_COLUMNS; i++)
+        d->cols[i] = cols[i] ? arena_strdup(&in->defer_arena, cols[i]) : NULL;
+    if (in->ndeferred == INGEST_DEFER_MAX)
+        resolve_deferred(in);
+}
+
+/* Sends a valid row where it goes (see enum copy_target). */
+static void ingest_copy_row(ingest_t *in, long line, const char *const cols[STAGING_COLUMNS],
+                            int64_t started, long long latency)
+{
+    if (!in->staging) {
+        agent_ref_t *r = cols[2][0] == 't' ? NULL : ref_lookup(in, cols[3], cols[4], cols[5]);
+        /* a row of an unknown agent waits behind deferred rows: lines are listed in order */
+        if (r != NULL && r->resolved && (r->agent[0] != '\0' || in->ndeferred == 0)) {
+            emit_direct(in, line, cols, r, started, latency);
+            return;
+        }
+        if (r != NULL) {
+            defer_row(in, line, cols, r, started, latency);
+            return;
+        }
+        /* a client id, or too many pairs: the staging table from here on */
+        if (resolve_deferred(in) != 0)
+            return;
+        in->staging = true;
+    }
+    if (copy_open(in, COPY_STAGING) != 0)
+        return;
+    copy_row(in, cols);
     if (in->copy_len >= INGEST_COPY_FLUSH)
         copy_flush(in);
 }
@@ -638,7 +713,7 @@ static void ingest_answer(ingest_t *in, response_t *res, long long inserted,
 static int ingest_end_copy(ingest_t *in, response_t *res)
 {
     PGresult *counts = NULL;
-    long long inserted = in->direct_rows, duplicates = 0;
+    long long inserted, duplicates = 0;
     int rc = -1;
 
     if (in->db_failed)
@@ -656,7 +731,7 @@ static int ingest_end_copy(ingest_t *in, response_t *res)
         ingest_refuse(in);
         goto fail;
     }
-    if (copy_close(in) != 0)
+    if (resolve_deferred(in) != 0 || copy_close(in) != 0)
         goto fail;
     long unknown = ingest_unknown_agents(in);
     if (unknown != 0) {
@@ -666,6 +741,7 @@ static int ingest_end_copy(ingest_t *in, response_t *res)
                         "stored.");
         goto fail;
     }
+    inserted = in->direct_rows;
     if (in->staged) {
         if ((counts = db_exec(&stmt_finish, NULL, in->p)) == NULL)
             goto fail;
@@ -840,6 +916,8 @@ int executions_create(request_t *req, response_t *res, problem_t *p)
     for (size_t i = 0; in.refs != NULL && i < REFS_SLOTS; i++)
         free(in.refs[i].key);
     free(in.refs);
+    free(in.deferred);
+    arena_destroy(&in.defer_arena);
     free(in.copy);
     arena_destroy(&in.line_arena);
     return rc;
