@@ -78,6 +78,24 @@ static const db_statement_t stmt_unknown_agents = {
     false};
 static const db_statement_t stmt_finish = {
     "executions_finish", "SELECT inserted, duplicates FROM execution_staging_finish()", 0, false};
+/* One execution whose agent (and version, if given) exist: one INSERT, the
+ * cheap statement a single POST needs. No row when the agent or version is
+ * unknown or the id exists: execution_ingest_rows() then registers, lists
+ * or counts as it does for any batch. finished_at and evaluated_at as
+ * execution_staging_finish() computes them. */
+static const db_statement_t stmt_insert_one = {
+    "executions_insert_one",
+    "INSERT INTO executions (id, agent_id, agent_version_id, model, task_id, started_at, "
+    "finished_at, latency_ms, status, prompt_tokens, completion_tokens, cache_read_tokens, "
+    "cost_usd, error_category, error_message, eval_passed, eval_score, eval_evaluator, "
+    "evaluated_at, metadata) "
+    "SELECT $1, a.id, v.id, $5, $6, $7, $7::timestamptz + $8::integer * interval '1 millisecond', "
+    "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
+    "CASE WHEN $16::boolean IS NOT NULL THEN now() END, $19 "
+    "FROM agents a LEFT JOIN agent_versions v ON v.agent_id = a.id AND v.version = $4 "
+    "WHERE (a.id = $2 OR a.name = $3) AND ($4 IS NULL OR v.id IS NOT NULL) "
+    "ON CONFLICT (id) DO NOTHING",
+    19, false};
 static const db_statement_t stmt_ingest_rows = {
     "executions_ingest_rows",
     "SELECT inserted, duplicates, unknown_line, unknown_agent FROM execution_ingest_rows($1)", 1,
@@ -764,6 +782,28 @@ static int ingest_end_rows(ingest_t *in, response_t *res)
 {
     if (in->bad_lines > 0)
         return ingest_refuse(in);
+    if (json_array_size(in->rows) == 1) {
+        const json_t *row = json_array_get(in->rows, 0);
+        static const char *const names[19] = {
+            "id",         "agent_id",          "agent_name",        "version",
+            "model",      "task_id",           "started_at",        "latency_ms",
+            "status",     "prompt_tokens",     "completion_tokens", "cache_read_tokens",
+            "cost_usd",   "error_category",    "error_message",     "eval_passed",
+            "eval_score", "eval_evaluator",    "metadata"};
+        const char *one[19];
+        for (int i = 0; i < 18; i++)
+            one[i] = json_string_value(json_object_get(row, names[i]));
+        one[18] = json_out_text(in->req->arena, json_object_get(row, names[18]));
+        PGresult *result = db_exec(&stmt_insert_one, one, in->p);
+        if (result == NULL)
+            return -1;
+        bool inserted = atoi(PQcmdTuples(result)) == 1;
+        PQclear(result);
+        if (inserted) {
+            ingest_answer(in, res, 1, 0);
+            return 0;
+        }
+    }
     const char *params[1] = {json_out_text(in->req->arena, in->rows)};
     PGresult *result = db_exec(&stmt_ingest_rows, params, in->p);
     if (result == NULL)

@@ -291,6 +291,31 @@ def test_one_version_string_of_two_agents_is_two_versions(db, ingest, execution)
 
 
 
+@pytest.mark.parametrize("known", [True, False], ids=["one-insert", "registering"])
+def test_a_single_execution_is_stored_alike_for_known_and_new_agents(api, db, ingest, execution,
+                                                                     make_agent, make_version,
+                                                                     known):
+    # a single POST of a known agent and version is one INSERT; otherwise
+    # the statement that registers them runs: same row either way
+    name = "single-%s" % uuid.uuid4().hex[:8]
+    if known:
+        make_version(make_agent(name)["id"], "4.0")
+    started = now_utc() - datetime.timedelta(minutes=5)
+    sent = execution(agent_name=name, version="4.0", started_at=utc(started),
+                     finished_at=utc(started + datetime.timedelta(milliseconds=1500)),
+                     status="timeout", error={"category": "deadline", "message": None},
+                     evaluation={"passed": False, "score": 0.1, "evaluator": "rule"})
+    row = stored(db, ingest(sent).json()["ids"][0])
+    assert row["agent_id"] == db.scalar("SELECT id FROM agents WHERE name = %s", (name,))
+    assert row["agent_version_id"] == db.scalar(
+        "SELECT id FROM agent_versions WHERE agent_id = %s AND version = '4.0'", (row["agent_id"],))
+    assert row["finished_at"] - row["started_at"] == datetime.timedelta(milliseconds=1500)
+    assert row["latency_ms"] == 1500
+    assert (row["error_category"], row["error_message"]) == ("deadline", None)
+    assert (row["eval_passed"], row["eval_score"], row["eval_evaluator"]) == (False, 0.1, "rule")
+    assert row["evaluated_at"] == row["ingested_at"]
+
+
 # ---------------------------------------------------------------- the two ways of the COPY forms
 # Streams (and arrays of 50 or more) COPY rows without a client id straight
 # into executions, with agents and versions the worker resolved; from the
