@@ -87,9 +87,28 @@ void rfc3339_format(int64_t micros, char *buf)
     char text[64];
 
     gmtime_r(&seconds, &tm);
-    snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)fraction);
-    snprintf(buf, 32, "%.31s", text);
+    if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+        snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)fraction);
+        snprintf(buf, 32, "%.31s", text);
+        return;
+    }
+    /* by hand: ingest formats two per execution, and snprintf showed in profiles */
+    const unsigned parts[7] = {(unsigned)tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
+                               (unsigned)tm.tm_mday,        (unsigned)tm.tm_hour,
+                               (unsigned)tm.tm_min,         (unsigned)tm.tm_sec,
+                               (unsigned)fraction};
+    static const int widths[7] = {4, 2, 2, 2, 2, 2, 6};
+    static const char after[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
+    char *p = buf;
+    for (int i = 0; i < 7; i++) {
+        unsigned v = parts[i];
+        for (int d = widths[i] - 1; d >= 0; d--, v /= 10)
+            p[d] = (char)('0' + v % 10);
+        p += widths[i];
+        *p++ = after[i];
+    }
+    *p = '\0';
 }
 
 int64_t rfc3339_now(void)

@@ -23,9 +23,9 @@
  * its backend took turns (1,000,000 rows: 23 s, one core idle); with 32 KiB
  * they work at once (12.5 s). */
 #define INGEST_COPY_FLUSH (32 * 1024)
-#define INGEST_READ_CHUNK    (64 * 1024)
-#define INGEST_AGENTS_MAX    1024                 /* (agent, version) pairs the worker resolves */
-#define INGEST_DEFER_MAX     256                  /* rows waiting for their pair at most */
+#define INGEST_READ_CHUNK (64 * 1024)
+#define INGEST_AGENTS_MAX 1024 /* (agent, version) pairs the worker resolves */
+#define INGEST_DEFER_MAX  256  /* rows waiting for their pair at most */
 
 /* ---------------------------------------------------------------- input rules */
 
@@ -71,8 +71,8 @@ static const field_rule_t evaluation_rules[] = {
 static const db_statement_t stmt_prepare = {"executions_staging_prepare",
                                             "SELECT now(), execution_staging_prepare()", 0, false};
 static const db_statement_t stmt_resolve = {
-    "executions_resolve",
-    "SELECT resolved_agent, resolved_version FROM execution_resolve_all($1)", 1, false};
+    "executions_resolve", "SELECT resolved_agent, resolved_version FROM execution_resolve_all($1)",
+    1, false};
 static const db_statement_t stmt_unknown_agents = {
     "executions_unknown_agents", "SELECT line, agent_id FROM execution_staging_unknown_agents()", 0,
     false};
@@ -189,15 +189,15 @@ typedef struct ingest {
     char now[64];          /* the transaction's now(): evaluated_at */
     agent_ref_t *refs;     /* REFS_SLOTS slots, or NULL */
     size_t nrefs;
-    deferred_t *deferred;  /* INGEST_DEFER_MAX rows waiting for their pair, or NULL */
+    deferred_t *deferred; /* INGEST_DEFER_MAX rows waiting for their pair, or NULL */
     size_t ndeferred;
     arena_t defer_arena;
-    long unknown;                                  /* lines naming no agent */
-    long unknown_line[INGEST_BAD_LINES_MAX];       /* the first of them */
-    char unknown_agent[INGEST_BAD_LINES_MAX][37];  /* and the ids they name */
-    bool db_failed;        /* the database failed: p says how */
-    json_t *ids;    /* JSON forms: the ids, in input order; NULL for NDJSON */
-    json_t *rows;   /* small JSON forms: the staging rows, sent as one parameter */
+    long unknown;                                 /* lines naming no agent */
+    long unknown_line[INGEST_BAD_LINES_MAX];      /* the first of them */
+    char unknown_agent[INGEST_BAD_LINES_MAX][37]; /* and the ids they name */
+    bool db_failed;                               /* the database failed: p says how */
+    json_t *ids;  /* JSON forms: the ids, in input order; NULL for NDJSON */
+    json_t *rows; /* small JSON forms: the staging rows, sent as one parameter */
 } ingest_t;
 
 static void copy_reserve(ingest_t *in, size_t more)
@@ -314,9 +314,15 @@ static void uuid_v7(char out[37])
         b[i] = (unsigned char)(ms >> (40 - 8 * i));
     b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
 }
 
 /* Checks what the rule tables cannot: the UUIDs, exactly one of each pair,
@@ -376,6 +382,21 @@ static void validate_execution(const json_t *e, problem_t *p, int64_t *started, 
     check_execution(e, p, started, latency);
 }
 
+/* v in decimal, in the arena (by hand: several per execution). */
+static char *int_text(arena_t *arena, long long v)
+{
+    char digits[24], *p = digits + sizeof(digits);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    *--p = '\0';
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) > 0);
+    if (v < 0)
+        *--p = '-';
+    return arena_strndup(arena, p, (size_t)(digits + sizeof(digits) - 1 - p));
+}
+
 static const char *number_text(arena_t *arena, const json_t *v, const char *fallback)
 {
     char buf[40];
@@ -383,7 +404,7 @@ static const char *number_text(arena_t *arena, const json_t *v, const char *fall
     if (v == NULL || json_is_null(v))
         return fallback;
     if (json_is_integer(v))
-        return arena_printf(arena, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return int_text(arena, (long long)json_integer_value(v));
     json_out_real(buf, json_real_value(v));
     return arena_strdup(arena, buf);
 }
@@ -409,7 +430,7 @@ static void staging_row(ingest_t *in, long line, const json_t *e, int64_t starte
     }
     rfc3339_format(started, time);
     const char *values[STAGING_COLUMNS] = {
-        arena_printf(a, "%ld", line),
+        int_text(a, line),
         id,
         field_string(e, "id") != NULL ? "t" : "f",
         field_string(e, "agent_id"),
@@ -417,7 +438,7 @@ static void staging_row(ingest_t *in, long line, const json_t *e, int64_t starte
         field_string(e, "version"),
         field_string(e, "model"),
         time,
-        arena_printf(a, "%lld", latency),
+        int_text(a, latency),
         field_string(e, "status"),
         number_text(a, json_object_get(e, "prompt_tokens"), "0"),
         number_text(a, json_object_get(e, "completion_tokens"), "0"),
@@ -451,12 +472,24 @@ static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS
 
     rfc3339_format(started + latency * 1000, finished);
     const char *values[DIRECT_COLUMNS] = {
-        cols[1],  r->agent,  r->version[0] ? r->version : NULL,
-        cols[6],  cols[19],  cols[7],
-        finished, cols[8],   cols[9],
-        cols[10], cols[11],  cols[12],
-        cols[13], cols[14],  cols[15],
-        cols[16], cols[17],  cols[18],
+        cols[1],
+        r->agent,
+        r->version[0] ? r->version : NULL,
+        cols[6],
+        cols[19],
+        cols[7],
+        finished,
+        cols[8],
+        cols[9],
+        cols[10],
+        cols[11],
+        cols[12],
+        cols[13],
+        cols[14],
+        cols[15],
+        cols[16],
+        cols[17],
+        cols[18],
         cols[16] != NULL ? in->now : NULL,
         cols[STAGING_METADATA],
     };
@@ -482,8 +515,14 @@ static agent_ref_t *ref_lookup(ingest_t *in, const char *agent_id, const char *a
 {
     const char *ref = agent_id != NULL ? agent_id : agent_name;
     /* lengths make the key unambiguous whatever the texts hold */
-    char *key = arena_printf(&in->line_arena, "%c%zu:%s%s", agent_id != NULL ? 'i' : 'n',
-                             strlen(ref), ref, version != NULL ? version : "");
+    size_t ref_len = strlen(ref), version_len = version != NULL ? strlen(version) : 0;
+    char *key = arena_alloc(&in->line_arena, ref_len + version_len + 26), *k = key;
+    *k++ = agent_id != NULL ? 'i' : 'n';
+    for (size_t n = ref_len; n > 0 || k == key + 1; n /= 10) /* the length, digits reversed */
+        *k++ = (char)('0' + n % 10);
+    *k++ = ':';
+    memcpy(k, ref, ref_len);
+    memcpy(k + ref_len, version != NULL ? version : "", version_len + 1);
     size_t slot;
 
     if (in->refs == NULL && (in->refs = calloc(REFS_SLOTS, sizeof(agent_ref_t))) == NULL)
@@ -537,9 +576,9 @@ static int resolve_deferred(ingest_t *in)
             continue;
         d->ref->asked = true;
         asked[nasked++] = d->ref;
-        json_array_append_new(pairs, json_pack("{s:s?, s:s?, s:s?}", "agent_id", d->cols[3],
-                                               "agent_name", d->cols[3] ? NULL : d->cols[4],
-                                               "version", d->cols[5]));
+        json_array_append_new(pairs,
+                              json_pack("{s:s?, s:s?, s:s?}", "agent_id", d->cols[3], "agent_name",
+                                        d->cols[3] ? NULL : d->cols[4], "version", d->cols[5]));
     }
     const char *params[1] = {json_out_text(&in->line_arena, pairs)};
     json_decref(pairs);
@@ -577,7 +616,8 @@ static int resolve_deferred(ingest_t *in)
 static void defer_row(ingest_t *in, long line, const char *const cols[STAGING_COLUMNS],
                       agent_ref_t *r, int64_t started, long long latency)
 {
-    if (in->deferred == NULL && (in->deferred = calloc(INGEST_DEFER_MAX, sizeof(deferred_t))) == NULL)
+    if (in->deferred == NULL &&
+        (in->deferred = calloc(INGEST_DEFER_MAX, sizeof(deferred_t))) == NULL)
         abort();
     deferred_t *d = &in->deferred[in->ndeferred++];
     *d = (deferred_t){.line = line, .started = started, .latency = latency, .ref = r};
@@ -715,8 +755,7 @@ static int ingest_refuse(ingest_t *in)
 }
 
 /* The 200 answer: what was received, inserted, and already there. */
-static void ingest_answer(ingest_t *in, response_t *res, long long inserted,
-                          long long duplicates)
+static void ingest_answer(ingest_t *in, response_t *res, long long inserted, long long duplicates)
 {
     json_t *body = json_pack("{s:I, s:I, s:I}", "received", (json_int_t)in->received, "inserted",
                              (json_int_t)inserted, "duplicates", (json_int_t)duplicates);
@@ -785,11 +824,11 @@ static int ingest_end_rows(ingest_t *in, response_t *res)
     if (json_array_size(in->rows) == 1) {
         const json_t *row = json_array_get(in->rows, 0);
         static const char *const names[19] = {
-            "id",         "agent_id",          "agent_name",        "version",
-            "model",      "task_id",           "started_at",        "latency_ms",
-            "status",     "prompt_tokens",     "completion_tokens", "cache_read_tokens",
-            "cost_usd",   "error_category",    "error_message",     "eval_passed",
-            "eval_score", "eval_evaluator",    "metadata"};
+            "id",         "agent_id",       "agent_name",        "version",
+            "model",      "task_id",        "started_at",        "latency_ms",
+            "status",     "prompt_tokens",  "completion_tokens", "cache_read_tokens",
+            "cost_usd",   "error_category", "error_message",     "eval_passed",
+            "eval_score", "eval_evaluator", "metadata"};
         const char *one[19];
         for (int i = 0; i < 18; i++)
             one[i] = json_string_value(json_object_get(row, names[i]));

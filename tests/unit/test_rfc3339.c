@@ -60,6 +60,16 @@ static void output_is_utc_with_microseconds(void **state)
     char buf[32];
     rfc3339_format(parsed("2026-11-21T12:25:39.25+02:00"), buf);
     assert_string_equal(buf, "2026-11-21T10:25:39.250000Z");
+    rfc3339_format(0, buf);
+    assert_string_equal(buf, "1970-01-01T00:00:00.000000Z");
+    rfc3339_format(-1, buf); /* the microsecond before the epoch */
+    assert_string_equal(buf, "1969-12-31T23:59:59.999999Z");
+    rfc3339_format(parsed("0001-01-01T00:00:00.000001Z"), buf);
+    assert_string_equal(buf, "0001-01-01T00:00:00.000001Z");
+    rfc3339_format(parsed("9999-12-31T23:59:59.999999Z"), buf);
+    assert_string_equal(buf, "9999-12-31T23:59:59.999999Z");
+    rfc3339_format(parsed("9999-12-31T23:59:59.999999Z") + 1, buf); /* year 10000: by snprintf */
+    assert_string_equal(buf, "10000-01-01T00:00:00.000000Z");
 }
 
 int main(void)
