@@ -269,11 +269,13 @@ static const db_statement_t stmt_agent_get = {"registry_agent_get",
  * Its commit does not wait for the WAL flush (synchronous_commit off for this
  * transaction only): a heartbeat is liveness that the next one overwrites in
  * seconds, and a crash can lose at most the last fraction of a second of
- * them. Executions and every other write wait for the flush. */
+ * them. Executions and every other write wait for the flush. It sets
+ * updated_at itself, so the set_updated_at trigger (001) calls no function. */
 static const db_statement_t stmt_heartbeat = {
     "registry_heartbeat",
     "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))"
-    " UPDATE agents SET last_heartbeat_at = now(), state = COALESCE($2, state),"
+    " UPDATE agents SET last_heartbeat_at = now(), updated_at = now(),"
+    "       state = COALESCE($2, state),"
     "       current_task = CASE WHEN $3::boolean THEN $4 ELSE current_task END"
     "  FROM relaxed"
     " WHERE id = $1",

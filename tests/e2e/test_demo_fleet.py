@@ -1,8 +1,9 @@
 """test_demo_fleet.py - demo_fleet() (sql/005, wrapped by 006) at a million
 executions, the size from which it builds the secondary indexes of an
 empty executions table after the rows: the same indexes as 001 afterwards,
-every execution rolled up, agents in every quality tier, and the shares
-the generator promises. Runs in a transaction that is rolled back."""
+every execution rolled up, every reference sound (the load skips the
+per-statement check) and the check on again, agents in every quality tier,
+and the shares the generator promises. Runs in a transaction that is rolled back."""
 
 import pytest
 
@@ -34,6 +35,17 @@ def test_a_million_executions_into_an_empty_table(db):
             assert tuple(cur.fetchone()) == (executions, evaluations)
             cur.execute("SELECT count(eval_passed) FROM executions")
             assert cur.fetchone()[0] == evaluations
+            cur.execute("""
+                SELECT count(*) FROM executions e
+                 WHERE NOT EXISTS (SELECT 1 FROM agents a WHERE a.id = e.agent_id)
+                    OR (e.agent_version_id IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM agent_versions v
+                                         WHERE v.id = e.agent_version_id
+                                           AND v.agent_id = e.agent_id))""")
+            assert cur.fetchone()[0] == 0
+            cur.execute("SELECT tgenabled FROM pg_trigger "
+                        "WHERE tgname = 'executions_references_insert'")
+            assert cur.fetchone()[0] == "A"               # ENABLE ALWAYS again
 
             cur.execute("""
                 SELECT s, count(*) FROM (
