@@ -163,10 +163,11 @@ typedef struct deferred {
 
 /* Where rows go. Rows without a client id are COPYed straight into
  * executions: their ids are new (UUIDv7), and the worker resolves their
- * agents and versions (execution_resolve), once per distinct pair. From the
- * first row with a client id on (it may repeat, or exist already), or when
- * a stream names more than INGEST_AGENTS_MAX pairs, rows go to the staging
- * table, whose finish skips duplicates in line order. */
+ * agents and versions once per distinct pair (execution_resolve_all, for
+ * all the pairs waiting rows name at once). From the first row with a
+ * client id on (it may repeat, or exist already), or when a stream names
+ * more than INGEST_AGENTS_MAX pairs, rows go to the staging table, whose
+ * finish keeps the first line of a repeated id and skips existing ones. */
 enum copy_target { COPY_NONE, COPY_DIRECT, COPY_STAGING };
 
 #define REFS_SLOTS (2 * INGEST_AGENTS_MAX) /* open addressing, at most half full */
