@@ -192,7 +192,7 @@ CREATE INDEX executions_agent_version_idx ON executions (agent_version_id)
 -- two foreign keys and 13.9 s without them. These triggers keep the
 -- guarantees of a NO ACTION foreign key at the cost of one pass over the
 -- statement's rows:
---   * executions_references (AFTER INSERT OR UPDATE, per statement): each
+--   * executions_references_insert and _update (per statement): each
 --     distinct agent, and (agent, version) where a version is given, of the
 --     new rows must exist. Each is locked FOR KEY SHARE, as a foreign key
 --     does, so that a concurrent delete of it waits for this transaction

@@ -1,7 +1,7 @@
 -- 004_ingest.sql - how executions arrive. Streams and arrays of 50 or more
 -- are COPYed while the body streams in: rows without a client id straight
--- into executions (the worker asks execution_resolve() for their agents and
--- versions), rows from the first client id on into a per-session staging
+-- into executions (the worker asks execution_resolve_all() for their agents
+-- and versions), rows from the first client id on into a per-session staging
 -- table, whose finish skips ids that repeat or exist. Then the one-statement
 -- path for small JSON bodies, and Idempotency-Key bookkeeping.
 

@@ -105,30 +105,55 @@ static const db_statement_t stmt_ingest_rows = {
     "SELECT inserted, duplicates, unknown_line, unknown_agent FROM execution_ingest_rows($1)", 1,
     false};
 
-/* The columns of execution_staging (sql/004_ingest.sql), in COPY order. */
-static const char *const staging_columns[] = {"line",
-                                              "id",
-                                              "client_id",
-                                              "agent_id",
-                                              "agent_name",
-                                              "version",
-                                              "model",
-                                              "started_at",
-                                              "latency_ms",
-                                              "status",
-                                              "prompt_tokens",
-                                              "completion_tokens",
-                                              "cache_read_tokens",
-                                              "cost_usd",
-                                              "error_category",
-                                              "error_message",
-                                              "eval_passed",
-                                              "eval_score",
-                                              "eval_evaluator",
-                                              "task_id",
-                                              "metadata"};
-#define STAGING_COLUMNS  21
-#define STAGING_METADATA 20
+/* The columns of execution_staging (sql/004_ingest.sql), in COPY order: a
+ * staging row's texts are indexed by these, and named as below. */
+enum staging_column {
+    S_LINE,
+    S_ID,
+    S_CLIENT_ID,
+    S_AGENT_ID,
+    S_AGENT_NAME,
+    S_VERSION,
+    S_MODEL,
+    S_STARTED_AT,
+    S_LATENCY_MS,
+    S_STATUS,
+    S_PROMPT_TOKENS,
+    S_COMPLETION_TOKENS,
+    S_CACHE_READ_TOKENS,
+    S_COST_USD,
+    S_ERROR_CATEGORY,
+    S_ERROR_MESSAGE,
+    S_EVAL_PASSED,
+    S_EVAL_SCORE,
+    S_EVAL_EVALUATOR,
+    S_TASK_ID,
+    S_METADATA,
+    STAGING_COLUMNS
+};
+static const char *const staging_columns[STAGING_COLUMNS] = {
+    [S_LINE] = "line",
+    [S_ID] = "id",
+    [S_CLIENT_ID] = "client_id",
+    [S_AGENT_ID] = "agent_id",
+    [S_AGENT_NAME] = "agent_name",
+    [S_VERSION] = "version",
+    [S_MODEL] = "model",
+    [S_STARTED_AT] = "started_at",
+    [S_LATENCY_MS] = "latency_ms",
+    [S_STATUS] = "status",
+    [S_PROMPT_TOKENS] = "prompt_tokens",
+    [S_COMPLETION_TOKENS] = "completion_tokens",
+    [S_CACHE_READ_TOKENS] = "cache_read_tokens",
+    [S_COST_USD] = "cost_usd",
+    [S_ERROR_CATEGORY] = "error_category",
+    [S_ERROR_MESSAGE] = "error_message",
+    [S_EVAL_PASSED] = "eval_passed",
+    [S_EVAL_SCORE] = "eval_score",
+    [S_EVAL_EVALUATOR] = "eval_evaluator",
+    [S_TASK_ID] = "task_id",
+    [S_METADATA] = "metadata",
+};
 
 /* Columns of execution_staging (sql/004_ingest.sql), in COPY order. */
 static const char copy_staging[] =
@@ -477,26 +502,26 @@ static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS
 
     rfc3339_format(started + latency * 1000, finished);
     const char *values[DIRECT_COLUMNS] = {
-        cols[1],
+        cols[S_ID],
         r->agent,
         r->version[0] ? r->version : NULL,
-        cols[6],
-        cols[19],
-        cols[7],
+        cols[S_MODEL],
+        cols[S_TASK_ID],
+        cols[S_STARTED_AT],
         finished,
-        cols[8],
-        cols[9],
-        cols[10],
-        cols[11],
-        cols[12],
-        cols[13],
-        cols[14],
-        cols[15],
-        cols[16],
-        cols[17],
-        cols[18],
-        cols[16] != NULL ? in->now : NULL,
-        cols[STAGING_METADATA],
+        cols[S_LATENCY_MS],
+        cols[S_STATUS],
+        cols[S_PROMPT_TOKENS],
+        cols[S_COMPLETION_TOKENS],
+        cols[S_CACHE_READ_TOKENS],
+        cols[S_COST_USD],
+        cols[S_ERROR_CATEGORY],
+        cols[S_ERROR_MESSAGE],
+        cols[S_EVAL_PASSED],
+        cols[S_EVAL_SCORE],
+        cols[S_EVAL_EVALUATOR],
+        cols[S_EVAL_PASSED] != NULL ? in->now : NULL,
+        cols[S_METADATA],
     };
     for (int i = 0; i < DIRECT_COLUMNS; i++)
         copy_column(in, values[i], i == DIRECT_COLUMNS - 1);
@@ -552,7 +577,7 @@ static void emit_direct(ingest_t *in, long line, const char *const cols[STAGING_
     if (r->agent[0] == '\0') {
         if (in->unknown < INGEST_BAD_LINES_MAX) {
             in->unknown_line[in->unknown] = line;
-            snprintf(in->unknown_agent[in->unknown], 37, "%s", cols[3]);
+            snprintf(in->unknown_agent[in->unknown], 37, "%s", cols[S_AGENT_ID]);
         }
         in->unknown++;
         return;
@@ -571,19 +596,20 @@ static int resolve_deferred(ingest_t *in)
 {
     agent_ref_t *asked[INGEST_DEFER_MAX];
     size_t nasked = 0;
-    json_t *pairs = json_array();
 
     if (in->ndeferred == 0 || in->db_failed)
         return in->db_failed ? -1 : 0;
+    json_t *pairs = json_array();
     for (size_t i = 0; i < in->ndeferred; i++) {
         deferred_t *d = &in->deferred[i];
         if (d->ref->resolved || d->ref->asked)
             continue;
         d->ref->asked = true;
         asked[nasked++] = d->ref;
-        json_array_append_new(pairs,
-                              json_pack("{s:s?, s:s?, s:s?}", "agent_id", d->cols[3], "agent_name",
-                                        d->cols[3] ? NULL : d->cols[4], "version", d->cols[5]));
+        json_array_append_new(pairs, json_pack("{s:s?, s:s?, s:s?}", "agent_id",
+                                               d->cols[S_AGENT_ID], "agent_name",
+                                               d->cols[S_AGENT_ID] ? NULL : d->cols[S_AGENT_NAME],
+                                               "version", d->cols[S_VERSION]));
     }
     const char *params[1] = {json_out_text(&in->line_arena, pairs)};
     json_decref(pairs);
@@ -603,10 +629,10 @@ static int resolve_deferred(ingest_t *in)
     PQclear(res);
     for (size_t i = 0; i < in->ndeferred && !in->db_failed; i++) {
         deferred_t *d = &in->deferred[i];
-        if (d->cols[3] == NULL && d->ref->agent[0] == '\0') {
+        if (d->cols[S_AGENT_ID] == NULL && d->ref->agent[0] == '\0') {
             /* registered by name, and deleted before it could be read back */
             problem_set(in->p, 409, "The agent %s was deleted while this request registered it.",
-                        d->cols[4]);
+                        d->cols[S_AGENT_NAME]);
             in->db_failed = true;
             return -1;
         }
@@ -637,7 +663,10 @@ static void ingest_copy_row(ingest_t *in, long line, const char *const cols[STAG
                             int64_t started, long long latency)
 {
     if (!in->staging) {
-        agent_ref_t *r = cols[2][0] == 't' ? NULL : ref_lookup(in, cols[3], cols[4], cols[5]);
+        agent_ref_t *r =
+            cols[S_CLIENT_ID][0] == 't'
+                ? NULL
+                : ref_lookup(in, cols[S_AGENT_ID], cols[S_AGENT_NAME], cols[S_VERSION]);
         /* a row of an unknown agent waits behind deferred rows: lines are listed in order */
         if (r != NULL && r->resolved && (r->agent[0] != '\0' || in->ndeferred == 0)) {
             emit_direct(in, line, cols, r, started, latency);
@@ -666,7 +695,7 @@ static void json_row(ingest_t *in, const json_t *e, const char *const cols[STAGI
     json_t *row = json_object();
     const json_t *metadata = json_object_get(e, "metadata");
 
-    for (int i = 0; i < STAGING_METADATA; i++)
+    for (int i = 0; i < S_METADATA; i++)
         if (cols[i] != NULL)
             json_object_set_new(row, staging_columns[i], json_string(cols[i]));
     json_object_set_new(row, "metadata", metadata ? json_deep_copy(metadata) : json_object());
@@ -828,16 +857,17 @@ static int ingest_end_rows(ingest_t *in, response_t *res)
         return ingest_refuse(in);
     if (json_array_size(in->rows) == 1) {
         const json_t *row = json_array_get(in->rows, 0);
-        static const char *const names[19] = {
-            "id",         "agent_id",       "agent_name",        "version",
-            "model",      "task_id",        "started_at",        "latency_ms",
-            "status",     "prompt_tokens",  "completion_tokens", "cache_read_tokens",
-            "cost_usd",   "error_category", "error_message",     "eval_passed",
-            "eval_score", "eval_evaluator", "metadata"};
+        /* $1 .. $19 of stmt_insert_one, the last one an object */
+        static const enum staging_column params[19] = {
+            S_ID,         S_AGENT_ID,       S_AGENT_NAME,        S_VERSION,
+            S_MODEL,      S_TASK_ID,        S_STARTED_AT,        S_LATENCY_MS,
+            S_STATUS,     S_PROMPT_TOKENS,  S_COMPLETION_TOKENS, S_CACHE_READ_TOKENS,
+            S_COST_USD,   S_ERROR_CATEGORY, S_ERROR_MESSAGE,     S_EVAL_PASSED,
+            S_EVAL_SCORE, S_EVAL_EVALUATOR, S_METADATA};
         const char *one[19];
         for (int i = 0; i < 18; i++)
-            one[i] = json_string_value(json_object_get(row, names[i]));
-        one[18] = json_out_text(in->req->arena, json_object_get(row, names[18]));
+            one[i] = json_string_value(json_object_get(row, staging_columns[params[i]]));
+        one[18] = json_out_text(in->req->arena, json_object_get(row, staging_columns[S_METADATA]));
         PGresult *result = db_exec(&stmt_insert_one, one, in->p);
         if (result == NULL)
             return -1;
