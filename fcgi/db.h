@@ -64,7 +64,7 @@ bool db_in_transaction(void);
 
 /* COPY ... FROM STDIN. db_copy_begin sends the statement (text, no
  * parameters: a table and column list of ours, never user input);
- * db_copy_put sends rows already in COPY text format; db_copy_end finishes,
+ * db_copy_put sends rows already in the COPY's format (text or binary); db_copy_end finishes,
  * or with abort_reason aborts so that nothing of it is stored. Must run
  * inside a transaction. Each returns 0, or -1 with p filled. */
 int db_copy_begin(const char *sql, problem_t *p);

@@ -7,6 +7,7 @@
 #include "ingest.h"
 #include "../fcgi/db.h"
 #include "../fcgi/json_out.h"
+#include "../fcgi/pgcopy.h"
 #include "../fcgi/rfc3339.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/worker.h"
@@ -68,8 +69,11 @@ static const field_rule_t evaluation_rules[] = {
 
 /* ---------------------------------------------------------------- statements */
 
-static const db_statement_t stmt_prepare = {"executions_staging_prepare",
-                                            "SELECT now(), execution_staging_prepare()", 0, false};
+/* now() in microseconds since 1970: evaluated_at of the rows COPYed
+ * straight into executions, as execution_staging_finish() stamps its own. */
+static const db_statement_t stmt_prepare = {
+    "executions_staging_prepare",
+    "SELECT (extract(epoch FROM now()) * 1000000)::int8, execution_staging_prepare()", 0, false};
 static const db_statement_t stmt_resolve = {
     "executions_resolve", "SELECT resolved_agent, resolved_version FROM execution_resolve_all($1)",
     1, false};
@@ -162,12 +166,13 @@ static const char copy_staging[] =
     "cost_usd, error_category, error_message, eval_passed, eval_score, eval_evaluator, "
     "task_id, metadata) FROM STDIN";
 
-/* Rows without a client id, straight into executions, in this order. */
+/* Rows without a client id, straight into executions, in this order, in
+ * the binary format (see pgcopy.h for what that spares the server). */
 static const char copy_direct[] =
     "COPY executions (id, agent_id, agent_version_id, model, task_id, started_at, finished_at, "
     "latency_ms, status, prompt_tokens, completion_tokens, cache_read_tokens, cost_usd, "
     "error_category, error_message, eval_passed, eval_score, eval_evaluator, evaluated_at, "
-    "metadata) FROM STDIN";
+    "metadata) FROM STDIN (FORMAT binary)";
 #define DIRECT_COLUMNS 20
 
 /* ---------------------------------------------------------------- one ingest */
@@ -216,7 +221,7 @@ typedef struct ingest {
     bool staged;           /* some did */
     enum copy_target open; /* the COPY that is open */
     long direct_rows;      /* rows COPYed straight into executions */
-    char now[64];          /* the transaction's now(): evaluated_at */
+    int64_t now;           /* the transaction's now(): evaluated_at */
     agent_ref_t *refs;     /* REFS_SLOTS slots, or NULL */
     size_t nrefs;
     deferred_t *deferred; /* INGEST_DEFER_MAX rows waiting for their pair, or NULL */
@@ -298,6 +303,10 @@ static int copy_close(ingest_t *in)
 {
     if (in->open == COPY_NONE || in->db_failed)
         return in->db_failed ? -1 : 0;
+    if (in->open == COPY_DIRECT) {
+        copy_reserve(in, PGCOPY_TRAILER_LEN);
+        in->copy_len += pgcopy_trailer(in->copy + in->copy_len);
+    }
     in->open = COPY_NONE;
     if (copy_flush(in) != 0 || db_copy_end(NULL, in->p) != 0) {
         in->db_failed = true;
@@ -319,6 +328,10 @@ static int copy_open(ingest_t *in, enum copy_target target)
     }
     in->open = target;
     in->staged |= target == COPY_STAGING;
+    if (target == COPY_DIRECT) {
+        copy_reserve(in, PGCOPY_HEADER_LEN);
+        in->copy_len += pgcopy_header(in->copy + in->copy_len);
+    }
     return 0;
 }
 
@@ -492,39 +505,55 @@ static void copy_row(ingest_t *in, const char *const cols[STAGING_COLUMNS])
         copy_column(in, cols[i], i == STAGING_COLUMNS - 1);
 }
 
-/* Appends the row to the COPY buffer, as a row of executions, with the
- * agent and version r resolved; finished_at and evaluated_at as
- * execution_staging_finish() computes them. */
+/* A text column, or NULL. */
+static size_t pgcopy_text_or_null(char *out, const char *s)
+{
+    return s != NULL ? pgcopy_text(out, s, strlen(s)) : pgcopy_null(out);
+}
+
+/* Appends the row to the COPY buffer, as a binary row of executions, with
+ * the agent and version r resolved; finished_at and evaluated_at as
+ * execution_staging_finish() computes them. The texts of cols are the
+ * worker's own (validated, or written by staging_row), so every number and
+ * UUID among them converts. */
 static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS],
                             const agent_ref_t *r, int64_t started, long long latency)
 {
-    char finished[32];
+    static const enum staging_column texts[] = {S_MODEL,          S_TASK_ID,       S_STATUS,
+                                                S_ERROR_CATEGORY, S_ERROR_MESSAGE, S_EVAL_EVALUATOR,
+                                                S_METADATA};
+    /* the row's fields without their texts: 20 lengths, 3 UUIDs, 2 bools
+     * and numbers of at most 8 bytes, one numeric */
+    size_t room = 2 + DIRECT_COLUMNS * 4 + 3 * 16 + 8 * 8 + PGCOPY_NUMERIC_MAX;
 
-    rfc3339_format(started + latency * 1000, finished);
-    const char *values[DIRECT_COLUMNS] = {
-        cols[S_ID],
-        r->agent,
-        r->version[0] ? r->version : NULL,
-        cols[S_MODEL],
-        cols[S_TASK_ID],
-        cols[S_STARTED_AT],
-        finished,
-        cols[S_LATENCY_MS],
-        cols[S_STATUS],
-        cols[S_PROMPT_TOKENS],
-        cols[S_COMPLETION_TOKENS],
-        cols[S_CACHE_READ_TOKENS],
-        cols[S_COST_USD],
-        cols[S_ERROR_CATEGORY],
-        cols[S_ERROR_MESSAGE],
-        cols[S_EVAL_PASSED],
-        cols[S_EVAL_SCORE],
-        cols[S_EVAL_EVALUATOR],
-        cols[S_EVAL_PASSED] != NULL ? in->now : NULL,
-        cols[S_METADATA],
-    };
-    for (int i = 0; i < DIRECT_COLUMNS; i++)
-        copy_column(in, values[i], i == DIRECT_COLUMNS - 1);
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        room += cols[texts[i]] != NULL ? strlen(cols[texts[i]]) + 1 : 0;
+    copy_reserve(in, room);
+    char *o = in->copy + in->copy_len;
+    const char *passed = cols[S_EVAL_PASSED];
+    o += pgcopy_row(o, DIRECT_COLUMNS);
+    o += pgcopy_uuid(o, cols[S_ID]);
+    o += pgcopy_uuid(o, r->agent);
+    o += r->version[0] ? pgcopy_uuid(o, r->version) : pgcopy_null(o);
+    o += pgcopy_text_or_null(o, cols[S_MODEL]);
+    o += pgcopy_text_or_null(o, cols[S_TASK_ID]);
+    o += pgcopy_timestamptz(o, started);
+    o += pgcopy_timestamptz(o, started + latency * 1000);
+    o += pgcopy_int4(o, (int32_t)latency);
+    o += pgcopy_text_or_null(o, cols[S_STATUS]);
+    o += pgcopy_int8(o, strtoll(cols[S_PROMPT_TOKENS], NULL, 10));
+    o += pgcopy_int8(o, strtoll(cols[S_COMPLETION_TOKENS], NULL, 10));
+    o += pgcopy_int8(o, strtoll(cols[S_CACHE_READ_TOKENS], NULL, 10));
+    o += pgcopy_numeric(o, cols[S_COST_USD]);
+    o += pgcopy_text_or_null(o, cols[S_ERROR_CATEGORY]);
+    o += pgcopy_text_or_null(o, cols[S_ERROR_MESSAGE]);
+    o += passed != NULL ? pgcopy_bool(o, passed[0] == 't') : pgcopy_null(o);
+    o += cols[S_EVAL_SCORE] != NULL ? pgcopy_float8(o, strtod(cols[S_EVAL_SCORE], NULL))
+                                    : pgcopy_null(o);
+    o += pgcopy_text_or_null(o, cols[S_EVAL_EVALUATOR]);
+    o += passed != NULL ? pgcopy_timestamptz(o, in->now) : pgcopy_null(o);
+    o += pgcopy_jsonb(o, cols[S_METADATA], strlen(cols[S_METADATA]));
+    in->copy_len = (size_t)(o - in->copy);
 }
 
 /* FNV-1a */
@@ -749,7 +778,7 @@ static int ingest_begin(ingest_t *in)
         in->db_failed = true;
         return -1;
     }
-    snprintf(in->now, sizeof(in->now), "%s", PQgetvalue(res, 0, 0));
+    in->now = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     in->began = true;
     return 0;

@@ -345,6 +345,49 @@ def test_a_row_copied_straight_is_stored_as_the_staging_table_stores_it(api, db,
     assert db.count("agent_versions", "agent_id = %s AND version = '3.0'", (agent["id"],)) == 1
 
 
+# Rows COPYed straight into executions are sent in PostgreSQL's binary format
+# (numbers, times and UUIDs encoded by the worker), staged rows as text: the
+# two must store the same values at the edges of each type.
+EDGES = [
+    ({"cost_usd": 5e-07}, {"cost_usd": decimal.Decimal("0.000001")}),  # rounds half up
+    ({"cost_usd": 4e-07}, {"cost_usd": decimal.Decimal("0.000000")}),
+    ({"cost_usd": 999999.9999995}, {"cost_usd": decimal.Decimal("1000000.000000")}),
+    ({"cost_usd": 7, "prompt_tokens": 1000000000}, {"cost_usd": decimal.Decimal("7.000000"),
+                                                    "prompt_tokens": 1000000000}),
+    ({"cost_usd": 123.456789}, {"cost_usd": decimal.Decimal("123.456789")}),
+    ({"evaluation": {"passed": True, "score": 1}}, {"eval_score": 1.0, "eval_evaluator": None}),
+    ({"evaluation": {"passed": True, "score": 0.1}}, {"eval_score": 0.1}),
+    ({"evaluation": {"passed": False}}, {"eval_passed": False, "eval_score": None}),
+    ({}, {"eval_passed": None, "evaluated_at": None}),
+    ({"started_at": "1999-12-31T23:59:59.999999Z", "latency_ms": 0},
+     {"started_at": datetime.datetime(1999, 12, 31, 23, 59, 59, 999999, datetime.timezone.utc)}),
+    ({"started_at": "1969-07-20T20:17:40.5+01:00", "latency_ms": 86400000},
+     {"finished_at": datetime.datetime(1969, 7, 21, 19, 17, 40, 500000, datetime.timezone.utc)}),
+    ({"model": "modèle-✓", "task_id": "🚀", "status": "failed",
+      "error": {"category": "naïve", "message": "\\N\t\u00e9\r\n"},
+      "metadata": {"clé": "välue ✓", "n": 1.5}},
+     {"model": "modèle-✓", "task_id": "🚀", "error_message": "\\N\t\u00e9\r\n",
+      "metadata": {"clé": "välue ✓", "n": 1.5}}),
+]
+
+
+@pytest.mark.parametrize("fields,expected", EDGES, ids=range(len(EDGES)))
+def test_edge_values_are_stored_alike_copied_straight_and_staged(api, db, make_agent, fields,
+                                                                  expected):
+    agent = make_agent()
+    row = dict(dict(agent_id=agent["id"], model="m", status="succeeded", latency_ms=10,
+                    started_at=utc(now_utc() - datetime.timedelta(minutes=5))), **fields)
+    staged_id = str(uuid.uuid4())
+    response = api.post_ndjson(PATH, ndjson(row, dict(row, id=staged_id)))
+    assert response.status_code == 200, response.text
+    direct, staged = (db.row("SELECT * FROM executions WHERE agent_id = %%s AND id %s %%s" % op,
+                             (agent["id"], staged_id)) for op in ("<>", "="))
+    for stored_row in (direct, staged):
+        del stored_row["id"]
+    assert direct == staged
+    assert {key: direct[key] for key in expected} == expected
+
+
 def test_a_client_id_after_copied_rows_is_deduplicated_against_them_and_the_table(
         api, db, ingest, execution):
     existing = str(uuid.uuid4())
