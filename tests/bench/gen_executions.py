@@ -2,10 +2,12 @@
 """gen_executions.py - deterministic executions for the ingest benchmark.
 
 Usage: gen_executions.py ndjson N FILE   N lines of NDJSON (compact, ~200 bytes each)
+       gen_executions.py ordered N FILE  the same, started_at rising through the hour
        gen_executions.py batch N FILE    one JSON array of N executions
        gen_executions.py one FILE        one JSON object
 Agents are named bench-00 .. bench-49; runs started within the last hour (live
-ingest: orchestrators report what just ran).
+ingest: orchestrators report what just ran), in a scattered order; "ordered"
+sends them as a live stream does, oldest first.
 """
 import datetime
 import json
@@ -15,9 +17,11 @@ NOW = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 MODELS = ["claude-sonnet", "claude-haiku", "gpt-4o", "gpt-4o-mini"]
 
 
-def execution(i):
-    # live ingest: runs that started within the last hour
-    started = NOW - datetime.timedelta(seconds=(i * 7919) % 3600)
+def execution(i, ordered_of=0):
+    # live ingest: runs that started within the last hour; with ordered_of
+    # (the number of runs) the i-th starts i / ordered_of through the hour
+    ago = 3599 - i * 3600 // ordered_of if ordered_of else (i * 7919) % 3600
+    started = NOW - datetime.timedelta(seconds=ago)
     failed = i % 10 == 0
     e = {"agent_name": "bench-%02d" % (i % 50), "model": MODELS[i % 4],
          "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "latency_ms": 200 + (i * 37) % 9000,
@@ -42,7 +46,8 @@ def main():
             json.dump([execution(i) for i in range(n)], f, separators=(",", ":"))
         else:
             for i in range(n):
-                f.write(json.dumps(execution(i), separators=(",", ":")))
+                e = execution(i, n if form == "ordered" else 0)
+                f.write(json.dumps(e, separators=(",", ":")))
                 f.write("\n")
 
 
