@@ -54,8 +54,8 @@ static bool field_type_matches(field_type_t type, const json_t *v)
     return false;
 }
 
-static void validate_allowed(const field_rule_t *rule, const json_t *v, const char *path,
-                             problem_t *p)
+static void validate_allowed(const field_rule_t *rule, const json_t *v, const char *prefix,
+                             const char *key, problem_t *p)
 {
     const char *s = json_string_value(v);
     char list[512] = "";
@@ -70,24 +70,26 @@ static void validate_allowed(const field_rule_t *rule, const json_t *v, const ch
             strcat(list, ", ");
         strcat(list, *a);
     }
-    problem_field(p, path, "must be one of: %s", list);
+    problem_field(p, validate_path(p->arena, prefix, key), "must be one of: %s", list);
 }
 
-/* Checks one present member against its rule. */
-static void validate_member(const field_rule_t *rule, const json_t *v, const char *path,
-                            problem_t *p)
+/* Checks one present member (prefix.key) against its rule. The path is
+ * written only when there is something to report: most input is valid. */
+static void validate_member(const field_rule_t *rule, const json_t *v, const char *prefix,
+                            const char *key, problem_t *p)
 {
     if (json_is_null(v)) {
         if (!(rule->flags & FIELD_NULLABLE))
-            problem_field(p, path, "must not be null");
+            problem_field(p, validate_path(p->arena, prefix, key), "must not be null");
         return;
     }
     if (!field_type_matches(rule->type, v)) {
-        problem_field(p, path, "must be %s", field_type_names[rule->type]);
+        problem_field(p, validate_path(p->arena, prefix, key), "must be %s",
+                      field_type_names[rule->type]);
         return;
     }
     if (rule->type == FIELD_STRING && rule->allowed != NULL) {
-        validate_allowed(rule, v, path, p);
+        validate_allowed(rule, v, prefix, key, p);
         return;
     }
     if (rule->max <= 0)
@@ -97,21 +99,25 @@ static void validate_member(const field_rule_t *rule, const json_t *v, const cha
     case FIELD_STRING:
         n = (long long)validate_utf8_length(json_string_value(v));
         if (n < rule->min || n > rule->max)
-            problem_field(p, path, "must be %lld to %lld characters long", rule->min, rule->max);
+            problem_field(p, validate_path(p->arena, prefix, key),
+                          "must be %lld to %lld characters long", rule->min, rule->max);
         break;
     case FIELD_INTEGER:
         n = json_integer_value(v);
         if (n < rule->min || n > rule->max)
-            problem_field(p, path, "must be between %lld and %lld", rule->min, rule->max);
+            problem_field(p, validate_path(p->arena, prefix, key), "must be between %lld and %lld",
+                          rule->min, rule->max);
         break;
     case FIELD_NUMBER:
         if (json_number_value(v) < (double)rule->min || json_number_value(v) > (double)rule->max)
-            problem_field(p, path, "must be between %lld and %lld", rule->min, rule->max);
+            problem_field(p, validate_path(p->arena, prefix, key), "must be between %lld and %lld",
+                          rule->min, rule->max);
         break;
     case FIELD_ARRAY:
         n = (long long)json_array_size(v);
         if (n < rule->min || n > rule->max)
-            problem_field(p, path, "must have %lld to %lld items", rule->min, rule->max);
+            problem_field(p, validate_path(p->arena, prefix, key), "must have %lld to %lld items",
+                          rule->min, rule->max);
         break;
     default: break;
     }
@@ -130,13 +136,12 @@ int validate_object(const json_t *value, const field_rule_t *rules, const char *
     }
     json_object_foreach ((json_t *)value, key, v) {
         const field_rule_t *rule = rules;
-        while (rule->name != NULL && strcmp(rule->name, key) != 0)
+        while (rule->name != NULL && (rule->name[0] != key[0] || strcmp(rule->name, key) != 0))
             rule++;
-        const char *path = validate_path(p->arena, prefix, key);
         if (rule->name == NULL)
-            problem_field(p, path, "is not a known field");
+            problem_field(p, validate_path(p->arena, prefix, key), "is not a known field");
         else
-            validate_member(rule, v, path, p);
+            validate_member(rule, v, prefix, key, p);
     }
     for (const field_rule_t *rule = rules; rule->name != NULL; rule++)
         if ((rule->flags & FIELD_REQUIRED) && json_object_get(value, rule->name) == NULL)
@@ -168,14 +173,16 @@ int validate_flat_object(const json_t *value, const char *prefix, problem_t *p)
     if (json_object_size(value) > 50)
         problem_field(p, prefix, "must have at most 50 members");
     json_object_foreach ((json_t *)value, key, v) {
-        const char *path = validate_path(p->arena, prefix, key);
         size_t len = validate_utf8_length(key);
         if (len < 1 || len > 100)
-            problem_field(p, path, "keys must be 1 to 100 characters long");
+            problem_field(p, validate_path(p->arena, prefix, key),
+                          "keys must be 1 to 100 characters long");
         else if (json_is_object(v) || json_is_array(v))
-            problem_field(p, path, "must be a string, number, boolean or null");
+            problem_field(p, validate_path(p->arena, prefix, key),
+                          "must be a string, number, boolean or null");
         else if (json_is_string(v) && validate_utf8_length(json_string_value(v)) > 1000)
-            problem_field(p, path, "must be at most 1000 characters long");
+            problem_field(p, validate_path(p->arena, prefix, key),
+                          "must be at most 1000 characters long");
     }
     return p->nfields > before ? -1 : 0;
 }
