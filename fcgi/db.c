@@ -380,18 +380,20 @@ int db_copy_put(const char *data, size_t len, problem_t *p)
     return 0;
 }
 
-int db_copy_end(const char *abort_reason, problem_t *p)
+long long db_copy_end(const char *abort_reason, problem_t *p)
 {
     const db_statement_t stmt = {"copy", "COPY", 0, false};
-    int rc = 0;
+    long long rc = 0;
 
     if (db_conn == NULL || PQputCopyEnd(db_conn, abort_reason) != 1)
         return db_unavailable(p, "connection lost");
     PGresult *res;
     while ((res = PQgetResult(db_conn)) != NULL) {
         ExecStatusType status = PQresultStatus(res);
-        if (status != PGRES_COMMAND_OK && rc == 0 && abort_reason == NULL)
+        if (status != PGRES_COMMAND_OK && rc >= 0 && abort_reason == NULL)
             rc = db_error(res, &stmt, p);
+        else if (status == PGRES_COMMAND_OK && rc >= 0)
+            rc = atoll(PQcmdTuples(res));
         PQclear(res);
     }
     return abort_reason != NULL ? -1 : rc;

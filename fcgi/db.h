@@ -64,12 +64,13 @@ bool db_in_transaction(void);
 
 /* COPY ... FROM STDIN. db_copy_begin sends the statement (text, no
  * parameters: a table and column list of ours, never user input);
- * db_copy_put sends rows already in the COPY's format (text or binary); db_copy_end finishes,
- * or with abort_reason aborts so that nothing of it is stored. Must run
- * inside a transaction. Each returns 0, or -1 with p filled. */
+ * db_copy_put sends rows already in the COPY's format (text or binary);
+ * db_copy_end finishes, or with abort_reason aborts so that nothing of it is
+ * stored. Must run inside a transaction. Each returns 0 (db_copy_end: the
+ * number of rows the COPY stored), or -1 with p filled. */
 int db_copy_begin(const char *sql, problem_t *p);
 int db_copy_put(const char *data, size_t len, problem_t *p);
-int db_copy_end(const char *abort_reason, problem_t *p);
+long long db_copy_end(const char *abort_reason, problem_t *p);
 
 /* Runs a utility command that cannot be prepared or run in a transaction
  * (VACUUM), as plain text: ours, never user input. Returns 0, or -1 with p

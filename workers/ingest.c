@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include "ingest.h"
+#include "ingest_sort.h"
 #include "../fcgi/db.h"
 #include "../fcgi/json_out.h"
 #include "../fcgi/pgcopy.h"
@@ -24,6 +25,9 @@
  * its backend took turns (1,000,000 rows: 23 s, one core idle); with 32 KiB
  * they work at once (12.5 s). */
 #define INGEST_COPY_FLUSH (32 * 1024)
+/* Rows COPYed straight into executions go out in runs of this many bytes
+ * sorted by started_at (see ingest_sort.h); two runs are held at a time. */
+#define INGEST_SORT_RUN   (2 * 1024 * 1024)
 #define INGEST_READ_CHUNK (64 * 1024)
 #define INGEST_AGENTS_MAX 1024 /* (agent, version) pairs the worker resolves */
 #define INGEST_DEFER_MAX  256  /* rows waiting for their pair at most */
@@ -211,7 +215,7 @@ typedef struct ingest {
     request_t *req;
     problem_t *p;
     arena_t line_arena; /* what one execution needs; reset after each */
-    char *copy;         /* COPY rows not sent yet (malloc'ed) */
+    char *copy;         /* staging COPY rows not sent yet (malloc'ed) */
     size_t copy_len;
     size_t copy_cap;
     long received;         /* executions read */
@@ -220,7 +224,9 @@ typedef struct ingest {
     bool staging;          /* rows go to the staging table from now on */
     bool staged;           /* some did */
     enum copy_target open; /* the COPY that is open */
+    long open_rows;        /* rows sent to it */
     long direct_rows;      /* rows COPYed straight into executions */
+    copy_sorter_t sort;    /* and the runs they are sent in */
     int64_t now;           /* the transaction's now(): evaluated_at */
     agent_ref_t *refs;     /* REFS_SLOTS slots, or NULL */
     size_t nrefs;
@@ -303,12 +309,19 @@ static int copy_close(ingest_t *in)
 {
     if (in->open == COPY_NONE || in->db_failed)
         return in->db_failed ? -1 : 0;
-    if (in->open == COPY_DIRECT) {
-        copy_reserve(in, PGCOPY_TRAILER_LEN);
-        in->copy_len += pgcopy_trailer(in->copy + in->copy_len);
-    }
+    char trailer[PGCOPY_TRAILER_LEN];
+    int sent = in->open == COPY_DIRECT
+                   ? sorter_finish(&in->sort, in->p) == 0 &&
+                         db_copy_put(trailer, pgcopy_trailer(trailer), in->p) == 0
+                   : copy_flush(in) == 0;
     in->open = COPY_NONE;
-    if (copy_flush(in) != 0 || db_copy_end(NULL, in->p) != 0) {
+    long long stored = sent ? db_copy_end(NULL, in->p) : -1;
+    if (stored >= 0 && stored != in->open_rows) /* a row lost on the way: never commit that */
+        problem_set(in->p, 500,
+                    "The database took %lld of the %ld executions sent; nothing was "
+                    "stored.",
+                    stored, in->open_rows);
+    if (stored != in->open_rows) {
         in->db_failed = true;
         return -1;
     }
@@ -327,10 +340,12 @@ static int copy_open(ingest_t *in, enum copy_target target)
         return -1;
     }
     in->open = target;
+    in->open_rows = 0;
     in->staged |= target == COPY_STAGING;
-    if (target == COPY_DIRECT) {
-        copy_reserve(in, PGCOPY_HEADER_LEN);
-        in->copy_len += pgcopy_header(in->copy + in->copy_len);
+    char header[PGCOPY_HEADER_LEN];
+    if (target == COPY_DIRECT && db_copy_put(header, pgcopy_header(header), in->p) != 0) {
+        in->db_failed = true;
+        return -1;
     }
     return 0;
 }
@@ -511,7 +526,7 @@ static size_t pgcopy_text_or_null(char *out, const char *s)
     return s != NULL ? pgcopy_text(out, s, strlen(s)) : pgcopy_null(out);
 }
 
-/* Appends the row to the COPY buffer, as a binary row of executions, with
+/* Adds the row to the run being filled, as a binary row of executions, with
  * the agent and version r resolved; finished_at and evaluated_at as
  * execution_staging_finish() computes them. The texts of cols are the
  * worker's own (validated, or written by staging_row), so every number and
@@ -528,8 +543,7 @@ static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS
 
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         room += cols[texts[i]] != NULL ? strlen(cols[texts[i]]) + 1 : 0;
-    copy_reserve(in, room);
-    char *o = in->copy + in->copy_len;
+    char *row = sorter_reserve(&in->sort, room), *o = row;
     const char *passed = cols[S_EVAL_PASSED];
     o += pgcopy_row(o, DIRECT_COLUMNS);
     o += pgcopy_uuid(o, cols[S_ID]);
@@ -553,7 +567,8 @@ static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS
     o += pgcopy_text_or_null(o, cols[S_EVAL_EVALUATOR]);
     o += passed != NULL ? pgcopy_timestamptz(o, in->now) : pgcopy_null(o);
     o += pgcopy_jsonb(o, cols[S_METADATA], strlen(cols[S_METADATA]));
-    in->copy_len = (size_t)(o - in->copy);
+    if (sorter_add(&in->sort, started, (size_t)(o - row), in->p) != 0)
+        in->db_failed = true;
 }
 
 /* FNV-1a */
@@ -615,8 +630,7 @@ static void emit_direct(ingest_t *in, long line, const char *const cols[STAGING_
         return; /* nothing will be stored */
     copy_row_direct(in, cols, r, started, latency);
     in->direct_rows++;
-    if (in->copy_len >= INGEST_COPY_FLUSH)
-        copy_flush(in);
+    in->open_rows++;
 }
 
 /* Asks the database for every pair the deferred rows wait for, in one
@@ -713,6 +727,7 @@ static void ingest_copy_row(ingest_t *in, long line, const char *const cols[STAG
     if (copy_open(in, COPY_STAGING) != 0)
         return;
     copy_row(in, cols);
+    in->open_rows++;
     if (in->copy_len >= INGEST_COPY_FLUSH)
         copy_flush(in);
 }
@@ -1038,6 +1053,7 @@ int executions_create(request_t *req, response_t *res, problem_t *p)
 {
     const char *type = request_param(req, "CONTENT_TYPE");
     ingest_t in = {.req = req, .p = p};
+    sorter_init(&in.sort, INGEST_COPY_FLUSH, INGEST_SORT_RUN);
     int rc = -1;
 
     if (request_is_type(type, "application/x-ndjson")) {
@@ -1062,6 +1078,7 @@ int executions_create(request_t *req, response_t *res, problem_t *p)
     free(in.deferred);
     arena_destroy(&in.defer_arena);
     free(in.copy);
+    sorter_free(&in.sort);
     arena_destroy(&in.line_arena);
     return rc;
 }

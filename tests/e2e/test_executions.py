@@ -768,6 +768,38 @@ def test_a_100000_line_stream_is_stored_whole(api, db, make_agent):
     assert db.count("executions", "agent_id = %s", (agent["id"],)) == LINES
 
 
+def test_rows_sent_in_sorted_runs_keep_their_own_values(api, db, make_agent):
+    # Rows COPYed straight into executions go out in runs of 2 MiB sorted by
+    # started_at. 30,000 rows scattered over a day make several runs; an
+    # agent new at line 20,000 pauses the COPY (its pair is resolved), and a
+    # client id on the last line sends the rest through the staging table.
+    agent, count = make_agent(), 30_000
+    newcomer = "agent-%s" % uuid.uuid4().hex[:12]
+    base = now_utc().replace(microsecond=0) - datetime.timedelta(days=1)
+    started = {n: base + datetime.timedelta(seconds=(n * 7919) % 86400, microseconds=n)
+               for n in range(1, count + 1)}
+    lines = []
+    for n in range(1, count + 1):
+        row = {"agent_id": agent["id"], "model": "m", "started_at": utc(started[n]),
+               "latency_ms": n, "status": "succeeded", "metadata": {"line": n}}
+        if n >= 20_000 and n % 2 == 0:
+            del row["agent_id"]
+            row["agent_name"] = newcomer
+        if n == count:
+            row["id"] = str(uuid.uuid4())
+        lines.append(row)
+    response = api.post_ndjson(PATH, ndjson(*lines))
+    assert response.status_code == 200, response.text[:2000]
+    assert response.json() == {"received": count, "inserted": count, "duplicates": 0}
+    stored_rows = db.rows("SELECT e.latency_ms, e.started_at, e.metadata, a.name "
+                          "FROM executions e JOIN agents a ON a.id = e.agent_id "
+                          "WHERE a.id = %s OR a.name = %s", (agent["id"], newcomer))
+    assert sorted(n for n, _, _, _ in stored_rows) == list(range(1, count + 1))
+    for n, started_at, metadata, name in stored_rows:
+        assert (started_at, metadata) == (started[n], {"line": n})
+        assert name == (newcomer if n >= 20_000 and n % 2 == 0 else agent["name"])
+
+
 # ---------------------------------------------------------------- clients that go away
 
 def raw_post(stack, content_length, parts, chunked=False):
