@@ -1053,14 +1053,15 @@ int executions_create(request_t *req, response_t *res, problem_t *p)
 {
     const char *type = request_param(req, "CONTENT_TYPE");
     ingest_t in = {.req = req, .p = p};
-    sorter_init(&in.sort, INGEST_COPY_FLUSH, INGEST_SORT_RUN);
     int rc = -1;
 
     if (request_is_type(type, "application/x-ndjson")) {
+        sorter_init(&in.sort, INGEST_COPY_FLUSH, INGEST_SORT_RUN);
         ingest_ndjson(&in);
         if (in.began || in.db_failed)
             rc = ingest_end_copy(&in, res);
     } else if (request_is_json_type(type)) {
+        sorter_init(&in.sort, INGEST_COPY_FLUSH, 0);
         ingest_json(&in);
         if (in.began || in.db_failed)
             rc = ingest_end_copy(&in, res);

@@ -84,6 +84,8 @@ int sorter_add(copy_sorter_t *s, int64_t key, size_t len, problem_t *p)
     r->rows = grow(r->rows, &r->rows_cap, r->nrows + 1, sizeof(sort_row_t));
     r->rows[r->nrows++] = (sort_row_t){.key = key, .off = r->len, .len = len};
     r->len += len;
+    if (s->run == 0) /* no sorting: rows go out as they came */
+        return r->len >= s->piece ? send_rows(s, r, SIZE_MAX, p) : 0;
     if (r->len >= s->run) {
         /* the run is full: the one before goes out whole, this one is sorted and drains next */
         if (send_rows(s, s->drain, SIZE_MAX, p) != 0)
@@ -105,7 +107,8 @@ int sorter_finish(copy_sorter_t *s, problem_t *p)
 {
     if (send_rows(s, s->drain, SIZE_MAX, p) != 0)
         return -1;
-    qsort(s->fill->rows, s->fill->nrows, sizeof(sort_row_t), by_key);
+    if (s->run > 0)
+        qsort(s->fill->rows, s->fill->nrows, sizeof(sort_row_t), by_key);
     s->paced = 0;
     return send_rows(s, s->fill, SIZE_MAX, p);
 }

@@ -12,7 +12,9 @@
  * A run is sent in CopyData messages of `piece` bytes, one for every
  * `piece` bytes the next run takes in, so that the worker and its backend
  * keep working at the same time (a whole run sent at once would make them
- * take turns). Two runs are held: memory is about 2 x `run` bytes. */
+ * take turns). Two runs are held: memory is about 2 x `run` bytes.
+ * A JSON array (1,000 rows at most) is not sorted: its rows would all wait
+ * for the last one, and so would the backend. */
 #ifndef FLEETDASH_INGEST_SORT_H
 #define FLEETDASH_INGEST_SORT_H
 
@@ -44,7 +46,8 @@ typedef struct copy_sorter {
     size_t out_len;
 } copy_sorter_t;
 
-/* A sorter of runs of run bytes, sent in messages of piece bytes. */
+/* A sorter of runs of run bytes, sent in messages of piece bytes; with run
+ * 0 rows go out as they came, a message whenever piece bytes are held. */
 void sorter_init(copy_sorter_t *s, size_t piece, size_t run);
 
 /* Room for one row of up to room bytes at the end of the filling run. */
