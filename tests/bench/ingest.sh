@@ -53,6 +53,11 @@ agent=$(head -1 "$DATA/beats.paths" | cut -d/ -f5)
 
 now_ms() { date +%s%3N; }
 
+# settle: each path is measured without autovacuum working off the rows
+# the path before it wrote (a million rows: it would take a core for seconds)
+settle() {
+    psql -X -q -h "$PGHOST" -p "$PGPORT" -U postgres fleetdash -c 'VACUUM (ANALYZE) executions'
+}
 # stream FILE -> executions/s of POSTing FILE as one NDJSON request, end to end
 stream() {
     local t0 t1 answer inserted
@@ -68,6 +73,7 @@ ndjson_rate=$(stream "$DATA/stream.ndjson")
 # started_at indexes; a live stream's land near their right ends. Both into
 # an empty table, so that the second does not pay for the first's size.
 psql -X -q -h "$PGHOST" -p "$PGPORT" -U postgres fleetdash -c 'TRUNCATE executions CASCADE' 2>/dev/null
+settle
 ordered_rate=$(stream "$DATA/ordered.ndjson")
 
 # wrk_rps URL BODYFILE CONNECTIONS [PATHSFILE] -> requests per second of POSTing BODYFILE
@@ -78,11 +84,6 @@ wrk_rps() {
     set -- $line
     [ "$5" = 0 ] || echo "warning: $5 failed requests" >&2
     echo "$2"
-}
-# settle: each path is measured without autovacuum working off the rows
-# the path before it wrote (a million rows: it would take a core for seconds)
-settle() {
-    psql -X -q -h "$PGHOST" -p "$PGPORT" -U postgres fleetdash -c 'VACUUM (ANALYZE) executions'
 }
 echo '{"state":"busy"}' > "$DATA/beat.json"
 settle
