@@ -35,16 +35,9 @@ psql_() { psql -X -q -At -h "$PGHOST" -p "$PGPORT" -U postgres fleetdash "$@"; }
 
 trap 'deploy/stack.sh down "$VARDIR" >/dev/null 2>&1 || true' EXIT
 # The loaded fleet is kept for the next run (the load takes minutes), but
-# only with the schema it was loaded under: the migrations are edited in
-# place until the first release (sql/README.md), so a change to sql/
-# starts from an empty database.
-schema=$(cat sql/*.sql | md5sum | cut -d' ' -f1)
-if [[ $(cat "$VARDIR/schema.md5" 2>/dev/null) != "$schema" ]]; then
-    deploy/stack.sh down "$VARDIR" >/dev/null 2>&1 || true
-    rm -rf "$VARDIR/pg"
-fi
-deploy/stack.sh up "$VARDIR" >/dev/null
-echo "$schema" > "$VARDIR/schema.md5"
+# only with the schema it was loaded under (schema.sh).
+. tests/bench/schema.sh
+bench_stack_up "$VARDIR"
 
 if [[ $(psql_ -c 'SELECT count(*) FROM executions') -lt $EXECUTIONS ]]; then
     psql_ -c 'TRUNCATE executions, problems, alerts, canary_deployments,

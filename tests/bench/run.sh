@@ -22,7 +22,8 @@ SECONDS_EACH=${BENCH_SECONDS:-10}
 BASE=http://127.0.0.1:$PORT
 
 trap 'deploy/stack.sh down "$VARDIR" >/dev/null 2>&1 || true' EXIT
-deploy/stack.sh up "$VARDIR" >/dev/null
+. tests/bench/schema.sh
+bench_stack_up "$VARDIR"   # the database is kept, under the current schema only
 
 # Baseline locations for this run only (site-local includes; see nginx.conf).
 mkdir -p "$VARDIR/bench"
