@@ -28,7 +28,7 @@
 #define INGEST_COPY_FLUSH (32 * 1024)
 /* Rows COPYed straight into executions go out in runs of this many bytes
  * sorted by started_at (see ingest_sort.h); two runs are held at a time. */
-#define INGEST_SORT_RUN   (2 * 1024 * 1024)
+#define INGEST_SORT_RUN   (3 * 1024 * 1024)
 #define INGEST_READ_CHUNK (64 * 1024)
 #define INGEST_AGENTS_MAX 1024 /* (agent, version) pairs the worker resolves */
 #define INGEST_DEFER_MAX  256  /* rows waiting for their pair at most */

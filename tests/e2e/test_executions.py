@@ -769,11 +769,11 @@ def test_a_100000_line_stream_is_stored_whole(api, db, make_agent):
 
 
 def test_rows_sent_in_sorted_runs_keep_their_own_values(api, db, make_agent):
-    # Rows COPYed straight into executions go out in runs of 2 MiB sorted by
-    # started_at. 30,000 rows scattered over a day make several runs; an
+    # Rows COPYed straight into executions go out in runs of 3 MiB sorted by
+    # started_at. 40,000 rows scattered over a day make several runs; an
     # agent new at line 20,000 pauses the COPY (its pair is resolved), and a
     # client id on the last line sends the rest through the staging table.
-    agent, count = make_agent(), 30_000
+    agent, count = make_agent(), 40_000
     newcomer = "agent-%s" % uuid.uuid4().hex[:12]
     base = now_utc().replace(microsecond=0) - datetime.timedelta(days=1)
     started = {n: base + datetime.timedelta(seconds=(n * 7919) % 86400, microseconds=n)
