@@ -185,3 +185,23 @@ json_t *json_in_object(const char *s, size_t len)
     json_decref(object);
     return NULL;
 }
+
+size_t json_in_separators(const char *s, size_t len)
+{
+    size_t n = 0;
+    bool in_string = false;
+
+    for (const char *c = s, *end = s + len; c < end; c++) {
+        if (in_string) {
+            if (*c == '\\')
+                c++; /* the escaped character, whatever it is */
+            else if (*c == '"')
+                in_string = false;
+        } else if (*c == '"') {
+            in_string = true;
+        } else if (*c == ',' || *c == ':') {
+            n++;
+        }
+    }
+    return n;
+}

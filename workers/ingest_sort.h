@@ -9,7 +9,9 @@
  * they came, 7.0-7.4 s in sorted runs of 8,192 rows (2 MB), 6.3-6.9 s in
  * runs of 16,384 (4 MB). Through the worker, a scattered stream of 1M rows:
  * 9.0-9.5 s with runs of 2 MiB, 8.4 s with 3 MiB and 8.5 s with 4 MiB
- * (peak resident memory 8.5, 11 and 13.5 MiB): ingest.c uses 3 MiB.
+ * (peak resident memory 8.5, 11 and 13.5 MiB). ingest.c uses 2 MiB, which
+ * leaves room under the 16 MiB a worker may take for one line of 1 MiB
+ * and what its JSON takes to read (about 3 MiB at most, see ingest.c).
  *
  * A run is sent in CopyData messages of `piece` bytes, one for every
  * `piece` bytes the next run takes in, so that the worker and its backend

@@ -706,6 +706,20 @@ def test_stream_line_over_1_mib_is_422(api, db, execution):
     assert [l for l, _ in ingest_errors(response)] == [2]
 
 
+def test_a_long_line_of_countless_values_is_refused_unread(api, db, execution):
+    # jansson's memory grows with the values it reads: a line far beyond any
+    # execution's ~75 values is refused before it is read
+    many = execution(metadata={"k%d" % i: i for i in range(3000)})
+    fifty = execution(metadata={"k%d" % i: "x" * 400 for i in range(51)})  # long, few values
+    with db.unchanged():
+        response = api.post_ndjson(PATH, ndjson(execution(), many, fifty))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"line": 2, "field": "body",
+         "message": "has far more values than an execution (metadata has at most 50 members)"},
+        {"line": 3, "field": "metadata", "message": "must have at most 50 members"}]
+
+
 def test_a_bad_line_registers_no_agent_and_no_version(api, db, execution):
     body = ndjson(execution(agent_name="never", version="9"), execution(latency_ms=-5))
     with db.unchanged():
@@ -769,7 +783,7 @@ def test_a_100000_line_stream_is_stored_whole(api, db, make_agent):
 
 
 def test_rows_sent_in_sorted_runs_keep_their_own_values(api, db, make_agent):
-    # Rows COPYed straight into executions go out in runs of 3 MiB sorted by
+    # Rows COPYed straight into executions go out in runs of 2 MiB sorted by
     # started_at. 40,000 rows scattered over a day make several runs; an
     # agent new at line 20,000 pauses the COPY (its pair is resolved), and a
     # client id on the last line sends the rest through the staging table.

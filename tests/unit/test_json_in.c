@@ -146,12 +146,23 @@ static void mutated_lines_never_disagree(void **state)
     assert_true(answered < 900000);
 }
 
+static void separators_are_counted_outside_strings(void **state)
+{
+    (void)state;
+    const char *s = "{\"a,b:\":1, \"c\":\"x\\\",:\", \"d\":{\"e\":[1,2]}}";
+    /* a: 1 colon + comma; c: colon + comma ("x\",:" is one string); d: colon; e: colon, comma */
+    assert_int_equal(json_in_separators(s, strlen(s)), 7);
+    assert_int_equal(json_in_separators("", 0), 0);
+    assert_int_equal(json_in_separators("\",:,:", 5), 0); /* an unterminated string */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(common_lines_are_read_as_jansson_reads_them),
         cmocka_unit_test(anything_else_is_left_to_jansson),
         cmocka_unit_test(mutated_lines_never_disagree),
+        cmocka_unit_test(separators_are_counted_outside_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
