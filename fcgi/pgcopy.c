@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "pgcopy.h"
+#include "validate.h"
 
 #define POSTGRES_EPOCH_MICROS 946684800000000LL /* 2000-01-01 after 1970-01-01 */
 #define NUMERIC_POS           0x0000
@@ -84,17 +85,6 @@ size_t pgcopy_timestamptz(char *out, int64_t micros)
     return pgcopy_int8(out, micros - POSTGRES_EPOCH_MICROS);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 size_t pgcopy_uuid(char *out, const char *s)
 {
     char *o = out + 4;
@@ -105,7 +95,7 @@ size_t pgcopy_uuid(char *out, const char *s)
                 return 0;
             continue;
         }
-        int hi = hex_value(s[i]), lo = hi < 0 ? -1 : hex_value(s[i + 1]);
+        int hi = validate_hex(s[i]), lo = hi < 0 ? -1 : validate_hex(s[i + 1]);
         if (lo < 0)
             return 0;
         *o++ = (char)(hi << 4 | lo);

@@ -6,16 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "validate.h"
 
 static bool utf8_valid(const unsigned char *s, size_t len)
 {
@@ -65,7 +56,7 @@ static char *query_decode(arena_t *arena, const char *s, size_t len)
         } else if (s[i] == '%') {
             if (i + 2 >= len)
                 return NULL;
-            int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+            int hi = validate_hex(s[i + 1]), lo = validate_hex(s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return NULL;
             out[n++] = (char)(hi * 16 + lo);

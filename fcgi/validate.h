@@ -58,6 +58,9 @@ int validate_flat_object(const json_t *value, const char *prefix, problem_t *p);
 /* Joins a prefix and a member name into a field path ("a.b"), in the arena. */
 const char *validate_path(arena_t *arena, const char *prefix, const char *name);
 
+/* The value of a hex digit (any case), or -1. */
+int validate_hex(char c);
+
 /* True if s is a UUID in its canonical 8-4-4-4-12 hex form (any case). */
 bool validate_uuid(const char *s);
 
