@@ -114,6 +114,11 @@ size_t pgcopy_text(char *out, const char *s, size_t len)
     return 4 + len;
 }
 
+size_t pgcopy_text_or_null(char *out, const char *s)
+{
+    return s != NULL ? pgcopy_text(out, s, strlen(s)) : pgcopy_null(out);
+}
+
 size_t pgcopy_jsonb(char *out, const char *s, size_t len)
 {
     put32(out, (uint32_t)len + 1);

@@ -34,6 +34,8 @@ size_t pgcopy_timestamptz(char *out, int64_t micros);
 size_t pgcopy_uuid(char *out, const char *s);
 /* text, varchar: len bytes of UTF-8 (4 + len written). */
 size_t pgcopy_text(char *out, const char *s, size_t len);
+/* The NUL-terminated s as text, or NULL when s is NULL. */
+size_t pgcopy_text_or_null(char *out, const char *s);
 /* jsonb: the JSON text behind the format's version byte (5 + len written). */
 size_t pgcopy_jsonb(char *out, const char *s, size_t len);
 /* numeric from a decimal text ("12", "-0.0042", "1.5e-07"), exactly as the

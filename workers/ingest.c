@@ -527,12 +527,6 @@ static void copy_row(ingest_t *in, const char *const cols[STAGING_COLUMNS])
         copy_column(in, cols[i], i == STAGING_COLUMNS - 1);
 }
 
-/* A text column, or NULL. */
-static size_t pgcopy_text_or_null(char *out, const char *s)
-{
-    return s != NULL ? pgcopy_text(out, s, strlen(s)) : pgcopy_null(out);
-}
-
 /* Adds the row to the run being filled, as a binary row of executions, with
  * the agent and version r resolved; finished_at and evaluated_at as
  * execution_staging_finish() computes them. The texts of cols are the
@@ -544,8 +538,9 @@ static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS
     static const enum staging_column texts[] = {S_MODEL,          S_TASK_ID,       S_STATUS,
                                                 S_ERROR_CATEGORY, S_ERROR_MESSAGE, S_EVAL_EVALUATOR,
                                                 S_METADATA};
-    /* the row's fields without their texts: 20 lengths, 3 UUIDs, 2 bools
-     * and numbers of at most 8 bytes, one numeric */
+    /* the row's fields without their texts: the field count, 20 lengths,
+     * 3 UUIDs, 8 numbers of at most 8 bytes and a bool (61 <= 64), one
+     * numeric */
     size_t room = 2 + DIRECT_COLUMNS * 4 + 3 * 16 + 8 * 8 + PGCOPY_NUMERIC_MAX;
 
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)

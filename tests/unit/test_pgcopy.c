@@ -52,6 +52,8 @@ static void frame_and_fixed_width_fields(void **state)
     assert_bytes(out, pgcopy_int8(out, 86400000), "00000008 0000000005265c00");
     assert_bytes(out, pgcopy_float8(out, 0.25), "00000008 3fd0000000000000");
     assert_bytes(out, pgcopy_text(out, "a\tb", 3), "00000003 610962");
+    assert_bytes(out, pgcopy_text_or_null(out, "a\tb"), "00000003 610962");
+    assert_bytes(out, pgcopy_text_or_null(out, NULL), "ffffffff");
     assert_bytes(out, pgcopy_jsonb(out, "{}", 2), "00000003 01 7b7d");
 }
 
