@@ -25,7 +25,7 @@ DEMO_EXECUTIONS ?= 200000
 DEMO_AGENTS     ?= 50
 DEMO_DAYS       ?= 30
 
-.PHONY: all asan deps run demo test unit e2e e2e-asan bench fmt fmt-check clean help
+.PHONY: all asan deps run demo test unit e2e e2e-asan bench soak fmt fmt-check clean help
 
 all: bin/fleetdashd
 
@@ -37,6 +37,7 @@ help:
 	@echo "                DEMO_AGENTS=$(DEMO_AGENTS) DEMO_DAYS=$(DEMO_DAYS))"
 	@echo "make test       the same on its own ports and var/, then every test (also under ASan+UBSan)"
 	@echo "make bench      benchmarks, as ratios to baselines measured in the same run"
+	@echo "make soak       faults under load (workers killed, slow clients, big bodies), each figure vs its goal"
 	@echo "make fmt        format the C sources; make fmt-check only checks"
 
 bin/fleetdashd: $(RUNTIME) $(HEADERS)
@@ -98,6 +99,9 @@ bench: deps all
 	tests/bench/run.sh var/bench
 	tests/bench/ingest.sh var/bench-ingest
 	tests/bench/aggregates.sh var/bench-aggregates
+
+soak: deps all
+	tests/soak/run.sh var/soak
 
 fmt:
 	clang-format -i $(RUNTIME) $(HEADERS) $(wildcard tests/unit/*.c)
