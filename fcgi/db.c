@@ -1,6 +1,7 @@
 /* db.c - the worker's one PostgreSQL connection: lazy, prepared, self-healing */
 #include "db.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -94,10 +95,33 @@ static void db_notice(void *arg, const char *message)
     log_warn("database notice: %.*s", (int)strcspn(message, "\n"), message);
 }
 
+/* True when the server has closed the idle connection. A restart or a
+ * terminated backend leaves a FATAL message and the end of the stream on the
+ * socket, which libpq reads only with the next statement, and that statement
+ * would fail although the server is back. Asked only outside a transaction
+ * (nothing in flight), so anything readable is the server speaking first:
+ * a notice, a parameter change (parsed and kept), or its goodbye. */
+static bool db_idle_connection_lost(void)
+{
+    struct pollfd pfd = {.fd = PQsocket(db_conn), .events = POLLIN};
+
+    if (pfd.fd < 0)
+        return true;
+    for (int round = 0; round < 8 && poll(&pfd, 1, 0) > 0; round++) {
+        if (PQconsumeInput(db_conn) == 0 || PQstatus(db_conn) != CONNECTION_OK)
+            return true;
+        (void)PQisBusy(db_conn); /* parses what came; a FATAL goes to db_notice */
+    }
+    return PQstatus(db_conn) != CONNECTION_OK;
+}
+
 static int db_connect(problem_t *p)
 {
-    if (db_conn != NULL && PQstatus(db_conn) == CONNECTION_OK)
+    if (db_conn != NULL && PQstatus(db_conn) == CONNECTION_OK &&
+        (db_tx_depth > 0 || !db_idle_connection_lost()))
         return 0;
+    if (db_conn != NULL && db_tx_depth == 0)
+        log_info("database connection closed by the server while idle; reconnecting");
     db_close();
     /* Our defaults come first so that the connection string can override them. */
     const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
@@ -240,18 +264,15 @@ PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem
 {
     bool lost;
     bool had_connection = db_conn != NULL;
+    const problem_t before = *p;
     PGresult *res = db_try(stmt, params, p, &lost);
 
     if (res == NULL && lost && had_connection && stmt->retry_safe && db_tx_depth == 0) {
-        /* The connection died while idle (say, the server restarted): one
-         * more try on a fresh one, which is what a person would do. */
-        problem_t retry = {.arena = p->arena};
-        res = db_try(stmt, params, &retry, &lost);
-        if (res != NULL) {
-            p->status = 0;
-            p->detail = NULL;
-            p->retry_after = 0;
-        }
+        /* The connection died on the way (the server restarted between our
+         * idle check and the statement): one more try on a fresh one. Its
+         * answer stands, a 4xx included. */
+        *p = before;
+        res = db_try(stmt, params, p, &lost);
     }
     return res;
 }
@@ -322,8 +343,17 @@ int db_begin(problem_t *p)
         db_tx_depth++;
         return db_tx_aborted ? problem_set(p, 500, "The transaction was rolled back.") : 0;
     }
-    if (db_connect(p) != 0 || db_simple("BEGIN", p) != 0)
+    if (db_connect(p) != 0)
         return -1;
+    const problem_t before = *p;
+    if (db_simple("BEGIN", p) != 0) {
+        /* Nothing ran yet: a connection lost on the way is replaced once. */
+        if (db_conn != NULL)
+            return -1;
+        *p = before;
+        if (db_connect(p) != 0 || db_simple("BEGIN", p) != 0)
+            return -1;
+    }
     db_tx_depth = 1;
     db_tx_aborted = false;
     return 0;

@@ -339,6 +339,29 @@ static int agg_invalid_query(problem_t *p)
     return p->status != 0 ? -1 : 0;
 }
 
+/* from and to both given: from before to, at most 400 days apart. Checked
+ * here as well as in SQL (agg_query, where to may default to now) so that a
+ * backwards range is 422 whatever the state of the database. */
+static void agg_check_range(const request_t *req, problem_t *p)
+{
+    const char *from = request_query(req, "from"), *to = request_query(req, "to");
+    const int64_t max_span = 400LL * 86400 * 1000000;
+    int64_t t_from, t_to;
+    const char *why = NULL;
+
+    if (from == NULL || to == NULL || rfc3339_parse(from, &t_from) != 0 ||
+        rfc3339_parse(to, &t_to) != 0)
+        return;
+    if (t_from >= t_to)
+        why = "from must be before to";
+    else if (t_to - t_from > max_span)
+        why = "the range is longer than 400 days";
+    if (why != NULL) {
+        problem_field(p, "from", "%s", why);
+        problem_field(p, "to", "%s", why);
+    }
+}
+
 /* Checks the value of every query parameter (all known, see
  * agg_unknown_params) and builds q from them; every bad one is a 422 field.
  * Returns 0, or -1 with p filled. */
@@ -369,6 +392,7 @@ static int agg_query(const request_t *req, json_t *q, problem_t *p)
     if (request_query(req, "time_range") != NULL &&
         (request_query(req, "from") != NULL || request_query(req, "to") != NULL))
         problem_field(p, "time_range", "cannot be combined with from and to");
+    agg_check_range(req, p);
     return agg_invalid_query(p);
 }
 
