@@ -10,8 +10,6 @@
 #include "cache.h"
 #include "log.h"
 
-#define DB_MAX_PREPARED 64
-
 /* Maps SQLSTATEs (or their two-character class, written "08***") to HTTP.
  * sqlstate: five characters; '*' matches any character
  * status:   HTTP status of the answer
@@ -46,8 +44,9 @@ static int db_tx_depth;    /* open db_begin levels; 0 = autocommit */
 static bool db_tx_aborted; /* rolled back inside: outer levels do nothing */
 static char *db_conninfo;
 static char *db_application_name;
-static const db_statement_t *db_prepared[DB_MAX_PREPARED];
+static const db_statement_t **db_prepared; /* prepared on this connection */
 static int db_nprepared;
+static int db_prepared_cap;
 static bool db_outage_once;             /* db_log_outages_once() */
 static bool db_outage_logged;           /* a failure was logged, no connection since */
 static struct timespec db_outage_since; /* when that failure was */
@@ -65,7 +64,9 @@ void db_close(void)
     if (db_conn != NULL)
         PQfinish(db_conn);
     db_conn = NULL;
-    db_nprepared = 0;
+    free(db_prepared);
+    db_prepared = NULL;
+    db_nprepared = db_prepared_cap = 0;
     if (db_tx_depth > 0)
         db_tx_aborted = true;
 }
@@ -221,20 +222,37 @@ static bool db_is_prepared(const db_statement_t *stmt)
     return false;
 }
 
+/* Adds stmt to the statements prepared on this connection. When memory runs
+ * out it is simply not remembered: its next call prepares it again, which
+ * db_prepare takes as done (42P05), so no statement is ever refused. */
+static void db_remember_prepared(const db_statement_t *stmt)
+{
+    if (db_nprepared == db_prepared_cap) {
+        int cap = db_prepared_cap > 0 ? db_prepared_cap * 2 : 64;
+        const db_statement_t **grown = realloc(db_prepared, (size_t)cap * sizeof(*grown));
+        if (grown == NULL)
+            return;
+        db_prepared = grown;
+        db_prepared_cap = cap;
+    }
+    db_prepared[db_nprepared++] = stmt;
+}
+
 /* Prepares stmt on the current connection once. Returns 0 or -1 with p. */
 static int db_prepare(const db_statement_t *stmt, problem_t *p)
 {
     if (db_is_prepared(stmt))
         return 0;
     PGresult *res = PQprepare(db_conn, stmt->name, stmt->sql, stmt->nparams, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+        !(state != NULL && strcmp(state, "42P05") == 0 && !db_in_transaction())) {
         db_error(res, stmt, p);
         PQclear(res);
         return -1;
     }
     PQclear(res);
-    if (db_nprepared < DB_MAX_PREPARED)
-        db_prepared[db_nprepared++] = stmt;
+    db_remember_prepared(stmt);
     return 0;
 }
 
