@@ -127,3 +127,38 @@ int cursor_page_params(request_t *req, const char *const *filters, size_t nkey, 
         cursor_refuse(p);
     return p->status != 0 ? -1 : 0;
 }
+
+/* The text of the named column, "" for NULL or a column rows lacks. */
+static const char *cursor_column(const PGresult *rows, int row, const char *name)
+{
+    int col = PQfnumber(rows, name);
+
+    return col >= 0 && !PQgetisnull(rows, row, col) ? PQgetvalue(rows, row, col) : "";
+}
+
+const char *cursor_page_json(arena_t *arena, const PGresult *rows, long limit,
+                             const char *const *keys, size_t *len)
+{
+    int n = PQntuples(rows) < limit ? PQntuples(rows) : (int)limit;
+    size_t cap = 64;
+
+    for (int row = 0; row < n; row++)
+        cap += strlen(cursor_column(rows, row, "body")) + 1;
+    char *text = arena_alloc(arena, cap);
+    size_t at = (size_t)snprintf(text, cap, "{\"items\":[");
+    for (int row = 0; row < n; row++)
+        at += (size_t)snprintf(text + at, cap - at, "%s%s", row == 0 ? "" : ",",
+                               cursor_column(rows, row, "body"));
+    const char *next = "null";
+    if (PQntuples(rows) > limit && n > 0) {
+        const char *parts[CURSOR_MAX_PARTS];
+        size_t nparts = 0;
+        for (; keys[nparts] != NULL && nparts < CURSOR_MAX_PARTS; nparts++)
+            parts[nparts] = cursor_column(rows, n - 1, keys[nparts]);
+        /* a cursor is URL-safe base64: nothing in it needs escaping */
+        next = arena_printf(arena, "\"%s\"", cursor_encode(arena, parts, nparts));
+    }
+    text = arena_printf(arena, "%.*s],\"next_cursor\":%s}", (int)at, text, next);
+    *len = strlen(text);
+    return text;
+}

@@ -2,6 +2,7 @@
 #ifndef FLEETDASH_CURSOR_H
 #define FLEETDASH_CURSOR_H
 
+#include <libpq-fe.h>
 #include <stddef.h>
 
 #include "arena.h"
@@ -32,6 +33,15 @@ int cursor_decode(arena_t *arena, const char *token, const char **parts, size_t 
  * Returns 0, or -1 with a 400 in p naming every bad parameter. */
 int cursor_page_params(request_t *req, const char *const *filters, size_t nkey, cursor_page_t *page,
                        problem_t *p);
+
+/* The answer of a list as JSON text in the arena: {"items": [the "body"
+ * column of the first limit rows, JSON already, joined as it is],
+ * "next_cursor": the cursor of the last of them, made from its columns named
+ * in keys (NULL-terminated), or null when rows holds no more than limit
+ * rows}. *len is its length. The statement asks for limit + 1 rows. Never
+ * fails. */
+const char *cursor_page_json(arena_t *arena, const PGresult *rows, long limit,
+                             const char *const *keys, size_t *len);
 
 /* The 400 for a cursor whose parts turn out wrong; always -1. */
 int cursor_refuse(problem_t *p);

@@ -325,6 +325,24 @@ const char *db_value(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+const char *db_get(const PGresult *res, int row, const char *column)
+{
+    int col = PQfnumber(res, column);
+
+    if (col < 0) {
+        log_error("a statement's result has no column %s", column);
+        return NULL;
+    }
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+const char *db_get_copy(arena_t *arena, const PGresult *res, int row, const char *column)
+{
+    const char *value = db_get(res, row, column);
+
+    return value != NULL ? arena_strdup(arena, value) : NULL;
+}
+
 int db_int(const PGresult *res, int row, int col)
 {
     return atoi(PQgetvalue(res, row, col));

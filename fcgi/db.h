@@ -85,6 +85,15 @@ int db_ping(problem_t *p);
  * the result). */
 const char *db_value(const PGresult *res, int row, int col);
 
+/* The value of the column named column in row, or NULL when it is SQL NULL
+ * or res has no such column (a mistake of ours, logged). The text lives as
+ * long as res. Handlers read columns by name, never by position. */
+const char *db_get(const PGresult *res, int row, const char *column);
+
+/* db_get's value copied into arena (NULL stays NULL), for an answer that
+ * outlives res. */
+const char *db_get_copy(arena_t *arena, const PGresult *res, int row, const char *column);
+
 /* A result value as an int (0 for NULL); for integer columns. */
 int db_int(const PGresult *res, int row, int col);
 

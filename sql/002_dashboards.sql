@@ -83,45 +83,68 @@ CREATE TRIGGER dashboard_widgets_deleted AFTER DELETE ON dashboard_widgets
     REFERENCING OLD TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION dashboard_widgets_touch_dashboard();
 
--- One row per widget of a dashboard (one row with NULL widget columns when it
--- has none), in display order. The worker builds a Dashboard from these rows.
--- Times are timestamptz: the worker's session runs in UTC and turns their
--- text into RFC 3339 itself (to_char here would double the cost of a read).
-CREATE TYPE dashboard_row AS (
-    id uuid, name text, description text, is_default boolean, owner text,
-    version integer, created_at timestamptz, updated_at timestamptz,
-    widget_id uuid, widget_type text, widget_title text, widget_config text,
-    widget_x integer, widget_y integer, widget_w integer, widget_h integer,
-    widget_refresh integer, widget_created_at timestamptz, widget_updated_at timestamptz);
+-- Answers are JSON made here, one way for every group (the worker passes the
+-- text on as it is and reads only named columns: ids and versions for the
+-- ETag, Location and cursors).
 
-CREATE FUNCTION dashboard_read(p_id uuid) RETURNS SETOF dashboard_row
+-- api_time(t) - t as every answer writes a time: RFC 3339 in UTC, the
+-- fraction as PostgreSQL prints it (trailing zeros cut, none on a whole
+-- second): "2026-11-21T10:36:25.02Z". STABLE: to_char is.
+CREATE FUNCTION api_time(t timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+        || rtrim(rtrim(to_char(t AT TIME ZONE 'UTC', '.US'), '0'), '.') || 'Z'
+$$;
+
+-- widget_json(w) - a Widget of the API.
+CREATE FUNCTION widget_json(w dashboard_widgets) RETURNS json
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT json_build_object(
+        'id', w.id, 'dashboard_id', w.dashboard_id, 'type', w.type, 'title', w.title,
+        'config', w.config,
+        'position', json_build_object('x', w.x, 'y', w.y, 'w', w.w, 'h', w.h),
+        'refresh_interval_seconds', w.refresh_interval_seconds,
+        'created_at', api_time(w.created_at), 'updated_at', api_time(w.updated_at))
+$$;
+
+-- dashboard_json(d, key, value) - the dashboard's attributes, then one more
+-- member: "widgets" for a Dashboard, "widget_count" for a DashboardSummary.
+CREATE FUNCTION dashboard_json(d dashboards, p_key text, p_value json) RETURNS json
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT json_build_object(
+        'id', d.id, 'name', d.name, 'description', d.description,
+        'is_default', d.is_default, 'owner', d.owner, 'version', d.version,
+        'created_at', api_time(d.created_at), 'updated_at', api_time(d.updated_at),
+        p_key, p_value)
+$$;
+
+-- The answer of every read and write of one dashboard: its id and version
+-- (ETag, Location) and the Dashboard with its widgets in display order.
+CREATE TYPE dashboard_answer AS (id uuid, version integer, body json);
+
+CREATE FUNCTION dashboard_read(p_id uuid) RETURNS SETOF dashboard_answer
 LANGUAGE sql STABLE
 BEGIN ATOMIC
-    SELECT d.id, d.name, d.description, d.is_default, d.owner, d.version,
-           d.created_at, d.updated_at,
-           w.id, w.type, w.title, w.config::text, w.x, w.y, w.w, w.h,
-           w.refresh_interval_seconds, w.created_at, w.updated_at
+    SELECT d.id, d.version, dashboard_json(d, 'widgets', COALESCE(
+               (SELECT json_agg(widget_json(dw) ORDER BY dw.y, dw.x, dw.created_at, dw.id)
+                  FROM dashboard_widgets dw WHERE dw.dashboard_id = d.id), '[]'))
       FROM dashboards d
-      LEFT JOIN dashboard_widgets w ON w.dashboard_id = d.id
-     WHERE d.id = p_id
-     ORDER BY w.y, w.x, w.created_at, w.id;
+     WHERE d.id = p_id;
 END;
 
--- One widget with the version of its dashboard (for the ETag).
--- Widget columns in the same order as the widget_* columns of dashboard_row.
-CREATE TYPE widget_row AS (
-    id uuid, type text, title text, config text,
-    x integer, y integer, w integer, h integer, refresh_interval_seconds integer,
-    created_at timestamptz, updated_at timestamptz, dashboard_id uuid, dashboard_version integer);
+-- One widget, with its dashboard's id and version (the ETag is the
+-- dashboard's).
+CREATE TYPE widget_answer AS (id uuid, dashboard_id uuid, dashboard_version integer,
+                              type text, body json);
 
-CREATE FUNCTION widget_read(p_dashboard uuid, p_widget uuid) RETURNS SETOF widget_row
+CREATE FUNCTION widget_read(p_dashboard uuid, p_widget uuid) RETURNS SETOF widget_answer
 LANGUAGE sql STABLE
 BEGIN ATOMIC
-    SELECT w.id, w.type, w.title, w.config::text, w.x, w.y, w.w, w.h,
-           w.refresh_interval_seconds, w.created_at, w.updated_at, w.dashboard_id, d.version
-      FROM dashboard_widgets w
-      JOIN dashboards d ON d.id = w.dashboard_id
-     WHERE w.dashboard_id = p_dashboard AND w.id = p_widget;
+    -- (dw, not w: a widget's width is its column w)
+    SELECT dw.id, dw.dashboard_id, d.version, dw.type, widget_json(dw)
+      FROM dashboard_widgets dw
+      JOIN dashboards d ON d.id = dw.dashboard_id
+     WHERE dw.dashboard_id = p_dashboard AND dw.id = p_widget;
 END;
 
 -- Locks a dashboard and checks the version the caller expects (NULL: any).
@@ -179,7 +202,7 @@ $$;
 
 CREATE FUNCTION dashboard_create(p_name text, p_description text, p_is_default boolean,
                                  p_owner text, p_widgets json)
-RETURNS SETOF dashboard_row LANGUAGE plpgsql AS $$
+RETURNS SETOF dashboard_answer LANGUAGE plpgsql AS $$
 DECLARE
     v_id uuid;
 BEGIN
@@ -198,7 +221,7 @@ END $$;
 CREATE FUNCTION dashboard_replace(p_id uuid, p_expected integer, p_name text,
                                   p_description text, p_is_default boolean, p_owner text,
                                   p_widgets json)
-RETURNS SETOF dashboard_row LANGUAGE plpgsql AS $$
+RETURNS SETOF dashboard_answer LANGUAGE plpgsql AS $$
 BEGIN
     IF p_is_default THEN
         PERFORM dashboard_lock_default();
@@ -220,7 +243,7 @@ END $$;
 -- PATCH: only the members present in p_patch change (JSON null clears); an
 -- empty patch changes nothing, so the version stays.
 CREATE FUNCTION dashboard_patch(p_id uuid, p_expected integer, p_patch json)
-RETURNS SETOF dashboard_row LANGUAGE plpgsql AS $$
+RETURNS SETOF dashboard_answer LANGUAGE plpgsql AS $$
 DECLARE
     v_default boolean := (p_patch->>'is_default')::boolean;
 BEGIN
@@ -255,7 +278,7 @@ END $$;
 
 -- Moves many widgets at once; one unknown widget and nothing moves.
 CREATE FUNCTION dashboard_layout(p_id uuid, p_expected integer, p_positions json)
-RETURNS SETOF dashboard_row LANGUAGE plpgsql AS $$
+RETURNS SETOF dashboard_answer LANGUAGE plpgsql AS $$
 DECLARE
     v_unknown text;
 BEGIN
@@ -288,7 +311,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION widget_create(p_dashboard uuid, p_expected integer, p_widget json)
-RETURNS SETOF widget_row LANGUAGE plpgsql AS $$
+RETURNS SETOF widget_answer LANGUAGE plpgsql AS $$
 DECLARE
     v_id uuid;
 BEGIN
@@ -301,7 +324,7 @@ END $$;
 -- changes only the members present.
 CREATE FUNCTION widget_update(p_dashboard uuid, p_widget uuid, p_expected integer,
                               p_body json, p_replace boolean)
-RETURNS SETOF widget_row LANGUAGE plpgsql AS $$
+RETURNS SETOF widget_answer LANGUAGE plpgsql AS $$
 DECLARE
     v_position json := p_body->'position';
 BEGIN
@@ -341,7 +364,7 @@ END $$;
 
 -- The default dashboard, created with the ten "System Overview" widgets when
 -- there is none. Concurrent first calls create exactly one.
-CREATE FUNCTION dashboard_default() RETURNS SETOF dashboard_row
+CREATE FUNCTION dashboard_default() RETURNS SETOF dashboard_answer
 LANGUAGE plpgsql AS $$
 DECLARE
     v_id uuid;

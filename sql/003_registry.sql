@@ -30,54 +30,58 @@ COMMENT ON COLUMN improvement_proposals.agent_id IS
 
 -- ===================================================================
 -- Row shapes: one view per object of the API, columns in the order of
--- its JSON members. Free-form values leave as JSON text, times as
--- timestamptz (the worker's session is UTC; it prints RFC 3339 itself).
+-- its JSON members and ready for it (times as api_time() text, free-form
+-- values as JSON): the worker answers row_to_json() of a row as it is.
 -- ===================================================================
 
 CREATE VIEW agent_rows AS
-SELECT a.id, a.name, a.description, to_json(a.capabilities)::text AS capabilities,
-       a.metadata::text AS metadata, a.is_active, a.state, a.current_task,
-       a.last_heartbeat_at,
+SELECT a.id, a.name, a.description, to_json(a.capabilities) AS capabilities,
+       a.metadata, a.is_active, a.state, a.current_task,
+       api_time(a.last_heartbeat_at) AS last_heartbeat_at,
        (SELECT v.version FROM agent_versions v
          WHERE v.agent_id = a.id AND v.is_active) AS active_version,
-       a.created_at, a.updated_at
+       api_time(a.created_at) AS created_at, api_time(a.updated_at) AS updated_at
   FROM agents a;
 COMMENT ON VIEW agent_rows IS 'Agent objects of the API, one row per agent';
 
 CREATE VIEW agent_version_rows AS
-SELECT v.id, v.agent_id, v.version, v.config::text AS config, v.is_active, v.created_at
+SELECT v.id, v.agent_id, v.version, v.config, v.is_active,
+       api_time(v.created_at) AS created_at
   FROM agent_versions v;
 COMMENT ON VIEW agent_version_rows IS 'AgentVersion objects of the API';
 
 CREATE VIEW evaluation_rows AS
 SELECT e.id AS execution_id, e.eval_passed AS passed, e.eval_score AS score,
-       e.eval_evaluator AS evaluator, e.evaluated_at AS created_at
+       e.eval_evaluator AS evaluator, api_time(e.evaluated_at) AS created_at
   FROM executions e
  WHERE e.eval_passed IS NOT NULL;
 COMMENT ON VIEW evaluation_rows IS 'Evaluation objects of the API';
 
 CREATE VIEW problem_rows AS
 SELECT p.id, p.agent_id, p.execution_id, p.category, p.severity, p.title, p.description,
-       p.status, p.occurrences, p.first_seen_at, p.last_seen_at, p.resolved_at,
-       p.created_at, p.updated_at
+       p.status, p.occurrences, api_time(p.first_seen_at) AS first_seen_at,
+       api_time(p.last_seen_at) AS last_seen_at, api_time(p.resolved_at) AS resolved_at,
+       api_time(p.created_at) AS created_at, api_time(p.updated_at) AS updated_at
   FROM problems p;
 COMMENT ON VIEW problem_rows IS 'Problem objects of the API';
 
 CREATE VIEW deployment_rows AS
 SELECT d.id, d.agent_id, d.old_version_id, d.new_version_id, d.status, d.traffic_percent,
-       d.started_at, d.updated_at, d.completed_at
+       api_time(d.started_at) AS started_at, api_time(d.updated_at) AS updated_at,
+       api_time(d.completed_at) AS completed_at
   FROM canary_deployments d;
 COMMENT ON VIEW deployment_rows IS 'Deployment objects of the API (canary rollouts)';
 
 CREATE VIEW proposal_rows AS
-SELECT p.id, p.problem_id, p.agent_id, p.title, p.description, p.status, p.created_at,
-       p.decided_at
+SELECT p.id, p.problem_id, p.agent_id, p.title, p.description, p.status,
+       api_time(p.created_at) AS created_at, api_time(p.decided_at) AS decided_at
   FROM improvement_proposals p;
 COMMENT ON VIEW proposal_rows IS 'Proposal objects of the API (improvement proposals)';
 
 CREATE VIEW experiment_rows AS
-SELECT x.id, x.agent_id, x.name, x.hypothesis, x.status, x.started_at, x.ended_at,
-       x.results::text AS results, x.created_at
+SELECT x.id, x.agent_id, x.name, x.hypothesis, x.status,
+       api_time(x.started_at) AS started_at, api_time(x.ended_at) AS ended_at,
+       x.results, api_time(x.created_at) AS created_at
   FROM experiments x;
 COMMENT ON VIEW experiment_rows IS 'Experiment objects of the API';
 

@@ -30,40 +30,30 @@ typedef struct body_rules {
  * ends with a NULL member. SQL NULL is JSON null whatever the column.
  * member: the JSON member
  * value:  turns the column's text into JSON (a new reference) */
-typedef struct column {
-    const char *member;
-    json_t *(*value)(arena_t *arena, const char *text);
-} column_t;
-
 /* One write endpoint. The statement's parameters are the ids of the path
  * (checked to be UUIDs first), then the checked body as JSON text.
  * stmt:     one call of a function of 003_registry.sql
  * nouns:    what each id of the path names, for 404 details; NULL = no ids
  * body:     what the body must satisfy; NULL = the request has no body
- * columns:  the object the returned row is shaped into
- * status:   200 or 201; 0 = 201 when the row's last column (created) is
- *           true, else 200
- * location: the Location header of a 201, made from its body; NULL = none */
+ * status:   200 or 201; 0 = 201 when the row's column "created" is true,
+ *           else 200
+ * location: the Location header of a 201, made from the row's columns;
+ *           NULL = none
+ * Every statement answers the object as its column "body" (row_to_json of
+ * a row of the views of 003_registry.sql). */
 typedef struct registry_write {
     const db_statement_t *stmt;
     const char *const *nouns;
     const body_rules_t *body;
-    const column_t *columns;
     int status;
-    const char *(*location)(arena_t *arena, const json_t *created);
+    const char *(*location)(arena_t *arena, const PGresult *rows);
 } registry_write_t;
 
 /* ---------------------------------------------------------------- prototypes */
 
 static void check_agent(const json_t *body, problem_t *p);
-static json_t *text_value(arena_t *arena, const char *text);
-static json_t *integer_value(arena_t *arena, const char *text);
-static json_t *boolean_value(arena_t *arena, const char *text);
-static json_t *real_value(arena_t *arena, const char *text);
-static json_t *time_value(arena_t *arena, const char *text);
-static json_t *json_value(arena_t *arena, const char *text);
-static const char *agent_location(arena_t *arena, const json_t *agent);
-static const char *version_location(arena_t *arena, const json_t *version);
+static const char *agent_location(arena_t *arena, const PGresult *rows);
+static const char *version_location(arena_t *arena, const PGresult *rows);
 
 /* ---------------------------------------------------------------- input rules */
 
@@ -198,72 +188,19 @@ static const body_rules_t experiment_patch_input = {experiment_patch_fields, NUL
 
 /* ---------------------------------------------------------------- output shapes */
 
-/* member, how its column becomes JSON; in the column order of the view */
-/* clang-format off */
-static const column_t agent_columns[] = {
-    {"id", text_value}, {"name", text_value}, {"description", text_value},
-    {"capabilities", json_value}, {"metadata", json_value}, {"is_active", boolean_value},
-    {"state", text_value}, {"current_task", text_value}, {"last_heartbeat_at", time_value},
-    {"active_version", text_value}, {"created_at", time_value}, {"updated_at", time_value},
-    {NULL, NULL},
-};
-enum { AGENT_ID, AGENT_NAME }; /* the columns of the list's cursor */
-
-static const column_t version_columns[] = {
-    {"id", text_value}, {"agent_id", text_value}, {"version", text_value},
-    {"config", json_value}, {"is_active", boolean_value}, {"created_at", time_value},
-    {NULL, NULL},
-};
-
-static const column_t evaluation_columns[] = {
-    {"execution_id", text_value}, {"passed", boolean_value}, {"score", real_value},
-    {"evaluator", text_value}, {"created_at", time_value},
-    {NULL, NULL},
-};
-
-static const column_t problem_columns[] = {
-    {"id", text_value}, {"agent_id", text_value}, {"execution_id", text_value},
-    {"category", text_value}, {"severity", text_value}, {"title", text_value},
-    {"description", text_value}, {"status", text_value}, {"occurrences", integer_value},
-    {"first_seen_at", time_value}, {"last_seen_at", time_value}, {"resolved_at", time_value},
-    {"created_at", time_value}, {"updated_at", time_value},
-    {NULL, NULL},
-};
-
-static const column_t deployment_columns[] = {
-    {"id", text_value}, {"agent_id", text_value}, {"old_version_id", text_value},
-    {"new_version_id", text_value}, {"status", text_value}, {"traffic_percent", integer_value},
-    {"started_at", time_value}, {"updated_at", time_value}, {"completed_at", time_value},
-    {NULL, NULL},
-};
-
-static const column_t proposal_columns[] = {
-    {"id", text_value}, {"problem_id", text_value}, {"agent_id", text_value},
-    {"title", text_value}, {"description", text_value}, {"status", text_value},
-    {"created_at", time_value}, {"decided_at", time_value},
-    {NULL, NULL},
-};
-
-static const column_t experiment_columns[] = {
-    {"id", text_value}, {"agent_id", text_value}, {"name", text_value},
-    {"hypothesis", text_value}, {"status", text_value}, {"started_at", time_value},
-    {"ended_at", time_value}, {"results", json_value}, {"created_at", time_value},
-    {NULL, NULL},
-};
-/* clang-format on */
-
 /* ---------------------------------------------------------------- statements */
 
 static const db_statement_t stmt_agent_list = {
     "registry_agent_list",
-    "SELECT * FROM agent_rows"
-    " WHERE ($1::boolean IS NULL OR is_active = $1)"
-    "   AND ($2::text IS NULL OR (name, id) > ($2, $3::uuid))"
-    " ORDER BY name, id"
+    "SELECT r.name, r.id, row_to_json(r) AS body FROM agent_rows r"
+    " WHERE ($1::boolean IS NULL OR r.is_active = $1)"
+    "   AND ($2::text IS NULL OR (r.name, r.id) > ($2, $3::uuid))"
+    " ORDER BY r.name, r.id"
     " LIMIT $4",
     4, true};
-static const db_statement_t stmt_agent_get = {"registry_agent_get",
-                                              "SELECT * FROM agent_rows WHERE id = $1", 1, true};
+static const db_statement_t stmt_agent_get = {
+    "registry_agent_get", "SELECT row_to_json(r) AS body FROM agent_rows r WHERE r.id = $1", 1,
+    true};
 /* The heartbeat: one UPDATE; its row count says whether the agent exists.
  * $2 state (NULL keeps it), $3 whether current_task was sent, $4 its value.
  * Its commit does not wait for the WAL flush (synchronous_commit off for this
@@ -281,32 +218,47 @@ static const db_statement_t stmt_heartbeat = {
     " WHERE id = $1",
     4, true};
 static const db_statement_t stmt_agent_register = {
-    "registry_agent_register", "SELECT (w.agent).*, w.created FROM agent_register($1) w", 1, false};
-static const db_statement_t stmt_agent_patch = {"registry_agent_patch",
-                                                "SELECT * FROM agent_patch($1, $2)", 2, true};
+    "registry_agent_register",
+    "SELECT row_to_json(w.agent) AS body, (w.agent).id, w.created FROM agent_register($1) w", 1,
+    false};
+static const db_statement_t stmt_agent_patch = {
+    "registry_agent_patch", "SELECT row_to_json(x) AS body, x.id FROM agent_patch($1, $2) x", 2,
+    true};
 static const db_statement_t stmt_version_create = {
-    "registry_version_create", "SELECT * FROM agent_version_create($1, $2)", 2, false};
+    "registry_version_create",
+    "SELECT row_to_json(x) AS body, x.id, x.agent_id FROM agent_version_create($1, $2) x", 2,
+    false};
 static const db_statement_t stmt_version_activate = {
-    "registry_version_activate", "SELECT * FROM agent_version_activate($1, $2)", 2, true};
+    "registry_version_activate",
+    "SELECT row_to_json(x) AS body, x.id, x.agent_id FROM agent_version_activate($1, $2) x", 2,
+    true};
 static const db_statement_t stmt_evaluation_record = {
-    "registry_evaluation_record", "SELECT (w.evaluation).*, w.created FROM evaluation_record($1) w",
-    1, false};
-static const db_statement_t stmt_problem_create = {"registry_problem_create",
-                                                   "SELECT * FROM problem_create($1)", 1, false};
-static const db_statement_t stmt_problem_patch = {"registry_problem_patch",
-                                                  "SELECT * FROM problem_patch($1, $2)", 2, true};
+    "registry_evaluation_record",
+    "SELECT row_to_json(w.evaluation) AS body, w.created FROM evaluation_record($1) w", 1, false};
+static const db_statement_t stmt_problem_create = {
+    "registry_problem_create", "SELECT row_to_json(x) AS body, x.id FROM problem_create($1) x", 1,
+    false};
+static const db_statement_t stmt_problem_patch = {
+    "registry_problem_patch", "SELECT row_to_json(x) AS body, x.id FROM problem_patch($1, $2) x", 2,
+    true};
 static const db_statement_t stmt_deployment_create = {
-    "registry_deployment_create", "SELECT * FROM deployment_create($1)", 1, false};
+    "registry_deployment_create",
+    "SELECT row_to_json(x) AS body, x.id FROM deployment_create($1) x", 1, false};
 static const db_statement_t stmt_deployment_patch = {
-    "registry_deployment_patch", "SELECT * FROM deployment_patch($1, $2)", 2, true};
-static const db_statement_t stmt_proposal_create = {"registry_proposal_create",
-                                                    "SELECT * FROM proposal_create($1)", 1, false};
-static const db_statement_t stmt_proposal_patch = {"registry_proposal_patch",
-                                                   "SELECT * FROM proposal_patch($1, $2)", 2, true};
+    "registry_deployment_patch",
+    "SELECT row_to_json(x) AS body, x.id FROM deployment_patch($1, $2) x", 2, true};
+static const db_statement_t stmt_proposal_create = {
+    "registry_proposal_create", "SELECT row_to_json(x) AS body, x.id FROM proposal_create($1) x", 1,
+    false};
+static const db_statement_t stmt_proposal_patch = {
+    "registry_proposal_patch", "SELECT row_to_json(x) AS body, x.id FROM proposal_patch($1, $2) x",
+    2, true};
 static const db_statement_t stmt_experiment_create = {
-    "registry_experiment_create", "SELECT * FROM experiment_create($1)", 1, false};
+    "registry_experiment_create",
+    "SELECT row_to_json(x) AS body, x.id FROM experiment_create($1) x", 1, false};
 static const db_statement_t stmt_experiment_patch = {
-    "registry_experiment_patch", "SELECT * FROM experiment_patch($1, $2)", 2, true};
+    "registry_experiment_patch",
+    "SELECT row_to_json(x) AS body, x.id FROM experiment_patch($1, $2) x", 2, true};
 
 /* ---------------------------------------------------------------- writes */
 
@@ -319,32 +271,32 @@ static const char *const experiment_nouns[] = {"experiment"};
 /* stmt, nouns, body, columns, status, location */
 /* clang-format off */
 static const registry_write_t write_agent_register = {
-    &stmt_agent_register, NULL, &agent_input, agent_columns, 0, agent_location};
+    &stmt_agent_register, NULL, &agent_input, 0, agent_location};
 static const registry_write_t write_agent_patch = {
-    &stmt_agent_patch, agent_nouns, &agent_patch_input, agent_columns, 200, NULL};
+    &stmt_agent_patch, agent_nouns, &agent_patch_input, 200, NULL};
 static const registry_write_t write_version_create = {
-    &stmt_version_create, agent_nouns, &version_input, version_columns, 201, version_location};
+    &stmt_version_create, agent_nouns, &version_input, 201, version_location};
 static const registry_write_t write_version_activate = {
-    &stmt_version_activate, agent_nouns, NULL, version_columns, 200, NULL};
+    &stmt_version_activate, agent_nouns, NULL, 200, NULL};
 static const registry_write_t write_evaluation_record = {
-    &stmt_evaluation_record, NULL, &evaluation_input, evaluation_columns, 0, NULL};
+    &stmt_evaluation_record, NULL, &evaluation_input, 0, NULL};
 static const registry_write_t write_problem_create = {
-    &stmt_problem_create, NULL, &problem_input, problem_columns, 201, NULL};
+    &stmt_problem_create, NULL, &problem_input, 201, NULL};
 static const registry_write_t write_problem_patch = {
-    &stmt_problem_patch, problem_nouns, &problem_patch_input, problem_columns, 200, NULL};
+    &stmt_problem_patch, problem_nouns, &problem_patch_input, 200, NULL};
 static const registry_write_t write_deployment_create = {
-    &stmt_deployment_create, NULL, &deployment_input, deployment_columns, 201, NULL};
+    &stmt_deployment_create, NULL, &deployment_input, 201, NULL};
 static const registry_write_t write_deployment_patch = {
-    &stmt_deployment_patch, deployment_nouns, &deployment_patch_input, deployment_columns,
+    &stmt_deployment_patch, deployment_nouns, &deployment_patch_input,
     200, NULL};
 static const registry_write_t write_proposal_create = {
-    &stmt_proposal_create, NULL, &proposal_input, proposal_columns, 201, NULL};
+    &stmt_proposal_create, NULL, &proposal_input, 201, NULL};
 static const registry_write_t write_proposal_patch = {
-    &stmt_proposal_patch, proposal_nouns, &proposal_patch_input, proposal_columns, 200, NULL};
+    &stmt_proposal_patch, proposal_nouns, &proposal_patch_input, 200, NULL};
 static const registry_write_t write_experiment_create = {
-    &stmt_experiment_create, NULL, &experiment_input, experiment_columns, 201, NULL};
+    &stmt_experiment_create, NULL, &experiment_input, 201, NULL};
 static const registry_write_t write_experiment_patch = {
-    &stmt_experiment_patch, experiment_nouns, &experiment_patch_input, experiment_columns,
+    &stmt_experiment_patch, experiment_nouns, &experiment_patch_input,
     200, NULL};
 /* clang-format on */
 
@@ -407,80 +359,27 @@ static bool has_body(const request_t *req)
     return length != NULL && strtoull(length, NULL, 10) > 0;
 }
 
-/* ---------------------------------------------------------------- JSON output */
+/* ---------------------------------------------------------------- locations */
 
-static json_t *text_value(arena_t *arena, const char *text)
+static const char *agent_location(arena_t *arena, const PGresult *rows)
 {
-    (void)arena;
-    return json_string(text);
+    return arena_printf(arena, AGENTS_BASE "/%s", db_get(rows, 0, "id"));
 }
 
-static json_t *integer_value(arena_t *arena, const char *text)
+static const char *version_location(arena_t *arena, const PGresult *rows)
 {
-    (void)arena;
-    return json_integer(strtoll(text, NULL, 10));
-}
-
-static json_t *boolean_value(arena_t *arena, const char *text)
-{
-    (void)arena;
-    return json_boolean(text[0] == 't');
-}
-
-static json_t *real_value(arena_t *arena, const char *text)
-{
-    (void)arena;
-    return json_real(strtod(text, NULL));
-}
-
-static json_t *time_value(arena_t *arena, const char *text)
-{
-    return json_string(db_time(arena, text));
-}
-
-/* jsonb prints a number such as 1e20 as a whole number too big for
- * jansson's integers: such a document is read with every integer as a real. */
-static json_t *json_value(arena_t *arena, const char *text)
-{
-    (void)arena;
-    json_t *value = json_loads(text, JSON_DECODE_ANY, NULL);
-    if (value == NULL)
-        value = json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
-    return value != NULL ? value : json_null();
-}
-
-/* The object of one row, shaped by columns. */
-static json_t *row_json(arena_t *arena, const column_t *columns, const PGresult *rows, int row)
-{
-    json_t *object = json_object();
-
-    for (int col = 0; columns[col].member != NULL; col++) {
-        json_t *value = PQgetisnull(rows, row, col)
-                            ? json_null()
-                            : columns[col].value(arena, PQgetvalue(rows, row, col));
-        json_object_set_new(object, columns[col].member, value);
-    }
-    return object;
-}
-
-static const char *agent_location(arena_t *arena, const json_t *agent)
-{
-    return arena_printf(arena, AGENTS_BASE "/%s", field_string(agent, "id"));
-}
-
-static const char *version_location(arena_t *arena, const json_t *version)
-{
-    return arena_printf(arena, AGENTS_BASE "/%s/versions/%s", field_string(version, "agent_id"),
-                        field_string(version, "id"));
+    return arena_printf(arena, AGENTS_BASE "/%s/versions/%s", db_get(rows, 0, "agent_id"),
+                        db_get(rows, 0, "id"));
 }
 
 /* ---------------------------------------------------------------- running statements */
 
-/* Runs stmt and answers with its first row shaped by columns. status as in
- * registry_write_t. Without a row the answer is a 404 saying missing (a
- * write function raises instead: no row from one is a server error). */
+/* Runs stmt and answers with the "body" of its first row; status as in
+ * registry_write_t, location (may be NULL) makes the Location of a 201.
+ * Without a row the answer is a 404 saying missing (a write function raises
+ * instead: no row from one is a server error). */
 static int answer_row(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                      const char *const *params, const column_t *columns, int status,
+                      const char *const *params, int status, const registry_write_t *w,
                       const char *missing)
 {
     PGresult *rows = db_exec(stmt, params, p);
@@ -489,13 +388,22 @@ static int answer_row(request_t *req, response_t *res, problem_t *p, const db_st
     if (rows == NULL)
         goto done;
     if (PQntuples(rows) == 0) {
-        if (missing != NULL)
-            problem_set(p, 404, "%s", missing);
+        problem_set(p, missing != NULL ? 404 : 500, "%s",
+                    missing != NULL ? missing : "The server failed to answer this request.");
         goto done;
     }
-    if (status == 0)
-        status = PQgetvalue(rows, 0, PQnfields(rows) - 1)[0] == 't' ? 201 : 200;
-    response_json(res, status, row_json(req->arena, columns, rows, 0));
+    const char *body = db_get_copy(req->arena, rows, 0, "body");
+    if (body == NULL) {
+        problem_set(p, 500, "The server failed to answer this request.");
+        goto done;
+    }
+    if (status == 0) {
+        const char *created = db_get(rows, 0, "created");
+        status = created != NULL && created[0] == 't' ? 201 : 200;
+    }
+    if (status == 201 && w != NULL && w->location != NULL)
+        res->location = w->location(req->arena, rows);
+    response_text(res, status, body, strlen(body));
     rc = 0;
 done:
     PQclear(rows);
@@ -520,9 +428,7 @@ static int registry_write(request_t *req, response_t *res, problem_t *p, const r
             goto done;
         params[n++] = json_out_text(req->arena, body);
     }
-    rc = answer_row(req, res, p, w->stmt, params, w->columns, w->status, NULL);
-    if (rc == 0 && res->status == 201 && w->location != NULL)
-        res->location = w->location(req->arena, res->body);
+    rc = answer_row(req, res, p, w->stmt, params, w->status, w, NULL);
 done:
     json_decref(body);
     return rc;
@@ -565,17 +471,10 @@ int agents_list(request_t *req, response_t *res, problem_t *p)
     rows = db_exec(&stmt_agent_list, params, p);
     if (rows == NULL)
         goto done;
-    int n = PQntuples(rows);
-    json_t *items = json_array();
-    for (int row = 0; row < n && row < limit; row++)
-        json_array_append_new(items, row_json(req->arena, agent_columns, rows, row));
-    json_t *next = json_null();
-    if (n > limit) {
-        const char *parts[2] = {PQgetvalue(rows, (int)limit - 1, AGENT_NAME),
-                                PQgetvalue(rows, (int)limit - 1, AGENT_ID)};
-        next = json_string(cursor_encode(req->arena, parts, 2));
-    }
-    response_json(res, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+    static const char *const keys[] = {"name", "id", NULL};
+    size_t len;
+    const char *text = cursor_page_json(req->arena, rows, limit, keys, &len);
+    response_text(res, 200, text, len);
     rc = 0;
 done:
     PQclear(rows);
@@ -595,7 +494,7 @@ int agents_get(request_t *req, response_t *res, problem_t *p)
     int rc = captured_ids(req, agent_nouns, p);
 
     if (rc == 0)
-        rc = answer_row(req, res, p, &stmt_agent_get, req->captures, agent_columns, 200,
+        rc = answer_row(req, res, p, &stmt_agent_get, req->captures, 200, NULL,
                         arena_printf(req->arena, "No agent %s.", req->captures[0]));
     return rc;
 }
