@@ -14,9 +14,6 @@ static const db_statement_t stmt_claim = {"idempotency_claim",
 static const db_statement_t stmt_store = {"idempotency_store",
                                           "SELECT idempotency_store($1, $2, $3, $4, $5)", 5, false};
 
-/* Columns of idempotency_claim (sql/004_ingest.sql). */
-enum { CLAIM_METHOD, CLAIM_PATH, CLAIM_HASH, CLAIM_STATUS, CLAIM_LOCATION, CLAIM_RESPONSE };
-
 static bool key_is_valid(const char *key)
 {
     size_t len = strlen(key);
@@ -33,17 +30,21 @@ static bool key_is_valid(const char *key)
 static int replay(request_t *req, response_t *res, problem_t *p, const PGresult *stored)
 {
     request_body_drain(req);
-    if (strcmp(PQgetvalue(stored, 0, CLAIM_METHOD), req->method) != 0 ||
-        strcmp(PQgetvalue(stored, 0, CLAIM_PATH), req->path) != 0 ||
-        strcmp(PQgetvalue(stored, 0, CLAIM_HASH), request_body_hash(req)) != 0) {
+    const char *method = db_get(stored, 0, "method"), *path = db_get(stored, 0, "path");
+    const char *hash = db_get(stored, 0, "body_hash");
+    const char *response = db_get(stored, 0, "response"), *status = db_get(stored, 0, "status");
+
+    if (method == NULL || path == NULL || hash == NULL || response == NULL || status == NULL)
+        return problem_set(p, 500, "The server failed to answer this request.");
+    if (strcmp(method, req->method) != 0 || strcmp(path, req->path) != 0 ||
+        strcmp(hash, request_body_hash(req)) != 0) {
         problem_field(p, IDEMPOTENCY_FIELD,
                       "was already used with another request (method, path or body)");
         return -1;
     }
-    const char *text = arena_strdup(req->arena, PQgetvalue(stored, 0, CLAIM_RESPONSE));
-    response_text(res, atoi(PQgetvalue(stored, 0, CLAIM_STATUS)), text, strlen(text));
-    const char *location = db_value(stored, 0, CLAIM_LOCATION);
-    res->location = location ? arena_strdup(req->arena, location) : NULL;
+    const char *text = arena_strdup(req->arena, response);
+    response_text(res, atoi(status), text, strlen(text));
+    res->location = db_get_copy(req->arena, stored, 0, "location");
     res->replayed = true;
     return 0;
 }

@@ -17,10 +17,11 @@
  * one integer; both are safe to send again on a fresh connection.
  * rollup_refresh() returns the rows folded, or -1 when another session
  * holds its lock: any number of maintenance workers may run. */
-static const db_statement_t maintenance_refresh = {"maintenance_refresh", "SELECT rollup_refresh()",
-                                                   0, true};
+/* Each answers one integer, named value. */
+static const db_statement_t maintenance_refresh = {"maintenance_refresh",
+                                                   "SELECT rollup_refresh() AS value", 0, true};
 static const db_statement_t maintenance_expire = {"maintenance_expire",
-                                                  "SELECT idempotency_expire()", 0, true};
+                                                  "SELECT idempotency_expire() AS value", 0, true};
 
 /* What happened since the last summary line. */
 typedef struct maintenance_tally {
@@ -53,7 +54,7 @@ static int maintenance_call(const db_statement_t *stmt, long long *value, proble
 
     if (res == NULL)
         return -1;
-    const char *text = PQntuples(res) == 1 ? db_value(res, 0, 0) : NULL;
+    const char *text = PQntuples(res) == 1 ? db_get(res, 0, "value") : NULL;
     *value = text != NULL ? strtoll(text, NULL, 10) : 0;
     PQclear(res);
     return 0;

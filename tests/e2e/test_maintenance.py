@@ -156,7 +156,7 @@ def stop(proc, within):
 def busy_statement(scratch, name):
     """True while the job's rollup_refresh() runs in database name."""
     return scratch.rows("postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                        "AND state = 'active' AND query = 'SELECT rollup_refresh()'",
+                        "AND state = 'active' AND query = 'SELECT rollup_refresh() AS value'",
                         (name,))[0][0] == 1
 
 
