@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from support import assert_problem, gen_executions, now_utc, post_executions
+from support import assert_problem, gen_executions, is_success, now_utc, post_executions
 
 pytestmark = pytest.mark.ingest
 
@@ -52,10 +52,10 @@ def test_the_default_dashboard_with_data_has_every_widgets_data(api, db, make_ag
     widgets = by_title(response.json())
     assert len(widgets) == 10 and all("data" in w for w in widgets.values())
     total = len(executions)
-    passed = sum(1 for e in executions if e.get("evaluation", {}).get("passed"))
+    successes = sum(1 for e in executions if is_success(e))
 
     card = widgets["Success Rate"]["data"]
-    assert card["value"] == pytest.approx(100 * passed / total)
+    assert card["value"] == pytest.approx(100 * successes / total)
     assert card["formatted_value"] and card["unit"] == "%"
     assert widgets["Total Executions"]["data"]["value"] == total
     assert widgets["Avg Latency"]["data"]["value"] == pytest.approx(
@@ -161,8 +161,7 @@ def test_one_widget_of_each_type_follows_its_config(api, db, make_agent, make_da
     assert sum(v or 0 for row in heat["data"] for v in row) == len(executions)
 
     gauge = data["gauge"]
-    rate = 100 * sum(1 for e in executions if e.get("evaluation", {}).get("passed")) / len(
-        executions)
+    rate = 100 * sum(1 for e in executions if is_success(e)) / len(executions)
     assert gauge["value"] == pytest.approx(rate)
     assert gauge["thresholds"] == {"critical": 10, "warning": 20, "good": 99.5}
     assert gauge["status"] == ("good" if rate >= 99.5 else "warning" if rate >= 20
