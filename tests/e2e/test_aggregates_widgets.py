@@ -188,6 +188,30 @@ def test_one_widget_of_each_type_follows_its_config(api, db, make_agent, make_da
             assert data == shown, widget["type"]
 
 
+def test_a_line_chart_of_all_five_metrics_has_their_series_in_order(api, make_dashboard):
+    every = ["cost", "latency", "pass_rate", "success_rate", "executions"]
+    dashboard = make_dashboard(widgets=[{"type": "line_chart", "title": "all",
+                                         "config": {"metrics": every}}])
+    response = api.get("/api/v1/dashboards/%s/widgets/%s/data"
+                       % (dashboard["id"], dashboard["widgets"][0]["id"]))
+    assert response.status_code == 200, response.text
+    series = response.json()["data"]["series"]
+    assert [(s["name"], s["unit"]) for s in series] == [
+        ("Executions", "count"), ("Success Rate", "%"), ("Pass Rate", "%"),
+        ("Avg Latency", "ms"), ("Cost", "$")]
+
+
+def test_a_sixth_line_chart_metric_or_an_unknown_one_is_refused(api):
+    for metrics, field in ((["executions", "success_rate", "pass_rate", "latency", "cost",
+                             "cost"], "config.metrics"),
+                           (["pass_rates"], "config.metrics[0]")):
+        response = api.post("/api/v1/dashboards", json={
+            "name": "x", "widgets": [{"type": "line_chart", "title": "t",
+                                      "config": {"metrics": metrics}}]})
+        assert_problem(response, 422, "validation")
+        assert [e["field"] for e in response.json()["errors"]] == ["widgets[0]." + field]
+
+
 def test_widget_data_of_unknown_or_foreign_widgets_is_404(api, make_dashboard):
     first = make_dashboard(name="one", widgets=[{"type": "gauge", "title": "g"}])
     second = make_dashboard(name="two", widgets=[{"type": "gauge", "title": "g"}])
