@@ -125,7 +125,7 @@ CREATE UNIQUE INDEX agent_versions_one_active_idx
 -- executions - one agent run as reported by the orchestrator, with its
 -- evaluation (the verdict: at most one per execution, replaced when
 -- re-evaluated). The verdict lives in the row, not in a table of its own:
--- "success_rate = passed evaluations / executions" then needs no join, and
+-- success (execution_success() below) then needs no join, and
 -- an execution reported with its evaluation is one insert (one heap tuple,
 -- one primary key entry) instead of two.
 CREATE TABLE executions (
@@ -168,6 +168,18 @@ CREATE TABLE executions (
 );
 COMMENT ON TABLE executions IS
     'One agent run each: agent, version, model, timing, tokens, cost, outcome and evaluation';
+
+-- execution_success(eval_passed, status) - the one definition of a
+-- successful execution: its evaluation passed, or, when it has none, its
+-- status is succeeded (a failed run that its evaluator passed is a
+-- success; a succeeded run that failed its evaluation is not). Every count
+-- of successes (the rollups and their deltas, raw reads, the demo fleet)
+-- is made with it. One SQL expression: the planner inlines it, so it costs
+-- what the expression costs.
+CREATE FUNCTION execution_success(p_eval_passed boolean, p_status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(p_eval_passed, p_status = 'succeeded')
+$$;
 
 -- Time-range indexes. btree, not BRIN, on started_at: the activity feed and
 -- keyset pagination need ordered access (ORDER BY started_at DESC, id DESC

@@ -22,7 +22,8 @@
 --     a volume weight, a latency factor, token sizes, a dominant failure.
 --     Executions carry metadata {"region": the agent's, "tier": the
 --     customer's, gold 20 % / silver 30 % / bronze 50 %}.
---   * quality tiers by success rate (passed evaluations / executions):
+--   * quality tiers by success rate (execution_success(): the evaluation
+--     passed, or no evaluation and status succeeded; / executions):
 --     ~58 % healthy (0.93..0.975), ~30 % warning (0.76..0.86), ~12 %
 --     critical (0.40..0.63), set per agent through its failure rate, the
 --     share of its runs that get evaluated, and its pass rate.
@@ -221,7 +222,8 @@ BEGIN
           FROM ranked r
     ), q AS (
         -- target success rate, failure rate, then the evaluated share of
-        -- successes and the pass rate that give that success rate
+        -- succeeded runs and the pass rate that give that success rate
+        -- (a failed run is never a success: its evaluation, if any, fails)
         SELECT b.*,
                CASE b.tier WHEN 'healthy' THEN 0.93 + 0.045 * u1
                            WHEN 'warning' THEN 0.76 + 0.10 * u1
@@ -243,7 +245,8 @@ BEGIN
           FROM q2
     )
     SELECT q3.a, q3.n, q3.name, q3.domain, q3.role, q3.tier, q3.target, q3.fail_p, q3.eval_cov,
-           q3.target / ((1 - q3.fail_p) * q3.eval_cov) AS pass_p,
+           -- success rate = (1 - fail_p) x (1 - eval_cov x (1 - pass_p))
+           1 - (1 - q3.target / (1 - q3.fail_p)) / q3.eval_cov AS pass_p,
            md5(v_key || ':agent:' || q3.a)::uuid AS id,
            -- volume weight (lognormal), latency factor, tokens
            exp(0.75 * sqrt(-2 * ln(1 - u5)) * cos(2 * pi() * u6)) AS weight,

@@ -49,6 +49,7 @@ CREATE TABLE rollup_5m (
     n          bigint           NOT NULL,      -- executions
     evaluated  bigint           NOT NULL,      -- with an evaluation
     passed     bigint           NOT NULL,      -- evaluation passed
+    successes  bigint           NOT NULL,      -- execution_success() (sql/001)
     errors     bigint           NOT NULL,      -- status is not succeeded
     lat_n      bigint           NOT NULL,      -- with a latency
     lat_sum    bigint           NOT NULL,
@@ -134,11 +135,12 @@ $$;
 
 CREATE FUNCTION rollup_executions_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO rollup_delta (bucket, agent_id, model, n, evaluated, passed, errors, lat_n,
-                              lat_sum, lat_min, lat_max, cost, prompt, completion, cache,
+    INSERT INTO rollup_delta (bucket, agent_id, model, n, evaluated, passed, successes, errors,
+                              lat_n, lat_sum, lat_min, lat_max, cost, prompt, completion, cache,
                               last_at, digest)
     SELECT date_bin('5 minutes', x.started_at, timestamptz 'epoch'), x.agent_id, x.model,
            count(*), count(x.eval_passed), count(*) FILTER (WHERE x.eval_passed),
+           count(*) FILTER (WHERE execution_success(x.eval_passed, x.status)),
            count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
            coalesce(sum(x.latency_ms), 0), min(x.latency_ms), max(x.latency_ms),
            sum(x.cost_usd), sum(x.prompt_tokens), sum(x.completion_tokens),
@@ -156,17 +158,22 @@ BEGIN
 END $$;
 
 -- A verdict given or replaced later (POST /evaluations, an UPDATE of the
--- eval_* columns) moves evaluated and passed of its execution's bucket by
--- the difference. Executions are otherwise append-only: an UPDATE of any
--- other rolled-up column (a repair in psql) is not followed here, and
--- rollup_rebuild() brings the rollups back in line with the rows.
+-- eval_* columns) moves evaluated, passed and successes of its execution's
+-- bucket by the difference (a verdict that fails a succeeded run takes its
+-- success away; one that passes a failed run gives it one). Executions are
+-- otherwise append-only: an UPDATE of any other rolled-up column (a repair
+-- in psql; status too, which moves neither errors nor successes here) is
+-- not followed, and rollup_rebuild() brings the rollups back in line with
+-- the rows.
 CREATE FUNCTION rollup_executions_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO rollup_delta (bucket, agent_id, model, n, evaluated, passed, errors, lat_n,
-                              lat_sum, cost, prompt, completion, cache)
+    INSERT INTO rollup_delta (bucket, agent_id, model, n, evaluated, passed, successes, errors,
+                              lat_n, lat_sum, cost, prompt, completion, cache)
     SELECT date_bin('5 minutes', v.started_at, timestamptz 'epoch'), v.agent_id, v.model,
            0, sum((v.eval_passed IS NOT NULL)::int - (o.eval_passed IS NOT NULL)::int),
            sum(coalesce(v.eval_passed, false)::int - coalesce(o.eval_passed, false)::int),
+           sum(execution_success(v.eval_passed, v.status)::int
+               - execution_success(o.eval_passed, o.status)::int),
            0, 0, 0, 0, 0, 0, 0
       FROM added v
       JOIN removed o ON o.id = v.id
@@ -266,17 +273,18 @@ $$;
 CREATE FUNCTION rollup_fold_step(p_table text, p_step text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format($f$
-        INSERT INTO %I AS r (dims, bucket, agent_id, model, n, evaluated, passed, errors, lat_n,
-                             lat_sum, lat_min, lat_max, cost, prompt, completion, cache,
-                             last_at, digest, p95)
-        SELECT s.dims, s.bucket, s.agent_id, s.model, s.n, s.evaluated, s.passed, s.errors,
-               s.lat_n, s.lat_sum, s.lat_min, s.lat_max, s.cost, s.prompt, s.completion,
+        INSERT INTO %I AS r (dims, bucket, agent_id, model, n, evaluated, passed, successes,
+                             errors, lat_n, lat_sum, lat_min, lat_max, cost, prompt, completion,
+                             cache, last_at, digest, p95)
+        SELECT s.dims, s.bucket, s.agent_id, s.model, s.n, s.evaluated, s.passed, s.successes,
+               s.errors, s.lat_n, s.lat_sum, s.lat_min, s.lat_max, s.cost, s.prompt, s.completion,
                s.cache, s.last_at, s.digest,
                CASE WHEN s.dims = 0 THEN rollup_p95(s.digest) END
           FROM pg_temp.%I s
         ON CONFLICT (dims, bucket, agent_id, model) DO UPDATE
            SET n = r.n + excluded.n, evaluated = r.evaluated + excluded.evaluated,
-               passed = r.passed + excluded.passed, errors = r.errors + excluded.errors,
+               passed = r.passed + excluded.passed,
+               successes = r.successes + excluded.successes, errors = r.errors + excluded.errors,
                lat_n = r.lat_n + excluded.lat_n, lat_sum = r.lat_sum + excluded.lat_sum,
                lat_min = least(r.lat_min, excluded.lat_min),
                lat_max = greatest(r.lat_max, excluded.lat_max),
@@ -301,7 +309,8 @@ BEGIN
     EXECUTE format($f$
         INSERT INTO pg_temp.%I
         SELECT s.dims, date_bin($1, s.bucket, timestamptz 'epoch'), s.agent_id, s.model,
-               sum(s.n), sum(s.evaluated), sum(s.passed), sum(s.errors), sum(s.lat_n),
+               sum(s.n), sum(s.evaluated), sum(s.passed), sum(s.successes), sum(s.errors),
+               sum(s.lat_n),
                sum(s.lat_sum), min(s.lat_min), max(s.lat_max), sum(s.cost), sum(s.prompt),
                sum(s.completion), sum(s.cache), max(s.last_at), tdigest(s.digest), NULL
           FROM pg_temp.%I s
@@ -317,7 +326,8 @@ CREATE FUNCTION rollup_fold_batch() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO pg_temp.rollup_step_5m
     SELECT (1 - grouping(b.agent_id)) + 2 * (1 - grouping(b.model)), b.bucket, b.agent_id,
-           b.model, sum(b.n), sum(b.evaluated), sum(b.passed), sum(b.errors), sum(b.lat_n),
+           b.model, sum(b.n), sum(b.evaluated), sum(b.passed), sum(b.successes), sum(b.errors),
+           sum(b.lat_n),
            sum(b.lat_sum), min(b.lat_min), max(b.lat_max), sum(b.cost), sum(b.prompt),
            sum(b.completion), sum(b.cache), max(b.last_at), tdigest(b.digest), NULL
       FROM pg_temp.rollup_batch b
@@ -419,11 +429,12 @@ BEGIN
     TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_1h,
              rollup_errors_1d, rollup_errors_delta;
     PERFORM rollup_batch_open();
-    INSERT INTO pg_temp.rollup_batch (bucket, agent_id, model, n, evaluated, passed, errors,
-                                      lat_n, lat_sum, lat_min, lat_max, cost, prompt,
+    INSERT INTO pg_temp.rollup_batch (bucket, agent_id, model, n, evaluated, passed, successes,
+                                      errors, lat_n, lat_sum, lat_min, lat_max, cost, prompt,
                                       completion, cache, last_at, digest)
     SELECT date_bin('5 minutes', x.started_at, timestamptz 'epoch'), x.agent_id, x.model,
            count(*), count(x.eval_passed), count(*) FILTER (WHERE x.eval_passed),
+           count(*) FILTER (WHERE execution_success(x.eval_passed, x.status)),
            count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
            coalesce(sum(x.latency_ms), 0), min(x.latency_ms), max(x.latency_ms),
            sum(x.cost_usd), sum(x.prompt_tokens), sum(x.completion_tokens),
@@ -489,9 +500,9 @@ CREATE FUNCTION rollup_rows(p_from timestamptz, p_to timestamptz, p_grain interv
                             p_dims integer, p_agents uuid[], p_models text[], p_meta jsonb,
                             p_bin interval, p_digests boolean DEFAULT true)
 RETURNS TABLE (bucket timestamptz, agent_id uuid, model text, n bigint, evaluated bigint,
-               passed bigint, errors bigint, lat_n bigint, lat_sum bigint, lat_min integer,
-               lat_max integer, cost numeric, prompt bigint, completion bigint, cache bigint,
-               last_at timestamptz, digest tdigest, p95 double precision)
+               passed bigint, successes bigint, errors bigint, lat_n bigint, lat_sum bigint,
+               lat_min integer, lat_max integer, cost numeric, prompt bigint, completion bigint,
+               cache bigint, last_at timestamptz, digest tdigest, p95 double precision)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     -- [f5, t5): whole 5-minute buckets; [h1, h2): whole hours; [d1, d2): whole days
@@ -530,8 +541,9 @@ BEGIN
     END IF;
     -- f5 <= h1 <= d1 <= d2 <= h2 <= t5
     RETURN QUERY
-    SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.errors, r.lat_n,
-           r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache, r.last_at,
+    SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
+           r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
+           r.last_at,
            CASE WHEN p_digests THEN r.digest END, r.p95
       FROM rollup_all r
      WHERE r.dims = p_dims
@@ -542,7 +554,8 @@ BEGIN
        AND (p_models IS NULL OR r.model = ANY (p_models))
     UNION ALL
     SELECT d.bucket, CASE WHEN p_dims & 1 = 1 THEN d.agent_id END,
-           CASE WHEN p_dims & 2 = 2 THEN d.model END, d.n, d.evaluated, d.passed, d.errors,
+           CASE WHEN p_dims & 2 = 2 THEN d.model END, d.n, d.evaluated, d.passed, d.successes,
+           d.errors,
            d.lat_n, d.lat_sum, d.lat_min, d.lat_max, d.cost, d.prompt, d.completion, d.cache,
            d.last_at, CASE WHEN p_digests THEN d.digest END, NULL::double precision
       FROM rollup_delta d
@@ -554,6 +567,7 @@ BEGIN
            CASE WHEN p_dims & 1 = 1 THEN x.agent_id END,
            CASE WHEN p_dims & 2 = 2 THEN x.model END,
            count(*), count(x.eval_passed), count(*) FILTER (WHERE x.eval_passed),
+           count(*) FILTER (WHERE execution_success(x.eval_passed, x.status)),
            count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
            coalesce(sum(x.latency_ms), 0)::bigint, min(x.latency_ms), max(x.latency_ms),
            coalesce(sum(x.cost_usd), 0), sum(x.prompt_tokens)::bigint,
@@ -681,6 +695,14 @@ BEGIN
     RETURN a;
 END $$;
 
+-- agg_rate(part, whole) - part / whole (0..1); NULL when whole is 0 or
+-- NULL. success_rate = agg_rate(successes, executions), pass_rate =
+-- agg_rate(passed, evaluated), everywhere.
+CREATE FUNCTION agg_rate(p_part bigint, p_whole bigint) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT p_part::double precision / nullif(p_whole, 0)
+$$;
+
 -- agg_range_json(a) - {"from", "to"} of a query.
 CREATE FUNCTION agg_range_json(a agg_query) RETURNS json LANGUAGE sql IMMUTABLE AS $$
     SELECT json_build_object('from', agg_ts(a.t_from), 'to', agg_ts(a.t_to))
@@ -712,8 +734,9 @@ $$;
 -- ===================================================================
 
 -- agg_summary_of(a, percentiles) - the summary object of a query.
--- success_rate = passed evaluations / executions; failed = evaluated but
--- not passed; errors = status other than succeeded.
+-- success_rate = successes (execution_success()) / executions; pass_rate =
+-- passed / evaluated; failed = evaluated but not passed; errors = status
+-- other than succeeded.
 CREATE FUNCTION agg_summary_of(a agg_query, p_qs double precision[]) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -724,6 +747,7 @@ DECLARE
 BEGIN
     SELECT coalesce(sum(r.n), 0)::bigint AS n, coalesce(sum(r.evaluated), 0)::bigint AS evaluated,
            coalesce(sum(r.passed), 0)::bigint AS passed,
+           coalesce(sum(r.successes), 0)::bigint AS successes,
            coalesce(sum(r.errors), 0)::bigint AS errors, sum(r.lat_n) AS lat_n,
            sum(r.lat_sum)::double precision AS lat_sum, min(r.lat_min) AS lat_min,
            max(r.lat_max) AS lat_max, coalesce(sum(r.cost), 0) AS cost,
@@ -736,9 +760,9 @@ BEGIN
                        '1 day') r;
     RETURN json_build_object(
         'range', agg_range_json(a),
-        'total', s.n, 'evaluated', s.evaluated, 'passed', s.passed,
+        'total', s.n, 'successes', s.successes, 'evaluated', s.evaluated, 'passed', s.passed,
         'failed', s.evaluated - s.passed, 'errors', s.errors,
-        'success_rate', s.passed::double precision / nullif(s.n, 0),
+        'success_rate', agg_rate(s.successes, s.n), 'pass_rate', agg_rate(s.passed, s.evaluated),
         'latency_ms', json_build_object(
             'avg', s.lat_sum / nullif(s.lat_n, 0), 'min', s.lat_min, 'max', s.lat_max,
             'p50', s.ps[array_position(v_qs, 0.5)], 'p95', s.ps[array_position(v_qs, 0.95)],
@@ -850,7 +874,8 @@ $$;
 -- executions, the rest as 'other'), every bucket present; p95 only when
 -- p_p95.
 CREATE FUNCTION agg_points(a agg_query, p agg_plan, p_group_by text, p_p95 boolean DEFAULT true)
-RETURNS TABLE (k text, b timestamptz, n bigint, passed bigint, errors bigint,
+RETURNS TABLE (k text, b timestamptz, n bigint, successes bigint, evaluated bigint,
+               passed bigint, errors bigint,
                lat_avg double precision, p95 double precision, cost numeric, tokens bigint,
                lat_sum double precision, lat_n bigint)
 LANGUAGE plpgsql STABLE AS $$
@@ -869,8 +894,8 @@ BEGIN
                     ELSE date_bin(p.iv, x.bucket, p.origin) END AS b,
                CASE p_group_by WHEN 'agent' THEN x.agent_id::text
                                WHEN 'model' THEN coalesce(x.model, '(none)') END AS k,
-               x.n, x.passed, x.errors, x.lat_n, x.lat_sum, x.cost, x.prompt + x.completion AS tokens,
-               x.digest, x.p95
+               x.n, x.successes, x.evaluated, x.passed, x.errors, x.lat_n, x.lat_sum, x.cost,
+               x.prompt + x.completion AS tokens, x.digest, x.p95
           FROM rollup_rows(a.t_from, a.t_to, p.grain, v_dims, a.agents, a.models, a.meta, p.bin,
                            p_p95 AND NOT v_lazy) x
     ), top AS (
@@ -878,10 +903,12 @@ BEGIN
     ), m AS (
         SELECT r.b, CASE WHEN r.k IS NULL OR r.k IN (SELECT top.k FROM top) THEN r.k
                          ELSE 'other' END AS k,
-               r.n, r.passed, r.errors, r.lat_n, r.lat_sum, r.cost, r.tokens, r.digest, r.p95
+               r.n, r.successes, r.evaluated, r.passed, r.errors, r.lat_n, r.lat_sum, r.cost,
+               r.tokens, r.digest, r.p95
           FROM r
     ), g AS (
-        SELECT m.b, m.k, sum(m.n)::bigint AS n, sum(m.passed)::bigint AS passed,
+        SELECT m.b, m.k, sum(m.n)::bigint AS n, sum(m.successes)::bigint AS successes,
+               sum(m.evaluated)::bigint AS evaluated, sum(m.passed)::bigint AS passed,
                sum(m.errors)::bigint AS errors,
                sum(m.lat_sum)::double precision / nullif(sum(m.lat_n), 0) AS lat_avg,
                CASE WHEN count(*) = 1 AND max(m.p95) IS NOT NULL THEN max(m.p95)
@@ -894,7 +921,8 @@ BEGIN
         SELECT DISTINCT m.k FROM m WHERE p_group_by IS NOT NULL
         UNION ALL SELECT NULL WHERE p_group_by IS NULL
     )
-    SELECT keys.k, bs.b, coalesce(g.n, 0), coalesce(g.passed, 0), coalesce(g.errors, 0),
+    SELECT keys.k, bs.b, coalesce(g.n, 0), coalesce(g.successes, 0), coalesce(g.evaluated, 0),
+           coalesce(g.passed, 0), coalesce(g.errors, 0),
            g.lat_avg,
            CASE WHEN g.p95 IS NOT NULL OR NOT v_lazy OR g.n IS NULL THEN g.p95
                 -- a fleet bucket of several pieces: read them again with digests
@@ -931,7 +959,8 @@ BEGIN
               FROM (SELECT pt.k, sum(pt.n) AS total,
                            json_agg(json_build_object(
                                't', agg_ts(pt.b), 'executions', pt.n,
-                               'success_rate', pt.passed::double precision / nullif(pt.n, 0),
+                               'success_rate', agg_rate(pt.successes, pt.n),
+                               'pass_rate', agg_rate(pt.passed, pt.evaluated),
                                'avg_latency_ms', pt.lat_avg, 'p95_latency_ms', pt.p95,
                                'cost_usd', pt.cost, 'tokens', pt.tokens) ORDER BY pt.b) AS points
                       FROM agg_points(a, p, v_group) pt
@@ -943,13 +972,14 @@ END $$;
 -- Agents: GET /agents/summary, /agents/{id}/metrics, /health
 -- ===================================================================
 
--- agg_status(executions, passed) - healthy >= 0.9, warning >= 0.7, else
--- critical; inactive without executions in the range.
-CREATE FUNCTION agg_status(p_n bigint, p_passed bigint) RETURNS text
+-- agg_status(executions, successes) - from the success rate: healthy >=
+-- 0.9, warning >= 0.7, else critical; inactive without executions in the
+-- range.
+CREATE FUNCTION agg_status(p_n bigint, p_successes bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN coalesce(p_n, 0) = 0 THEN 'inactive'
-                WHEN p_passed::double precision / p_n >= 0.9 THEN 'healthy'
-                WHEN p_passed::double precision / p_n >= 0.7 THEN 'warning'
+                WHEN agg_rate(p_successes, p_n) >= 0.9 THEN 'healthy'
+                WHEN agg_rate(p_successes, p_n) >= 0.7 THEN 'warning'
                 ELSE 'critical' END
 $$;
 
@@ -967,7 +997,8 @@ $$;
 -- computed once for them (dashboard_data).
 CREATE FUNCTION agg_agent_sums(a agg_query) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(x), '[]')
-      FROM (SELECT r.agent_id, sum(r.n)::bigint AS n, sum(r.evaluated)::bigint AS evaluated,
+      FROM (SELECT r.agent_id, sum(r.n)::bigint AS n, sum(r.successes)::bigint AS successes,
+                   sum(r.evaluated)::bigint AS evaluated,
                    sum(r.passed)::bigint AS passed, sum(r.errors)::bigint AS errors,
                    sum(r.lat_sum)::double precision AS lat_sum, sum(r.lat_n)::bigint AS lat_n,
                    sum(r.cost) AS cost, sum(r.prompt)::bigint AS prompt,
@@ -986,7 +1017,8 @@ CREATE FUNCTION agg_agents_of(a agg_query, p_p95 boolean DEFAULT true, p_sums js
 RETURNS TABLE (id uuid, name text, status text, n bigint, item json)
 LANGUAGE sql STABLE AS $$
     WITH r AS (
-        SELECT x.agent_id, sum(x.n)::bigint AS n, sum(x.evaluated)::bigint AS evaluated,
+        SELECT x.agent_id, sum(x.n)::bigint AS n, sum(x.successes)::bigint AS successes,
+               sum(x.evaluated)::bigint AS evaluated,
                sum(x.passed)::bigint AS passed, sum(x.errors)::bigint AS errors,
                sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
                tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost,
@@ -996,20 +1028,21 @@ LANGUAGE sql STABLE AS $$
          WHERE p_sums IS NULL
          GROUP BY x.agent_id
         UNION ALL
-        SELECT s.agent_id, s.n, s.evaluated, s.passed, s.errors,
+        SELECT s.agent_id, s.n, s.successes, s.evaluated, s.passed, s.errors,
                s.lat_sum / nullif(s.lat_n, 0), NULL, s.cost, s.last_at
-          FROM jsonb_to_recordset(p_sums) AS s (agent_id uuid, n bigint, evaluated bigint,
-                                                passed bigint, errors bigint,
+          FROM jsonb_to_recordset(p_sums) AS s (agent_id uuid, n bigint, successes bigint,
+                                                evaluated bigint, passed bigint, errors bigint,
                                                 lat_sum double precision, lat_n bigint,
                                                 cost numeric, last_at timestamptz)
          WHERE p_sums IS NOT NULL
     )
-    SELECT g.id, g.name, agg_status(r.n, r.passed), coalesce(r.n, 0),
+    SELECT g.id, g.name, agg_status(r.n, r.successes), coalesce(r.n, 0),
            json_build_object(
-               'agent_id', g.id, 'name', g.name, 'status', agg_status(r.n, r.passed),
-               'executions', coalesce(r.n, 0), 'evaluated', coalesce(r.evaluated, 0),
-               'passed', coalesce(r.passed, 0),
-               'success_rate', r.passed::double precision / nullif(r.n, 0),
+               'agent_id', g.id, 'name', g.name, 'status', agg_status(r.n, r.successes),
+               'executions', coalesce(r.n, 0), 'successes', coalesce(r.successes, 0),
+               'evaluated', coalesce(r.evaluated, 0), 'passed', coalesce(r.passed, 0),
+               'success_rate', agg_rate(r.successes, r.n),
+               'pass_rate', agg_rate(r.passed, r.evaluated),
                'avg_latency_ms', r.lat_avg, 'p95_latency_ms', r.p95,
                'avg_cost_usd', (r.cost / nullif(r.n, 0))::double precision,
                'errors', coalesce(r.errors, 0), 'last_execution_at', agg_ts(r.last_at),
@@ -1246,19 +1279,23 @@ $$;
 -- ===================================================================
 
 CREATE FUNCTION agg_metric_unit(p_name text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE p_name WHEN 'success_rate' THEN '%' WHEN 'error_rate' THEN '%'
+    SELECT CASE p_name WHEN 'success_rate' THEN '%' WHEN 'pass_rate' THEN '%'
+                       WHEN 'error_rate' THEN '%'
                        WHEN 'total_executions' THEN 'count' WHEN 'avg_latency' THEN 'ms'
                        WHEN 'p95_latency' THEN 'ms' WHEN 'total_cost' THEN 'usd' END
 $$;
 
--- agg_metric_value(name, n, passed, errors, avg latency, p95, cost) - one
--- metric from the sums (rates in percent, as seed 000 shows them).
-CREATE FUNCTION agg_metric_value(p_name text, p_n bigint, p_passed bigint, p_errors bigint,
+-- agg_metric_value(name, n, successes, errors, avg latency, p95, cost,
+-- evaluated, passed) - one metric from the sums (rates in percent, as seed
+-- 000 shows them).
+CREATE FUNCTION agg_metric_value(p_name text, p_n bigint, p_successes bigint, p_errors bigint,
                                  p_lat_avg double precision, p_p95 double precision,
-                                 p_cost numeric) RETURNS double precision
+                                 p_cost numeric, p_evaluated bigint, p_passed bigint)
+RETURNS double precision
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE p_name
-               WHEN 'success_rate' THEN p_passed * 100.0::double precision / nullif(p_n, 0)
+               WHEN 'success_rate' THEN agg_rate(p_successes, p_n) * 100
+               WHEN 'pass_rate' THEN agg_rate(p_passed, p_evaluated) * 100
                WHEN 'error_rate' THEN p_errors * 100.0::double precision / nullif(p_n, 0)
                WHEN 'total_executions' THEN coalesce(p_n, 0)
                WHEN 'avg_latency' THEN p_lat_avg
@@ -1269,19 +1306,20 @@ $$;
 -- agg_metric_at(a, name) - the metric over a whole range.
 CREATE FUNCTION agg_metric_at(a agg_query, p_name text) RETURNS double precision
 LANGUAGE sql STABLE AS $$
-    SELECT agg_metric_value(p_name, sum(x.n)::bigint, sum(x.passed)::bigint,
+    SELECT agg_metric_value(p_name, sum(x.n)::bigint, sum(x.successes)::bigint,
                             sum(x.errors)::bigint,
                             sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0),
                             CASE WHEN p_name = 'p95_latency' THEN tdigest_percentile(x.digest, 0.95) END,
-                            sum(x.cost))
+                            sum(x.cost), sum(x.evaluated)::bigint, sum(x.passed)::bigint)
       FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims, a.agents, a.models, a.meta, '1 day',
                        p_name = 'p95_latency') x
 $$;
 
 -- agg_bundle(a, p95) - what the metric cards, gauges and line charts of
 -- one range show, computed once for all of them: the points of the range's
--- automatic interval (their sums are the range's numbers) and the sums of
--- the previous period; p95 values only when p95 is asked for.
+-- automatic interval (their sums are the range's numbers; each point is
+-- [t, n, successes, errors, avg latency, p95, cost, evaluated, passed]) and
+-- the sums of the previous period; p95 values only when p95 is asked for.
 CREATE FUNCTION agg_bundle(a agg_query, p_p95 boolean) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     WITH pts AS (
@@ -1289,7 +1327,8 @@ LANGUAGE sql STABLE AS $$
     ), b AS (
         SELECT agg_shift(a) AS a
     ), prev AS (
-        SELECT sum(x.n)::bigint AS n, sum(x.passed)::bigint AS passed,
+        SELECT sum(x.n)::bigint AS n, sum(x.successes)::bigint AS successes,
+               sum(x.evaluated)::bigint AS evaluated, sum(x.passed)::bigint AS passed,
                sum(x.errors)::bigint AS errors,
                sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
                tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost
@@ -1297,11 +1336,14 @@ LANGUAGE sql STABLE AS $$
                               (b.a).models, (b.a).meta, '1 day', p_p95) x
     )
     SELECT jsonb_build_object(
-        'points', (SELECT jsonb_agg(jsonb_build_array(agg_ts(pts.b), pts.n, pts.passed, pts.errors,
-                                                      pts.lat_avg, pts.p95, pts.cost)
+        'points', (SELECT jsonb_agg(jsonb_build_array(agg_ts(pts.b), pts.n, pts.successes,
+                                                      pts.errors, pts.lat_avg, pts.p95, pts.cost,
+                                                      pts.evaluated, pts.passed)
                                     ORDER BY pts.b) FROM pts),
         'now', (SELECT jsonb_build_object(
-                           'n', sum(pts.n), 'passed', sum(pts.passed), 'errors', sum(pts.errors),
+                           'n', sum(pts.n), 'successes', sum(pts.successes),
+                           'evaluated', sum(pts.evaluated), 'passed', sum(pts.passed),
+                           'errors', sum(pts.errors),
                            'lat_avg', sum(pts.lat_sum) / nullif(sum(pts.lat_n), 0),
                            'p95', CASE WHEN p_p95 THEN agg_metric_at(a, 'p95_latency') END,
                            'cost', sum(pts.cost))
@@ -1312,9 +1354,10 @@ $$;
 -- agg_bundle_value(name, sums) - a metric from the sums of a bundle.
 CREATE FUNCTION agg_bundle_value(p_name text, v jsonb) RETURNS double precision
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT agg_metric_value(p_name, (v ->> 'n')::bigint, (v ->> 'passed')::bigint,
+    SELECT agg_metric_value(p_name, (v ->> 'n')::bigint, (v ->> 'successes')::bigint,
                             (v ->> 'errors')::bigint, (v ->> 'lat_avg')::double precision,
-                            (v ->> 'p95')::double precision, (v ->> 'cost')::numeric)
+                            (v ->> 'p95')::double precision, (v ->> 'cost')::numeric,
+                            (v ->> 'evaluated')::bigint, (v ->> 'passed')::bigint)
 $$;
 
 -- agg_metric_from(a, name, bundle) - value, previous period, trend, and a
@@ -1328,7 +1371,7 @@ DECLARE
 BEGIN
     IF agg_metric_unit(p_name) IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format(
-            'No metric is named "%s"; the metrics are success_rate, total_executions, avg_latency, p95_latency, total_cost, error_rate.', p_name);
+            'No metric is named "%s"; the metrics are success_rate, pass_rate, total_executions, avg_latency, p95_latency, total_cost, error_rate.', p_name);
     END IF;
     v_now := agg_bundle_value(p_name, p_bundle -> 'now');
     v_before := agg_bundle_value(p_name, p_bundle -> 'before');
@@ -1341,7 +1384,8 @@ BEGIN
             SELECT json_agg(s.v ORDER BY s.o)
               FROM (SELECT e.o, agg_metric_value(p_name, (e.p ->> 1)::bigint, (e.p ->> 2)::bigint,
                                                  (e.p ->> 3)::bigint, (e.p ->> 4)::double precision,
-                                                 (e.p ->> 5)::double precision, (e.p ->> 6)::numeric) AS v
+                                                 (e.p ->> 5)::double precision, (e.p ->> 6)::numeric,
+                                                 (e.p ->> 7)::bigint, (e.p ->> 8)::bigint) AS v
                       FROM jsonb_array_elements(p_bundle -> 'points') WITH ORDINALITY AS e (p, o)
                      ORDER BY e.o DESC LIMIT 20) s), '[]'));
 END $$;
@@ -1471,7 +1515,7 @@ BEGIN
         RETURN json_build_object(
             'value', m -> 'value',
             'formatted_value', CASE WHEN m ->> 'value' IS NULL THEN '-'
-                                    WHEN v_metric IN ('success_rate', 'error_rate')
+                                    WHEN v_metric IN ('success_rate', 'pass_rate', 'error_rate')
                                         THEN to_char((m ->> 'value')::numeric, 'FM990.0') || '%'
                                     WHEN v_metric IN ('avg_latency', 'p95_latency')
                                         THEN round((m ->> 'value')::numeric) || 'ms'
@@ -1492,15 +1536,16 @@ BEGIN
                                    'timestamp', pt.p ->> 0,
                                    'value', CASE d.key
                                                 WHEN 'executions' THEN (pt.p ->> 1)::double precision
-                                                WHEN 'success_rate' THEN (pt.p ->> 2)::double precision * 100
-                                                                         / nullif((pt.p ->> 1)::double precision, 0)
+                                                WHEN 'success_rate' THEN agg_rate((pt.p ->> 2)::bigint, (pt.p ->> 1)::bigint) * 100
+                                                WHEN 'pass_rate' THEN agg_rate((pt.p ->> 8)::bigint, (pt.p ->> 7)::bigint) * 100
                                                 WHEN 'latency' THEN (pt.p ->> 4)::double precision
                                                 ELSE (pt.p ->> 6)::double precision END)
                                         ORDER BY pt.o) AS data
                           FROM (VALUES (1, 'executions', 'Executions', 'count', '#3B82F6'),
                                        (2, 'success_rate', 'Success Rate', '%', '#10B981'),
-                                       (3, 'latency', 'Avg Latency', 'ms', '#F59E0B'),
-                                       (4, 'cost', 'Cost', '$', '#8B5CF6')) d (ord, key, name, unit, color)
+                                       (3, 'pass_rate', 'Pass Rate', '%', '#14B8A6'),
+                                       (4, 'latency', 'Avg Latency', 'ms', '#F59E0B'),
+                                       (5, 'cost', 'Cost', '$', '#8B5CF6')) d (ord, key, name, unit, color)
                          CROSS JOIN jsonb_array_elements(coalesce(p_bundle, agg_bundle(a, false)) -> 'points')
                                     WITH ORDINALITY AS pt (p, o)
                          WHERE d.key IN (SELECT jsonb_array_elements_text(
@@ -1527,12 +1572,14 @@ BEGIN
     WHEN 'table' THEN
         IF c ->> 'type' = 'agent_summary' THEN
             RETURN json_build_object(
-                'columns', json_build_array('Agent', 'Status', 'Executions', 'Success Rate', 'Avg Latency'),
+                'columns', json_build_array('Agent', 'Status', 'Executions', 'Success Rate', 'Pass Rate',
+                                            'Avg Latency'),
                 'rows', coalesce((
                     SELECT json_agg(json_build_object(
                                'agent_id', s.id, 'agent_name', s.name, 'status', s.status,
                                'executions', s.n,
                                'success_rate', to_char(coalesce((s.item ->> 'success_rate')::numeric, 0) * 100, 'FM990.0') || '%',
+                               'pass_rate', coalesce(to_char((s.item ->> 'pass_rate')::numeric * 100, 'FM990.0') || '%', '-'),
                                'avg_latency', round(coalesce((s.item ->> 'avg_latency_ms')::numeric, 0)) || 'ms')
                                ORDER BY s.n DESC, s.name)
                       FROM (SELECT * FROM agg_agents_of(a, false, p_sums) x ORDER BY x.n DESC, x.name LIMIT v_limit) s), '[]'));
@@ -1578,6 +1625,7 @@ BEGIN
                 'agents', coalesce(json_agg(json_build_object(
                                        'id', x.id, 'name', x.name, 'status', x.status,
                                        'success_rate', x.item -> 'success_rate',
+                                       'pass_rate', x.item -> 'pass_rate',
                                        'canary_status', x.item -> 'canary_status')
                                    ORDER BY x.n DESC, x.name), '[]'),
                 'summary', json_build_object('healthy', count(*) FILTER (WHERE x.status = 'healthy'),

@@ -19,30 +19,30 @@ SELECT relname AS "table", n_live_tup AS "rows (estimate)",
                    'canary_deployments', 'alerts')
  ORDER BY pg_total_relation_size(relid) DESC;
 
-\echo '== agents by status (success rate = passed evaluations / executions, whole window)'
+\echo '== agents by status (success rate = execution_success() / executions, whole window)'
 WITH s AS (
     SELECT e.agent_id, count(*) AS n, count(e.eval_passed) AS evaluated,
-           count(*) FILTER (WHERE e.eval_passed) AS passed
+           count(*) FILTER (WHERE e.eval_passed) AS passed,
+           count(*) FILTER (WHERE execution_success(e.eval_passed, e.status)) AS successes
       FROM executions e
      GROUP BY e.agent_id
 )
-SELECT CASE WHEN passed::numeric / n >= 0.9 THEN 'healthy'
-            WHEN passed::numeric / n >= 0.7 THEN 'warning' ELSE 'critical' END AS status,
+SELECT agg_status(n, successes) AS status,
        count(*) AS agents, min(n) AS "min runs", max(n) AS "max runs",
-       round(min(passed::numeric / n), 3) AS "min rate", round(max(passed::numeric / n), 3) AS "max rate",
-       round(sum(evaluated)::numeric / sum(n), 3) AS "evaluated share"
+       round(min(successes::numeric / n), 3) AS "min rate", round(max(successes::numeric / n), 3) AS "max rate",
+       round(sum(evaluated)::numeric / sum(n), 3) AS "evaluated share",
+       round(sum(passed)::numeric / sum(evaluated), 3) AS "pass rate"
   FROM s GROUP BY 1 ORDER BY 1;
 
 \echo '== agents by status, last 24 hours'
 WITH s AS (
-    SELECT e.agent_id, count(*) AS n, count(*) FILTER (WHERE e.eval_passed) AS passed
+    SELECT e.agent_id, count(*) AS n,
+           count(*) FILTER (WHERE execution_success(e.eval_passed, e.status)) AS successes
       FROM executions e
      WHERE e.started_at >= (SELECT max(started_at) FROM executions) - interval '24 hours'
      GROUP BY e.agent_id
 )
-SELECT CASE WHEN passed::numeric / n >= 0.9 THEN 'healthy'
-            WHEN passed::numeric / n >= 0.7 THEN 'warning' ELSE 'critical' END AS status,
-       count(*) AS agents
+SELECT agg_status(n, successes) AS status, count(*) AS agents
   FROM s GROUP BY 1 ORDER BY 1;
 
 \echo '== outcomes'

@@ -88,9 +88,9 @@ static int path_metric(const request_t *req, json_t *q, problem_t *p);
 
 const char *const aggregates_time_ranges[] = {"1h", "6h", "24h", "7d", "30d", NULL};
 const char *const aggregates_group_bys[] = {"agent", "model", NULL};
-const char *const aggregates_metric_names[] = {
-    "success_rate", "total_executions", "avg_latency", "p95_latency",
-    "total_cost",   "error_rate",       NULL};
+const char *const aggregates_metric_names[] = {"success_rate", "pass_rate",   "total_executions",
+                                               "avg_latency",  "p95_latency", "total_cost",
+                                               "error_rate",   NULL};
 const char *const aggregates_heatmap_metrics[] = {"executions", "error_rate", "p95_latency", NULL};
 static const char *const intervals[] = {"1m", "5m", "15m", "1h", "6h", "1d", "auto", NULL};
 

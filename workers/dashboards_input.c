@@ -70,7 +70,8 @@ typedef struct config_rule {
     field_rule_t rule;
 } config_rule_t;
 
-static const char *const config_series[] = {"executions", "success_rate", "latency", "cost", NULL};
+static const char *const config_series[] = {"executions", "success_rate", "pass_rate",
+                                            "latency",    "cost",         NULL};
 static const char *const config_table_types[] = {"recent_activity", "agent_summary", NULL};
 
 /* type, {name, type, flags, min, max, allowed values} */
@@ -79,7 +80,7 @@ static const config_rule_t config_rules[] = {
     {NULL, {"agent_id", FIELD_STRING, 0, 0, 0, NULL}},
     {NULL, {"group_by", FIELD_STRING, 0, 0, 0, aggregates_group_bys}},
     {NULL, {"limit", FIELD_INTEGER, 0, 1, 100, NULL}},
-    {NULL, {"metrics", FIELD_ARRAY, 0, 1, 4, NULL}},
+    {NULL, {"metrics", FIELD_ARRAY, 0, 1, 5, NULL}},
     {NULL, {"thresholds", FIELD_OBJECT, 0, 0, 0, NULL}},
     {"metric_card", {"metric", FIELD_STRING, 0, 0, 0, aggregates_metric_names}},
     {"gauge", {"metric", FIELD_STRING, 0, 0, 0, aggregates_metric_names}},

@@ -583,9 +583,19 @@ def usd(value):
     return decimal.Decimal(repr(value)).quantize(decimal.Decimal("0.000001"))
 
 
+def is_success(execution):
+    """Whether an execution dict is a success: its evaluation passed, or,
+    without an evaluation, its status is succeeded (execution_success() of
+    sql/001)."""
+    if "evaluation" in execution:
+        return execution["evaluation"]["passed"]
+    return execution["status"] == "succeeded"
+
+
 def expected_summary(executions):
     """The exact figures of the summary of these executions."""
     total = len(executions)
+    successes = sum(1 for e in executions if is_success(e))
     evaluated = [e for e in executions if "evaluation" in e]
     passed = sum(1 for e in evaluated if e["evaluation"]["passed"])
     latencies = [e["latency_ms"] for e in executions]
@@ -594,10 +604,11 @@ def expected_summary(executions):
     tokens_in = sum(e.get("prompt_tokens", 0) for e in executions)
     tokens_out = sum(e.get("completion_tokens", 0) for e in executions)
     return {
-        "total": total, "evaluated": len(evaluated), "passed": passed,
+        "total": total, "successes": successes, "evaluated": len(evaluated), "passed": passed,
         "failed": len(evaluated) - passed,
         "errors": sum(1 for e in executions if e["status"] != "succeeded"),
-        "success_rate": passed / total if total else None,
+        "success_rate": successes / total if total else None,
+        "pass_rate": passed / len(evaluated) if evaluated else None,
         "latency_min": min(latencies) if latencies else None,
         "latency_max": max(latencies) if latencies else None,
         "latency_avg": sum(latencies) / total if total else None,

@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from support import (assert_within, exact_percentiles, gen_executions, in_range, parse_time,
-                     post_executions, usd, utc)
+from support import (assert_within, exact_percentiles, gen_executions, in_range, is_success,
+                     parse_time, post_executions, usd, utc)
 
 pytestmark = pytest.mark.ingest
 
@@ -71,11 +71,11 @@ def test_agent_statuses_follow_the_thresholds_and_health_explains_them(api, make
     retired = make_agent(name="retired")
     post_executions(api, runs(a["id"], 20, 18)                 # 0.9: healthy
                     + runs(b["id"], 30, 21)                    # 0.7: warning
-                    + runs(c["id"], 10, 6, status="failed",    # 0.6: critical
-                           error={"category": "tool_error"})
+                    + runs(c["id"], 10, 6, status="failed",    # 0.6: critical (failed
+                           error={"category": "tool_error"})   # runs passed: successes)
                     + runs(d["id"], 5, 5, day=DAY - datetime.timedelta(days=1))  # inactive
-                    + runs(e["id"], 40, 32, evaluated=32)     # 32 of 40: warning
-                    + runs(retired["id"], 10, 0))
+                    + runs(e["id"], 40, 32, evaluated=32)     # 32 passed + 8 succeeded
+                    + runs(retired["id"], 10, 0))             # unevaluated: healthy
     assert api.patch("/api/v1/agents/%s" % retired["id"],
                      json={"is_active": False}).status_code == 200
     v1 = make_version(a["id"], "v1")
@@ -87,13 +87,13 @@ def test_agent_statuses_follow_the_thresholds_and_health_explains_them(api, make
     ).status_code == 201
 
     items = get(api, "/api/v1/agents/summary", **RANGE)["items"]
-    got = [(i["name"], i["status"], i["executions"], i["evaluated"], i["passed"],
-            i["success_rate"], i["errors"]) for i in items]
-    assert got == [("echo", "warning", 40, 32, 32, 0.8, 0),
-                   ("bravo", "warning", 30, 30, 21, 0.7, 0),
-                   ("alpha", "healthy", 20, 20, 18, 0.9, 0),
-                   ("charlie", "critical", 10, 10, 6, 0.6, 10),
-                   ("delta", "inactive", 0, 0, 0, None, 0)]
+    got = [(i["name"], i["status"], i["executions"], i["successes"], i["evaluated"],
+            i["passed"], i["success_rate"], i["pass_rate"], i["errors"]) for i in items]
+    assert got == [("echo", "healthy", 40, 40, 32, 32, 1.0, 1.0, 0),
+                   ("bravo", "warning", 30, 21, 30, 21, 0.7, 0.7, 0),
+                   ("alpha", "healthy", 20, 18, 20, 18, 0.9, 0.9, 0),
+                   ("charlie", "critical", 10, 6, 10, 6, 0.6, 0.6, 10),
+                   ("delta", "inactive", 0, 0, 0, 0, None, None, 0)]
     alpha = items[2]
     assert (alpha["active_version"], alpha["canary_status"]) == ("v1", "in_progress")
     assert alpha["avg_latency_ms"] == pytest.approx(109.5)
@@ -119,7 +119,7 @@ def test_agent_statuses_follow_the_thresholds_and_health_explains_them(api, make
 
     health = get(api, "/api/v1/health", **RANGE)
     assert health["status"] == "critical"
-    assert health["agents"] == {"healthy": 1, "warning": 2, "critical": 1, "inactive": 1,
+    assert health["agents"] == {"healthy": 2, "warning": 1, "critical": 1, "inactive": 1,
                                 "total": 5}
     assert (health["open_problems"], health["pending_proposals"],
             health["running_experiments"]) == (2, 1, 1)
@@ -252,7 +252,12 @@ def metric_of(name, executions):
     if name == "total_executions":
         return total
     if name == "success_rate":
-        return 100 * sum(1 for e in executions if e.get("evaluation", {}).get("passed")) / total
+        return 100 * sum(1 for e in executions if is_success(e)) / total
+    if name == "pass_rate":
+        evaluated = [e for e in executions if "evaluation" in e]
+        if not evaluated:
+            return None
+        return 100 * sum(1 for e in evaluated if e["evaluation"]["passed"]) / len(evaluated)
     if name == "error_rate":
         return 100 * sum(1 for e in executions if e["status"] != "succeeded") / total
     if name == "avg_latency":
@@ -263,8 +268,8 @@ def metric_of(name, executions):
 
 
 @pytest.mark.parametrize("name, unit", [
-    ("success_rate", "%"), ("total_executions", "count"), ("avg_latency", "ms"),
-    ("p95_latency", "ms"), ("total_cost", "usd"), ("error_rate", "%")])
+    ("success_rate", "%"), ("pass_rate", "%"), ("total_executions", "count"),
+    ("avg_latency", "ms"), ("p95_latency", "ms"), ("total_cost", "usd"), ("error_rate", "%")])
 def test_metric_value_previous_value_trend_and_sparkline(api, db, make_agent, name, unit):
     ids = [make_agent()["id"] for _ in range(2)]
     rng = random.Random(12)

@@ -7,6 +7,7 @@ import copy
 
 import pytest
 
+from support import OPENAPI_PATH
 from test_openapi_document import DASHBOARD, fake_response
 
 pytestmark = pytest.mark.nostack
@@ -33,8 +34,8 @@ ENUMS = {
     "interval": ["1m", "5m", "15m", "1h", "6h", "1d", "auto"],
     "group_by": ["agent", "model"],
     "metric": ["executions", "error_rate", "p95_latency"],
-    "name": ["success_rate", "total_executions", "avg_latency", "p95_latency", "total_cost",
-             "error_rate"],
+    "name": ["success_rate", "pass_rate", "total_executions", "avg_latency", "p95_latency",
+             "total_cost", "error_rate"],
 }
 RESPONSE_SCHEMAS = ["ExecutionSummary", "Timeseries", "TimeseriesPoint", "TimeseriesSeries",
                     "AgentStatusItem", "AgentSummaryList", "AgentMetrics", "SystemHealth",
@@ -74,15 +75,27 @@ def test_include_data_is_documented_on_both_dashboard_reads(openapi):
 
 
 def test_descriptions_define_success_rate_and_say_what_reads_raw_rows(openapi):
-    text = openapi.doc["info"]["description"]
-    assert "success_rate = passed evaluations / executions in range" in text
+    text = " ".join(openapi.doc["info"]["description"].split())
+    assert "success_rate = successes / executions in range" in text
+    assert ("an execution is a success when its evaluation passed, or, when it has no "
+            "evaluation, when its `status` is `succeeded`") in text
+    assert "pass_rate = passed / evaluated" in text
     assert "rollups" in text and "Raw rows only" in text and "interval=1m" in text
     summary = openapi.doc["paths"]["/api/v1/executions/summary"]["get"]["description"]
-    assert "passed evaluations / executions in range" in summary
+    assert "success_rate and pass_rate as the rules above define them" in " ".join(summary.split())
     for template in ("/api/v1/executions/summary", "/api/v1/executions/timeseries",
                      "/api/v1/costs/breakdown", "/api/v1/metrics/{name}", "/api/v1/heatmap"):
         description = openapi.doc["paths"][template]["get"]["description"]
         assert "rollups" in description and "raw rows" in description, template
+
+
+def test_success_is_defined_once_and_the_old_definition_is_gone(openapi):
+    text = " ".join(OPENAPI_PATH.read_text(encoding="utf-8").split())
+    assert text.count("is a success when") == 1
+    assert "passed evaluations / executions" not in text
+    schemas = openapi.doc["components"]["schemas"]
+    assert schemas["SuccessRate"]["description"].startswith("successes / executions")
+    assert schemas["PassRate"]["description"].startswith("passed / evaluated")
 
 
 @pytest.mark.parametrize("name", RESPONSE_SCHEMAS)
@@ -96,11 +109,11 @@ def test_aggregates_schema_is_strict(openapi, name):
 
 LATENCY = {"avg": 10.5, "min": 1, "max": 20, "p50": 10.0, "p95": 19.0, "p99": 20.0,
            "percentiles": {"0.5": 10.0, "0.95": 19.0, "0.99": 20.0, "0.75": 15.0}}
-SUMMARY = {"range": RANGE, "total": 4, "evaluated": 3, "passed": 2, "failed": 1, "errors": 1,
-           "success_rate": 0.5, "latency_ms": LATENCY, "cost_usd": {"total": 1.5, "avg": 0.375},
+SUMMARY = {"range": RANGE, "total": 4, "successes": 2, "evaluated": 3, "passed": 2, "failed": 1,
+           "errors": 1, "success_rate": 0.5, "pass_rate": 2 / 3, "latency_ms": LATENCY, "cost_usd": {"total": 1.5, "avg": 0.375},
            "tokens": {"input": 1, "output": 2, "cache_read": 3, "total": 3},
            "source": "rollup", "rolled_up_to": "2024-03-06T00:00:00Z"}
-POINT = {"t": "2024-03-05T00:00:00Z", "executions": 0, "success_rate": None,
+POINT = {"t": "2024-03-05T00:00:00Z", "executions": 0, "success_rate": None, "pass_rate": None,
          "avg_latency_ms": None, "p95_latency_ms": None, "cost_usd": 0, "tokens": 0}
 TIMESERIES = {"range": RANGE, "interval": "1d", "tz": "Europe/Berlin", "group_by": None,
               "buckets": 1, "series": [{"key": None, "name": "All", "points": [POINT]}],
@@ -159,6 +172,10 @@ BAD = [
     ("summary extra member", GOOD[0], ("extra",), 1),
     ("summary without errors", GOOD[0], ("errors",), ...),
     ("success_rate in percent", GOOD[0], ("success_rate",), 50),
+    ("pass_rate in percent", GOOD[0], ("pass_rate",), 66.7),
+    ("summary without pass_rate", GOOD[0], ("pass_rate",), ...),
+    ("summary without successes", GOOD[0], ("successes",), ...),
+    ("point without pass_rate", GOOD[1], ("series", 0, "points", 0, "pass_rate"), ...),
     ("unknown source", GOOD[0], ("source",), "cache"),
     ("p95 missing", GOOD[0], ("latency_ms", "p95"), ...),
     ("percentile key not a number", GOOD[0], ("latency_ms", "percentiles", "p75"), 1.0),

@@ -24,8 +24,8 @@ W_TO = datetime.datetime(2024, 3, 8, tzinfo=UTC)
 # A range that cuts through a second, a minute, an hour and a day at both ends.
 CUT_FROM = datetime.datetime(2024, 3, 5, 7, 23, 41, 500000, tzinfo=UTC)
 CUT_TO = datetime.datetime(2024, 3, 7, 16, 5, 9, 250000, tzinfo=UTC)
-EXACT = ("total", "evaluated", "passed", "failed", "errors", "success_rate", "cost_usd",
-         "tokens", "range", "source")
+EXACT = ("total", "successes", "evaluated", "passed", "failed", "errors", "success_rate",
+         "pass_rate", "cost_usd", "tokens", "range", "source")
 
 
 def make_fleet(make_agent, api, n=8000, seed=4):
@@ -53,7 +53,7 @@ def check_summary(db, body, executions, where, params, source="rollup"):
     """Assert body is the exact summary of `executions` (the stored rows
     matching `where`), percentiles within 1 % of percentile_cont."""
     expected = expected_summary(executions)
-    for key in ("total", "evaluated", "passed", "failed", "errors"):
+    for key in ("total", "successes", "evaluated", "passed", "failed", "errors"):
         assert body[key] == expected[key], (key, body[key], expected[key])
     assert body["tokens"] == expected["tokens"]
     assert usd(body["cost_usd"]["total"]) == expected["cost_total"]
@@ -61,9 +61,11 @@ def check_summary(db, body, executions, where, params, source="rollup"):
     latency = body["latency_ms"]
     if not executions:
         assert body["success_rate"] is None and body["cost_usd"]["avg"] is None
+        assert body["pass_rate"] is None
         assert all(latency[k] is None for k in ("avg", "min", "max", "p50", "p95", "p99"))
         return
     assert body["success_rate"] == pytest.approx(expected["success_rate"], rel=1e-12)
+    assert body["pass_rate"] == pytest.approx(expected["pass_rate"], rel=1e-12)
     assert body["cost_usd"]["avg"] == pytest.approx(
         float(expected["cost_total"]) / expected["total"], rel=1e-9)
     assert (latency["min"], latency["max"]) == (expected["latency_min"], expected["latency_max"])
@@ -296,22 +298,25 @@ def test_later_evaluations_and_verdicts_changed_are_counted(api, db, make_agent)
 
     def counts():
         body = get_summary(api, **params)
-        return body["evaluated"], body["passed"], body["failed"], body["success_rate"]
+        return (body["evaluated"], body["passed"], body["failed"], body["successes"],
+                body["success_rate"], body["pass_rate"])
 
+    # Ten succeeded runs: a success each until an evaluation fails them.
     with db.rollups_paused():
         post_executions(api, runs)
+        assert counts() == (0, 0, 0, 10, 1.0, None)
         for k in range(6):
             verdict(k, k < 4)
-        assert counts() == (6, 4, 2, 0.4)
+        assert counts() == (6, 4, 2, 8, 0.8, 4 / 6)
         verdict(5, True)                     # a failed verdict replaced by a pass
         verdict(0, True)                     # the same verdict again
-        assert counts() == (6, 5, 1, 0.5)
+        assert counts() == (6, 5, 1, 9, 0.9, 5 / 6)
     db.rollup_refresh()
-    assert counts() == (6, 5, 1, 0.5)
+    assert counts() == (6, 5, 1, 9, 0.9, 5 / 6)
     verdict(1, False)
-    assert counts() == (6, 4, 2, 0.4)
+    assert counts() == (6, 4, 2, 8, 0.8, 4 / 6)
     db.rollup_refresh()
-    assert counts() == (6, 4, 2, 0.4)
+    assert counts() == (6, 4, 2, 8, 0.8, 4 / 6)
 
 
 def test_duplicate_executions_are_counted_once(api, db, make_agent):

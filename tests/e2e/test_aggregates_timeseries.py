@@ -63,7 +63,7 @@ def buckets(body, index=0):
 
 def check_empty(point):
     assert point == {"t": point["t"], "executions": 0, "success_rate": None,
-                     "avg_latency_ms": None, "p95_latency_ms": None, "cost_usd": 0,
+                     "pass_rate": None, "avg_latency_ms": None, "p95_latency_ms": None, "cost_usd": 0,
                      "tokens": 0}
 
 
@@ -95,10 +95,12 @@ def test_hourly_utc_series_is_gap_filled_with_exact_points(api, db, make_agent):
     assert buckets(body) == [(start + datetime.timedelta(hours=h), counts[h]) for h in range(24)]
     points = body["series"][0]["points"]
     three = points[3]
-    assert (three["success_rate"], three["avg_latency_ms"], three["cost_usd"], three["tokens"]) == (
-        0.5, 200, 0.75, 33)
+    assert (three["success_rate"], three["pass_rate"], three["avg_latency_ms"], three["cost_usd"],
+            three["tokens"]) == (0.5, 0.5, 200, 0.75, 33)
     assert 100 <= three["p95_latency_ms"] <= 300
-    assert (points[7]["success_rate"], points[7]["avg_latency_ms"]) == (0, 50)
+    # succeeded without an evaluation: a success, and no pass rate
+    assert (points[7]["success_rate"], points[7]["pass_rate"],
+            points[7]["avg_latency_ms"]) == (1, None, 50)
     for hour in set(range(24)) - {3, 7, 23}:
         check_empty(points[hour])
 
@@ -234,6 +236,7 @@ def test_group_by_agent_gives_the_top_10_and_other(api, db, make_agent):
     assert got == top + [("other", "Other", [3, 0])]
     other = body["series"][10]["points"][0]
     assert other["success_rate"] == pytest.approx(2 / 3)   # passed: 1 of 1, 1 of 2
+    assert other["pass_rate"] == pytest.approx(2 / 3)
     ungrouped = series(api, **{"from": "2024-03-05T00:00:00Z", "to": "2024-03-07T00:00:00Z",
                                "interval": "1d"})
     assert [p["executions"] for p in ungrouped["series"][0]["points"]] == [78, 0]

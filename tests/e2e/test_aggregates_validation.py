@@ -14,8 +14,8 @@ pytestmark = pytest.mark.ingest       # some tests make an agent
 
 SUMMARY = "/api/v1/executions/summary"
 TIMESERIES = "/api/v1/executions/timeseries"
-METRIC_NAMES = ["success_rate", "total_executions", "avg_latency", "p95_latency", "total_cost",
-                "error_rate"]
+METRIC_NAMES = ["success_rate", "pass_rate", "total_executions", "avg_latency", "p95_latency",
+                "total_cost", "error_rate"]
 AGENT = "00000000-0000-4000-8000-000000000000"
 METRICS = "/api/v1/agents/{agent}/metrics"   # {agent}: an agent made for the test
 # Every aggregates path: whether it takes the filters and tz.

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from support import assert_problem, gen_executions, now_utc, post_executions
+from support import assert_problem, gen_executions, is_success, now_utc, post_executions
 
 pytestmark = pytest.mark.ingest
 
@@ -52,10 +52,10 @@ def test_the_default_dashboard_with_data_has_every_widgets_data(api, db, make_ag
     widgets = by_title(response.json())
     assert len(widgets) == 10 and all("data" in w for w in widgets.values())
     total = len(executions)
-    passed = sum(1 for e in executions if e.get("evaluation", {}).get("passed"))
+    successes = sum(1 for e in executions if is_success(e))
 
     card = widgets["Success Rate"]["data"]
-    assert card["value"] == pytest.approx(100 * passed / total)
+    assert card["value"] == pytest.approx(100 * successes / total)
     assert card["formatted_value"] and card["unit"] == "%"
     assert widgets["Total Executions"]["data"]["value"] == total
     assert widgets["Avg Latency"]["data"]["value"] == pytest.approx(
@@ -161,8 +161,7 @@ def test_one_widget_of_each_type_follows_its_config(api, db, make_agent, make_da
     assert sum(v or 0 for row in heat["data"] for v in row) == len(executions)
 
     gauge = data["gauge"]
-    rate = 100 * sum(1 for e in executions if e.get("evaluation", {}).get("passed")) / len(
-        executions)
+    rate = 100 * sum(1 for e in executions if is_success(e)) / len(executions)
     assert gauge["value"] == pytest.approx(rate)
     assert gauge["thresholds"] == {"critical": 10, "warning": 20, "good": 99.5}
     assert gauge["status"] == ("good" if rate >= 99.5 else "warning" if rate >= 20
@@ -187,6 +186,30 @@ def test_one_widget_of_each_type_follows_its_config(api, db, make_agent, make_da
             if widget["type"] == "heatmap":                        # so does its range
                 del data["range"], shown["range"]
             assert data == shown, widget["type"]
+
+
+def test_a_line_chart_of_all_five_metrics_has_their_series_in_order(api, make_dashboard):
+    every = ["cost", "latency", "pass_rate", "success_rate", "executions"]
+    dashboard = make_dashboard(widgets=[{"type": "line_chart", "title": "all",
+                                         "config": {"metrics": every}}])
+    response = api.get("/api/v1/dashboards/%s/widgets/%s/data"
+                       % (dashboard["id"], dashboard["widgets"][0]["id"]))
+    assert response.status_code == 200, response.text
+    series = response.json()["data"]["series"]
+    assert [(s["name"], s["unit"]) for s in series] == [
+        ("Executions", "count"), ("Success Rate", "%"), ("Pass Rate", "%"),
+        ("Avg Latency", "ms"), ("Cost", "$")]
+
+
+def test_a_sixth_line_chart_metric_or_an_unknown_one_is_refused(api):
+    for metrics, field in ((["executions", "success_rate", "pass_rate", "latency", "cost",
+                             "cost"], "config.metrics"),
+                           (["pass_rates"], "config.metrics[0]")):
+        response = api.post("/api/v1/dashboards", json={
+            "name": "x", "widgets": [{"type": "line_chart", "title": "t",
+                                      "config": {"metrics": metrics}}]})
+        assert_problem(response, 422, "validation")
+        assert [e["field"] for e in response.json()["errors"]] == ["widgets[0]." + field]
 
 
 def test_widget_data_of_unknown_or_foreign_widgets_is_404(api, make_dashboard):

@@ -49,7 +49,8 @@ def test_a_million_executions_into_an_empty_table(db):
 
             cur.execute("""
                 SELECT s, count(*) FROM (
-                    SELECT agg_status(count(*), count(*) FILTER (WHERE eval_passed)) AS s
+                    SELECT agg_status(count(*), count(*) FILTER (
+                               WHERE execution_success(eval_passed, status))) AS s
                       FROM executions GROUP BY agent_id) x GROUP BY s""")
             tiers = dict(cur.fetchall())
             assert set(tiers) == {"healthy", "warning", "critical"}, tiers
