@@ -11,6 +11,7 @@
 #include "../fcgi/validate.h"
 
 #define DASHBOARDS_BASE "/api/v1/dashboards"
+#define OWNER_MAX       255 /* characters of an owner, in a body and in ?owner= */
 
 /* ---------------------------------------------------------------- input rules */
 
@@ -50,7 +51,7 @@ static const field_rule_t dashboard_rules[] = {
     {"name", FIELD_STRING, FIELD_REQUIRED, 1, 255, NULL},
     {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
     {"is_default", FIELD_BOOLEAN, 0, 0, 0, NULL},
-    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, 255, NULL},
+    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, OWNER_MAX, NULL},
     {"widgets", FIELD_ARRAY, 0, 0, 100, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
@@ -59,7 +60,7 @@ static const field_rule_t dashboard_patch_rules[] = {
     {"name", FIELD_STRING, 0, 1, 255, NULL},
     {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
     {"is_default", FIELD_BOOLEAN, 0, 0, 0, NULL},
-    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, 255, NULL},
+    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, OWNER_MAX, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -475,8 +476,13 @@ static int dashboards_list(request_t *req, response_t *res, problem_t *p)
         return -1;
     if (page.key[0] != NULL && strcmp(page.key[0], "t") && strcmp(page.key[0], "f"))
         return cursor_refuse(p);
+    const char *owner = request_query(req, "owner");
+    if (owner != NULL && (owner[0] == '\0' || validate_utf8_length(owner) > OWNER_MAX)) {
+        problem_field(p, "owner", "must be 1 to %d characters long", OWNER_MAX);
+        return -1;
+    }
     long limit = page.limit;
-    const char *params[5] = {request_query(req, "owner"), page.key[0], page.key[1], page.key[2],
+    const char *params[5] = {owner, page.key[0], page.key[1], page.key[2],
                              arena_printf(req->arena, "%ld", limit + 1)};
     PGresult *rows = db_exec(&stmt_list, params, p);
     if (rows == NULL)
