@@ -15,7 +15,9 @@
 # WORKERS changed, and reloads nginx with a freshly rendered nginx.conf.
 # Pid files, sockets and processes left by a killed run are cleaned up.
 #
-# Settings (environment): PORT (8080), PGPORT (5433), WORKERS (4),
+# Settings (environment): LISTEN, the address nginx listens on (default
+# 127.0.0.1:PORT, loopback only; LISTEN=0.0.0.0:8080 serves other hosts too;
+# given, it wins over PORT), PORT (8080), PGPORT (5433), WORKERS (4),
 # FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest aggregates hello
 # maintenance"; from bash, where GROUPS is a reserved variable, use
 # FLEETDASH_GROUPS or `env GROUPS=...`). maintenance is a job, not a route
@@ -90,8 +92,18 @@ load_settings() {
     LOGDIR=$VARDIR/log
     NGINXDIR=$VARDIR/nginx
 
+    # LISTEN from the environment, else from PORT when that is given, else
+    # as the stack was started.
+    LISTEN=${LISTEN-}
+    [[ -n $LISTEN || -n ${PORT-} ]] || LISTEN=$(stack_env_get LISTEN)
     PORT=${PORT:-$(stack_env_get PORT)}
     PORT=${PORT:-8080}
+    [[ $PORT =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$PORT'"
+    LISTEN=${LISTEN:-127.0.0.1:$PORT}
+    [[ $LISTEN =~ ^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.*-]+):([0-9]+)$ ]] ||
+        die "LISTEN must be HOST:PORT (127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080), got '$LISTEN'"
+    local listen_host=${BASH_REMATCH[1]}
+    PORT=${BASH_REMATCH[2]}
     PGPORT=${PGPORT:-$(stack_env_get PGPORT)}
     PGPORT=${PGPORT:-5433}
     WORKERS=${WORKERS:-$(stack_env_get WORKERS)}
@@ -104,7 +116,6 @@ load_settings() {
     STACK_GROUPS=${STACK_GROUPS:-$(stack_env_get FLEETDASH_GROUPS)}
     STACK_GROUPS=${STACK_GROUPS:-dashboards ingest aggregates hello maintenance}
 
-    [[ $PORT =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$PORT'"
     [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be a number, got '$PGPORT'"
     [[ $WORKERS =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive number, got '$WORKERS'"
     local group
@@ -113,7 +124,17 @@ load_settings() {
     done
 
     DATABASE_URL="host=$PGSOCK port=$PGPORT dbname=fleetdash user=postgres"
-    BASE_URL=http://127.0.0.1:$PORT
+    BASE_URL=http://$(listen_client_host "$listen_host"):$PORT
+}
+
+# listen_client_host HOST - the host a local client reaches nginx's HOST at:
+# loopback for the wildcard addresses.
+listen_client_host() {
+    case $1 in
+    0.0.0.0 | '*') printf '127.0.0.1' ;;
+    '[::]') printf '[::1]' ;;
+    *) printf '%s' "$1" ;;
+    esac
 }
 
 check_group_name() {
@@ -124,7 +145,7 @@ write_stack_env() {
     local tmp=$STACK_ENV.tmp key
     {
         printf '# %s - written by deploy/stack.sh up; source it from a shell\n' "$STACK_ENV"
-        for key in PORT BASE_URL VARDIR PGHOST PGPORT PGDATA PGUSER PGDATABASE \
+        for key in LISTEN PORT BASE_URL VARDIR PGHOST PGPORT PGDATA PGUSER PGDATABASE \
             DATABASE_URL FLEETDASHD WORKERS FLEETDASH_GROUPS; do
             printf "export %s='%s'\n" "$key" "${!key//\'/\'\\\'\'}"
         done
@@ -530,16 +551,16 @@ render_nginx_conf() {
     {
         printf '# Rendered by deploy/stack.sh from %s/nginx.conf: edit that file.\n' "$REPO"
         sed -e '/^[[:space:]]*#/b' \
-            -e "s|^\([[:space:]]*listen[[:space:]]\{1,\}\)8080\([;[:space:]]\)|\1$PORT\2|" \
+            -e "s|^\([[:space:]]*listen[[:space:]]\{1,\}\)127\.0\.0\.1:8080\([;[:space:]]\)|\1$(sed_escape "$LISTEN")\2|" \
             -e "s|/run/fleetdash|$(sed_escape "$RUNDIR")|g" \
             -e "s|/var/log/fleetdash|$(sed_escape "$LOGDIR")|g" \
             -e "s|/etc/fleetdash/nginx\.d|$(sed_escape "$NGINXDIR/conf.d")|g" \
             "$REPO/nginx.conf"
     } >"$tmp"
     leftovers=$(grep -vE '^[[:space:]]*#' "$tmp" | grep -E '/run/fleetdash|/var/log/fleetdash|/etc/fleetdash' || true)
-    if [[ -n $leftovers ]] || ! grep -qE "^[[:space:]]*listen[[:space:]]+$PORT;" "$tmp"; then
+    if [[ -n $leftovers ]] || ! grep -qxF -- "listen $LISTEN;" <(sed 's/^[[:space:]]*//' "$tmp"); then
         rm -f -- "$tmp"
-        die "rendering nginx.conf did not replace the production values (listen 8080, paths):"$'\n'"$leftovers"
+        die "rendering nginx.conf did not replace the production values (listen 127.0.0.1:8080, paths):"$'\n'"$leftovers"
     fi
     mv -f -- "$tmp" "$out"
 }
@@ -553,12 +574,20 @@ nginx_test() {
 }
 
 start_nginx() {
-    local pid output
+    local pid output listening=
     mkdir -p -- "$RUNDIR" "$LOGDIR"
     runuser -u www-data -- test -x "$RUNDIR" ||
         die "nginx workers (www-data) cannot reach $RUNDIR; every parent directory needs o+x"
     render_nginx_conf
     nginx_test
+    # A reload cannot move a socket (*:8080 -> 127.0.0.1:8080 fails to bind,
+    # and nginx goes on with its old configuration): restart instead.
+    # RUNDIR/nginx.listen says where the running nginx was started.
+    [[ -f $RUNDIR/nginx.listen ]] && listening=$(<"$RUNDIR/nginx.listen")
+    if pid=$(nginx_pid) && [[ $listening != "$LISTEN" ]]; then
+        say "nginx (pid $pid) listens on ${listening:-an older address}; restarting it on $LISTEN"
+        stop_nginx
+    fi
     if pid=$(nginx_pid); then
         say "nginx already running (pid $pid); reloading its configuration"
         kill -HUP "$pid"
@@ -567,7 +596,7 @@ start_nginx() {
     # shellcheck disable=SC2046
     terminate 5 $(nginx_processes)
     rm -f -- "$RUNDIR/nginx.pid"
-    say "starting nginx on port $PORT"
+    say "starting nginx on $LISTEN"
     if ! output=$(cd "$NGINXDIR" && "$NGINX" -e "$LOGDIR/nginx-error.log" \
         -c "$NGINXDIR/nginx.conf" -p "$NGINXDIR/" </dev/null 2>&1 9>&-); then
         if [[ -n $output ]]; then
@@ -577,6 +606,7 @@ start_nginx() {
         fi
         die "nginx did not start"
     fi
+    printf '%s\n' "$LISTEN" >"$RUNDIR/nginx.listen"
 }
 
 stop_nginx() {
@@ -594,7 +624,7 @@ stop_nginx() {
         # shellcheck disable=SC2086
         terminate 5 $leftovers
     fi
-    rm -f -- "$RUNDIR/nginx.pid"
+    rm -f -- "$RUNDIR/nginx.pid" "$RUNDIR/nginx.listen"
 }
 
 wait_ready() {

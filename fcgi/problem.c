@@ -2,7 +2,10 @@
 #include "problem.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "validate.h"
 
 /* One row per status we answer with.
  * status: the HTTP status code
@@ -110,6 +113,30 @@ void problem_line_field(problem_t *p, long line, const char *field, const char *
     va_end(ap);
 }
 
+/* s as a string JSON can hold: s itself when it is valid UTF-8, else a copy
+ * in the arena in which each byte outside a valid sequence is written %XX
+ * ("/api/v1/dashboards/\xff" -> "/api/v1/dashboards/%FF"). NULL gives "". */
+static const char *problem_quotable(arena_t *arena, const char *s)
+{
+    size_t len = s ? strlen(s) : 0, bad = 0, n;
+
+    for (size_t i = 0; i < len; i += n ? n : 1)
+        if ((n = validate_utf8_sequence((const unsigned char *)s + i, len - i)) == 0)
+            bad++;
+    if (bad == 0)
+        return s ? s : "";
+    char *out = arena_alloc(arena, len + 2 * bad + 1), *o = out;
+    for (size_t i = 0; i < len; i += n ? n : 1) {
+        n = validate_utf8_sequence((const unsigned char *)s + i, len - i);
+        if (n == 0)
+            o += sprintf(o, "%%%02X", (unsigned char)s[i]);
+        else
+            o = (char *)memcpy(o, s + i, n) + n;
+    }
+    *o = '\0';
+    return out;
+}
+
 json_t *problem_body(const problem_t *p, const char *instance, const char *request_id)
 {
     const problem_kind_t *kind = problem_kind(p->status ? p->status : 500);
@@ -117,16 +144,18 @@ json_t *problem_body(const problem_t *p, const char *instance, const char *reque
     char type[64];
 
     snprintf(type, sizeof(type), "/problems/%s", kind->slug);
-    json_t *body =
-        json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title", problem_title(status),
-                  "status", status, "detail", p->detail ? p->detail : problem_title(status),
-                  "instance", instance ? instance : "", "request_id", request_id ? request_id : "");
+    json_t *body = json_pack(
+        "{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title", problem_title(status), "status",
+        status, "detail", problem_quotable(p->arena, p->detail ? p->detail : problem_title(status)),
+        "instance", problem_quotable(p->arena, instance), "request_id",
+        problem_quotable(p->arena, request_id));
     if (body == NULL || p->nfields == 0)
         return body;
     json_t *errors = json_array();
     for (size_t i = 0; i < p->nfields; i++) {
         json_t *error =
-            json_pack("{s:s, s:s}", "field", p->fields[i].field, "message", p->fields[i].message);
+            json_pack("{s:s, s:s}", "field", problem_quotable(p->arena, p->fields[i].field),
+                      "message", problem_quotable(p->arena, p->fields[i].message));
         if (p->fields[i].line > 0)
             json_object_set_new(error, "line", json_integer(p->fields[i].line));
         json_array_append_new(errors, error);

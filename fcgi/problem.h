@@ -51,8 +51,11 @@ void problem_line_field(problem_t *p, long line, const char *field, const char *
 const char *problem_title(int status);
 
 /* Builds the problem+json body: {type, title, status, detail, instance,
- * request_id} plus `errors` when fields were recorded. Returns a new
- * reference the caller owns. A problem with status 0 is reported as 500. */
+ * request_id} plus `errors` when fields were recorded. Every string is
+ * quoted whatever its bytes: a byte that is not part of valid UTF-8 (a
+ * decoded path or query may hold any) is written %XX, in the arena of p.
+ * Returns a new reference the caller owns, NULL only when out of memory.
+ * A problem with status 0 is reported as 500. */
 json_t *problem_body(const problem_t *p, const char *instance, const char *request_id);
 
 #endif

@@ -28,6 +28,34 @@ size_t validate_utf8_length(const char *s)
     return n;
 }
 
+size_t validate_utf8_sequence(const unsigned char *s, size_t len)
+{
+    size_t extra;
+    unsigned int cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0)
+        extra = 1, cp = s[0] & 0x1f;
+    else if ((s[0] & 0xf0) == 0xe0)
+        extra = 2, cp = s[0] & 0x0f;
+    else if ((s[0] & 0xf8) == 0xf0)
+        extra = 3, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (extra >= len)
+        return 0;
+    for (size_t k = 1; k <= extra; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
+        (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return extra + 1;
+}
+
 int validate_hex(char c)
 {
     if (c >= '0' && c <= '9')

@@ -67,4 +67,10 @@ bool validate_uuid(const char *s);
 /* The number of characters (code points) of a valid UTF-8 string. */
 size_t validate_utf8_length(const char *s);
 
+/* The length in bytes (1 to 4) of the valid UTF-8 sequence that s starts,
+ * with len bytes readable at s (len >= 1), or 0 when s starts none: a stray
+ * continuation byte, an overlong form, a surrogate, a code point past
+ * U+10FFFF, a sequence cut short. An ASCII byte, NUL included, is 1. */
+size_t validate_utf8_sequence(const unsigned char *s, size_t len);
+
 #endif

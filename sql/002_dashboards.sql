@@ -96,27 +96,25 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         || rtrim(rtrim(to_char(t AT TIME ZONE 'UTC', '.US'), '0'), '.') || 'Z'
 $$;
 
--- widget_json(w) - a Widget of the API.
+-- widget_json(w) - a Widget of the API. row_to_json of a row whose columns
+-- are the members (as the registry's views, 003) writes compact JSON;
+-- json_build_object would put spaces around every colon.
 CREATE FUNCTION widget_json(w dashboard_widgets) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT json_build_object(
-        'id', w.id, 'dashboard_id', w.dashboard_id, 'type', w.type, 'title', w.title,
-        'config', w.config,
-        'position', json_build_object('x', w.x, 'y', w.y, 'w', w.w, 'h', w.h),
-        'refresh_interval_seconds', w.refresh_interval_seconds,
-        'created_at', api_time(w.created_at), 'updated_at', api_time(w.updated_at))
+    SELECT row_to_json(x) FROM (
+        SELECT w.id, w.dashboard_id, w.type, w.title, w.config,
+               (SELECT row_to_json(p) FROM (SELECT w.x, w.y, w.w, w.h) p) AS position,
+               w.refresh_interval_seconds, api_time(w.created_at) AS created_at,
+               api_time(w.updated_at) AS updated_at) x
 $$;
 
--- dashboard_json(d, key, value) - the dashboard's attributes, then one more
--- member: "widgets" for a Dashboard, "widget_count" for a DashboardSummary.
-CREATE FUNCTION dashboard_json(d dashboards, p_key text, p_value json) RETURNS json
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT json_build_object(
-        'id', d.id, 'name', d.name, 'description', d.description,
-        'is_default', d.is_default, 'owner', d.owner, 'version', d.version,
-        'created_at', api_time(d.created_at), 'updated_at', api_time(d.updated_at),
-        p_key, p_value)
-$$;
+-- A dashboard's own members, JSON-ready: a DashboardSummary less its
+-- widget_count, a Dashboard less its widgets.
+CREATE VIEW dashboard_rows AS
+SELECT d.id, d.name, d.description, d.is_default, d.owner, d.version,
+       api_time(d.created_at) AS created_at, api_time(d.updated_at) AS updated_at
+  FROM dashboards d;
+COMMENT ON VIEW dashboard_rows IS 'The members of a dashboard as the API writes them';
 
 -- The answer of every read and write of one dashboard: its id and version
 -- (ETag, Location) and the Dashboard with its widgets in display order.
@@ -125,11 +123,13 @@ CREATE TYPE dashboard_answer AS (id uuid, version integer, body json);
 CREATE FUNCTION dashboard_read(p_id uuid) RETURNS SETOF dashboard_answer
 LANGUAGE sql STABLE
 BEGIN ATOMIC
-    SELECT d.id, d.version, dashboard_json(d, 'widgets', COALESCE(
-               (SELECT json_agg(widget_json(dw) ORDER BY dw.y, dw.x, dw.created_at, dw.id)
-                  FROM dashboard_widgets dw WHERE dw.dashboard_id = d.id), '[]'))
-      FROM dashboards d
-     WHERE d.id = p_id;
+    -- (dw, not w: a widget's width is its column w)
+    SELECT r.id, r.version, row_to_json(x)
+      FROM dashboard_rows r,
+           LATERAL (SELECT r.*, COALESCE(
+               (SELECT to_json(array_agg(widget_json(dw) ORDER BY dw.y, dw.x, dw.created_at, dw.id))
+                  FROM dashboard_widgets dw WHERE dw.dashboard_id = r.id), '[]') AS widgets) x
+     WHERE r.id = p_id;
 END;
 
 -- One widget, with its dashboard's id and version (the ETag is the
@@ -140,7 +140,6 @@ CREATE TYPE widget_answer AS (id uuid, dashboard_id uuid, dashboard_version inte
 CREATE FUNCTION widget_read(p_dashboard uuid, p_widget uuid) RETURNS SETOF widget_answer
 LANGUAGE sql STABLE
 BEGIN ATOMIC
-    -- (dw, not w: a widget's width is its column w)
     SELECT dw.id, dw.dashboard_id, d.version, dw.type, widget_json(dw)
       FROM dashboard_widgets dw
       JOIN dashboards d ON d.id = dw.dashboard_id

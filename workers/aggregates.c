@@ -14,6 +14,7 @@
 #define PERCENTILES_MAX  10
 #define MODEL_MAX        200
 #define METADATA_KEY_MAX 100
+#define TZ_MAX           64
 #define TIME_MIN         (-62135596800LL * 1000000)     /* 0001-01-01T00:00:00Z */
 #define TIME_MAX         (253402300800LL * 1000000 - 1) /* 9999-12-31T23:59:59.999999Z */
 
@@ -75,6 +76,8 @@ static json_t *read_time(const char *name, const char *value, const char *const 
                          problem_t *p);
 static json_t *read_text(const char *name, const char *value, const char *const *allowed,
                          problem_t *p);
+static json_t *read_tz(const char *name, const char *value, const char *const *allowed,
+                       problem_t *p);
 static json_t *read_uuid(const char *name, const char *value, const char *const *allowed,
                          problem_t *p);
 static json_t *read_model(const char *name, const char *value, const char *const *allowed,
@@ -99,7 +102,7 @@ static const agg_param_t agg_params[] = {
     {"time_range", AGG_TIME_RANGE, false, read_enum, aggregates_time_ranges},
     {"from", AGG_FROM, false, read_time, NULL},
     {"to", AGG_TO, false, read_time, NULL},
-    {"tz", AGG_TZ, false, read_text, NULL},
+    {"tz", AGG_TZ, false, read_tz, NULL},
     {"agent_id", AGG_AGENT_ID, true, read_uuid, NULL},
     {"model", AGG_MODEL, true, read_model, NULL},
     {METADATA_PREFIX, AGG_METADATA, false, read_text, NULL},
@@ -193,12 +196,50 @@ static json_t *read_time(const char *name, const char *value, const char *const 
     return json_string(utc);
 }
 
-/* Any text: tz (the database knows the zone names) and metadata values. */
+/* Any text: metadata values. */
 static json_t *read_text(const char *name, const char *value, const char *const *allowed,
                          problem_t *p)
 {
     (void)name, (void)allowed, (void)p;
     return json_string(value);
+}
+
+/* True if s has the shape of an IANA zone name: two or three parts
+ * (Area/City, Area/Sub/City), each starting with a capital letter and made of
+ * letters, digits, '_', '-' and '+' (Etc/GMT+2 included, with its POSIX
+ * sign: two hours behind UTC). */
+static bool tz_is_iana_shaped(const char *s)
+{
+    static const char part_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                     "0123456789_+-";
+    int parts = 0;
+
+    if (strlen(s) > TZ_MAX)
+        return false;
+    for (;; s++) {
+        size_t n = strspn(s, part_chars);
+        if (n == 0 || s[0] < 'A' || s[0] > 'Z')
+            return false;
+        parts++;
+        s += n;
+        if (*s != '/')
+            return *s == '\0' && (parts == 2 || parts == 3);
+    }
+}
+
+/* tz: UTC or an IANA name (tz_is_iana_shaped); whether the zone exists is
+ * the database's answer (agg_query). PostgreSQL alone would also take POSIX
+ * rules with their inverted sign (UTC+2, EST5EDT,M3.2.0,M11.1.0, +02:00),
+ * single-word names (EST5EDT, Japan) and its files posixrules, localtime
+ * and posix/...: all refused here. */
+static json_t *read_tz(const char *name, const char *value, const char *const *allowed,
+                       problem_t *p)
+{
+    (void)allowed;
+    if (strcmp(value, "UTC") == 0 || tz_is_iana_shaped(value))
+        return json_string(value);
+    problem_field(p, name, "must be UTC or an IANA time zone name such as Europe/Berlin");
+    return NULL;
 }
 
 static json_t *read_uuid(const char *name, const char *value, const char *const *allowed,

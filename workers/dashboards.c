@@ -25,13 +25,13 @@ static const field_rule_t layout_rules[] = {
  * of the listing, (NOT is_default, name, id). */
 static const db_statement_t stmt_list = {
     "dashboards_list",
-    "SELECT NOT d.is_default AS cursor_default, d.name, d.id,"
-    "       dashboard_json(d, 'widget_count', to_json("
-    "         (SELECT count(*) FROM dashboard_widgets w WHERE w.dashboard_id = d.id))) AS body"
-    "  FROM dashboards d"
-    " WHERE ($1::text IS NULL OR d.owner = $1)"
-    "   AND ($2::boolean IS NULL OR ((NOT d.is_default), d.name, d.id) > ($2, $3::text, $4::uuid))"
-    " ORDER BY (NOT d.is_default), d.name, d.id"
+    "SELECT NOT r.is_default AS cursor_default, r.name, r.id, row_to_json(x) AS body"
+    "  FROM dashboard_rows r,"
+    "       LATERAL (SELECT r.*, (SELECT count(*) FROM dashboard_widgets w"
+    "                              WHERE w.dashboard_id = r.id) AS widget_count) x"
+    " WHERE ($1::text IS NULL OR r.owner = $1)"
+    "   AND ($2::boolean IS NULL OR ((NOT r.is_default), r.name, r.id) > ($2, $3::text, $4::uuid))"
+    " ORDER BY (NOT r.is_default), r.name, r.id"
     " LIMIT $5",
     5, true};
 static const db_statement_t stmt_version = {
@@ -118,8 +118,13 @@ static int dashboards_list(request_t *req, response_t *res, problem_t *p)
         return -1;
     if (page.key[0] != NULL && strcmp(page.key[0], "t") && strcmp(page.key[0], "f"))
         return cursor_refuse(p);
+    const char *owner = request_query(req, "owner");
+    if (owner != NULL && (owner[0] == '\0' || validate_utf8_length(owner) > DASHBOARDS_OWNER_MAX)) {
+        problem_field(p, "owner", "must be 1 to %d characters long", DASHBOARDS_OWNER_MAX);
+        return -1;
+    }
     long limit = page.limit;
-    const char *params[5] = {request_query(req, "owner"), page.key[0], page.key[1], page.key[2],
+    const char *params[5] = {owner, page.key[0], page.key[1], page.key[2],
                              arena_printf(req->arena, "%ld", limit + 1)};
     PGresult *rows = db_exec(&stmt_list, params, p);
     if (rows == NULL)

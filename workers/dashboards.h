@@ -8,7 +8,8 @@
 
 #include "../fcgi/router.h"
 
-#define DASHBOARDS_BASE "/api/v1/dashboards"
+#define DASHBOARDS_BASE      "/api/v1/dashboards"
+#define DASHBOARDS_OWNER_MAX 255 /* characters of an owner, in a body and in ?owner= */
 
 /* ---------------------------------------------------------------- input */
 

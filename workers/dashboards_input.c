@@ -46,7 +46,7 @@ static const field_rule_t dashboard_rules[] = {
     {"name", FIELD_STRING, FIELD_REQUIRED, 1, 255, NULL},
     {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
     {"is_default", FIELD_BOOLEAN, 0, 0, 0, NULL},
-    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, 255, NULL},
+    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, DASHBOARDS_OWNER_MAX, NULL},
     {"widgets", FIELD_ARRAY, 0, 0, 100, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
@@ -55,7 +55,7 @@ static const field_rule_t dashboard_patch_rules[] = {
     {"name", FIELD_STRING, 0, 1, 255, NULL},
     {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
     {"is_default", FIELD_BOOLEAN, 0, 0, 0, NULL},
-    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, 255, NULL},
+    {"owner", FIELD_STRING, FIELD_NULLABLE, 1, DASHBOARDS_OWNER_MAX, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 

@@ -1,8 +1,9 @@
 """test_aggregates_validation.py - every refused query of the aggregates
-group: 422 naming the parameter (range, tz, interval, agent_id, model,
-percentiles, group_by, metric, metadata), 400 for a parameter the operation
-does not take, 404 for an unknown metric name (listing the valid ones), an
-unknown or malformed agent id, and 405 with Allow for other methods."""
+group: 422 naming the parameter (range, tz (UTC and IANA names only: no
+POSIX rules), interval, agent_id, model, percentiles, group_by, metric,
+metadata), 400 for a parameter the operation does not take, 404 for an
+unknown metric name (listing the valid ones), an unknown or malformed agent
+id, and 405 with Allow for other methods."""
 
 import uuid
 
@@ -84,6 +85,43 @@ def test_400_days_exactly_is_accepted(api, path_of, path):
 @pytest.mark.parametrize("tz", ["Mars/Olympus", "Europe/Berlin/x", "Nowhere"])
 def test_unknown_tz_is_422_on_tz(api, path_of, path, tz):
     assert fields_of(api.get(path_of(path), params={"tz": tz})) == {"tz"}
+
+
+# Zone specs PostgreSQL takes but the contract refuses: POSIX rules (with
+# their inverted sign: UTC+2 is two hours behind), single-word names,
+# PostgreSQL's own files, the posix/ and right/ copies of the database, a name
+# in the wrong case, nothing.
+NOT_IANA_TZ = ["UTC+2", "EST5EDT,M3.2.0,M11.1.0", "+02:00", "-2", "EST5EDT", "Japan", "GMT",
+               "posixrules", "localtime", "posix/Europe/Berlin", "right/Europe/Berlin",
+               "europe/berlin", ""]
+
+
+@pytest.mark.parametrize("path", [p for p in RANGE_PATHS if PATHS[p]["tz"]])
+@pytest.mark.parametrize("tz", NOT_IANA_TZ)
+def test_tz_that_is_not_an_iana_name_is_422_on_tz(api, path_of, path, tz):
+    assert fields_of(api.get(path_of(path), params={"tz": tz})) == {"tz"}
+
+
+def test_unencoded_plus_offset_tz_is_422_on_tz(api):
+    # "+" in a query is a space: the worker reads " 02:00"
+    assert fields_of(api.get(SUMMARY + "?tz=+02:00")) == {"tz"}
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Etc/UTC", "Europe/Berlin",
+                                "America/Argentina/Buenos_Aires", "Etc/GMT+2", "US/Pacific"])
+def test_utc_and_iana_names_of_two_and_three_parts_are_accepted(api, tz):
+    response = api.get(TIMESERIES, params={"tz": tz, "time_range": "24h", "interval": "1h"})
+    assert response.status_code == 200, response.text
+    assert response.json()["tz"] == tz
+
+
+def test_etc_gmt_plus_2_keeps_the_iana_sign_two_hours_behind_utc(api):
+    response = api.get(TIMESERIES, params={"tz": "Etc/GMT+2", "interval": "1d",
+                                           "from": "2024-03-05T00:00:00Z",
+                                           "to": "2024-03-06T00:00:00Z"})
+    assert response.status_code == 200, response.text
+    starts = [point["t"] for point in response.json()["series"][0]["points"]]
+    assert starts == ["2024-03-04T02:00:00Z", "2024-03-05T02:00:00Z"]
 
 
 @pytest.mark.parametrize("path", [p for p in RANGE_PATHS if PATHS[p]["filters"]])

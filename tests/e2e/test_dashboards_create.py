@@ -1,6 +1,8 @@
 """test_dashboards_create.py - POST /api/v1/dashboards: defaults, stored fields,
 widgets, exact config round trip, and every invalid body (422, nothing written)."""
 
+import re
+
 import pytest
 
 from support import error_fields, etag
@@ -138,6 +140,37 @@ def test_config_reads_back_exactly(api):
     assert fetched["widgets"][0]["config"] == CONFIG
     assert isinstance(fetched["widgets"][0]["config"]["big"], int)
     assert isinstance(fetched["widgets"][0]["config"]["half"], float)
+
+
+# config text as sent -> as it reads back (README, docs/openapi.yaml WidgetConfig)
+CONFIG_TEXT = (
+    '{"z": 1, "a": 1.50, "b": 1e2, "c": 1E-7, "d": 0.1, "e": -0.0, "f": -0,'
+    ' "g": 9223372036854775807, "h": "\\u00e9\\/", "i": [ 2.50e1 ]}',
+    '{"z":1,"a":1.5,"b":100.0,"c":1e-07,"d":0.1,"e":-0.0,"f":0,'
+    '"g":9223372036854775807,"h":"\u00e9/","i":[25.0]}',
+)
+
+
+def test_config_reads_back_in_the_documented_number_forms(api):
+    sent, kept = CONFIG_TEXT
+    body = '{"name": "Ops", "widgets": [{"type": "table", "title": "T", "config": %s}]}' % sent
+    created = api.post("/api/v1/dashboards", data=body.encode(),
+                       headers={"Content-Type": "application/json"})
+    assert created.status_code == 201, created.text
+    fetched = api.get("/api/v1/dashboards/%s" % created.json()["id"])
+    # the text of config itself; the space the database writes around it is its own
+    assert re.search(r'"config"\s*:\s*%s\s*,' % re.escape(kept), fetched.text), fetched.text
+
+
+@pytest.mark.parametrize("config", ['{"a": 1, "a": 2}', '{"a": 9223372036854775808}',
+                                    '{"a": 1e400}'], ids=["repeated name", "int beyond 64 bits",
+                                                          "beyond a double"])
+def test_config_outside_what_is_kept_is_400(api, db, config):
+    body = '{"name": "Ops", "widgets": [{"type": "table", "title": "T", "config": %s}]}' % config
+    with db.unchanged():
+        response = api.post("/api/v1/dashboards", data=body.encode(),
+                            headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
 
 
 @pytest.mark.parametrize("field, value", [

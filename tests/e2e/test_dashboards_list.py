@@ -1,9 +1,10 @@
 """test_dashboards_list.py - GET /api/v1/dashboards: summaries, order, owner
-filter, keyset pagination, and bad limit or cursor (400 naming the parameter)."""
+filter (1 to 255 characters, else 422 naming owner), keyset pagination, and
+bad limit or cursor (400 naming the parameter)."""
 
 import pytest
 
-from support import assert_problem
+from support import assert_problem, error_fields
 
 SUMMARY_FIELDS = {"id", "name", "description", "is_default", "owner", "version",
                   "created_at", "updated_at", "widget_count"}
@@ -115,6 +116,23 @@ def test_list_owner_filter_pages_within_the_owner(api, make_dashboard):
 def test_list_owner_filter_with_no_match_is_empty(api, make_dashboard):
     make_dashboard(name="a", owner="alice")
     assert list_page(api, owner="carol") == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("owner", ["", "o" * 256, "\u00e9" * 256],
+                         ids=["empty", "256 characters", "256 two-byte characters"])
+def test_list_refuses_an_owner_outside_1_to_255_characters_with_422(api, db, make_dashboard,
+                                                                     owner):
+    make_dashboard(name="a", owner="alice")
+    with db.unchanged():
+        response = api.get("/api/v1/dashboards", params={"owner": owner})
+    assert error_fields(response) == {"owner"}
+    assert response.json()["errors"][0]["message"] == "must be 1 to 255 characters long"
+
+
+def test_list_takes_an_owner_of_255_characters_counted_as_characters(api, make_dashboard):
+    owner = "\u00e9" * 255        # 510 bytes
+    make_dashboard(name="a", owner=owner)
+    assert [i["name"] for i in list_page(api, owner=owner)["items"]] == ["a"]
 
 
 def test_list_cursor_survives_deletion_of_the_last_seen_item(api, make_dashboard):

@@ -1,10 +1,18 @@
 """test_protocol.py - HTTP rules shared by every endpoint: unknown paths and ids,
 wrong methods, body size and content type, malformed JSON, security headers,
-request ids, compression."""
+request ids, compression; every status nginx makes by itself is problem+json,
+and bytes that are not UTF-8 are quoted percent-encoded."""
 
+import contextlib
+import http.client
 import json
+import os
 import re
+import signal
+import socket
+import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -326,3 +334,293 @@ def test_compressed_dashboard_carries_a_weak_etag_that_if_match_accepts(api, mak
     assert response.status_code == 200, response.text
     assert response.json()["version"] == 2
 
+
+
+# ---------------------------------------------------------------- raw requests
+
+def send_raw(stack, data, timeout=10):
+    """Sends data to nginx byte for byte and reads one answer:
+    (status, headers, body). b"" and no headers when nginx closed the
+    connection without answering."""
+    url = urllib.parse.urlsplit(stack.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        try:
+            response.begin()
+        except http.client.RemoteDisconnected:
+            return None, {}, b""
+        return response.status, response.headers, response.read()
+
+
+# The documented response of each status nginx answers by itself.
+NGINX_RESPONSES = {
+    400: "BadRequest", 404: "NotFound", 413: "PayloadTooLarge", 414: "UriTooLong",
+    431: "RequestHeaderFieldsTooLarge", 500: "Internal", 501: "NotImplemented",
+    503: "ServiceUnavailable", 505: "HttpVersionNotSupported",
+}
+
+
+def raw_problem(stack, openapi, data, status, slug, title):
+    """Asserts that data gets a problem+json answer with this status, type
+    and title, whose body is the documented one and whose request_id is the
+    X-Request-Id header; returns the body."""
+    got, headers, body = send_raw(stack, data)
+    assert got == status, (got, body[:300])
+    assert headers["Content-Type"] == "application/problem+json", headers["Content-Type"]
+    problem = json.loads(body)
+    spec = openapi.doc["components"]["responses"][NGINX_RESPONSES[status]]
+    openapi.check_schema(spec["content"]["application/problem+json"]["schema"], problem,
+                         "nginx %d" % status)
+    assert problem["type"] == "/problems/" + slug
+    assert problem["title"] == title
+    assert problem["status"] == status
+    assert problem["request_id"] == headers["X-Request-Id"]
+    assert re.match(r"^[0-9a-f]{32}$", problem["request_id"])
+    return problem
+
+
+def request_bytes(line, *headers, body=b""):
+    """An HTTP/1.1 request: the request line, headers (Host and
+    Connection: close first unless given), then body."""
+    names = {h.split(b":")[0].lower() for h in headers}
+    fixed = [h for h in (b"Host: fleetdash", b"Connection: close")
+             if h.split(b":")[0].lower() not in names]
+    return b"\r\n".join([line, *fixed, *headers, b"", body])
+
+
+# ---------------------------------------------------------------- nginx-made answers
+
+# name -> (request, status, type slug, title, instance)
+NGINX_ANSWERS = {
+    "400 control byte in the request line": (
+        b"GET /api/v1/dashboards\x01 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        400, "bad-request", "Bad Request", "/api/v1/dashboards%01"),
+    "400 no host": (
+        b"GET /api/v1/dashboards HTTP/1.1\r\nConnection: close\r\n\r\n",
+        400, "bad-request", "Bad Request", "/api/v1/dashboards"),
+    "400 invalid content-length": (
+        request_bytes(b"POST /api/v1/dashboards HTTP/1.1", b"Content-Length: ten"),
+        400, "bad-request", "Bad Request", "/api/v1/dashboards"),
+    "400 broken chunk": (
+        request_bytes(b"POST /api/v1/dashboards HTTP/1.1", b"Content-Type: application/json",
+                      b"Transfer-Encoding: chunked", body=b"zz\r\n{}\r\n0\r\n\r\n"),
+        400, "bad-request", "Bad Request", "/api/v1/dashboards"),
+    "404 no route": (
+        request_bytes(b"GET /api/v2/dashboards HTTP/1.1"),
+        404, "not-found", "Not Found", "/api/v2/dashboards"),
+    "501 trace": (
+        request_bytes(b"TRACE /api/v1/dashboards HTTP/1.1"),
+        501, "not-implemented", "Not Implemented", "/api/v1/dashboards"),
+    "501 connect": (
+        request_bytes(b"CONNECT /api/v1/agents HTTP/1.1"),
+        501, "not-implemented", "Not Implemented", "/api/v1/agents"),
+    "413 declared length": (
+        request_bytes(b"POST /api/v1/dashboards HTTP/1.1", b"Content-Type: application/json",
+                      b"Content-Length: %d" % (2 * MIB)),
+        413, "payload-too-large", "Payload Too Large", "/api/v1/dashboards"),
+    "414 long request line": (
+        request_bytes(b"GET /api/v1/dashboards?owner=" + b"a" * 9000 + b" HTTP/1.1"),
+        414, "uri-too-long", "URI Too Long", ""),
+    "431 long header": (
+        request_bytes(b"GET /api/v1/dashboards HTTP/1.1", b"X-Pad: " + b"a" * 9000),
+        431, "request-header-fields-too-large", "Request Header Fields Too Large",
+        "/api/v1/dashboards"),
+    "501 gzip transfer-encoding": (
+        request_bytes(b"POST /api/v1/dashboards HTTP/1.1", b"Content-Type: application/json",
+                      b"Transfer-Encoding: gzip"),
+        501, "not-implemented", "Not Implemented", "/api/v1/dashboards"),
+    "505 http/2.0 request line": (
+        request_bytes(b"GET /api/v1/dashboards HTTP/2.0"),
+        505, "http-version-not-supported", "HTTP Version Not Supported", "/api/v1/dashboards"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NGINX_ANSWERS))
+def test_nginx_answers_its_own_errors_as_problem_json(stack, openapi, db, name):
+    data, status, slug, title, instance = NGINX_ANSWERS[name]
+    with db.unchanged():
+        problem = raw_problem(stack, openapi, data, status, slug, title)
+    assert problem["instance"] == instance
+
+
+def test_nginx_problem_carries_the_security_headers(stack):
+    status, headers, _ = send_raw(stack, request_bytes(b"GET /api/v1/dashboards HTTP/2.0"))
+    assert status == 505
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name] == value, name
+
+
+def test_unread_request_line_quotes_a_clean_target_as_sent(stack, openapi):
+    problem = raw_problem(stack, openapi, request_bytes(b"GET /a%20b?c=d HTTP/2.0"), 505,
+                          "http-version-not-supported", "HTTP Version Not Supported")
+    assert problem["instance"] == "/a%20b"
+
+
+def test_unread_request_line_percent_encodes_a_target_with_bad_bytes(stack, openapi):
+    problem = raw_problem(stack, openapi, request_bytes(b'GET /a"\\\xff HTTP/2.0'), 505,
+                          "http-version-not-supported", "HTTP Version Not Supported")
+    assert problem["instance"] == "/a%22%5C%FF"
+
+
+def test_nginx_404_percent_encodes_a_raw_byte_that_is_not_utf8(stack, openapi):
+    problem = raw_problem(stack, openapi, request_bytes(b"GET /nope\xff HTTP/1.1"), 404,
+                          "not-found", "Not Found")
+    assert problem["instance"] == "/nope%FF"
+
+
+def test_nginx_404_percent_encodes_quote_backslash_percent_of_the_decoded_path(stack, openapi):
+    problem = raw_problem(stack, openapi, request_bytes(b"GET /nope%22%5c%25%c3%a9 HTTP/1.1"), 404,
+                          "not-found", "Not Found")
+    assert problem["instance"] == "/nope%22%5C%25%C3%A9"
+
+
+def test_nginx_problem_never_runs_an_ssi_command_from_the_path(stack):
+    path = b'/nope<!--%23echo%20var="request_id"%20-->'
+    status, headers, body = send_raw(stack, request_bytes(b"GET " + path + b" HTTP/1.1"))
+    assert status == 404
+    problem = json.loads(body)
+    assert problem["instance"] == "/nope%3C!--%23echo%20var=%22request_id%22%20--%3E"
+    assert body.count(headers["X-Request-Id"].encode()) == 1
+
+
+def test_nginx_problem_answer_keeps_the_connection_open(stack):
+    url = urllib.parse.urlsplit(stack.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        answers = []
+        for _ in range(2):
+            sock.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            answers.append((response.status, json.loads(response.read())["status"]))
+    assert answers == [(404, 404), (404, 404)]
+
+
+# ---------------------------------------------------------------- nginx-made 5xx
+
+class SilentWorker:
+    """A unix socket that accepts FastCGI connections and never answers."""
+
+    def __init__(self, path):
+        self.path = path
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        os.chmod(path, 0o777)
+        self.server.listen(16)
+        self.held = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                self.held.append(self.server.accept()[0])
+
+    def close(self):
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+PROBE_LOCATIONS = """\
+location = /_probe/ready {{ return 204; }}
+location = /_probe/body-to-file {{
+    client_body_in_file_only on;
+    client_body_temp_path {dir}/body;
+    fastcgi_pass unix:{dir}/absent.sock;
+}}
+location = /_probe/no-worker {{ fastcgi_pass unix:{dir}/absent.sock; }}
+location = /_probe/silent-worker {{
+    fastcgi_read_timeout 1s;
+    fastcgi_pass unix:{dir}/silent.sock;
+}}
+location = /_probe/slow-body {{
+    client_body_timeout 1s;
+    fastcgi_pass unix:{dir}/absent.sock;
+}}
+"""
+
+
+def reload_nginx(stack, ready_status):
+    """SIGHUP to the stack's nginx; waits until /_probe/ready answers ready_status."""
+    os.kill(int((stack.vardir / "run" / "nginx.pid").read_text()), signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while send_raw(stack, request_bytes(b"GET /_probe/ready HTTP/1.1"))[0] != ready_status:
+        assert time.monotonic() < deadline, "nginx did not reload"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def probes(stack):
+    """Locations of the stack's nginx (a conf.d file, removed afterwards) that
+    make nginx fail by itself: a body it cannot write to its temporary file
+    (500), a worker socket that does not exist (502), a worker that never
+    answers (504), a body that stops coming (408)."""
+    probe_dir = stack.vardir / "probe"
+    probe_dir.mkdir(exist_ok=True)
+    probe_dir.chmod(0o755)
+    conf = stack.vardir / "nginx" / "conf.d" / "zz_test_protocol_probes.conf"
+    conf.write_text(PROBE_LOCATIONS.format(dir=probe_dir))
+    (probe_dir / "silent.sock").unlink(missing_ok=True)
+    silent = SilentWorker(probe_dir / "silent.sock")
+    try:
+        reload_nginx(stack, 204)
+        # nginx made body/ its workers' own when it loaded: now they cannot write there
+        (probe_dir / "body").chmod(0o500)
+        yield
+    finally:
+        conf.unlink()
+        reload_nginx(stack, 404)
+        silent.close()
+
+
+def test_body_nginx_cannot_store_is_a_500_problem(stack, openapi, probes):
+    problem = raw_problem(stack, openapi, request_bytes(b"POST /_probe/body-to-file HTTP/1.1",
+                                               b"Content-Length: 2", body=b"{}"),
+                          500, "internal", "Internal Server Error")
+    assert problem["instance"] == "/_probe/body-to-file"
+
+
+def test_worker_socket_that_does_not_answer_is_a_503_problem_with_retry_after(stack, probes):
+    status, headers, body = send_raw(stack, request_bytes(b"GET /_probe/no-worker HTTP/1.1"))
+    assert (status, headers["Content-Type"]) == (503, "application/problem+json")
+    assert json.loads(body)["type"] == "/problems/service-unavailable"
+    assert headers["Retry-After"] == "5"
+
+
+def test_worker_that_times_out_is_a_503_problem(stack, openapi, probes):
+    problem = raw_problem(stack, openapi, request_bytes(b"GET /_probe/silent-worker HTTP/1.1"),
+                          503, "service-unavailable", "Service Unavailable")
+    assert problem["instance"] == "/_probe/silent-worker"
+
+
+def test_body_that_stops_coming_is_closed_without_an_answer(stack, probes):
+    started = time.monotonic()
+    answer = send_raw(stack, request_bytes(b"POST /_probe/slow-body HTTP/1.1",
+                                           b"Content-Length: 10", body=b"abc"))
+    assert answer == (None, {}, b"")
+    assert 0.9 < time.monotonic() - started < 5
+
+
+# ---------------------------------------------------------------- bytes that are not UTF-8
+
+@pytest.mark.parametrize("path, instance", [
+    ("/api/v1/dashboards/%ff", "/api/v1/dashboards/%FF"),
+    ("/api/v1/agents/%ff", "/api/v1/agents/%FF"),
+    ("/api/v1/metrics/%c3%28", "/api/v1/metrics/%C3("),
+], ids=["dashboards", "ingest", "aggregates"])
+def test_worker_404_quotes_a_path_that_is_not_utf8_percent_encoded(api, db, path, instance):
+    with db.unchanged():
+        response = api.get(path)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["instance"] == instance
+    assert body["request_id"] == response.headers["X-Request-Id"]
+    assert instance.rsplit("/", 1)[1] in body["detail"]
+
+
+def test_raw_query_byte_that_is_not_utf8_is_a_400_quoting_it_percent_encoded(stack, openapi):
+    data = request_bytes(b"GET /api/v1/dashboards?owner=\xff HTTP/1.1")
+    problem = raw_problem(stack, openapi, data, 400, "bad-request", "Bad Request")
+    assert problem["instance"] == "/api/v1/dashboards"
+    assert problem["detail"] == 'The query string is malformed near "owner=%FF".'

@@ -79,6 +79,40 @@ static void batch_errors_carry_their_line(void **state)
     json_decref(body);
 }
 
+static const char *member(json_t *object, const char *name)
+{
+    return json_string_value(json_object_get(object, name));
+}
+
+static void problem_body_percent_encodes_bytes_that_are_not_utf8(void **state)
+{
+    (void)state;
+    problem_t p = {.arena = &arena};
+    problem_set(&p, 404, "There is nothing at %s.", "/api/v1/dashboards/\xff");
+    json_t *body = problem_body(&p, "/api/v1/metrics/\xc3\x28", "r\x80");
+
+    assert_non_null(body);
+    assert_string_equal(member(body, "detail"), "There is nothing at /api/v1/dashboards/%FF.");
+    assert_string_equal(member(body, "instance"), "/api/v1/metrics/%C3(");
+    assert_string_equal(member(body, "request_id"), "r%80");
+    json_decref(body);
+}
+
+static void problem_body_keeps_valid_utf8_and_escapes_only_the_bad_bytes(void **state)
+{
+    (void)state;
+    problem_t p = {.arena = &arena};
+    /* overlong '/', a surrogate, a cut-short sequence around a good e-acute */
+    problem_field(&p, "metadata.\xc0\xaf", "bad \xed\xa0\x80 \xc3\xa9 \xe2\x82");
+    json_t *body = problem_body(&p, "/caf\xc3\xa9", "r");
+    json_t *error = json_array_get(json_object_get(body, "errors"), 0);
+
+    assert_string_equal(member(body, "instance"), "/caf\xc3\xa9");
+    assert_string_equal(member(error, "field"), "metadata.%C0%AF");
+    assert_string_equal(member(error, "message"), "bad %ED%A0%80 \xc3\xa9 %E2%82");
+    json_decref(body);
+}
+
 static void first_error_status_wins(void **state)
 {
     (void)state;
@@ -129,6 +163,9 @@ int main(void)
         cmocka_unit_test_teardown(members_keep_their_order_and_strings_are_escaped, teardown),
         cmocka_unit_test_teardown(problem_body_has_every_member, teardown),
         cmocka_unit_test_teardown(batch_errors_carry_their_line, teardown),
+        cmocka_unit_test_teardown(problem_body_percent_encodes_bytes_that_are_not_utf8, teardown),
+        cmocka_unit_test_teardown(problem_body_keeps_valid_utf8_and_escapes_only_the_bad_bytes,
+                                  teardown),
         cmocka_unit_test_teardown(first_error_status_wins, teardown),
         cmocka_unit_test_teardown(cursor_round_trips_any_text, teardown),
         cmocka_unit_test_teardown(cursor_rejects_foreign_tokens, teardown),

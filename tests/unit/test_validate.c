@@ -167,6 +167,24 @@ static void uuid_shape_is_checked(void **state)
     assert_false(validate_uuid(""));
 }
 
+static void utf8_sequences_are_measured_and_bad_ones_are_0(void **state)
+{
+    (void)state;
+#define SEQUENCE(text, n) validate_utf8_sequence((const unsigned char *)(text), (n))
+    assert_int_equal(SEQUENCE("a", 1), 1);
+    assert_int_equal(SEQUENCE("\xc3\xa9", 2), 2);         /* U+00E9 */
+    assert_int_equal(SEQUENCE("\xe2\x82\xac", 3), 3);     /* U+20AC */
+    assert_int_equal(SEQUENCE("\xf0\x9f\x9a\x80", 4), 4); /* U+1F680 */
+    assert_int_equal(SEQUENCE("\xff", 1), 0);
+    assert_int_equal(SEQUENCE("\x80", 1), 0);             /* stray continuation */
+    assert_int_equal(SEQUENCE("\xc0\xaf", 2), 0);         /* overlong '/' */
+    assert_int_equal(SEQUENCE("\xed\xa0\x80", 3), 0);     /* surrogate U+D800 */
+    assert_int_equal(SEQUENCE("\xf4\x90\x80\x80", 4), 0); /* past U+10FFFF */
+    assert_int_equal(SEQUENCE("\xe2\x82\xac", 2), 0);     /* cut short */
+    assert_int_equal(SEQUENCE("\xc3\x28", 2), 0);         /* not a continuation */
+#undef SEQUENCE
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +198,7 @@ int main(void)
         cmocka_unit_test_teardown(flat_objects_allow_only_scalars, teardown),
         cmocka_unit_test_teardown(numbers_accept_integers_and_reals_within_bounds, teardown),
         cmocka_unit_test_teardown(uuid_shape_is_checked, teardown),
+        cmocka_unit_test_teardown(utf8_sequences_are_measured_and_bad_ones_are_0, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
