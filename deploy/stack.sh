@@ -16,8 +16,8 @@
 # Pid files, sockets and processes left by a killed run are cleaned up.
 #
 # Settings (environment): PORT (8080), PGPORT (5433), WORKERS (4),
-# FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest aggregates hello
-# maintenance"; from bash, where GROUPS is a reserved variable, use
+# FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest streams aggregates
+# hello maintenance"; from bash, where GROUPS is a reserved variable, use
 # FLEETDASH_GROUPS or `env GROUPS=...`). maintenance is a job, not a route
 # group: one worker, no socket.
 # A setting not given is taken from VARDIR/stack.env when that exists, so
@@ -102,7 +102,7 @@ load_settings() {
     STACK_GROUPS=$(env_given GROUPS)
     STACK_GROUPS=${STACK_GROUPS:-${FLEETDASH_GROUPS-}}
     STACK_GROUPS=${STACK_GROUPS:-$(stack_env_get FLEETDASH_GROUPS)}
-    STACK_GROUPS=${STACK_GROUPS:-dashboards ingest aggregates hello maintenance}
+    STACK_GROUPS=${STACK_GROUPS:-dashboards ingest streams aggregates hello maintenance}
 
     [[ $PORT =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$PORT'"
     [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be a number, got '$PGPORT'"
