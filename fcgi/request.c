@@ -280,7 +280,7 @@ int request_body_refuse(const request_t *req, problem_t *p)
 {
     if (req->body_too_slow)
         return problem_set(p, 408,
-                           "The request body arrived slower than %lld KiB/s after the first "
+                           "The request body arrived slower than %lld KiB/s after a grace of "
                            "%lld s; nothing was stored.",
                            (long long)(request_min_rate / 1024),
                            (long long)(request_grace_ms / 1000));
