@@ -4,7 +4,8 @@ FastCGI by hand, cuts a stream slower than the rate with 408 and stores
 nothing (a trickle of single bytes too) and keeps a faster one whole; on
 the stack, single executions, batches, heartbeats and registry writes are
 answered while stalled NDJSON streams hold every worker of the streams
-group."""
+group, and nginx answers a cut stream's 408 as problem+json (the stack's
+streams group restarted with the short pace for that test)."""
 
 import json
 import os
@@ -17,6 +18,7 @@ import time
 
 import pytest
 
+from support import STACK_SCRIPT
 from test_supervision import wait_until
 
 pytestmark = pytest.mark.ingest
@@ -226,6 +228,55 @@ def test_small_requests_are_answered_while_stalled_streams_hold_every_streams_wo
                "the stalled streams to end")
     assert db.count("agents", "name = 'stalled'") == 0
     assert db.count("executions") == 61
+
+
+def stack_group(stack, command, **env):
+    result = subprocess.run([str(STACK_SCRIPT), command, str(stack.vardir), "streams"],
+                            capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, **env))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def paced_stack(stack, api):
+    """The stack's streams group restarted with the short pace above; put
+    back as it was afterwards."""
+    stack_group(stack, "stop-group")
+    try:
+        stack_group(stack, "start-group", FLEETDASH_BODY_GRACE=str(GRACE_S),
+                    FLEETDASH_BODY_MIN_RATE=str(MIN_RATE_KIB))
+        yield stack
+    finally:
+        stack_group(stack, "stop-group")
+        stack_group(stack, "start-group")
+
+
+def test_nginx_answers_the_408_of_a_cut_stream_as_problem_json(paced_stack, db, execution):
+    port = int(paced_stack.base_url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson"
+                  "\r\nTransfer-Encoding: chunked\r\n\r\n" % PATH).encode())
+    answer = b""
+    with db.unchanged():
+        for _ in range(40):                     # a line every 0.5 s: about 300 B/s
+            part = line(execution, agent_name="slow-through-nginx")
+            sock.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+            if select.select([sock], [], [], 0.5)[0]:
+                break
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+    sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(l.split(": ", 1) for l in lines[1:])
+    assert lines[0] == "HTTP/1.1 408 Request Timeout"
+    assert headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert (problem["type"], problem["status"]) == ("/problems/request-timeout", 408)
+    assert problem["instance"] == PATH
+    assert problem["request_id"] == headers["X-Request-Id"]
 
 
 def test_a_json_body_does_not_go_to_the_streams_group(api, stack, execution):
