@@ -126,11 +126,11 @@ cur.execute("SELECT count(*) FROM executions e JOIN agents a ON a.id = e.agent_i
             "WHERE a.name = 'soak-slow'")
 print("slow streams answered 408\t%d" % answers.count(408))
 print("executions stored from slow streams\t%d" % cur.fetchone()[0])
-print("256 MiB stream at full speed: status\t%d" % status)
-print("256 MiB stream at full speed: rows stored of %d\t%d" % (count, inserted))
-print("256 MiB stream at full speed: MiB/s\t%.1f" % (255 / seconds))
-print("single POST p99 during the 256 MiB stream (ms)\t%.1f" % p99(latencies))
-print("single POSTs failed during the 256 MiB stream\t%d" % len(failures))
+print("255 MiB stream at full speed: status\t%d" % status)
+print("255 MiB stream at full speed: rows stored of %d\t%d" % (count, inserted))
+print("255 MiB stream at full speed: MiB/s\t%.1f" % (255 / seconds))
+print("single POST p99 during the 255 MiB stream (ms)\t%.1f" % p99(latencies))
+print("single POSTs failed during the 255 MiB stream\t%d" % len(failures))
 EOF
 )
 if [[ -z $results ]]; then
