@@ -18,8 +18,8 @@
 # Settings (environment): LISTEN, the address nginx listens on (default
 # 127.0.0.1:PORT, loopback only; LISTEN=0.0.0.0:8080 serves other hosts too;
 # given, it wins over PORT), PORT (8080), PGPORT (5433), WORKERS (4),
-# FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest aggregates hello
-# maintenance"; from bash, where GROUPS is a reserved variable, use
+# FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest streams aggregates
+# hello maintenance"; from bash, where GROUPS is a reserved variable, use
 # FLEETDASH_GROUPS or `env GROUPS=...`). maintenance is a job, not a route
 # group: one worker, no socket.
 # A setting not given is taken from VARDIR/stack.env when that exists, so
@@ -114,7 +114,7 @@ load_settings() {
     STACK_GROUPS=$(env_given GROUPS)
     STACK_GROUPS=${STACK_GROUPS:-${FLEETDASH_GROUPS-}}
     STACK_GROUPS=${STACK_GROUPS:-$(stack_env_get FLEETDASH_GROUPS)}
-    STACK_GROUPS=${STACK_GROUPS:-dashboards ingest aggregates hello maintenance}
+    STACK_GROUPS=${STACK_GROUPS:-dashboards ingest streams aggregates hello maintenance}
 
     [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be a number, got '$PGPORT'"
     [[ $WORKERS =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive number, got '$WORKERS'"

@@ -9,6 +9,7 @@
 #include "listen.h"
 #include "log.h"
 #include "master.h"
+#include "request.h"
 #include "../workers/groups.h"
 
 /* The groups this program serves; one master per group. A row names the
@@ -20,6 +21,9 @@ static const group_t fleetdashd_groups[] = {
     {"hello", hello_routes, NULL},
     {"ingest", ingest_routes, NULL},
     {"maintenance", NULL, &maintenance_job},
+    /* ingest's routes again, for NDJSON streams (nginx.conf): a slow stream
+     * holds a worker of its own, never one that small requests wait for */
+    {"streams", ingest_routes, NULL},
     {NULL, NULL, NULL},
 };
 /* clang-format on */
@@ -32,6 +36,8 @@ typedef struct options {
     long max_requests;
     long shutdown_timeout;
     long refresh_interval;
+    long body_grace;
+    long body_min_rate;
 } options_t;
 
 /* The names of the groups, "a, b, c", for messages. */
@@ -60,11 +66,15 @@ static void usage(FILE *out)
             "  --database-url CONNINFO libpq connection string or URI\n"
             "  --shutdown-timeout S    seconds in-flight requests get on SIGTERM (default 30)\n"
             "  --refresh-interval MS   maintenance: pause between rollup refreshes (default 1000)\n"
+            "  --body-grace S          a request body may take S seconds to start (default 10)\n"
+            "  --body-min-rate KIB     then KIB KiB for every second past it, else 408\n"
+            "                          (default 32; 0 = no limit)\n"
             "The maintenance group serves no requests: --listen and --max-requests are\n"
             "ignored. Each option may also come from the environment: FLEETDASH_GROUP,\n"
             "FLEETDASH_LISTEN, FLEETDASH_WORKERS, FLEETDASH_MAX_REQUESTS,\n"
             "FLEETDASH_DATABASE_URL, FLEETDASH_SHUTDOWN_TIMEOUT,\n"
-            "FLEETDASH_REFRESH_INTERVAL. Flags win.\n");
+            "FLEETDASH_REFRESH_INTERVAL, FLEETDASH_BODY_GRACE,\n"
+            "FLEETDASH_BODY_MIN_RATE. Flags win.\n");
 }
 
 /* Parses a whole number in [min, max]; -1 on anything else. */
@@ -98,6 +108,8 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"database-url", required_argument, NULL, 'd'},
         {"shutdown-timeout", required_argument, NULL, 't'},
         {"refresh-interval", required_argument, NULL, 'r'},
+        {"body-grace", required_argument, NULL, 'b'},
+        {"body-min-rate", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -105,6 +117,8 @@ static int parse_options(int argc, char **argv, options_t *o)
     const char *interval = env_or("FLEETDASH_REFRESH_INTERVAL", "1000");
     const char *max_requests = env_or("FLEETDASH_MAX_REQUESTS", "0");
     const char *timeout = env_or("FLEETDASH_SHUTDOWN_TIMEOUT", "30");
+    const char *grace = env_or("FLEETDASH_BODY_GRACE", "10");
+    const char *min_rate = env_or("FLEETDASH_BODY_MIN_RATE", "32");
     int c;
 
     o->group = env_or("FLEETDASH_GROUP", NULL);
@@ -119,6 +133,8 @@ static int parse_options(int argc, char **argv, options_t *o)
         case 'd': o->database_url = optarg; break;
         case 't': timeout = optarg; break;
         case 'r': interval = optarg; break;
+        case 'b': grace = optarg; break;
+        case 'k': min_rate = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 64;
         }
@@ -131,7 +147,10 @@ static int parse_options(int argc, char **argv, options_t *o)
     o->max_requests = parse_count("--max-requests", max_requests, 0, LONG_MAX);
     o->shutdown_timeout = parse_count("--shutdown-timeout", timeout, 0, 3600);
     o->refresh_interval = parse_count("--refresh-interval", interval, 10, 3600000);
-    if (o->workers < 0 || o->max_requests < 0 || o->shutdown_timeout < 0 || o->refresh_interval < 0)
+    o->body_grace = parse_count("--body-grace", grace, 0, 3600);
+    o->body_min_rate = parse_count("--body-min-rate", min_rate, 0, 1048576);
+    if (o->workers < 0 || o->max_requests < 0 || o->shutdown_timeout < 0 ||
+        o->refresh_interval < 0 || o->body_grace < 0 || o->body_min_rate < 0)
         return 64;
     return -1;
 }
@@ -158,6 +177,7 @@ int main(int argc, char **argv)
     char application_name[64];
     snprintf(application_name, sizeof(application_name), "fleetdash-%s", group->name);
     db_configure(o.database_url, application_name);
+    request_body_pace(o.body_grace, o.body_min_rate * 1024);
     /* A job group has no socket. --listen is accepted (one unit template and
      * stack.sh start every group alike, and find its processes by it) but
      * not used. */

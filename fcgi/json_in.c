@@ -199,7 +199,7 @@ size_t json_in_separators(const char *s, size_t len)
                 in_string = false;
         } else if (*c == '"') {
             in_string = true;
-        } else if (*c == ',' || *c == ':') {
+        } else if (*c == ',' || *c == ':' || *c == '[' || *c == '{') {
             n++;
         }
     }

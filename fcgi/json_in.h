@@ -20,10 +20,11 @@
  * says nothing about s: it may be valid JSON all the same. */
 json_t *json_in_object(const char *s, size_t len);
 
-/* The commas and colons of s[0..len) outside strings: about two per value.
- * What jansson takes to read a text grows with its values (~100 bytes
- * each) and its string bytes; it does not survive a failed allocation, so
- * a text is measured before it is read. */
+/* The commas, colons, '[' and '{' of s[0..len) outside strings: about two
+ * per value, and one per array or object however deep it is nested. What
+ * jansson takes to read a text grows with its values (~100 bytes each) and
+ * its string bytes; it does not survive a failed allocation, so a text is
+ * measured before it is read. */
 size_t json_in_separators(const char *s, size_t len);
 
 #endif

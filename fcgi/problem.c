@@ -23,6 +23,7 @@ static const problem_kind_t problem_kinds[] = {
     {403, "forbidden", "Forbidden"},
     {404, "not-found", "Not Found"},
     {405, "method-not-allowed", "Method Not Allowed"},
+    {408, "request-timeout", "Request Timeout"},
     {409, "conflict", "Conflict"},
     {412, "precondition-failed", "Precondition Failed"},
     {413, "payload-too-large", "Payload Too Large"},
@@ -72,6 +73,10 @@ int problem_set(problem_t *p, int status, const char *fmt, ...)
 
 static void problem_vfield(problem_t *p, long line, const char *field, const char *fmt, va_list ap)
 {
+    if (p->nfields >= PROBLEM_FIELDS_MAX) {
+        p->nfields++; /* counted (validate.c compares counts), not kept */
+        return;
+    }
     if (p->nfields == p->fields_cap) {
         size_t cap = p->fields_cap ? p->fields_cap * 2 : 8;
         problem_field_t *grown = arena_alloc(p->arena, cap * sizeof(*grown));
@@ -152,7 +157,7 @@ json_t *problem_body(const problem_t *p, const char *instance, const char *reque
     if (body == NULL || p->nfields == 0)
         return body;
     json_t *errors = json_array();
-    for (size_t i = 0; i < p->nfields; i++) {
+    for (size_t i = 0; i < p->nfields && i < PROBLEM_FIELDS_MAX; i++) {
         json_t *error =
             json_pack("{s:s, s:s}", "field", problem_quotable(p->arena, p->fields[i].field),
                       "message", problem_quotable(p->arena, p->fields[i].message));

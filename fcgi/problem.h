@@ -7,6 +7,10 @@
 
 #include "arena.h"
 
+/* Fields a problem keeps (and its body lists): a body of 80,000 unknown
+ * members listed every one of them (64 MiB of worker memory). */
+#define PROBLEM_FIELDS_MAX 1000
+
 /* One bad input field of a 422 answer. */
 typedef struct problem_field {
     long line;           /* line or item of a batch, 1-based; 0 = none */
@@ -22,8 +26,8 @@ typedef struct problem {
     const char *detail;      /* one sentence for people */
     const char *allow;       /* 405 only: the Allow header */
     int retry_after;         /* seconds, 503 only; 0 = none */
-    problem_field_t *fields; /* 422 only */
-    size_t nfields;
+    problem_field_t *fields; /* 422 only; the first PROBLEM_FIELDS_MAX of them */
+    size_t nfields;          /* how many were reported, kept or not */
     size_t fields_cap;
 } problem_t;
 

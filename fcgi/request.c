@@ -2,11 +2,20 @@
 #include "request.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 
+#include "json_in.h"
 #include "validate.h"
+
+/* How slow a body may arrive (request_body_pace); 0: no limit. */
+static int64_t request_grace_ms;
+static int64_t request_min_rate;
 
 static bool utf8_valid(const unsigned char *s, size_t len)
 {
@@ -90,11 +99,26 @@ const char *request_param(const request_t *req, const char *name)
     return FCGX_GetParam(name, req->fcgx->envp);
 }
 
+static int64_t request_now_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+void request_body_pace(long grace_seconds, long min_rate)
+{
+    request_grace_ms = (int64_t)grace_seconds * 1000;
+    request_min_rate = min_rate;
+}
+
 int request_init(request_t *req, FCGX_Request *fcgx, arena_t *arena, problem_t *p)
 {
     memset(req, 0, sizeof(*req));
     req->fcgx = fcgx;
     req->arena = arena;
+    req->started_ms = request_now_ms();
 
     const char *method = request_param(req, "REQUEST_METHOD");
     const char *uri = request_param(req, "REQUEST_URI");
@@ -140,14 +164,54 @@ bool request_is_json_type(const char *content_type)
     return request_is_type(content_type, "application/json");
 }
 
+/* Before libfcgi refills its buffer from the socket: the socket's receive
+ * timeout becomes what is left until the body's deadline, at least 1 ms
+ * (bytes that arrived while the worker was busy elsewhere are still
+ * taken). One refill is one read(2) of what nginx sent, so the deadline
+ * is checked again after every arrival. */
+static void request_body_deadline(const request_t *req)
+{
+    if (request_min_rate <= 0 || req->fcgx->ipcFd < 0)
+        return;
+    int64_t deadline =
+        req->started_ms + request_grace_ms + (int64_t)req->body_read * 1000 / request_min_rate;
+    int64_t left = deadline - request_now_ms();
+    if (left < 1)
+        left = 1;
+    struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+    setsockopt(req->fcgx->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/* At most cap bytes that libfcgi holds already, or, when it holds none,
+ * the bytes of one refill (FCGX_GetStr of one byte refills once, the rest
+ * of the refill is then held). Returns what FCGX_GetStr returned. */
+static int request_body_take(request_t *req, char *buf, size_t cap)
+{
+    FCGX_Stream *in = req->fcgx->in;
+    size_t held = (size_t)(in->stop - in->rdNext);
+
+    if (held == 0) {
+        request_body_deadline(req);
+        int got = FCGX_GetStr(buf, 1, in);
+        held = (size_t)(in->stop - in->rdNext);
+        if (got != 1 || held == 0 || cap == 1)
+            return got;
+        return 1 + FCGX_GetStr(buf + 1, (int)(held < cap - 1 ? held : cap - 1), in);
+    }
+    return FCGX_GetStr(buf, (int)(held < cap ? held : cap), in);
+}
+
 size_t request_body_read(request_t *req, char *buf, size_t cap)
 {
     if (req->fcgx == NULL || req->body_broken || cap == 0)
         return 0;
-    int got = FCGX_GetStr(buf, (int)(cap > INT32_MAX ? INT32_MAX : cap), req->fcgx->in);
+    int got = request_body_take(req, buf, cap);
     if (got <= 0) {
-        if (FCGX_GetError(req->fcgx->in) != 0)
+        int error = FCGX_GetError(req->fcgx->in);
+        if (error != 0) {
             req->body_broken = true;
+            req->body_too_slow = error == EAGAIN || error == EWOULDBLOCK;
+        }
         return 0;
     }
     uint64_t h = req->body_read == 0 ? 14695981039346656037ULL : req->body_hash;
@@ -185,10 +249,25 @@ void request_body_drain(request_t *req)
         ;
 }
 
-/* Reads up to limit + 1 bytes of body into the arena; *len tells how many. */
+int request_body_refuse(const request_t *req, problem_t *p)
+{
+    if (req->body_too_slow)
+        return problem_set(p, 408,
+                           "The request body arrived slower than %lld KiB/s after a grace of "
+                           "%lld s; nothing was stored.",
+                           (long long)(request_min_rate / 1024),
+                           (long long)(request_grace_ms / 1000));
+    return problem_set(p, 400, "The request body ended before its end; nothing was stored.");
+}
+
+/* Reads up to limit + 1 bytes of body into the arena; *len tells how many.
+ * A declared length (nginx always declares the bodies it buffered) sizes
+ * the buffer once: grown buffers would stay in the arena until the end. */
 static char *request_read(request_t *req, size_t limit, size_t *len)
 {
-    size_t cap = 8192, n = 0;
+    const char *length = request_param(req, "CONTENT_LENGTH");
+    size_t declared = length != NULL ? strtoull(length, NULL, 10) : 0;
+    size_t cap = declared > 0 && declared <= limit ? declared + 1 : 8192, n = 0;
     char *buf = arena_alloc(req->arena, cap + 1);
 
     while (req->fcgx != NULL && n <= limit) {
@@ -211,6 +290,11 @@ static char *request_read(request_t *req, size_t limit, size_t *len)
 
 json_t *request_json_body(request_t *req, size_t limit, problem_t *p)
 {
+    return request_json_body_bounded(req, limit, REQUEST_JSON_VALUES_MAX, p);
+}
+
+json_t *request_json_body_bounded(request_t *req, size_t limit, size_t values_max, problem_t *p)
+{
     const char *length = request_param(req, "CONTENT_LENGTH");
     json_error_t jerr;
     size_t len = 0;
@@ -231,8 +315,19 @@ json_t *request_json_body(request_t *req, size_t limit, problem_t *p)
         problem_set(p, 413, "The request body is larger than the limit of %zu bytes.", limit);
         return NULL;
     }
+    if (!request_body_complete(req)) {
+        request_body_refuse(req, p);
+        return NULL;
+    }
     if (len == 0) {
         problem_set(p, 400, "The request needs a JSON body.");
+        return NULL;
+    }
+    if (json_in_separators(body, len) > values_max) {
+        problem_set(p, 422, "The request body holds more JSON values than this server reads.");
+        problem_field(p, "body",
+                      "holds more than %zu values (commas, colons, '[' and '{' outside strings)",
+                      values_max);
         return NULL;
     }
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);

@@ -13,6 +13,11 @@
 
 #define REQUEST_BODY_LIMIT   (1024 * 1024) /* default hard limit: 1 MiB */
 #define REQUEST_MAX_CAPTURES 4
+/* What request_json_body lets jansson read: commas, colons, '[' and '{'
+ * outside strings (json_in_separators). A dashboard of 100 widgets with
+ * rich configs counts a few thousand; 100,000 of the costliest shape
+ * ([{},{},...]) take jansson about 12 MiB. */
+#define REQUEST_JSON_VALUES_MAX 100000
 
 /* One decoded query parameter. Repeated keys give repeated entries. */
 typedef struct query_param {
@@ -36,7 +41,17 @@ typedef struct request {
     uint64_t body_hash; /* FNV-1a of the body bytes read so far */
     size_t body_read;   /* how many body bytes were read */
     bool body_broken;   /* the stream failed before its end */
+    bool body_too_slow; /* ... because it was cut for its pace (408) */
+    int64_t started_ms; /* CLOCK_MONOTONIC when the request was read */
 } request_t;
+
+/* Sets how slow a body may arrive, for every request of this process
+ * (call it before the workers fork; until then there is no limit): a read
+ * that waits past started_ms + grace + body_read / min_rate (bytes per
+ * second) is cut, the body reads as broken and body_too_slow is set.
+ * min_rate 0 turns the cut off. The deadline moves only with bytes that
+ * arrived, so a trickle cannot hold it off. Cannot fail. */
+void request_body_pace(long grace_seconds, long min_rate);
 
 /* Parses an application/x-www-form-urlencoded query string into params:
  * '+' is a space, %XX is decoded, an empty string gives no params. Returns 0,
@@ -57,15 +72,29 @@ const char *request_query(const request_t *req, const char *name);
 const char *request_param(const request_t *req, const char *name);
 
 /* Reads the request body as JSON. Checks, in this order: the declared length
- * against limit (413), the Content-Type is application/json (415), that a
- * body is present (400), and that it parses (400 naming line and column).
- * On success returns a new reference the caller owns; on failure NULL with p
- * filled. The body is drained on every path so nginx sees a clean answer. */
+ * against limit (413), the Content-Type is application/json (415), the
+ * bytes read against limit (413), that the body arrived whole (408 when it
+ * was cut for its pace, 400 when it ended early), that a body is present
+ * (400), that it holds at most REQUEST_JSON_VALUES_MAX values (422 naming
+ * `body`: it is measured before jansson reads it), and that it parses (400
+ * naming line and column). On success returns a new reference the caller
+ * owns; on failure NULL with p filled. The body is drained on every path
+ * so nginx sees a clean answer. */
 json_t *request_json_body(request_t *req, size_t limit, problem_t *p);
 
+/* request_json_body with another bound on the values than
+ * REQUEST_JSON_VALUES_MAX (a batch of executions holds more). */
+json_t *request_json_body_bounded(request_t *req, size_t limit, size_t values_max, problem_t *p);
+
+/* The problem of a body that did not arrive whole: 408 when it was cut for
+ * its pace, else 400 (it ended early). Always returns -1. */
+int request_body_refuse(const request_t *req, problem_t *p);
+
 /* Reads up to cap bytes of the body into buf; returns how many, 0 at its
- * end. Keeps body_hash and body_read up to date; a broken stream sets
- * body_broken and reads as the end. */
+ * end. Returns what has arrived (at least one byte) rather than wait for
+ * cap bytes. Keeps body_hash and body_read up to date; a broken stream, or
+ * one cut for its pace (request_body_pace), sets body_broken and reads as
+ * the end. */
 size_t request_body_read(request_t *req, char *buf, size_t cap);
 
 /* True if the whole body arrived: the stream ended cleanly and, when the

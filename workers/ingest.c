@@ -16,7 +16,7 @@
 
 #define INGEST_BATCH_MAX     1000                 /* items of one JSON array */
 #define INGEST_COPY_MIN      50                   /* arrays this long are COPYed */
-#define INGEST_JSON_LIMIT    (16 * 1024 * 1024)   /* a JSON body (object or array) */
+#define INGEST_JSON_LIMIT    (4 * 1024 * 1024)    /* a JSON body (object or array) */
 #define INGEST_LINE_MAX      (1024 * 1024)        /* one NDJSON line */
 #define INGEST_BAD_LINES_MAX 100                  /* bad lines listed in a 422 */
 #define INGEST_FUTURE_SLACK  (5 * 60 * 1000000LL) /* started_at may be this far ahead */
@@ -35,6 +35,10 @@
  * INGEST_LINE_SHORT with more separators than this is refused unread. */
 #define INGEST_LINE_SHORT          (16 * 1024)
 #define INGEST_LINE_SEPARATORS_MAX 400
+/* The same measure for a JSON body (a batch): an execution with every
+ * field and 50 metadata members counts ~150, so a full batch of them fits;
+ * jansson's tree of the costliest shape that many allow takes ~20 MiB. */
+#define INGEST_JSON_SEPARATORS_MAX (INGEST_BATCH_MAX * 160)
 #define INGEST_READ_CHUNK          (64 * 1024)
 #define INGEST_AGENTS_MAX          1024 /* (agent, version) pairs the worker resolves */
 #define INGEST_DEFER_MAX           256  /* rows waiting for their pair at most */
@@ -761,7 +765,7 @@ static void ingest_one(ingest_t *in, long line, const json_t *e)
     validate_execution(e, &scratch, &started, &latency);
     if (scratch.nfields > 0) {
         if (++in->bad_lines <= INGEST_BAD_LINES_MAX)
-            for (size_t i = 0; i < scratch.nfields; i++)
+            for (size_t i = 0; i < scratch.nfields && i < PROBLEM_FIELDS_MAX; i++)
                 problem_line_field(in->p, line, scratch.fields[i].field, "%s",
                                    scratch.fields[i].message);
     } else if (in->bad_lines == 0 && !in->db_failed) {
@@ -859,13 +863,17 @@ static int ingest_end_copy(ingest_t *in, response_t *res)
         if (in->open != COPY_NONE)
             db_copy_end("the request body ended early", in->p);
         problem_clear(in->p); /* its bad lines, if any, do not matter any more */
-        problem_set(in->p, 400, "The request body ended before its end; nothing was stored.");
+        request_body_refuse(in->req, in->p);
         goto fail;
     }
     if (in->bad_lines > 0) {
         if (in->open != COPY_NONE)
             db_copy_end("invalid input", in->p);
         ingest_refuse(in);
+        goto fail;
+    }
+    if (in->received == 0) {
+        problem_field(in->p, "body", "must hold at least one execution (one object per line)");
         goto fail;
     }
     if (resolve_deferred(in) != 0 || copy_close(in) != 0)
@@ -951,8 +959,14 @@ static int ingest_end_rows(ingest_t *in, response_t *res)
  * parameter, and its four round trips no longer matter. */
 static void ingest_json(ingest_t *in)
 {
-    json_t *body = request_json_body(in->req, INGEST_JSON_LIMIT, in->p);
+    json_t *body =
+        request_json_body_bounded(in->req, INGEST_JSON_LIMIT, INGEST_JSON_SEPARATORS_MAX, in->p);
 
+    if (body == NULL && in->p->status == 400 && in->req->body_read == 0 &&
+        request_body_complete(in->req)) {
+        problem_clear(in->p); /* no body at all: nothing to ingest, as with [] */
+        problem_field(in->p, "body", "must hold 1 to %d executions", INGEST_BATCH_MAX);
+    }
     if (body == NULL)
         return;
     in->ids = json_array();

@@ -162,12 +162,56 @@ def test_the_executions_location_takes_bodies_over_1_mib(ingest, execution, db):
     assert db.count("executions") == 400
 
 
-@pytest.mark.parametrize("raw", [b'{"model": "m",', b'[{"model": "m"},]', b"{'a': 1}", b""],
-                         ids=["unterminated", "trailing comma", "single quotes", "empty"])
+@pytest.mark.parametrize("raw", [b'{"model": "m",', b'[{"model": "m"},]', b"{'a': 1}"],
+                         ids=["unterminated", "trailing comma", "single quotes"])
 def test_malformed_json_in_forms_1_and_2_is_400(api, db, raw):
     with db.unchanged():
         response = api.post(PATH, data=raw, headers={"Content-Type": "application/json"})
     assert_problem(response, 400, "bad-request")
+
+
+@pytest.mark.parametrize("content_type, raw", [
+    ("application/json", b""),
+    ("application/x-ndjson", b""),
+    ("application/x-ndjson", b"\n  \n\t\n"),
+], ids=["json", "ndjson", "ndjson of blank lines"])
+def test_an_empty_body_is_422_on_body(api, db, content_type, raw):
+    with db.unchanged():
+        response = api.post(PATH, data=raw, headers={"Content-Type": content_type})
+    assert_problem(response, 422, "validation")
+    assert error_fields(response) == {"body"}
+
+
+def test_a_json_body_over_4_mib_is_413(api, db, execution):
+    body = json.dumps([execution(metadata={"pad": "x" * 5000}) for _ in range(900)]).encode()
+    assert len(body) > 4 * MIB
+    with db.unchanged():
+        declared = api.post(PATH, data=body, headers={"Content-Type": "application/json"})
+        chunked = api.post(PATH, data=iter([body[:MIB], body[MIB:]]),
+                           headers={"Content-Type": "application/json"})
+    assert_problem(declared, 413, "payload-too-large")
+    assert_problem(chunked, 413, "payload-too-large")
+    assert "4 MiB" in chunked.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [
+    b"[" + b"0," * 160000 + b"0]",
+    b"[" + b"{}," * 80000 + b"{}]",
+    b"[" + b",".join([b"[" * 2000 + b"]" * 2000] * 81) + b"]",
+], ids=["zeros", "empty objects", "deep arrays"])
+def test_a_json_body_with_more_values_than_a_batch_is_422_on_body_unread(api, db, body):
+    with db.unchanged():
+        response = api.post(PATH, data=body, headers={"Content-Type": "application/json"})
+    assert_problem(response, 422, "validation")
+    assert error_fields(response) == {"body"}
+    assert "160000 values" in response.json()["errors"][0]["message"]
+
+
+def test_a_batch_of_1000_with_50_metadata_members_each_is_stored(ingest, db, execution):
+    batch = [execution(metadata={"key%02d" % k: "value %d" % k for k in range(50)})
+             for _ in range(1000)]
+    assert ingest(batch).json()["inserted"] == 1000
+    assert db.count("executions") == 1000
 
 
 # ---------------------------------------------------------------- what is stored
@@ -820,7 +864,7 @@ def raw_post(stack, content_length, parts, chunked=False):
     """Send a POST /executions by hand: the headers, then each part, then
     close the connection without finishing the body. Returns the worker's
     log line of that request (it logs when it is done with it)."""
-    log = stack.log_file("ingest")
+    log = stack.log_file("streams")      # where nginx sends NDJSON streams
     offset = log.stat().st_size
     port = int(stack.base_url.rsplit(":", 1)[1])
     head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\n"

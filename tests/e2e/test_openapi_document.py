@@ -38,7 +38,7 @@ OPERATIONS = {
     ("post", "/api/v1/agents/{id}/versions"): {201, 400, 404, 409, 413, 415, 422, 503},
     ("post", "/api/v1/agents/{id}/versions/{version_id}/activate"): {200, 400, 404, 422, 503},
     ("post", "/api/v1/agents/{id}/heartbeat"): {204, 400, 404, 413, 415, 422, 503},
-    ("post", "/api/v1/executions"): {200, 400, 413, 415, 422, 503},
+    ("post", "/api/v1/executions"): {200, 400, 408, 413, 415, 422, 503},
     ("post", "/api/v1/evaluations"): {200, 201, 400, 413, 415, 422, 503},
     ("post", "/api/v1/problems"): {201, 400, 413, 415, 422, 503},
     ("patch", "/api/v1/problems/{id}"): {200, 400, 404, 413, 415, 422, 503},

@@ -150,8 +150,10 @@ static void separators_are_counted_outside_strings(void **state)
 {
     (void)state;
     const char *s = "{\"a,b:\":1, \"c\":\"x\\\",:\", \"d\":{\"e\":[1,2]}}";
-    /* a: 1 colon + comma; c: colon + comma ("x\",:" is one string); d: colon; e: colon, comma */
-    assert_int_equal(json_in_separators(s, strlen(s)), 7);
+    /* a: 1 colon + comma; c: colon + comma ("x\",:" is one string); d: colon; e: colon, comma;
+     * and the three openers: the outer {, d's { and e's [ */
+    assert_int_equal(json_in_separators(s, strlen(s)), 10);
+    assert_int_equal(json_in_separators("[[[[]]]]", 8), 4); /* depth costs, commas or not */
     assert_int_equal(json_in_separators("", 0), 0);
     assert_int_equal(json_in_separators("\",:,:", 5), 0); /* an unterminated string */
 }
