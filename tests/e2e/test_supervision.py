@@ -1,5 +1,7 @@
 """test_supervision.py - the dashboards master under stress: a killed worker,
-a database outage, a graceful stop with a request in flight, and a reload.
+a database outage, a graceful stop with a request in flight, a reload, a
+killed master started again by stack.sh's supervisor, and requests in
+flight on a killed worker (a read retried once by nginx, a write not).
 Each test leaves the stack as it found it (finally blocks, restore fixture);
 conftest.py runs this file last."""
 
@@ -24,6 +26,16 @@ LIST = "/api/v1/dashboards"
 
 def master_pid(stack):
     return int(stack.pid_file("dashboards").read_text().strip())
+
+
+def new_master(stack, old):
+    """The pid in the dashboards pid file when it is a running master other
+    than old, else None."""
+    try:
+        pid = master_pid(stack)
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if pid != old and alive(pid) else None
 
 
 def worker_pids(master):
@@ -229,8 +241,9 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(api, stack, db, rest
     api.openapi.check_response(response)
     wait_until(lambda: not alive(master), 20, "the master to exit")
     assert "stopped (exit code 0)" in log_since(stack, offset)
-    stack_command(stack, "start-group", "dashboards")
-    wait_until(lambda: ready(api), 20, "/readyz after start-group")
+    # Told to stop by someone else than stack.sh: the supervisor starts it again.
+    wait_until(lambda: new_master(stack, master), 10, "the supervisor to start a new master")
+    wait_until(lambda: ready(api), 20, "/readyz after the restart")
 
 
 def test_sighup_replaces_every_worker_without_a_failed_request(api, stack, restore):
@@ -246,6 +259,51 @@ def test_sighup_replaces_every_worker_without_a_failed_request(api, stack, resto
     assert not after & before
     assert loop.ok > 0
     assert loop.failures == []
+
+
+def group_processes(stack):
+    """Pids of every live process carrying the dashboards --listen argument
+    (supervisor, master, workers)."""
+    arg = b"unix:%s" % bytes(stack.vardir / "run" / "dashboards.sock")
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
+                if arg in cmdline.read().split(b"\0") and alive(int(entry)):
+                    pids.append(int(entry))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def test_a_killed_master_is_started_again_by_its_supervisor(api, stack, restore):
+    master = master_pid(stack)
+    workers = wait_for_workers(stack, master)
+    offset = log_size(stack)
+    os.kill(master, signal.SIGKILL)
+    new = wait_until(lambda: new_master(stack, master), 10, "a new master")
+    # The old workers stop when their master dies (they would hold the socket).
+    wait_until(lambda: not any(alive(pid) for pid in workers), 10, "the old workers to exit")
+    assert not wait_for_workers(stack, new) & workers
+    wait_until(lambda: ready(api), 10, "/readyz from the new master")
+    assert api.get(LIST).status_code == 200
+    assert ("stack.sh: the master of dashboards exited with status 137; starting it again in 1s"
+            in log_since(stack, offset))
+    stack_command(stack, "up")           # idempotent: the new master is kept
+    assert master_pid(stack) == new
+
+
+def test_stop_group_stops_the_supervisor_too(api, stack, restore):
+    supervisor_file = stack.vardir / "run" / "dashboards.supervisor"
+    supervisor = int(supervisor_file.read_text())
+    assert alive(supervisor) and alive(master_pid(stack))
+    stack_command(stack, "stop-group", "dashboards")
+    time.sleep(1.5)                      # longer than the supervisor's restart pause
+    assert group_processes(stack) == []
+    assert not supervisor_file.exists() and not stack.pid_file("dashboards").exists()
+    stack_command(stack, "start-group", "dashboards")
+    assert alive(int(supervisor_file.read_text())) and alive(master_pid(stack))
+    wait_until(lambda: ready(api), 10, "/readyz after start-group")
 
 
 def test_group_socket_is_reachable_by_every_user(stack):
