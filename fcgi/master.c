@@ -145,8 +145,9 @@ static void master_storm_check_end(master_t *m, double now)
 {
     if (!m->storm || now - m->last_crash < MASTER_STORM_QUIET)
         return;
-    log_info("crash storm over: %d crashes in %.1fs, none for %.0fs; respawning at once again",
-             m->storm_crashes, m->last_crash - m->storm_started, MASTER_STORM_QUIET);
+    log_info("crash storm over: %d crash%s in %.1fs, none for %.0fs; respawning at once again",
+             m->storm_crashes, m->storm_crashes == 1 ? "" : "es", m->last_crash - m->storm_started,
+             MASTER_STORM_QUIET);
     m->storm = false;
     m->pause_ms = 0;
     master_clear_crashes(m);
