@@ -525,11 +525,13 @@ start_group() {
         # retry: the supervisor goes too.
         if ! proc_alive "$supervisor" || { [[ -n $pid ]] && ! proc_alive "$pid"; }; then
             terminate 5 "$supervisor"
+            rm -f -- "$pid_file" "$supervisor_file"
             show_log_tail "$log"
             die "group $group exited during start-up (log: $log)"
         fi
         if ((SECONDS >= deadline)); then
             terminate 5 "$supervisor" ${pid:+"$pid"}
+            rm -f -- "$pid_file" "$supervisor_file"
             show_log_tail "$log"
             die "group $group: not started (no socket $socket) after ${SOCKET_TIMEOUT}s"
         fi
@@ -779,6 +781,7 @@ load_demo_fleet() {
 }
 
 # run_up_failed - EXIT trap while `run` brings the stack up: stop what started.
+# shellcheck disable=SC2317 # reached through the trap
 run_up_failed() {
     local status=$?
     trap - EXIT
@@ -850,4 +853,10 @@ main() {
     esac
 }
 
-main "$@"
+# One block, parsed whole before it runs: bash reads a script as it runs it,
+# and a supervisor (stack.sh supervise) lives on while this file may be
+# edited; it must not read on into a changed file when main returns.
+{
+    main "$@"
+    exit
+}
