@@ -9,11 +9,20 @@
 #                                       sql/005_demo_fleet.sql; FLEETDASH_DEMO=0: not)
 #   deploy/stack.sh start-group VARDIR G / stop-group VARDIR G
 #   deploy/stack.sh pg-start VARDIR     / pg-stop VARDIR
+#   (deploy/stack.sh supervise G PID_FILE COMMAND... is start-group's own)
 #
 # up is idempotent: it initdb's only when there is no cluster, migrates
-# (sql/migrate.sh), restarts a group only when its binary was rebuilt or
-# WORKERS changed, and reloads nginx with a freshly rendered nginx.conf.
-# Pid files, sockets and processes left by a killed run are cleaned up.
+# (sql/migrate.sh), restarts a group only when its binary was rebuilt,
+# WORKERS changed or its supervisor is gone, and reloads nginx with a
+# freshly rendered nginx.conf. Pid files, sockets and processes left by a
+# killed run are cleaned up.
+#
+# Every group master runs under a supervisor (this script, `stack.sh
+# supervise`, in the background) that starts the master again 1 s after it
+# exits for any reason, as systemd's Restart=always does on a real host;
+# down and stop-group stop the supervisor first, so a stopped group stays
+# stopped. The master's pid is in run/G.pid (rewritten at every restart),
+# the supervisor's in run/G.supervisor; restarts are logged in log/G.log.
 #
 # Settings (environment): LISTEN, the address nginx listens on (default
 # 127.0.0.1:PORT, loopback only; LISTEN=0.0.0.0:8080 serves other hosts too;
@@ -364,6 +373,7 @@ run_migrations() {
 
 group_socket() { printf '%s/%s.sock' "$RUNDIR" "$1"; }
 group_pid_file() { printf '%s/%s.pid' "$RUNDIR" "$1"; }
+group_supervisor_file() { printf '%s/%s.supervisor' "$RUNDIR" "$1"; }
 
 # group_master_pid G - print the pid of G's running master (from its pid
 # file, checked against the process's --listen argument).
@@ -375,8 +385,35 @@ group_master_pid() {
     printf '%s' "$pid"
 }
 
-# group_processes G - print the pids of every process of G (master and
-# workers, also orphans of a killed master): they carry its --listen argument.
+# group_supervisor_pid G - print the pid of G's running supervisor (from
+# run/G.supervisor, checked against its command line).
+group_supervisor_pid() {
+    local pid
+    pid=$(read_pid_file "$(group_supervisor_file "$1")")
+    [[ -n $pid ]] && proc_alive "$pid" || return 1
+    proc_has_arg "$pid" supervise && proc_has_arg "$pid" "unix:$(group_socket "$1")" || return 1
+    printf '%s' "$pid"
+}
+
+# group_main_pids G - print the pids of G's supervisor and master, those
+# that run, on one line; group_main_words G says which is which.
+group_main_pids() {
+    local pids=() pid
+    if pid=$(group_supervisor_pid "$1"); then pids+=("$pid"); fi
+    if pid=$(group_master_pid "$1"); then pids+=("$pid"); fi
+    printf '%s' "${pids[*]}"
+}
+
+group_main_words() {
+    local words=() pid
+    if pid=$(group_master_pid "$1"); then words+=("pid $pid"); fi
+    if pid=$(group_supervisor_pid "$1"); then words+=("supervisor $pid"); fi
+    printf '%s' "${words[0]-}${words[1]:+, ${words[1]}}"
+}
+
+# group_processes G - print the pids of every process of G (supervisor,
+# master and workers, also orphans of a killed master): they carry its
+# --listen argument.
 group_processes() {
     local arg file files pid
     arg="unix:$(group_socket "$1")"
@@ -421,49 +458,101 @@ group_is_current() {
     [[ $(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -A1 -xF -- --workers | tail -n 1) == "$(group_workers "$2")" ]]
 }
 
+# supervise_master G PID_FILE COMMAND... - `stack.sh supervise`, started
+# by start_group in the background: runs COMMAND (G's master), writes its
+# pid to PID_FILE, and starts it again 1 s after it exits, whatever the
+# reason, until SIGTERM or SIGINT, which it passes on to the master before
+# waiting for it. Its command line carries the master's, --listen included,
+# so that group_processes finds it.
+supervise_master() {
+    local group=$1 pid_file=$2 child='' stopping='' status
+    shift 2
+    trap 'stopping=1; if [[ -n $child ]]; then kill -TERM "$child" 2>/dev/null || true; fi' TERM INT
+    while [[ -z $stopping ]]; do
+        "$@" &
+        child=$!
+        printf '%s\n' "$child" >"$pid_file.tmp"
+        mv -f -- "$pid_file.tmp" "$pid_file"
+        # A stop that came between the fork and child=$! found no child.
+        if [[ -n $stopping ]]; then kill -TERM "$child" 2>/dev/null || true; fi
+        status=0
+        wait "$child" || status=$?
+        # wait also returns when a trapped signal arrives: wait on until the
+        # master is really gone.
+        while kill -0 "$child" 2>/dev/null; do
+            status=0
+            wait "$child" || status=$?
+        done
+        child=''
+        [[ -z $stopping ]] || break
+        printf -- '--- %s stack.sh: the master of %s exited with status %s; starting it again in 1s\n' \
+            "$(date -u +%FT%TZ)" "$group" "$status"
+        sleep 1 &
+        wait $! || true
+    done
+}
+
 start_group() {
-    local group=$1 pid socket pid_file log deadline offset workers
+    local group=$1 pid supervisor socket pid_file supervisor_file log deadline offset workers
     socket=$(group_socket "$group")
     workers=$(group_workers "$group")
     pid_file=$(group_pid_file "$group")
+    supervisor_file=$(group_supervisor_file "$group")
     log=$LOGDIR/$group.log
-    if pid=$(group_master_pid "$group"); then
-        if group_is_current "$pid" "$group"; then
-            say "group $group already running (pid $pid)"
-            return 0
+    pid=$(group_master_pid "$group") || pid=''
+    supervisor=$(group_supervisor_pid "$group") || supervisor=''
+    if [[ -n $pid && -n $supervisor ]] && group_is_current "$pid" "$group"; then
+        say "group $group already running (pid $pid)"
+        return 0
+    fi
+    if [[ -n $pid$supervisor ]]; then
+        if [[ -z $supervisor ]]; then
+            say "group $group (pid $pid) runs without its supervisor; restarting it"
+        elif [[ -z $pid ]]; then
+            say "group $group: its master is being restarted by its supervisor; restarting both"
+        else
+            say "group $group (pid $pid) runs another binary or worker count; restarting it"
         fi
-        say "group $group (pid $pid) runs another binary or worker count; restarting it"
         stop_group "$group"
     fi
     [[ -x $FLEETDASHD ]] || die "$FLEETDASHD is not an executable (build it first: make)"
     ((${#socket} < 108)) || die "socket path too long (max 107 bytes): $socket"
     mkdir -p -- "$RUNDIR" "$LOGDIR"
     chmod 0755 "$RUNDIR"
-    # Leftovers of a killed run: orphaned workers, pid file, socket.
+    # Leftovers of a killed run: orphaned workers, pid files, socket.
     # shellcheck disable=SC2046
     terminate 5 $(group_processes "$group")
-    rm -f -- "$pid_file" "$socket"
+    rm -f -- "$pid_file" "$supervisor_file" "$socket"
 
     say "starting group $group ($workers workers) on $socket"
     printf -- '--- %s stack.sh: starting %s\n' "$(date -u +%FT%TZ)" "$group" >>"$log"
     offset=$(stat -c %s -- "$log")
-    # The inner & in a subshell that exits at once: the master is reparented
-    # to init straight away, in its own session (no Ctrl-C from a terminal).
+    # The inner & in a subshell that exits at once: the supervisor is
+    # reparented to init straight away, in its own session (no Ctrl-C from
+    # a terminal).
     (
         cd "$VARDIR"
         FLEETDASH_DATABASE_URL=$DATABASE_URL \
-            setsid "$FLEETDASHD" --group "$group" --workers "$workers" \
+            setsid "$BASH" "$REPO/deploy/stack.sh" supervise "$group" "$pid_file" \
+            "$FLEETDASHD" --group "$group" --workers "$workers" \
             --listen "unix:$socket" </dev/null >>"$log" 2>&1 9>&- &
-        printf '%s\n' "$!" >"$pid_file"
+        printf '%s\n' "$!" >"$supervisor_file"
     )
-    pid=$(read_pid_file "$pid_file")
+    supervisor=$(read_pid_file "$supervisor_file")
     deadline=$((SECONDS + SOCKET_TIMEOUT))
     until group_started "$group" "$log" "$offset"; do
-        if ! proc_alive "$pid"; then
+        pid=$(read_pid_file "$pid_file")
+        # The first master exiting is a failure to start, not a crash to
+        # retry: the supervisor goes too.
+        if ! proc_alive "$supervisor" || { [[ -n $pid ]] && ! proc_alive "$pid"; }; then
+            terminate 5 "$supervisor"
+            rm -f -- "$pid_file" "$supervisor_file"
             show_log_tail "$log"
             die "group $group exited during start-up (log: $log)"
         fi
         if ((SECONDS >= deadline)); then
+            terminate 5 "$supervisor" ${pid:+"$pid"}
+            rm -f -- "$pid_file" "$supervisor_file"
             show_log_tail "$log"
             die "group $group: not started (no socket $socket) after ${SOCKET_TIMEOUT}s"
         fi
@@ -471,11 +560,15 @@ start_group() {
     done
 }
 
+# stop_group G - stop G's supervisor and master (the master drains its
+# workers), then whatever else of G is left.
 stop_group() {
-    local group=$1 pid leftovers
-    if pid=$(group_master_pid "$group"); then
-        say "stopping group $group (pid $pid)"
-        terminate "$GROUP_STOP_TIMEOUT" "$pid"
+    local group=$1 pids leftovers
+    pids=$(group_main_pids "$group")
+    if [[ -n $pids ]]; then
+        say "stopping group $group ($(group_main_words "$group"))"
+        # shellcheck disable=SC2086
+        terminate "$GROUP_STOP_TIMEOUT" $pids
     fi
     leftovers=$(group_processes "$group")
     if [[ -n $leftovers ]]; then
@@ -483,7 +576,8 @@ stop_group() {
         # shellcheck disable=SC2086
         terminate 5 $leftovers
     fi
-    rm -f -- "$(group_pid_file "$group")" "$(group_socket "$group")"
+    rm -f -- "$(group_pid_file "$group")" "$(group_supervisor_file "$group")" \
+        "$(group_socket "$group")"
 }
 
 # stop_groups G... - SIGTERM every master at once, then wait for all: they
@@ -491,9 +585,11 @@ stop_group() {
 stop_groups() {
     local group pid pids=()
     for group in "$@"; do
-        if pid=$(group_master_pid "$group"); then
-            say "stopping group $group (pid $pid)"
-            pids+=("$pid")
+        pid=$(group_main_pids "$group")
+        if [[ -n $pid ]]; then
+            say "stopping group $group ($(group_main_words "$group"))"
+            # shellcheck disable=SC2206
+            pids+=($pid)
         fi
     done
     terminate "$GROUP_STOP_TIMEOUT" "${pids[@]}"
@@ -505,7 +601,7 @@ stop_groups() {
 # Groups with a pid file or socket in RUNDIR, whatever GROUPS says now.
 groups_present() {
     local file name
-    for file in "$RUNDIR"/*.pid "$RUNDIR"/*.sock; do
+    for file in "$RUNDIR"/*.pid "$RUNDIR"/*.supervisor "$RUNDIR"/*.sock; do
         [[ -e $file ]] || continue
         name=${file##*/}
         name=${name%.*}
@@ -715,6 +811,7 @@ load_demo_fleet() {
 }
 
 # run_up_failed - EXIT trap while `run` brings the stack up: stop what started.
+# shellcheck disable=SC2317 # reached through the trap
 run_up_failed() {
     local status=$?
     trap - EXIT
@@ -757,6 +854,7 @@ main() {
         load_settings "$1"
         check_group_name "$2"
         ;;
+    supervise) (($# >= 3)) || usage ;;
     -h | --help | help) usage ;;
     *) usage ;;
     esac
@@ -781,7 +879,14 @@ main() {
         lock_vardir
         stop_group "$2"
         ;;
+    supervise) supervise_master "$@" ;;
     esac
 }
 
-main "$@"
+# One block, parsed whole before it runs: bash reads a script as it runs it,
+# and a supervisor (stack.sh supervise) lives on while this file may be
+# edited; it must not read on into a changed file when main returns.
+{
+    main "$@"
+    exit
+}

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -13,14 +14,23 @@
 #include "listen.h"
 #include "log.h"
 
-#define MASTER_STORM_WINDOW  10 /* seconds */
-#define MASTER_STORM_MINIMUM 5  /* crashes, at the least */
+/* A storm: MASTER_STORM_MINIMUM or 2 x workers crashes, whichever is more,
+ * within MASTER_STORM_WINDOW seconds. In a storm workers are respawned one at
+ * a time, each after a pause that doubles with every crash up to the cap; a
+ * storm ends after MASTER_STORM_QUIET seconds without a crash (more than the
+ * cap: a worker that crashes as it starts keeps the storm going). */
+#define MASTER_STORM_WINDOW   10.0 /* seconds */
+#define MASTER_STORM_MINIMUM  5    /* crashes, at the least */
+#define MASTER_STORM_QUIET    3.0  /* seconds */
+#define MASTER_PAUSE_FIRST_MS 125
+#define MASTER_PAUSE_MAX_MS   1000
+#define MASTER_TICK           1.0 /* longest sleep, seconds: a safety net, never a delay */
 
 typedef struct worker_slot {
     pid_t pid;      /* 0 = free slot */
     int generation; /* SIGHUP starts a new generation */
     bool stopping;  /* asked to stop: its exit is expected */
-    struct timespec started;
+    double started; /* master_now() */
 } worker_slot_t;
 
 typedef struct master {
@@ -29,19 +39,24 @@ typedef struct master {
     int nslots; /* workers + 1: room for one replacement */
     int generation;
     bool shutting_down;
-    struct timespec shutdown_deadline;
-    time_t *crashes; /* ring of recent crash times */
-    int ncrashes;    /* capacity of the ring */
+    double shutdown_deadline;
+    double *crashes; /* ring of recent crash times, master_now() */
+    int ncrashes;    /* capacity of the ring: the crashes that make a storm */
     int crash_next;
     bool storm;
+    int pause_ms;      /* pause before the next spawn in a storm, 0 outside */
+    double next_spawn; /* no spawn before this time */
+    double storm_started, last_crash;
+    int storm_crashes;
 } master_t;
 
-static double master_seconds_since(const struct timespec *t)
+/* Seconds on the monotonic clock. */
+static double master_now(void)
 {
     struct timespec now;
 
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
 static int master_live(const master_t *m, bool count_stopping)
@@ -76,23 +91,87 @@ static int master_spawn(master_t *m, const sigset_t *original_mask)
             exit(job_run(m->cfg->group->job, &m->cfg->job));
         exit(worker_run(m->cfg->group, m->cfg->listen_fd, m->cfg->max_requests));
     }
-    m->slots[i] = (worker_slot_t){.pid = pid, .generation = m->generation};
-    clock_gettime(CLOCK_MONOTONIC, &m->slots[i].started);
+    m->slots[i] = (worker_slot_t){.pid = pid, .generation = m->generation, .started = master_now()};
     return 0;
 }
 
-/* Remembers a crash; true when crashes come too fast to keep respawning. */
-static bool master_crash_storm(master_t *m)
+static void master_clear_crashes(master_t *m)
 {
-    time_t now = time(NULL);
+    for (int i = 0; i < m->ncrashes; i++)
+        m->crashes[i] = -MASTER_STORM_WINDOW; /* long ago */
+}
+
+/* Remembers a crash (or a failed fork) at now; true when it makes a storm. */
+static bool master_record_crash(master_t *m, double now)
+{
     int recent = 0;
 
     m->crashes[m->crash_next] = now;
     m->crash_next = (m->crash_next + 1) % m->ncrashes;
     for (int i = 0; i < m->ncrashes; i++)
-        if (m->crashes[i] != 0 && now - m->crashes[i] < MASTER_STORM_WINDOW)
+        if (now - m->crashes[i] < MASTER_STORM_WINDOW)
             recent++;
     return recent >= m->ncrashes;
+}
+
+/* Counts a crash. Returns the pause before the next spawn that it causes in
+ * a storm (logging the start of one), or 0 outside a storm. */
+static int master_crashed(master_t *m)
+{
+    double now = master_now();
+
+    if (master_record_crash(m, now) && !m->storm) {
+        log_warn("crash storm: %d workers crashed within %.0fs; respawning one at a time, "
+                 "pausing up to %dms",
+                 m->ncrashes, MASTER_STORM_WINDOW, MASTER_PAUSE_MAX_MS);
+        m->storm = true;
+        m->storm_started = now;
+        m->storm_crashes = 0;
+    }
+    m->last_crash = now;
+    if (!m->storm)
+        return 0;
+    m->storm_crashes++;
+    m->pause_ms = m->pause_ms == 0 ? MASTER_PAUSE_FIRST_MS : 2 * m->pause_ms;
+    if (m->pause_ms > MASTER_PAUSE_MAX_MS)
+        m->pause_ms = MASTER_PAUSE_MAX_MS;
+    if (m->next_spawn < now + m->pause_ms / 1e3)
+        m->next_spawn = now + m->pause_ms / 1e3;
+    return m->pause_ms;
+}
+
+/* Ends a storm once no worker crashed for MASTER_STORM_QUIET seconds. */
+static void master_storm_check_end(master_t *m, double now)
+{
+    if (!m->storm || now - m->last_crash < MASTER_STORM_QUIET)
+        return;
+    log_info("crash storm over: %d crash%s in %.1fs, none for %.0fs; respawning at once again",
+             m->storm_crashes, m->storm_crashes == 1 ? "" : "es", m->last_crash - m->storm_started,
+             MASTER_STORM_QUIET);
+    m->storm = false;
+    m->pause_ms = 0;
+    master_clear_crashes(m);
+}
+
+/* Logs how a worker ended and, for a crash, counts it; frees its slot. */
+static void master_worker_ended(master_t *m, worker_slot_t *slot, int status)
+{
+    double uptime = master_now() - slot->started;
+    bool crashed = !WIFEXITED(status) || WEXITSTATUS(status) != WORKER_EXIT_OK;
+    char storm[64] = "";
+
+    if (crashed && !slot->stopping && !m->shutting_down) {
+        int pause_ms = master_crashed(m);
+        if (pause_ms > 0)
+            snprintf(storm, sizeof(storm), "; crash storm: next worker in %dms", pause_ms);
+    }
+    if (WIFSIGNALED(status))
+        log_warn("worker %d killed by signal %d (%s) after %.1fs%s", (int)slot->pid,
+                 WTERMSIG(status), strsignal(WTERMSIG(status)), uptime, storm);
+    else
+        log_info("worker %d exited with code %d after %.1fs%s", (int)slot->pid, WEXITSTATUS(status),
+                 uptime, storm);
+    slot->pid = 0;
 }
 
 static void master_reap(master_t *m)
@@ -101,26 +180,28 @@ static void master_reap(master_t *m)
     pid_t pid;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        int i = 0;
-        while (i < m->nslots && m->slots[i].pid != pid)
-            i++;
-        if (i == m->nslots)
-            continue;
-        worker_slot_t *slot = &m->slots[i];
-        double uptime = master_seconds_since(&slot->started);
-        bool crashed = !WIFEXITED(status) || WEXITSTATUS(status) != WORKER_EXIT_OK;
-        if (WIFSIGNALED(status))
-            log_warn("worker %d killed by signal %d (%s) after %.1fs", (int)pid, WTERMSIG(status),
-                     strsignal(WTERMSIG(status)), uptime);
-        else
-            log_info("worker %d exited with code %d after %.1fs", (int)pid, WEXITSTATUS(status),
-                     uptime);
-        if (crashed && !slot->stopping && !m->shutting_down && master_crash_storm(m)) {
-            log_error("crash storm: %d workers crashed within %ds; not respawning", m->ncrashes,
-                      MASTER_STORM_WINDOW);
-            m->storm = true;
+        for (int i = 0; i < m->nslots; i++)
+            if (m->slots[i].pid == pid)
+                master_worker_ended(m, &m->slots[i], status);
+    }
+}
+
+/* Brings the group up to its number of workers: all at once, or in a storm
+ * one per pause. A failed fork counts as a crash, so that repeated failures
+ * become a storm and are retried at its pace instead of in a busy loop. */
+static void master_fill(master_t *m, const sigset_t *original_mask)
+{
+    while (master_live(m, false) < m->cfg->workers) {
+        double now = master_now();
+        if (now < m->next_spawn)
+            return;
+        if (master_spawn(m, original_mask) != 0) {
+            int pause_ms = master_crashed(m);
+            m->next_spawn = now + (pause_ms > 0 ? pause_ms : MASTER_PAUSE_FIRST_MS) / 1e3;
+            return;
         }
-        slot->pid = 0;
+        if (m->storm)
+            m->next_spawn = now + m->pause_ms / 1e3;
     }
 }
 
@@ -143,8 +224,7 @@ static void master_begin_shutdown(master_t *m, const char *why)
     m->shutting_down = true;
     /* No new connections: nginx answers 503 at once instead of queueing. */
     listen_close(m->cfg->listen_address, m->cfg->listen_fd);
-    clock_gettime(CLOCK_MONOTONIC, &m->shutdown_deadline);
-    m->shutdown_deadline.tv_sec += m->cfg->shutdown_timeout;
+    m->shutdown_deadline = master_now() + m->cfg->shutdown_timeout;
     master_signal_all(m, SIGTERM);
 }
 
@@ -168,6 +248,68 @@ static void master_replace_one(master_t *m, const sigset_t *original_mask)
     kill(old->pid, SIGTERM);
 }
 
+/* How long the master may sleep before it has something to do by the clock:
+ * the shutdown deadline, the next paced spawn, the end of a storm. Deaths
+ * and signals wake it at once whatever this says. */
+static struct timespec master_sleep_time(const master_t *m, double now)
+{
+    double wait = MASTER_TICK;
+
+    if (m->shutting_down && m->shutdown_deadline - now < wait)
+        wait = m->shutdown_deadline - now;
+    if (!m->shutting_down && master_live(m, false) < m->cfg->workers && m->next_spawn - now < wait)
+        wait = m->next_spawn - now;
+    if (m->storm && m->last_crash + MASTER_STORM_QUIET - now < wait)
+        wait = m->last_crash + MASTER_STORM_QUIET - now;
+    if (wait < 0)
+        wait = 0;
+    time_t seconds = (time_t)wait;
+    return (struct timespec){.tv_sec = seconds, .tv_nsec = (long)((wait - (double)seconds) * 1e9)};
+}
+
+/* Waits for a signal or the clock, and acts on the signal. */
+static void master_wait(master_t *m, const sigset_t *handled)
+{
+    siginfo_t info;
+    struct timespec sleep = master_sleep_time(m, master_now());
+    int sig = sigtimedwait(handled, &info, &sleep);
+
+    if (sig == SIGTERM || sig == SIGINT)
+        master_begin_shutdown(m, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    else if (sig == SIGHUP && !m->shutting_down) {
+        m->generation++;
+        log_info("SIGHUP: replacing workers one by one (generation %d)", m->generation);
+    }
+    master_reap(m); /* SIGCHLDs merge: reap on every wake-up */
+}
+
+/* Ends the shutdown when every worker is gone, or kills them at the
+ * deadline. Returns true when the master is done. */
+static bool master_shutdown_done(master_t *m, int *exit_code)
+{
+    if (master_live(m, true) == 0)
+        return true;
+    if (master_now() < m->shutdown_deadline)
+        return false;
+    log_warn("shutdown timeout: killing %d workers", master_live(m, true));
+    master_signal_all(m, SIGKILL);
+    *exit_code = 1;
+    while (waitpid(-1, NULL, 0) > 0)
+        ;
+    return true;
+}
+
+/* Blocks the signals the master waits for; original gets the mask before. */
+static void master_block_signals(sigset_t *handled, sigset_t *original)
+{
+    sigemptyset(handled);
+    sigaddset(handled, SIGCHLD);
+    sigaddset(handled, SIGTERM);
+    sigaddset(handled, SIGINT);
+    sigaddset(handled, SIGHUP);
+    sigprocmask(SIG_BLOCK, handled, original);
+}
+
 int master_run(const master_config_t *cfg)
 {
     master_t m = {.cfg = cfg, .nslots = cfg->workers + 1};
@@ -177,55 +319,26 @@ int master_run(const master_config_t *cfg)
     m.slots = calloc((size_t)m.nslots, sizeof(*m.slots));
     m.ncrashes = cfg->workers * 2 > MASTER_STORM_MINIMUM ? cfg->workers * 2 : MASTER_STORM_MINIMUM;
     m.crashes = calloc((size_t)m.ncrashes, sizeof(*m.crashes));
-    if (m.slots == NULL || m.crashes == NULL)
+    if (m.slots == NULL || m.crashes == NULL) {
+        free(m.slots);
+        free(m.crashes);
         return 2;
-    sigemptyset(&handled);
-    sigaddset(&handled, SIGCHLD);
-    sigaddset(&handled, SIGTERM);
-    sigaddset(&handled, SIGINT);
-    sigaddset(&handled, SIGHUP);
-    sigprocmask(SIG_BLOCK, &handled, &original);
+    }
+    master_clear_crashes(&m);
+    master_block_signals(&handled, &original);
     if (cfg->group->job != NULL)
         log_info("running the %s job with %d workers", cfg->group->name, cfg->workers);
     else
         log_info("listening on %s with %d workers", cfg->listen_address, cfg->workers);
-
     for (;;) {
-        if (!m.shutting_down && !m.storm) {
+        if (!m.shutting_down) {
+            master_storm_check_end(&m, master_now());
             master_replace_one(&m, &original);
-            while (master_live(&m, false) < cfg->workers)
-                if (master_spawn(&m, &original) != 0) {
-                    m.storm = true;
-                    break;
-                }
+            master_fill(&m, &original);
         }
-        if (m.storm) {
-            exit_code = 2;
-            master_begin_shutdown(&m, "giving up");
-        }
-        if (m.shutting_down && master_live(&m, true) == 0)
+        if (m.shutting_down && master_shutdown_done(&m, &exit_code))
             break;
-        if (m.shutting_down && master_seconds_since(&m.shutdown_deadline) >= 0) {
-            log_warn("shutdown timeout: killing %d workers", master_live(&m, true));
-            master_signal_all(&m, SIGKILL);
-            if (exit_code == 0)
-                exit_code = 1;
-            while (waitpid(-1, NULL, 0) > 0)
-                ;
-            break;
-        }
-        siginfo_t info;
-        struct timespec tick = {.tv_sec = 1};
-        int sig = sigtimedwait(&handled, &info, &tick);
-        if (sig == SIGCHLD)
-            master_reap(&m);
-        else if (sig == SIGTERM || sig == SIGINT)
-            master_begin_shutdown(&m, sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        else if (sig == SIGHUP && !m.shutting_down) {
-            m.generation++;
-            log_info("SIGHUP: replacing workers one by one (generation %d)", m.generation);
-        }
-        master_reap(&m); /* SIGCHLDs merge: reap on every wake-up */
+        master_wait(&m, &handled);
     }
     log_info("stopped (exit code %d)", exit_code);
     free(m.slots);

@@ -19,10 +19,13 @@ typedef struct master_config {
  * SIGTERM/SIGINT stop (workers finish the request or statement in flight,
  * then exit; after shutdown_timeout they are killed), SIGHUP replaces the
  * workers one at a time. A worker that dies is logged (signal or exit code,
- * uptime) and replaced; a crash storm (more than max(5, 2 x workers)
- * crashes within 10 s) stops respawning. Returns the exit code: 0 after a
- * graceful stop, 1 if workers had to be killed, 2 after a crash storm or a
- * failure to fork. */
+ * uptime) and replaced at once: the master wakes on SIGCHLD. It never gives
+ * up while it lives: in a crash storm (max(5, 2 x workers) crashes within
+ * 10 s) it respawns one worker at a time after a pause that doubles with
+ * every crash from 125 ms up to 1 s, until no worker crashed for 3 s; the
+ * socket stays open meanwhile, connections wait in its backlog. A failed
+ * fork counts as a crash. Returns the exit code: 0 after a graceful stop,
+ * 1 if workers had to be killed, 2 if it could not allocate its tables. */
 int master_run(const master_config_t *cfg);
 
 #endif
