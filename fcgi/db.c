@@ -21,11 +21,14 @@ typedef struct db_error_map {
     const char *detail;
 } db_error_map_t;
 
+/* Our SQL functions raise errors meant for the client in the class UF: a
+ * class of our own outside the ranges the SQL standard keeps for itself
+ * (0-4, A-H), and not one PostgreSQL uses (as PostgREST uses PT). */
 static const db_error_map_t db_error_maps[] = {
-    {"FD404", 404, NULL},
-    {"FD409", 409, NULL},
-    {"FD412", 412, NULL},
-    {"FD422", 422, NULL},
+    {"UF404", 404, NULL},
+    {"UF409", 409, NULL},
+    {"UF412", 412, NULL},
+    {"UF422", 422, NULL},
     {"23505", 409, "The change conflicts with existing data (a unique value is taken)."},
     {"23503", 409, "The change refers to something that does not exist or is still referenced."},
     {"23514", 422, "A value is outside its allowed range."},
@@ -170,7 +173,7 @@ static bool db_sqlstate_is(const char *pattern, const char *state)
 }
 
 /* One 422 field per comma-separated name of columns (the COLUMN of an
- * FD422 error), all with the same message. */
+ * UF422 error), all with the same message. */
 static void db_fields(problem_t *p, const char *columns, const char *message)
 {
     if (columns == NULL || *columns == '\0')

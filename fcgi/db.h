@@ -33,7 +33,7 @@ void db_configure(const char *conninfo, const char *application_name);
  * PGRES_COMMAND_OK. On failure returns NULL with p filled from the SQLSTATE:
  * 503 + Retry-After when the database cannot be reached (the connection is
  * dropped and re-opened by a later call), 404/409/412/422 for errors the SQL
- * functions raise on purpose (SQLSTATE FD404, FD409, FD412, FD422 - a FD422
+ * functions raise on purpose (SQLSTATE UF404, UF409, UF412, UF422 - a UF422
  * names its field in the COLUMN of the error), 409 for unique and foreign key
  * violations, 500 for anything else (logged). */
 PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem_t *p);

@@ -4,7 +4,7 @@
 -- Every write locks the dashboard row, checks the caller's expected version
 -- (If-Match) and bumps the version, all in one statement from the worker's
 -- side. Errors meant for the client are raised with SQLSTATEs the worker maps
--- to HTTP: FD404 not found, FD412 version mismatch, FD422 bad field (the
+-- to HTTP: UF404 not found, UF412 version mismatch, UF422 bad field (the
 -- field paths in COLUMN, comma-separated).
 
 CREATE TABLE dashboards (
@@ -147,7 +147,7 @@ BEGIN ATOMIC
 END;
 
 -- Locks a dashboard and checks the version the caller expects (NULL: any).
--- Raises FD404 or FD412.
+-- Raises UF404 or UF412.
 CREATE FUNCTION dashboard_check(p_id uuid, p_expected integer) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -155,10 +155,10 @@ DECLARE
 BEGIN
     SELECT d.version INTO v_version FROM dashboards d WHERE d.id = p_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format('No dashboard %s.', p_id);
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format('No dashboard %s.', p_id);
     END IF;
     IF p_expected IS NOT NULL AND p_expected <> v_version THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD412', MESSAGE = format(
+        RAISE EXCEPTION USING ERRCODE = 'UF412', MESSAGE = format(
             'The dashboard is at version %s, not %s (If-Match); nothing was changed.',
             v_version, p_expected);
     END IF;
@@ -287,7 +287,7 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM dashboard_widgets w
                         WHERE w.dashboard_id = p_id AND w.id::text = lower(k));
     IF v_unknown IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD422', COLUMN = v_unknown,
+        RAISE EXCEPTION USING ERRCODE = 'UF422', COLUMN = v_unknown,
             MESSAGE = 'is not a widget of this dashboard';
     END IF;
     UPDATE dashboard_widgets w
@@ -298,13 +298,13 @@ BEGIN
     RETURN QUERY SELECT * FROM dashboard_read(p_id);
 END $$;
 
--- Raises FD404 unless p_widget belongs to p_dashboard.
+-- Raises UF404 unless p_widget belongs to p_dashboard.
 CREATE FUNCTION widget_check(p_dashboard uuid, p_widget uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM 1 FROM dashboard_widgets w WHERE w.id = p_widget AND w.dashboard_id = p_dashboard;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404',
+        RAISE EXCEPTION USING ERRCODE = 'UF404',
             MESSAGE = format('No widget %s on dashboard %s.', p_widget, p_dashboard);
     END IF;
 END $$;

@@ -6,8 +6,8 @@
 -- The worker checks every body before it calls a function here (types,
 -- lengths, enumerations, UUID shapes), so these functions only decide what
 -- needs the data: existence, uniqueness and lifecycle rules. Errors meant
--- for the client are raised with SQLSTATEs the worker maps to HTTP: FD404
--- not found (an id in the path), FD409 conflict with existing data, FD422
+-- for the client are raised with SQLSTATEs the worker maps to HTTP: UF404
+-- not found (an id in the path), UF409 conflict with existing data, UF422
 -- a field of the body (its path in COLUMN) names nothing that exists.
 --
 -- Bodies arrive as jsonb with only known members. Writes that apply "the
@@ -92,8 +92,8 @@ COMMENT ON VIEW experiment_rows IS 'Experiment objects of the API';
 
 -- registry_require - checks that the p_kind ('agent', 'execution' or
 -- 'problem') with id p_id exists and keeps it (FOR KEY SHARE) until the
--- transaction ends. A NULL p_id is fine. When it is missing: FD422 on field
--- p_field ("no such agent"), or FD404 when p_field is NULL (an id of the path).
+-- transaction ends. A NULL p_id is fine. When it is missing: UF422 on field
+-- p_field ("no such agent"), or UF404 when p_field is NULL (an id of the path).
 CREATE FUNCTION registry_require(p_kind text, p_id uuid, p_field text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -108,12 +108,12 @@ BEGIN
     IF FOUND THEN
         RETURN;
     ELSIF p_field IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format('No %s %s.', p_kind, p_id);
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format('No %s %s.', p_kind, p_id);
     END IF;
-    RAISE EXCEPTION USING ERRCODE = 'FD422', COLUMN = p_field, MESSAGE = 'no such ' || p_kind;
+    RAISE EXCEPTION USING ERRCODE = 'UF422', COLUMN = p_field, MESSAGE = 'no such ' || p_kind;
 END $$;
 
--- registry_require_version - FD422 on p_field unless p_version (if not NULL)
+-- registry_require_version - UF422 on p_field unless p_version (if not NULL)
 -- is a version of agent p_agent; keeps the version until the transaction ends.
 CREATE FUNCTION registry_require_version(p_agent uuid, p_version uuid, p_field text)
 RETURNS void LANGUAGE plpgsql AS $$
@@ -123,7 +123,7 @@ BEGIN
     END IF;
     PERFORM FROM agent_versions v WHERE v.id = p_version AND v.agent_id = p_agent FOR KEY SHARE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD422', COLUMN = p_field,
+        RAISE EXCEPTION USING ERRCODE = 'UF422', COLUMN = p_field,
             MESSAGE = 'is not a version of this agent';
     END IF;
 END $$;
@@ -159,8 +159,8 @@ BEGIN
     RETURN QUERY SELECT r, COALESCE(v_created, false) FROM agent_rows r WHERE r.id = v_id;
 END $$;
 
--- agent_patch - PATCH /agents/{id}: applies the members sent. FD404 for an
--- unknown agent, FD409 when the new name belongs to another agent.
+-- agent_patch - PATCH /agents/{id}: applies the members sent. UF404 for an
+-- unknown agent, UF409 when the new name belongs to another agent.
 CREATE FUNCTION agent_patch(p_id uuid, p_body jsonb) RETURNS SETOF agent_rows
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -171,15 +171,15 @@ BEGIN
      WHERE a.id = p_id AND jsonb_populate_record(a, p_body) IS DISTINCT FROM a;
     RETURN QUERY SELECT * FROM agent_rows r WHERE r.id = p_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format('No agent %s.', p_id);
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format('No agent %s.', p_id);
     END IF;
 EXCEPTION WHEN unique_violation THEN
-    RAISE EXCEPTION USING ERRCODE = 'FD409',
+    RAISE EXCEPTION USING ERRCODE = 'UF409',
         MESSAGE = format('Another agent is named "%s".', p_body->>'name');
 END $$;
 
--- agent_version_create - POST /agents/{id}/versions. FD404 for an unknown
--- agent, FD409 when the agent has that version string already.
+-- agent_version_create - POST /agents/{id}/versions. UF404 for an unknown
+-- agent, UF409 when the agent has that version string already.
 CREATE FUNCTION agent_version_create(p_agent uuid, p_body jsonb) RETURNS SETOF agent_version_rows
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -191,7 +191,7 @@ BEGIN
     ON CONFLICT (agent_id, version) DO NOTHING
     RETURNING v.id INTO v_id;
     IF v_id IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD409', MESSAGE = format(
+        RAISE EXCEPTION USING ERRCODE = 'UF409', MESSAGE = format(
             'Agent %s already has a version "%s".', p_agent, p_body->>'version');
     END IF;
     RETURN QUERY SELECT * FROM agent_version_rows r WHERE r.id = v_id;
@@ -207,11 +207,11 @@ RETURNS SETOF agent_version_rows LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM FROM agents a WHERE a.id = p_agent FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format('No agent %s.', p_agent);
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format('No agent %s.', p_agent);
     END IF;
     PERFORM FROM agent_versions v WHERE v.id = p_version AND v.agent_id = p_agent;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404',
+        RAISE EXCEPTION USING ERRCODE = 'UF404',
             MESSAGE = format('No version %s of agent %s.', p_version, p_agent);
     END IF;
     UPDATE agent_versions v SET is_active = false
@@ -226,7 +226,7 @@ END $$;
 -- ===================================================================
 
 -- evaluation_record - POST /evaluations: the verdict on an execution,
--- replacing an earlier one (created is false then). FD422 on execution_id
+-- replacing an earlier one (created is false then). UF422 on execution_id
 -- for an unknown execution.
 CREATE FUNCTION evaluation_record(p_body jsonb)
 RETURNS TABLE (evaluation evaluation_rows, created boolean) LANGUAGE plpgsql AS $$
@@ -247,7 +247,7 @@ BEGIN
     RETURN QUERY SELECT r, v_created FROM evaluation_rows r WHERE r.execution_id = v_execution;
 END $$;
 
--- problem_create - POST /problems. FD422 on agent_id or execution_id when
+-- problem_create - POST /problems. UF422 on agent_id or execution_id when
 -- either names nothing.
 CREATE FUNCTION problem_create(p_body jsonb) RETURNS SETOF problem_rows
 LANGUAGE plpgsql AS $$
@@ -265,8 +265,8 @@ END $$;
 
 -- problem_patch - PATCH /problems/{id}: status, severity, title,
 -- description. resolved_at is set when the problem becomes resolved (kept
--- while it stays so) and cleared otherwise. FD404 for an unknown problem,
--- FD409 when reopening it collides with an open problem of its fingerprint.
+-- while it stays so) and cleared otherwise. UF404 for an unknown problem,
+-- UF409 when reopening it collides with an open problem of its fingerprint.
 CREATE FUNCTION problem_patch(p_id uuid, p_body jsonb) RETURNS SETOF problem_rows
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -278,10 +278,10 @@ BEGIN
      WHERE p.id = p_id AND jsonb_populate_record(p, p_body) IS DISTINCT FROM p;
     RETURN QUERY SELECT * FROM problem_rows r WHERE r.id = p_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format('No problem %s.', p_id);
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format('No problem %s.', p_id);
     END IF;
 EXCEPTION WHEN unique_violation THEN
-    RAISE EXCEPTION USING ERRCODE = 'FD409', MESSAGE =
+    RAISE EXCEPTION USING ERRCODE = 'UF409', MESSAGE =
         'Another open problem has the fingerprint of this one; it cannot be reopened.';
 END $$;
 
@@ -291,9 +291,9 @@ END $$;
 -- ===================================================================
 
 -- deployment_create - POST /deployments: a rollout of new_version_id,
--- in_progress, traffic_percent 10 unless sent. FD422 when agent_id names no
+-- in_progress, traffic_percent 10 unless sent. UF422 when agent_id names no
 -- agent, a version is not one of that agent, or both versions are the same;
--- FD409 when the agent has an unfinished (in_progress or paused) deployment.
+-- UF409 when the agent has an unfinished (in_progress or paused) deployment.
 CREATE FUNCTION deployment_create(p_body jsonb) RETURNS SETOF deployment_rows
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -303,7 +303,7 @@ DECLARE
     v_id uuid;
 BEGIN
     IF v_old = v_new THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD422', COLUMN = 'old_version_id',
+        RAISE EXCEPTION USING ERRCODE = 'UF422', COLUMN = 'old_version_id',
             MESSAGE = 'must differ from new_version_id';
     END IF;
     PERFORM registry_require('agent', v_agent, 'agent_id');
@@ -316,7 +316,7 @@ BEGIN
     IF v_id IS NULL THEN
         SELECT d.id INTO v_id FROM canary_deployments d
          WHERE d.agent_id = v_agent AND d.status IN ('in_progress', 'paused');
-        RAISE EXCEPTION USING ERRCODE = 'FD409', MESSAGE = format(
+        RAISE EXCEPTION USING ERRCODE = 'UF409', MESSAGE = format(
             'Agent %s has an unfinished deployment (%s); complete or roll it back first.',
             v_agent, v_id);
     END IF;
@@ -324,8 +324,8 @@ BEGIN
 END $$;
 
 -- deployment_patch - PATCH /deployments/{id}: status, traffic_percent.
--- completed_at is set when it completes or is rolled back. FD404 for an
--- unknown deployment; FD409 for any change to a finished one.
+-- completed_at is set when it completes or is rolled back. UF404 for an
+-- unknown deployment; UF409 for any change to a finished one.
 CREATE FUNCTION deployment_patch(p_id uuid, p_body jsonb) RETURNS SETOF deployment_rows
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -333,10 +333,10 @@ DECLARE
 BEGIN
     SELECT d.status INTO v_status FROM canary_deployments d WHERE d.id = p_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format('No deployment %s.', p_id);
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format('No deployment %s.', p_id);
     END IF;
     IF v_status IN ('completed', 'rolled_back') AND p_body <> '{}' THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD409', MESSAGE = format(
+        RAISE EXCEPTION USING ERRCODE = 'UF409', MESSAGE = format(
             'Deployment %s is %s; a finished deployment cannot change.', p_id, v_status);
     END IF;
     UPDATE canary_deployments d
@@ -353,7 +353,7 @@ END $$;
 -- Improvement proposals and experiments
 -- ===================================================================
 
--- proposal_create - POST /proposals: pending. FD422 on problem_id or
+-- proposal_create - POST /proposals: pending. UF422 on problem_id or
 -- agent_id when it names nothing; both may be NULL (a fleet-wide proposal).
 CREATE FUNCTION proposal_create(p_body jsonb) RETURNS SETOF proposal_rows
 LANGUAGE plpgsql AS $$
@@ -381,12 +381,12 @@ BEGIN
      WHERE p.id = p_id AND jsonb_populate_record(p, p_body) IS DISTINCT FROM p;
     RETURN QUERY SELECT * FROM proposal_rows r WHERE r.id = p_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format('No proposal %s.', p_id);
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format('No proposal %s.', p_id);
     END IF;
 END $$;
 
--- experiment_create - POST /experiments: a draft. FD422 on agent_id for an
--- unknown agent, FD409 when the agent has an experiment of that name.
+-- experiment_create - POST /experiments: a draft. UF422 on agent_id for an
+-- unknown agent, UF409 when the agent has an experiment of that name.
 CREATE FUNCTION experiment_create(p_body jsonb) RETURNS SETOF experiment_rows
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -399,7 +399,7 @@ BEGIN
     ON CONFLICT (agent_id, name) DO NOTHING
     RETURNING x.id INTO v_id;
     IF v_id IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD409', MESSAGE = format(
+        RAISE EXCEPTION USING ERRCODE = 'UF409', MESSAGE = format(
             'Agent %s already has an experiment named "%s".', v_agent, p_body->>'name');
     END IF;
     RETURN QUERY SELECT * FROM experiment_rows r WHERE r.id = v_id;
@@ -408,7 +408,7 @@ END $$;
 -- experiment_patch - PATCH /experiments/{id}: status, results (replaced).
 -- started_at is set when it starts running and cleared back in draft;
 -- ended_at is set when it completes or is cancelled and cleared otherwise.
--- FD404 for an unknown experiment; FD409 when one that never ran would
+-- UF404 for an unknown experiment; UF409 when one that never ran would
 -- complete (completed needs a start).
 CREATE FUNCTION experiment_patch(p_id uuid, p_body jsonb) RETURNS SETOF experiment_rows
 LANGUAGE plpgsql AS $$
@@ -418,7 +418,7 @@ DECLARE
 BEGIN
     SELECT * INTO v_old FROM experiments x WHERE x.id = p_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format('No experiment %s.', p_id);
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format('No experiment %s.', p_id);
     END IF;
     v_new := jsonb_populate_record(v_old, p_body);
     v_new.started_at := CASE v_new.status WHEN 'draft' THEN NULL
@@ -427,7 +427,7 @@ BEGIN
     v_new.ended_at := CASE WHEN v_new.status IN ('completed', 'cancelled')
                            THEN COALESCE(v_old.ended_at, now()) END;
     IF v_new.status = 'completed' AND v_new.started_at IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD409', MESSAGE = format(
+        RAISE EXCEPTION USING ERRCODE = 'UF409', MESSAGE = format(
             'Experiment %s never ran; set its status to running before completed.', p_id);
     END IF;
     IF v_new IS DISTINCT FROM v_old THEN

@@ -595,7 +595,7 @@ ALTER FUNCTION rollup_rows SET max_parallel_workers_per_gather = 0;
 -- agg_fail(field, message) - a 422 naming the query parameter(s).
 CREATE FUNCTION agg_fail(p_field text, p_message text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION USING ERRCODE = 'FD422', COLUMN = p_field, MESSAGE = p_message;
+    RAISE EXCEPTION USING ERRCODE = 'UF422', COLUMN = p_field, MESSAGE = p_message;
 END $$;
 
 -- agg_ts(t) - RFC 3339 in UTC, as every other group prints times.
@@ -1076,7 +1076,7 @@ BEGIN
     IF v_item IS NULL THEN
         -- inactive agents have no summary row: still answer for them
         IF NOT EXISTS (SELECT 1 FROM agents g WHERE g.id = a.agents[1]) THEN
-            RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = 'No agent has this id.';
+            RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = 'No agent has this id.';
         END IF;
     END IF;
     RETURN json_build_object(
@@ -1370,7 +1370,7 @@ DECLARE
     t record;
 BEGIN
     IF agg_metric_unit(p_name) IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = format(
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format(
             'No metric is named "%s"; the metrics are success_rate, pass_rate, total_executions, avg_latency, p95_latency, total_cost, error_rate.', p_name);
     END IF;
     v_now := agg_bundle_value(p_name, p_bundle -> 'now');
@@ -1684,7 +1684,7 @@ BEGIN
     RETURN coalesce((SELECT json_object_agg(i, d) FROM unnest(v_ids, v_data) u (i, d)), '{}');
 END $$;
 
--- widget_data(dashboard, widget) - GET .../widgets/{wid}/data. FD404
+-- widget_data(dashboard, widget) - GET .../widgets/{wid}/data. UF404
 -- when the dashboard has no such widget.
 CREATE FUNCTION widget_data(p_dashboard uuid, p_widget uuid) RETURNS json
 LANGUAGE plpgsql STABLE AS $$
@@ -1694,9 +1694,9 @@ BEGIN
     SELECT * INTO w FROM dashboard_widgets x WHERE x.id = p_widget AND x.dashboard_id = p_dashboard;
     IF NOT FOUND THEN
         IF NOT EXISTS (SELECT 1 FROM dashboards d WHERE d.id = p_dashboard) THEN
-            RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = 'No dashboard has this id.';
+            RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = 'No dashboard has this id.';
         END IF;
-        RAISE EXCEPTION USING ERRCODE = 'FD404', MESSAGE = 'This dashboard has no widget with this id.';
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = 'This dashboard has no widget with this id.';
     END IF;
     RETURN json_build_object('widget_id', w.id, 'type', w.type,
                              'data', agg_widget_data(w.type, w.config),
