@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import socket
 import threading
 import time
@@ -540,11 +541,22 @@ location = /_probe/slow-body {{
 """
 
 
+def nginx_workers(master):
+    """The pids of the nginx master's worker processes."""
+    children = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
+    return {int(pid) for pid in children.stdout.split()}
+
+
 def reload_nginx(stack, ready_status):
-    """SIGHUP to the stack's nginx; waits until /_probe/ready answers ready_status."""
-    os.kill(int((stack.vardir / "run" / "nginx.pid").read_text()), signal.SIGHUP)
+    """SIGHUP to the stack's nginx; waits until every worker of the old
+    configuration is gone (one of them could still take a connection) and
+    /_probe/ready answers ready_status."""
+    master = int((stack.vardir / "run" / "nginx.pid").read_text())
+    old = nginx_workers(master)
+    os.kill(master, signal.SIGHUP)
     deadline = time.monotonic() + 10
-    while send_raw(stack, request_bytes(b"GET /_probe/ready HTTP/1.1"))[0] != ready_status:
+    while (nginx_workers(master) & old or
+           send_raw(stack, request_bytes(b"GET /_probe/ready HTTP/1.1"))[0] != ready_status):
         assert time.monotonic() < deadline, "nginx did not reload"
         time.sleep(0.05)
 
