@@ -21,21 +21,22 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT tdigest_add(NULL::tdigest, NULLIF(array_remove(p_values, NULL), '{}'), 500)
 $$;
 
--- rollup_raw_sql(source) - the one statement that sums executions the way
--- the rollups hold them: per bucket of $1 (date_bin from the epoch),
--- agent (when $2 & 1) and model (when $2 & 2), the latency digest only when
--- $3, over the rows of source (a table or a trigger's transition table)
--- with started_at in [$4, $5) or [$6, $7), agent in $8 and model in $9
--- (NULL: any) and metadata matching $10 (NULL: any). Its columns are those
--- of rollup_delta. The ingest triggers, rollup_rebuild() and the raw edges
--- of rollup_rows() EXECUTE it; EXECUTE plans it with the values, so that
--- the filters not given fold away.
-CREATE OR REPLACE FUNCTION rollup_raw_sql(p_source text) RETURNS text
+-- rollup_raw_sql(source, bin, dims, digests, filter) - the text of the one
+-- statement that sums executions the way the rollups hold them: per bucket
+-- of bin (date_bin from the epoch), agent (when dims & 1) and model (when
+-- dims & 2), the latency digest only when digests, over the rows x of
+-- source (executions or a trigger's transition table) that pass filter.
+-- Each argument is an SQL expression. Its columns are those of
+-- rollup_delta, in order. Nothing runs it as text on a hot path: the two
+-- functions below are made from it once, when this file is applied, so
+-- that their plans are cached as any other function's.
+CREATE OR REPLACE FUNCTION rollup_raw_sql(p_source text, p_bin text, p_dims text,
+                                          p_digests text, p_filter text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
     SELECT format($q$
-    SELECT date_bin($1, x.started_at, timestamptz 'epoch'),
-           CASE WHEN $2 & 1 = 1 THEN x.agent_id END,
-           CASE WHEN $2 & 2 = 2 THEN x.model END,
+    SELECT date_bin(%2$s, x.started_at, timestamptz 'epoch'),
+           CASE WHEN %3$s & 1 = 1 THEN x.agent_id END,
+           CASE WHEN %3$s & 2 = 2 THEN x.model END,
            count(*), count(x.eval_passed), count(*) FILTER (WHERE x.eval_passed),
            count(*) FILTER (WHERE execution_success(x.eval_passed, x.status)),
            count(*) FILTER (WHERE x.status <> 'succeeded'), count(x.latency_ms),
@@ -43,32 +44,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
            coalesce(sum(x.cost_usd), 0), sum(x.prompt_tokens)::bigint,
            sum(x.completion_tokens)::bigint, sum(x.cache_read_tokens)::bigint,
            max(x.started_at),
-           CASE WHEN $3 THEN rollup_digest(array_agg(x.latency_ms::float8)) END,
+           CASE WHEN %4$s THEN rollup_digest(array_agg(x.latency_ms::float8)) END,
            NULL::double precision
-      FROM %s x
-     WHERE (x.started_at >= $4 AND x.started_at < $5
-            OR x.started_at >= $6 AND x.started_at < $7)
-       AND ($8 IS NULL OR x.agent_id = ANY ($8))
-       AND ($9 IS NULL OR x.model = ANY ($9))
-       AND ($10 IS NULL
-            OR NOT EXISTS (SELECT 1 FROM jsonb_each_text($10) m
-                            WHERE x.metadata ->> m.key IS DISTINCT FROM m.value))
+      FROM %1$s x
+     WHERE %5$s
      GROUP BY 1, 2, 3
-    $q$, p_source)
+    $q$, p_source, p_bin, p_dims, p_digests, p_filter)
 $f$;
 
--- rollup_raw_columns() - the columns of rollup_delta that rollup_raw_sql()
--- fills, in its order, for an INSERT.
-CREATE OR REPLACE FUNCTION rollup_raw_columns() RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT '(bucket, agent_id, model, n, evaluated, passed, successes, errors, lat_n, lat_sum, '
-           'lat_min, lat_max, cost, prompt, completion, cache, last_at, digest, p95) '
-$$;
-
--- rollup_raw_errors_sql(source) - the one statement that counts error
--- categories the way the error rollups hold them: per hour, agent, model
--- and category, over every row of source with one. Its columns are those
--- of rollup_errors_delta.
+-- rollup_raw_errors_sql(source) - the text of the one statement that counts
+-- error categories the way the error rollups hold them: per hour, agent,
+-- model and category, over every row of source with one. Its columns are
+-- those of rollup_errors_delta, in order.
 CREATE OR REPLACE FUNCTION rollup_raw_errors_sql(p_source text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
     SELECT format($q$
@@ -80,18 +67,45 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
     $q$, p_source)
 $f$;
 
-CREATE OR REPLACE FUNCTION rollup_executions_added() RETURNS trigger LANGUAGE plpgsql AS $$
+-- rollup_raw_rows(bin, dims, digests, from, f5, t5, to, agents, models,
+-- metadata) - the executions with started_at in [from, f5) or [t5, to),
+-- agent in agents and model in models (NULL: any), metadata matching
+-- (a jsonb object of text values; NULL: any), summed as rollup_raw_sql()
+-- says. A SQL function of one SELECT: inlined into its callers'
+-- statements (rollup_rows(), rollup_rebuild()), where the filters not
+-- given fold away.
+--
+-- rollup_executions_added() - the statement trigger of INSERT on
+-- executions: the new rows' sums (dims 3, 5 minutes) into rollup_delta,
+-- their error categories into rollup_errors_delta, in the inserting
+-- transaction.
+DO $do$
 BEGIN
-    -- EXECUTE sees the transition table (plpgsql registers it for every
-    -- statement of the trigger function).
-    EXECUTE 'INSERT INTO rollup_delta ' || rollup_raw_columns() || rollup_raw_sql('added')
-      USING interval '5 minutes', 3, true, timestamptz '-infinity', timestamptz 'infinity',
-            timestamptz 'infinity', timestamptz 'infinity', NULL::uuid[], NULL::text[],
-            NULL::jsonb;
-    EXECUTE 'INSERT INTO rollup_errors_delta (bucket, agent_id, model, category, n, example) '
-            || rollup_raw_errors_sql('added');
-    RETURN NULL;
-END $$;
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION rollup_raw_rows(
+            p_bin interval, p_dims integer, p_digests boolean, p_from timestamptz,
+            p_f5 timestamptz, p_t5 timestamptz, p_to timestamptz, p_agents uuid[],
+            p_models text[], p_meta jsonb)
+        RETURNS SETOF rollup_delta LANGUAGE sql STABLE AS $body$ %s $body$
+    $f$, rollup_raw_sql('executions', 'p_bin', 'p_dims', 'p_digests', $w$
+           (x.started_at >= p_from AND x.started_at < p_f5
+            OR x.started_at >= p_t5 AND x.started_at < p_to)
+       AND (p_agents IS NULL OR x.agent_id = ANY (p_agents))
+       AND (p_models IS NULL OR x.model = ANY (p_models))
+       AND (p_meta IS NULL
+            OR NOT EXISTS (SELECT 1 FROM jsonb_each_text(p_meta) m
+                            WHERE x.metadata ->> m.key IS DISTINCT FROM m.value))$w$));
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION rollup_executions_added() RETURNS trigger
+        LANGUAGE plpgsql AS $body$
+        BEGIN
+            INSERT INTO rollup_delta %s;
+            INSERT INTO rollup_errors_delta %s;
+            RETURN NULL;
+        END $body$
+    $f$, rollup_raw_sql('added', $$interval '5 minutes'$$, '3', 'true', 'true'),
+         rollup_raw_errors_sql('added'));
+END $do$;
 
 -- A verdict given or replaced later (POST /evaluations, an UPDATE of the
 -- eval_* columns) moves evaluated, passed and successes of its execution's

@@ -177,13 +177,11 @@ BEGIN
     TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_1h,
              rollup_errors_1d, rollup_errors_delta;
     PERFORM rollup_batch_open();
-    EXECUTE 'INSERT INTO pg_temp.rollup_batch ' || rollup_raw_columns() || rollup_raw_sql('executions')
-      USING interval '5 minutes', 3, true, timestamptz '-infinity', timestamptz 'infinity',
-            timestamptz 'infinity', timestamptz 'infinity', NULL::uuid[], NULL::text[],
-            NULL::jsonb;
+    INSERT INTO pg_temp.rollup_batch
+    SELECT * FROM rollup_raw_rows('5 minutes', 3, true, '-infinity', 'infinity', 'infinity',
+                                  'infinity', NULL, NULL, NULL);
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    EXECUTE 'INSERT INTO pg_temp.rollup_errors_batch (bucket, agent_id, model, category, n, example) '
-            || rollup_raw_errors_sql('executions');
+    EXECUTE 'INSERT INTO pg_temp.rollup_errors_batch ' || rollup_raw_errors_sql('executions');
     PERFORM rollup_fold_batch();
     PERFORM rollup_batch_close();
     UPDATE rollup_state SET rolled_up_to = now(), last_folded = v_n, last_seconds = NULL;

@@ -102,12 +102,10 @@ BEGIN
       FROM rollup_delta d
      WHERE d.bucket >= f5 AND d.bucket < t5
        AND (p_agents IS NULL OR d.agent_id = ANY (p_agents))
-       AND (p_models IS NULL OR d.model = ANY (p_models));
-    -- The raw rows of the edges (or of everything), when there are any.
-    IF p_from < f5 OR t5 < p_to THEN
-        RETURN QUERY EXECUTE rollup_raw_sql('executions')
-          USING p_bin, p_dims, p_digests, p_from, f5, t5, p_to, p_agents, p_models, p_meta;
-    END IF;
+       AND (p_models IS NULL OR d.model = ANY (p_models))
+    UNION ALL
+    SELECT * FROM rollup_raw_rows(p_bin, p_dims, p_digests, p_from, f5, t5, p_to, p_agents,
+                                  p_models, p_meta);
 END $$;
 -- Pieces are few and small: a parallel plan only adds start-up time.
 ALTER FUNCTION rollup_rows SET max_parallel_workers_per_gather = 0;
