@@ -20,7 +20,7 @@ PGPORT    ?= 5433
 TEST_PORT ?= 18080
 TEST_PGPORT ?= 54330
 
-# make demo: sql/005_demo_fleet.sql's demo_fleet() on the make run stack.
+# make demo: demo_fleet() of sql/dev/demo_fleet_*.sql on the make run stack.
 DEMO_EXECUTIONS ?= 200000
 DEMO_AGENTS     ?= 50
 DEMO_DAYS       ?= 30
@@ -64,9 +64,10 @@ run: deps all
 # reads do not have to set hint bits on every new row.
 demo:
 	@test -f $(RUN_VAR)/stack.env || { echo "make demo: no stack in $(RUN_VAR); start one with make run" >&2; exit 1; }
-	@printf '%s\n' "SELECT * FROM demo_fleet(:'agents'::integer, :'executions'::bigint, :'days'::integer);" \
-		'VACUUM (ANALYZE) executions;' | \
-	(. $(abspath $(RUN_VAR)/stack.env) && psql -X -v ON_ERROR_STOP=1 -v agents='$(DEMO_AGENTS)' \
+	@{ printf 'SET client_min_messages = warning;\nBEGIN;\n'; cat sql/dev/demo_fleet_*.sql; printf 'COMMIT;\nRESET client_min_messages;\n'; \
+	  printf '%s\n' "SELECT * FROM demo_fleet(:'agents'::integer, :'executions'::bigint, :'days'::integer);" \
+		'VACUUM (ANALYZE) executions;'; } | \
+	(. $(abspath $(RUN_VAR)/stack.env) && psql -X -q -v ON_ERROR_STOP=1 -v agents='$(DEMO_AGENTS)' \
 		-v executions='$(DEMO_EXECUTIONS)' -v days='$(DEMO_DAYS)')
 
 # Formatting, unit tests (built with the sanitizers), then the end-to-end

@@ -6,7 +6,7 @@
 #   deploy/stack.sh down VARDIR         stop nginx, the group masters, PostgreSQL
 #   deploy/stack.sh run VARDIR          up, then stay in the foreground; Ctrl-C = down
 #                                       (an empty database first gets the demo fleet,
-#                                       sql/005_demo_fleet.sql; FLEETDASH_DEMO=0: not)
+#                                       sql/dev/demo_fleet_*.sql; FLEETDASH_DEMO=0: not)
 #   deploy/stack.sh start-group VARDIR G / stop-group VARDIR G
 #   deploy/stack.sh pg-start VARDIR     / pg-stop VARDIR
 #   (deploy/stack.sh supervise G PID_FILE COMMAND... is start-group's own)
@@ -780,6 +780,17 @@ cmd_down() {
     say "stopped"
 }
 
+# load_demo_functions - (re)create demo_fleet() and its helpers from
+# sql/dev/demo_fleet_*.sql, in one transaction (they are no migration:
+# production databases never get them).
+load_demo_functions() {
+    local files=() file
+    for file in "$REPO"/sql/dev/demo_fleet_*.sql; do
+        files+=(-f "$file")
+    done
+    pg_psql -d fleetdash -1 -c 'SET client_min_messages = warning' "${files[@]}"
+}
+
 # load_demo_fleet - `run` only: the default demo fleet (demo_fleet(), 50
 # agents, 200,000 executions over 30 days) into a database without agents,
 # unless FLEETDASH_DEMO=0. A failure is reported; the stack stays up.
@@ -799,6 +810,10 @@ load_demo_fleet() {
     fi
     say "empty database: loading the demo fleet (50 agents, 200,000 executions over 30 days)"
     say "  (to start empty: Ctrl-C, rm -rf $VARDIR, FLEETDASH_DEMO=0 make run)"
+    if ! load_demo_functions; then
+        warn "loading sql/dev/demo_fleet_*.sql failed; no demo fleet loaded"
+        return 0
+    fi
     if ! summary=$(pg_psql -d fleetdash -tAc "SET client_min_messages = warning;
         SELECT format('%s agents, %s versions, %s executions, %s evaluations, %s problems,'
                       ' %s deployments, %s alerts in %s s', agents, versions, executions,

@@ -1,4 +1,4 @@
--- tests/demo_fleet_check.sql - look at a demo fleet (sql/005_demo_fleet.sql)
+-- tests/demo_fleet_check.sql - look at a demo fleet (sql/dev/demo_fleet_*.sql)
 --
 --   . var/run/stack.env && psql -X -f tests/demo_fleet_check.sql
 --

@@ -1,13 +1,18 @@
-"""test_demo_fleet.py - demo_fleet() (sql/005, wrapped by 006) at a million
+"""test_demo_fleet.py - demo_fleet() (sql/dev/demo_fleet_*.sql, loaded into
+the transaction: the demo fleet is no migration) at a million
 executions, the size from which it builds the secondary indexes of an
 empty executions table after the rows: the same indexes as 001 afterwards,
 every execution rolled up, every reference sound (the load skips the
 per-statement check) and the check on again, agents in every quality tier,
 and the shares the generator promises. Runs in a transaction that is rolled back."""
 
+import pathlib
+
 import pytest
 
 pytestmark = pytest.mark.ingest
+
+DEV_SQL = sorted((pathlib.Path(__file__).resolve().parents[2] / "sql" / "dev").glob("demo_fleet_*.sql"))
 
 INDEXES = ("SELECT array_agg(pg_get_indexdef(indexrelid) ORDER BY 1) FROM pg_index "
            "WHERE indrelid = 'executions'::regclass")
@@ -20,6 +25,11 @@ def test_a_million_executions_into_an_empty_table(db):
             cur.execute(INDEXES)
             before, = cur.fetchone()
             cur.execute("SET client_min_messages = warning")
+            cur.execute("SELECT to_regprocedure('demo_fleet(integer, bigint, integer, double precision,"
+                        " timestamptz)') IS NULL")
+            assert cur.fetchone()[0]                      # migrations alone make no demo functions
+            for path in DEV_SQL:
+                cur.execute(path.read_text())
             cur.execute("SELECT agents, executions, evaluations, problems, alerts"
                         "  FROM demo_fleet(50, 1000000, 30)")
             agents, executions, evaluations, problems, alerts = cur.fetchone()

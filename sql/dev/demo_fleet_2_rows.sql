@@ -1,4 +1,6 @@
--- 005_demo_fleet.sql - demo_fleet(): a deterministic, realistic demo fleet
+-- demo_fleet_2_rows.sql - demo_fleet_rows(): the demo fleet's rows, made
+-- set-based (development only, see demo_fleet_1_helpers.sql; demo_fleet()
+-- in demo_fleet_3_load.sql calls it and rebuilds the rollups after it)
 --
 --   SELECT * FROM demo_fleet();                      -- 50 agents, 200,000 executions, 30 days
 --   SELECT * FROM demo_fleet(50, 10000000, 30);      -- the benchmark size
@@ -52,7 +54,7 @@
 --     rollbacks and missed heartbeats; open, acknowledged or resolved.
 --
 -- Speed (10,000,000 executions into an empty database: 141 s here, ~45 of
--- them the rollups that demo_fleet() in 006 rebuilds afterwards):
+-- them the rollups that demo_fleet() rebuilds afterwards):
 -- executions, each with its evaluation, are made set-based, hour slot by
 -- hour slot, in chunks of about a million rows (one INSERT ... SELECT each,
 -- problem sightings taken from its RETURNING rows), with ids that grow with
@@ -62,38 +64,7 @@
 -- executions (001) is off during the load: the rows reference only what
 -- this function made in its transaction.
 
-
--- demo_fleet_summary - what demo_fleet() made (seconds: wall time).
-CREATE TYPE demo_fleet_summary AS (
-    agents      integer,
-    versions    integer,
-    executions  bigint,
-    evaluations bigint,
-    problems    integer,
-    deployments integer,
-    alerts      integer,
-    seconds     numeric
-);
-
--- demo_u - 16 bits of a hash, from bit SHIFT up, as a uniform in [0, 1).
-CREATE FUNCTION demo_u(h bigint, shift integer) RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT ((h >> shift) & 65535)::double precision / 65536
-$$;
-
--- demo_hu - a uniform in [0, 1) from (K, SALT), 48 bits.
-CREATE FUNCTION demo_hu(k bigint, salt bigint) RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT (hashint8extended(k, salt) & 281474976710655)::double precision / 281474976710656
-$$;
-
-COMMENT ON FUNCTION demo_u(bigint, integer) IS
-    'demo_fleet helper: 16 bits of a hash from bit shift up, as a uniform in [0, 1)';
-COMMENT ON FUNCTION demo_hu(bigint, bigint) IS
-    'demo_fleet helper: a uniform in [0, 1) hashed from (k, salt)';
-
-
-CREATE FUNCTION demo_fleet(
+CREATE OR REPLACE FUNCTION demo_fleet_rows(
     p_agents     integer          DEFAULT 50,
     p_executions bigint           DEFAULT 200000,
     p_days       integer          DEFAULT 30,
@@ -866,3 +837,5 @@ BEGIN
     RETURN v_sum;
 END;
 $fn$;
+
+-- end of demo_fleet_2_rows

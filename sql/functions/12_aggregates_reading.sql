@@ -1,0 +1,257 @@
+-- 12_aggregates_reading.sql - reading the rollups: rollup_rows(), the
+-- fewest rows that cover a range, and the query every endpoint starts from
+-- (agg_query(), agg_now(), agg_token(), agg_ts() and the small helpers).
+--
+-- Repeatable (sql/README.md): applied again whenever it changes.
+
+-- ===================================================================
+-- Reading: the fewest rows that cover [from, to)
+-- ===================================================================
+
+-- rollup_ceil / rollup_floor - t rounded up / down to a multiple of g (UTC).
+CREATE OR REPLACE FUNCTION rollup_floor(t timestamptz, g interval) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT date_bin(g, t, timestamptz 'epoch') $$;
+CREATE OR REPLACE FUNCTION rollup_ceil(t timestamptz, g interval) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN date_bin(g, t, timestamptz 'epoch') = t THEN t
+                ELSE date_bin(g, t, timestamptz 'epoch') + g END
+$$;
+
+-- rollup_any(from, to, agents, models) - whether an execution of [from, to)
+-- passes the filters.
+CREATE OR REPLACE FUNCTION rollup_any(p_from timestamptz, p_to timestamptz, p_agents uuid[], p_models text[])
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM executions x
+                    WHERE x.started_at >= p_from AND x.started_at < p_to
+                      AND (p_agents IS NULL OR x.agent_id = ANY (p_agents))
+                      AND (p_models IS NULL OR x.model = ANY (p_models)))
+$$;
+
+-- rollup_rows(from, to, grain, dims, agents, models, metadata, bin) -
+-- pieces that together hold exactly the executions of [from, to) that
+-- pass the filters: rollup rows no coarser than grain (1 day, 1 hour or 5
+-- minutes; NULL: raw rows only), pending deltas, and raw rows of the edges
+-- grouped per bin. agent_id / model are set as dims asks (1 agent, 2
+-- model). Callers sum the pieces (and merge the digests) as they need;
+-- each piece's bucket is its start, so a piece lies in one bucket of any
+-- series whose buckets are multiples of grain. A metadata filter (jsonb
+-- object of text values) means raw rows only. Without p_digests the digest
+-- column is NULL (callers that need no percentile move far fewer bytes).
+CREATE OR REPLACE FUNCTION rollup_rows(p_from timestamptz, p_to timestamptz, p_grain interval,
+                            p_dims integer, p_agents uuid[], p_models text[], p_meta jsonb,
+                            p_bin interval, p_digests boolean DEFAULT true)
+RETURNS TABLE (bucket timestamptz, agent_id uuid, model text, n bigint, evaluated bigint,
+               passed bigint, successes bigint, errors bigint, lat_n bigint, lat_sum bigint,
+               lat_min integer, lat_max integer, cost numeric, prompt bigint, completion bigint,
+               cache bigint, last_at timestamptz, digest tdigest, p95 double precision)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    -- [f5, t5): whole 5-minute buckets; [h1, h2): whole hours; [d1, d2): whole days
+    f5 timestamptz;  t5 timestamptz;
+    h1 timestamptz;  h2 timestamptz;
+    d1 timestamptz;  d2 timestamptz;
+BEGIN
+    IF p_grain IS NULL OR p_meta IS NOT NULL THEN
+        f5 := p_to;  t5 := p_to;                 -- everything raw
+    ELSE
+        f5 := rollup_ceil(p_from, '5 minutes');
+        t5 := rollup_floor(p_to, '5 minutes');
+        -- A partial bucket at an edge is read whole from the rollups when
+        -- no execution passing the filters lies in its part outside the
+        -- range (always so for the live bucket at the end of "the last
+        -- 24h"); otherwise that edge is read from raw rows.
+        IF f5 > p_from AND NOT rollup_any(rollup_floor(p_from, '5 minutes'), p_from, p_agents, p_models) THEN
+            f5 := rollup_floor(p_from, '5 minutes');
+        END IF;
+        IF t5 < p_to AND NOT rollup_any(p_to, rollup_ceil(p_to, '5 minutes'), p_agents, p_models) THEN
+            t5 := rollup_ceil(p_to, '5 minutes');
+        END IF;
+        IF f5 > t5 THEN                          -- inside one bucket: raw
+            f5 := p_to;  t5 := p_to;
+        END IF;
+    END IF;
+    h1 := f5;  h2 := f5;  d1 := f5;  d2 := f5;
+    IF p_grain >= interval '1 hour' THEN
+        h1 := least(rollup_ceil(f5, '1 hour'), t5);
+        h2 := greatest(h1, rollup_floor(t5, '1 hour'));
+        d1 := h1;  d2 := h1;
+        IF p_grain >= interval '1 day' THEN
+            d1 := least(rollup_ceil(h1, '1 day'), h2);
+            d2 := greatest(d1, rollup_floor(h2, '1 day'));
+        END IF;
+    END IF;
+    -- f5 <= h1 <= d1 <= d2 <= h2 <= t5
+    RETURN QUERY
+    SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
+           r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
+           r.last_at,
+           CASE WHEN p_digests THEN r.digest END, r.p95
+      FROM rollup_all r
+     WHERE r.dims = p_dims
+       AND (r.grain = '1d' AND r.bucket >= d1 AND r.bucket < d2
+            OR r.grain = '1h' AND (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
+            OR r.grain = '5m' AND (r.bucket >= f5 AND r.bucket < h1 OR r.bucket >= h2 AND r.bucket < t5))
+       AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
+       AND (p_models IS NULL OR r.model = ANY (p_models))
+    UNION ALL
+    SELECT d.bucket, CASE WHEN p_dims & 1 = 1 THEN d.agent_id END,
+           CASE WHEN p_dims & 2 = 2 THEN d.model END, d.n, d.evaluated, d.passed, d.successes,
+           d.errors,
+           d.lat_n, d.lat_sum, d.lat_min, d.lat_max, d.cost, d.prompt, d.completion, d.cache,
+           d.last_at, CASE WHEN p_digests THEN d.digest END, NULL::double precision
+      FROM rollup_delta d
+     WHERE d.bucket >= f5 AND d.bucket < t5
+       AND (p_agents IS NULL OR d.agent_id = ANY (p_agents))
+       AND (p_models IS NULL OR d.model = ANY (p_models))
+    UNION ALL
+    SELECT * FROM rollup_raw_rows(p_bin, p_dims, p_digests, p_from, f5, t5, p_to, p_agents,
+                                  p_models, p_meta);
+END $$;
+-- Pieces are few and small: a parallel plan only adds start-up time.
+ALTER FUNCTION rollup_rows SET max_parallel_workers_per_gather = 0;
+
+-- The three grains as one relation; a query naming the grain reads only
+-- that table (the planner drops the other branches).
+CREATE OR REPLACE VIEW rollup_all AS
+SELECT '1d'::text AS grain, * FROM rollup_1d
+UNION ALL
+SELECT '1h', * FROM rollup_1h
+UNION ALL
+SELECT '5m', * FROM rollup_5m;
+
+-- ===================================================================
+-- The query every endpoint starts from
+-- ===================================================================
+
+-- agg_fail(field, message) - a 422 naming the query parameter(s).
+CREATE OR REPLACE FUNCTION agg_fail(p_field text, p_message text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'UF422', COLUMN = p_field, MESSAGE = p_message;
+END $$;
+
+-- agg_ts(t) - RFC 3339 in UTC: no fraction on a whole second, else all six
+-- digits ("2026-11-21T10:36:25.020000Z"). Not api_time() (sql/002), which
+-- cuts trailing zeros ("...25.02Z"): the aggregates' answers have always
+-- written six, and they stay as they are. STABLE: to_char is (declared
+-- IMMUTABLE it was also never inlined).
+CREATE OR REPLACE FUNCTION agg_ts(t timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC',
+                   CASE WHEN date_trunc('second', t) = t THEN 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
+                        ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END)
+$$;
+
+-- agg_now() - where relative ranges (time_range=24h, a from without a to)
+-- end: now rounded up to the next turn of a one-second clock, at most one
+-- second ahead. An answer depends only on the data visible and on this, so
+-- that identical snapshots within one turn give identical answers
+-- (agg_token). Each worker's session turns at its own phase
+-- (fleetdash.now_phase, set by fcgi/db.c), so that their cached answers do
+-- not all expire at the same instant.
+CREATE OR REPLACE FUNCTION agg_now() RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT date_bin('1 second', now(),
+                    timestamptz 'epoch'
+                    + coalesce(nullif(current_setting('fleetdash.now_phase', true), ''), '0')::interval)
+           + interval '1 second'
+$$;
+
+-- agg_token() - names what an answer computed now depends on: agg_now(),
+-- the version of rollup_state (every fold, reset or rebuild writes it),
+-- and how many rows rollup_delta and rollup_changes hold (between two
+-- versions they only grow, by one or more rows in every transaction that
+-- changes what an answer reads). Workers keep their last answer per query
+-- with its token and ask again with it; the same token means the same
+-- answer, served without computing it. Writes that change no answer, such
+-- as heartbeats, leave it alone. (plpgsql: it keeps the plan; a sql
+-- function with sub-selects is not inlined and would be planned per call.)
+CREATE OR REPLACE FUNCTION agg_token() RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN extract(epoch FROM agg_now())::bigint
+           || '/' || (SELECT s.xmin::text FROM rollup_state s)
+           || '/' || (SELECT count(*) FROM rollup_delta)
+           || '/' || (SELECT count(*) FROM rollup_changes);
+END $$;
+
+-- agg_query(q, default range) - the validated query of the C worker
+-- resolved: time_range (1h 6h 24h 7d 30d) or from/to, filters, tz.
+CREATE OR REPLACE FUNCTION agg_query(q jsonb, p_default text DEFAULT '24h') RETURNS agg_query_t
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a agg_query_t;
+    v_range text := coalesce(q ->> 'time_range', p_default);
+BEGIN
+    IF q ? 'from' THEN
+        a.t_from := (q ->> 'from')::timestamptz;
+        a.t_to := coalesce((q ->> 'to')::timestamptz, agg_now());
+        IF a.t_from >= a.t_to THEN
+            PERFORM agg_fail('from,to', 'from must be before to');
+        ELSIF a.t_to - a.t_from > interval '400 days' THEN
+            PERFORM agg_fail('from,to', 'the range is longer than 400 days');
+        END IF;
+    ELSE
+        a.t_to := agg_now();
+        a.t_from := a.t_to - CASE v_range WHEN '1h' THEN interval '1 hour'
+                                          WHEN '6h' THEN interval '6 hours'
+                                          WHEN '24h' THEN interval '24 hours'
+                                          WHEN '7d' THEN interval '7 days'
+                                          WHEN '30d' THEN interval '30 days' END;
+        IF a.t_from IS NULL THEN
+            PERFORM agg_fail('time_range', 'must be one of 1h, 6h, 24h, 7d, 30d');
+        END IF;
+    END IF;
+    a.tz := coalesce(q ->> 'tz', 'UTC');
+    IF a.tz <> 'UTC' THEN
+        BEGIN
+            PERFORM now() AT TIME ZONE a.tz;
+        EXCEPTION WHEN invalid_parameter_value THEN
+            PERFORM agg_fail('tz', format('unknown time zone "%s" (an IANA name such as Europe/Berlin)', a.tz));
+        END;
+    END IF;
+    IF jsonb_typeof(q -> 'agent_id') = 'array' THEN
+        a.agents := ARRAY(SELECT jsonb_array_elements_text(q -> 'agent_id'))::uuid[];
+    END IF;
+    IF jsonb_typeof(q -> 'model') = 'array' THEN
+        a.models := ARRAY(SELECT jsonb_array_elements_text(q -> 'model'));
+    END IF;
+    IF jsonb_typeof(q -> 'metadata') = 'object' AND q -> 'metadata' <> '{}' THEN
+        a.meta := q -> 'metadata';
+    END IF;
+    a.dims := (a.agents IS NOT NULL)::int + 2 * (a.models IS NOT NULL)::int;
+    RETURN a;
+END $$;
+
+-- agg_rate(part, whole) - part / whole (0..1); NULL when whole is 0 or
+-- NULL. success_rate = agg_rate(successes, executions), pass_rate =
+-- agg_rate(passed, evaluated), everywhere.
+CREATE OR REPLACE FUNCTION agg_rate(p_part bigint, p_whole bigint) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT p_part::double precision / nullif(p_whole, 0)
+$$;
+
+-- agg_range_json(a) - {"from", "to"} of a query.
+CREATE OR REPLACE FUNCTION agg_range_json(a agg_query_t) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('from', agg_ts(a.t_from), 'to', agg_ts(a.t_to))
+$$;
+
+-- agg_shift(a) - the same query over the period of equal length just
+-- before it (trends compare with it).
+CREATE OR REPLACE FUNCTION agg_shift(a agg_query_t) RETURNS agg_query_t LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_len interval := a.t_to - a.t_from;
+BEGIN
+    a.t_to := a.t_from;
+    a.t_from := a.t_from - v_len;
+    RETURN a;
+END $$;
+
+-- agg_trend(current, previous) - change percent and up / down / stable
+-- (beyond +-5 %).
+CREATE OR REPLACE FUNCTION agg_trend(p_now double precision, p_before double precision,
+                          OUT change_percent double precision, OUT trend text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT c, CASE WHEN c > 5 THEN 'up' WHEN c < -5 THEN 'down' ELSE 'stable' END
+      FROM (SELECT CASE WHEN p_before IS NULL OR p_before = 0 OR p_now IS NULL THEN NULL
+                        ELSE (p_now - p_before) / p_before * 100 END AS c) x
+$$;
+
+-- end of 12_aggregates_reading

@@ -1,0 +1,697 @@
+-- 13_aggregates_endpoints.sql - one function per aggregates endpoint, each
+-- returning the whole response body as json: summary, time series, agents,
+-- health, error and cost breakdowns, metrics, heatmap.
+--
+-- Repeatable (sql/README.md): applied again whenever it changes.
+
+-- ===================================================================
+-- GET /executions/summary, /agents/{id}/metrics
+-- ===================================================================
+
+-- agg_summary_of(a, percentiles) - the summary object of a query.
+-- success_rate = successes (execution_success()) / executions; pass_rate =
+-- passed / evaluated; failed = evaluated but not passed; errors = status
+-- other than succeeded.
+CREATE OR REPLACE FUNCTION agg_summary_of(a agg_query_t, p_qs double precision[]) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_qs double precision[] := ARRAY(SELECT DISTINCT x
+                                       FROM unnest(ARRAY[0.5, 0.95, 0.99] || coalesce(p_qs, '{}')) x
+                                      ORDER BY x);
+    s record;
+BEGIN
+    SELECT coalesce(sum(r.n), 0)::bigint AS n, coalesce(sum(r.evaluated), 0)::bigint AS evaluated,
+           coalesce(sum(r.passed), 0)::bigint AS passed,
+           coalesce(sum(r.successes), 0)::bigint AS successes,
+           coalesce(sum(r.errors), 0)::bigint AS errors, sum(r.lat_n) AS lat_n,
+           sum(r.lat_sum)::double precision AS lat_sum, min(r.lat_min) AS lat_min,
+           max(r.lat_max) AS lat_max, coalesce(sum(r.cost), 0) AS cost,
+           coalesce(sum(r.prompt), 0)::bigint AS prompt,
+           coalesce(sum(r.completion), 0)::bigint AS completion,
+           coalesce(sum(r.cache), 0)::bigint AS cache,
+           tdigest_percentile(r.digest, v_qs) AS ps
+      INTO s
+      FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims, a.agents, a.models, a.meta,
+                       '1 day') r;
+    RETURN json_build_object(
+        'range', agg_range_json(a),
+        'total', s.n, 'successes', s.successes, 'evaluated', s.evaluated, 'passed', s.passed,
+        'failed', s.evaluated - s.passed, 'errors', s.errors,
+        'success_rate', agg_rate(s.successes, s.n), 'pass_rate', agg_rate(s.passed, s.evaluated),
+        'latency_ms', json_build_object(
+            'avg', s.lat_sum / nullif(s.lat_n, 0), 'min', s.lat_min, 'max', s.lat_max,
+            'p50', s.ps[array_position(v_qs, 0.5)], 'p95', s.ps[array_position(v_qs, 0.95)],
+            'p99', s.ps[array_position(v_qs, 0.99)],
+            'percentiles', (SELECT json_object_agg(q::text, v ORDER BY q)
+                              FROM unnest(v_qs, coalesce(s.ps, '{}')) u (q, v))),
+        'cost_usd', json_build_object('total', s.cost, 'avg', s.cost / nullif(s.n, 0)),
+        'tokens', json_build_object('input', s.prompt, 'output', s.completion,
+                                    'cache_read', s.cache, 'total', s.prompt + s.completion),
+        'source', CASE WHEN a.meta IS NULL THEN 'rollup' ELSE 'raw' END,
+        'rolled_up_to', (SELECT agg_ts(rolled_up_to) FROM rollup_state));
+END $$;
+
+CREATE OR REPLACE FUNCTION agg_summary(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT agg_summary_of(agg_query(q),
+                          ARRAY(SELECT jsonb_array_elements_text(q -> 'percentiles'))::double precision[])
+$$;
+
+-- ===================================================================
+-- Time buckets: GET /executions/timeseries, sparklines
+-- ===================================================================
+
+-- agg_plan(a, interval name) - the plan of a series (agg_plan_t, sql/006);
+-- auto picks the smallest interval with at most 200 buckets. More than
+-- 1,000 buckets: 422 (unless p_any_count: the heatmap folds the buckets into a week).
+CREATE OR REPLACE FUNCTION agg_plan(a agg_query_t, p_name text, p_any_count boolean DEFAULT false)
+RETURNS agg_plan_t
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    p agg_plan_t;
+    v_name text;
+    v_whole_hours boolean;
+    v_last timestamptz := a.t_to - interval '1 microsecond';
+BEGIN
+    -- whole-hour offsets over the range (sampled at both ends and monthly)
+    SELECT bool_and(extract(epoch FROM (s AT TIME ZONE a.tz) - (s AT TIME ZONE 'UTC'))::bigint % 3600 = 0)
+      INTO v_whole_hours
+      FROM (SELECT a.t_from AS s UNION ALL SELECT v_last
+            UNION ALL SELECT generate_series(a.t_from, v_last, interval '30 days')) x;
+    FOREACH v_name IN ARRAY CASE WHEN coalesce(p_name, 'auto') = 'auto'
+                                 THEN ARRAY['1m', '5m', '15m', '1h', '6h', '1d']
+                                 ELSE ARRAY[p_name] END LOOP
+        p.name := v_name;
+        p.iv := CASE v_name WHEN '1m' THEN interval '1 minute' WHEN '5m' THEN interval '5 minutes'
+                            WHEN '15m' THEN interval '15 minutes' WHEN '1h' THEN interval '1 hour'
+                            WHEN '6h' THEN interval '6 hours' WHEN '1d' THEN interval '1 day' END;
+        IF p.iv IS NULL THEN
+            PERFORM agg_fail('interval', 'must be one of 1m, 5m, 15m, 1h, 6h, 1d, auto');
+        END IF;
+        p.wall := v_name IN ('6h', '1d') AND a.tz NOT IN ('UTC', 'Etc/UTC', 'GMT', 'Etc/GMT');
+        p.origin := CASE WHEN v_name = '1h' THEN timestamp '2000-01-01' AT TIME ZONE a.tz
+                         ELSE timestamptz 'epoch' END;
+        p.grain := CASE WHEN v_name = '1m' THEN NULL
+                        WHEN v_name IN ('5m', '15m') THEN interval '5 minutes'
+                        WHEN NOT v_whole_hours THEN interval '5 minutes'
+                        WHEN v_name = '1d' AND NOT p.wall THEN interval '1 day'
+                        ELSE interval '1 hour' END;
+        p.bin := CASE WHEN v_name = '1m' THEN interval '1 minute' ELSE interval '5 minutes' END;
+        IF p.wall THEN
+            p.n := extract(epoch FROM date_bin(p.iv, v_last AT TIME ZONE a.tz, timestamp '2000-01-01')
+                                    - date_bin(p.iv, a.t_from AT TIME ZONE a.tz, timestamp '2000-01-01'))
+                   / extract(epoch FROM p.iv) + 1;
+        ELSE
+            p.n := extract(epoch FROM date_bin(p.iv, v_last, p.origin) - date_bin(p.iv, a.t_from, p.origin))
+                   / extract(epoch FROM p.iv) + 1;
+        END IF;
+        IF p.n <= 200 OR coalesce(p_name, 'auto') <> 'auto' THEN
+            EXIT;
+        END IF;
+    END LOOP;
+    IF p.n > 1000 AND NOT p_any_count THEN
+        PERFORM agg_fail('interval', format('%s buckets of %s over this range; at most 1000', p.n, p.name));
+    END IF;
+    RETURN p;
+END $$;
+
+-- agg_buckets(a, plan) - the start of every bucket of the range, in order.
+CREATE OR REPLACE FUNCTION agg_buckets(a agg_query_t, p agg_plan_t) RETURNS SETOF timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT g AT TIME ZONE a.tz
+      FROM generate_series(date_bin(p.iv, a.t_from AT TIME ZONE a.tz, timestamp '2000-01-01'),
+                           (a.t_to - interval '1 microsecond') AT TIME ZONE a.tz, p.iv) g
+     WHERE p.wall
+    UNION ALL
+    SELECT g
+      FROM generate_series(date_bin(p.iv, a.t_from, p.origin), a.t_to - interval '1 microsecond',
+                           p.iv) g
+     WHERE NOT p.wall
+    ORDER BY 1
+$$;
+
+-- agg_points(a, plan, group_by) - (plpgsql: an inlined SQL function would
+-- evaluate its arguments once per row) per bucket and group (top 10 by
+-- executions, the rest as 'other'), every bucket present; p95 only when
+-- p_p95.
+CREATE OR REPLACE FUNCTION agg_points(a agg_query_t, p agg_plan_t, p_group_by text, p_p95 boolean DEFAULT true)
+RETURNS TABLE (k text, b timestamptz, n bigint, successes bigint, evaluated bigint,
+               passed bigint, errors bigint,
+               lat_avg double precision, p95 double precision, cost numeric, tokens bigint,
+               lat_sum double precision, lat_n bigint)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+    v_dims integer := a.dims | CASE p_group_by WHEN 'agent' THEN 1 WHEN 'model' THEN 2 ELSE 0 END;
+    -- Fleet series whose buckets are rollup rows (1h, UTC 1d): most buckets
+    -- are one row whose p95 is stored; digests are read only for the few
+    -- buckets made of several pieces (the edges, pending deltas).
+    v_lazy boolean := p_p95 AND v_dims = 0 AND a.meta IS NULL AND p.grain = p.iv;
+BEGIN
+    RETURN QUERY
+    WITH r AS MATERIALIZED (
+        SELECT CASE WHEN p.wall
+                    THEN date_bin(p.iv, x.bucket AT TIME ZONE a.tz, timestamp '2000-01-01') AT TIME ZONE a.tz
+                    ELSE date_bin(p.iv, x.bucket, p.origin) END AS b,
+               CASE p_group_by WHEN 'agent' THEN x.agent_id::text
+                               WHEN 'model' THEN coalesce(x.model, '(none)') END AS k,
+               x.n, x.successes, x.evaluated, x.passed, x.errors, x.lat_n, x.lat_sum, x.cost,
+               x.prompt + x.completion AS tokens, x.digest, x.p95
+          FROM rollup_rows(a.t_from, a.t_to, p.grain, v_dims, a.agents, a.models, a.meta, p.bin,
+                           p_p95 AND NOT v_lazy) x
+    ), top AS (
+        SELECT r.k FROM r WHERE r.k IS NOT NULL GROUP BY r.k ORDER BY sum(r.n) DESC, r.k LIMIT 10
+    ), m AS (
+        SELECT r.b, CASE WHEN r.k IS NULL OR r.k IN (SELECT top.k FROM top) THEN r.k
+                         ELSE 'other' END AS k,
+               r.n, r.successes, r.evaluated, r.passed, r.errors, r.lat_n, r.lat_sum, r.cost,
+               r.tokens, r.digest, r.p95
+          FROM r
+    ), g AS (
+        SELECT m.b, m.k, sum(m.n)::bigint AS n, sum(m.successes)::bigint AS successes,
+               sum(m.evaluated)::bigint AS evaluated, sum(m.passed)::bigint AS passed,
+               sum(m.errors)::bigint AS errors,
+               sum(m.lat_sum)::double precision / nullif(sum(m.lat_n), 0) AS lat_avg,
+               CASE WHEN count(*) = 1 AND max(m.p95) IS NOT NULL THEN max(m.p95)
+                    WHEN NOT v_lazy THEN tdigest_percentile(m.digest, 0.95) END AS p95,
+               sum(m.cost) AS cost,
+               sum(m.tokens)::bigint AS tokens, sum(m.lat_sum)::double precision AS lat_sum,
+               sum(m.lat_n)::bigint AS lat_n
+          FROM m GROUP BY m.b, m.k
+    ), keys AS (
+        SELECT DISTINCT m.k FROM m WHERE p_group_by IS NOT NULL
+        UNION ALL SELECT NULL WHERE p_group_by IS NULL
+    )
+    SELECT keys.k, bs.b, coalesce(g.n, 0), coalesce(g.successes, 0), coalesce(g.evaluated, 0),
+           coalesce(g.passed, 0), coalesce(g.errors, 0),
+           g.lat_avg,
+           CASE WHEN g.p95 IS NOT NULL OR NOT v_lazy OR g.n IS NULL THEN g.p95
+                -- a fleet bucket of several pieces: read them again with digests
+                ELSE (SELECT tdigest_percentile(y.digest, 0.95)
+                        FROM rollup_rows(greatest(bs.b, a.t_from),
+                                         least(CASE WHEN p.wall
+                                                    THEN ((bs.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
+                                                    ELSE bs.b + p.iv END, a.t_to),
+                                         p.grain, 0, a.agents, a.models, NULL, p.bin, true) y) END,
+           coalesce(g.cost, 0), coalesce(g.tokens, 0), coalesce(g.lat_sum, 0), coalesce(g.lat_n, 0)
+      FROM keys
+     CROSS JOIN agg_buckets(a, p) AS bs (b)
+      LEFT JOIN g ON g.b = bs.b AND coalesce(g.k, '') = coalesce(keys.k, '');
+END $$;
+
+CREATE OR REPLACE FUNCTION agg_timeseries(q jsonb) RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a agg_query_t := agg_query(q);
+    p agg_plan_t := agg_plan(a, q ->> 'interval');
+    v_group text := q ->> 'group_by';
+BEGIN
+    RETURN json_build_object(
+        'range', agg_range_json(a), 'interval', p.name, 'tz', a.tz, 'group_by', v_group,
+        'buckets', p.n,
+        'series', coalesce((
+            SELECT json_agg(json_build_object(
+                       'key', s.k,
+                       'name', CASE WHEN v_group IS NULL THEN 'All'
+                                    WHEN s.k = 'other' THEN 'Other'
+                                    WHEN v_group = 'agent' THEN (SELECT ag.name FROM agents ag WHERE ag.id::text = s.k)
+                                    ELSE s.k END,
+                       'points', s.points)
+                   ORDER BY s.k = 'other', s.total DESC, s.k)
+              FROM (SELECT pt.k, sum(pt.n) AS total,
+                           json_agg(json_build_object(
+                               't', agg_ts(pt.b), 'executions', pt.n,
+                               'success_rate', agg_rate(pt.successes, pt.n),
+                               'pass_rate', agg_rate(pt.passed, pt.evaluated),
+                               'avg_latency_ms', pt.lat_avg, 'p95_latency_ms', pt.p95,
+                               'cost_usd', pt.cost, 'tokens', pt.tokens) ORDER BY pt.b) AS points
+                      FROM agg_points(a, p, v_group) pt
+                     GROUP BY pt.k) s), '[]'),
+        'source', CASE WHEN a.meta IS NULL AND p.grain IS NOT NULL THEN 'rollup' ELSE 'raw' END);
+END $$;
+
+-- ===================================================================
+-- Agents: GET /agents/summary, /agents/{id}/metrics, /health
+-- ===================================================================
+
+-- agg_status(executions, successes) - from the success rate: healthy >=
+-- 0.9, warning >= 0.7, else critical; inactive without executions in the
+-- range.
+CREATE OR REPLACE FUNCTION agg_status(p_n bigint, p_successes bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN coalesce(p_n, 0) = 0 THEN 'inactive'
+                WHEN agg_rate(p_successes, p_n) >= 0.9 THEN 'healthy'
+                WHEN agg_rate(p_successes, p_n) >= 0.7 THEN 'warning'
+                ELSE 'critical' END
+$$;
+
+-- agg_system_status(critical, warning) - the fleet's status from its agent
+-- counts (seed 000): critical when any agent is critical, degraded when any
+-- is in warning, else healthy.
+CREATE OR REPLACE FUNCTION agg_system_status(p_critical bigint, p_warning bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_critical > 0 THEN 'critical' WHEN p_warning > 0 THEN 'degraded'
+                ELSE 'healthy' END
+$$;
+
+-- agg_agent_sums(a) - per agent with executions in the range: the sums a
+-- dashboard's status board, agent table and cost-by-agent chart all read,
+-- computed once for them (dashboard_data).
+CREATE OR REPLACE FUNCTION agg_agent_sums(a agg_query_t) RETURNS agg_agent_sums_t[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(x::agg_agent_sums_t), '{}')
+      FROM (SELECT r.agent_id, sum(r.n)::bigint AS n, sum(r.successes)::bigint AS successes,
+                   sum(r.evaluated)::bigint AS evaluated,
+                   sum(r.passed)::bigint AS passed, sum(r.errors)::bigint AS errors,
+                   sum(r.lat_sum)::double precision AS lat_sum, sum(r.lat_n)::bigint AS lat_n,
+                   sum(r.cost) AS cost, sum(r.prompt)::bigint AS prompt,
+                   sum(r.completion)::bigint AS completion, sum(r.cache)::bigint AS cache,
+                   max(r.last_at) AS last_at
+              FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
+                               '1 day', false) r
+             GROUP BY r.agent_id) x
+$$;
+
+-- agg_agents_of(a, p95, sums) - one row per active agent, or per agent the filter
+-- names (retired ones too):
+-- its status, numbers over the range, active version, open canary
+-- (p95_latency_ms null unless p_p95).
+CREATE OR REPLACE FUNCTION agg_agents_of(a agg_query_t, p_p95 boolean DEFAULT true,
+                                         p_sums agg_agent_sums_t[] DEFAULT NULL)
+RETURNS TABLE (id uuid, name text, status text, n bigint, item json)
+LANGUAGE sql STABLE AS $$
+    WITH r AS (
+        SELECT x.agent_id, sum(x.n)::bigint AS n, sum(x.successes)::bigint AS successes,
+               sum(x.evaluated)::bigint AS evaluated,
+               sum(x.passed)::bigint AS passed, sum(x.errors)::bigint AS errors,
+               sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
+               tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost,
+               max(x.last_at) AS last_at
+          FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
+                           '1 day', p_p95) x
+         WHERE p_sums IS NULL
+         GROUP BY x.agent_id
+        UNION ALL
+        SELECT s.agent_id, s.n, s.successes, s.evaluated, s.passed, s.errors,
+               s.lat_sum / nullif(s.lat_n, 0), NULL, s.cost, s.last_at
+          FROM unnest(p_sums) s
+         WHERE p_sums IS NOT NULL
+    )
+    SELECT g.id, g.name, agg_status(r.n, r.successes), coalesce(r.n, 0),
+           json_build_object(
+               'agent_id', g.id, 'name', g.name, 'status', agg_status(r.n, r.successes),
+               'executions', coalesce(r.n, 0), 'successes', coalesce(r.successes, 0),
+               'evaluated', coalesce(r.evaluated, 0), 'passed', coalesce(r.passed, 0),
+               'success_rate', agg_rate(r.successes, r.n),
+               'pass_rate', agg_rate(r.passed, r.evaluated),
+               'avg_latency_ms', r.lat_avg, 'p95_latency_ms', r.p95,
+               'avg_cost_usd', (r.cost / nullif(r.n, 0))::double precision,
+               'errors', coalesce(r.errors, 0), 'last_execution_at', agg_ts(r.last_at),
+               'active_version', (SELECT v.version FROM agent_versions v
+                                   WHERE v.agent_id = g.id AND v.is_active),
+               'canary_status', (SELECT c.status FROM canary_deployments c
+                                  WHERE c.agent_id = g.id AND c.status IN ('in_progress', 'paused')))
+      FROM agents g
+      LEFT JOIN r ON r.agent_id = g.id
+     WHERE (g.is_active OR a.agents IS NOT NULL) AND (a.agents IS NULL OR g.id = ANY (a.agents))
+$$;
+
+CREATE OR REPLACE FUNCTION agg_agents(q jsonb) RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a agg_query_t := agg_query(q);
+BEGIN
+    RETURN json_build_object(
+        'range', agg_range_json(a),
+        'items', coalesce((SELECT json_agg(s.item ORDER BY s.n DESC, s.name)
+                             FROM agg_agents_of(a) s), '[]'));
+END $$;
+
+CREATE OR REPLACE FUNCTION agg_agent_metrics(q jsonb) RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a agg_query_t := agg_query(q);
+    v_item json;
+BEGIN
+    a.agents := ARRAY[(q ->> 'agent')::uuid];
+    a.dims := a.dims | 1;
+    SELECT s.item INTO v_item FROM agg_agents_of(a) s;
+    IF v_item IS NULL THEN
+        -- inactive agents have no summary row: still answer for them
+        IF NOT EXISTS (SELECT 1 FROM agents g WHERE g.id = a.agents[1]) THEN
+            RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = 'No agent has this id.';
+        END IF;
+    END IF;
+    RETURN json_build_object(
+        'agent', v_item,
+        'summary', agg_summary_of(a, ARRAY(SELECT jsonb_array_elements_text(q -> 'percentiles'))::double precision[]));
+END $$;
+
+-- agg_health_of(a) - the fleet's status (agg_system_status); counts of
+-- open problems, pending proposals, running experiments; a sentence for
+-- every condition that is not healthy.
+CREATE OR REPLACE FUNCTION agg_health_of(a agg_query_t) RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c record;
+    v_conditions text[] := '{}';
+    v_status text;
+    v_problems bigint;
+    v_span text := CASE WHEN a.t_to - a.t_from < interval '2 days'
+                        THEN extract(epoch FROM a.t_to - a.t_from)::bigint / 3600 || ' h'
+                        ELSE round(extract(epoch FROM a.t_to - a.t_from) / 86400) || ' days' END;
+BEGIN
+    SELECT count(*) FILTER (WHERE s.status = 'healthy') AS healthy,
+           count(*) FILTER (WHERE s.status = 'warning') AS warning,
+           count(*) FILTER (WHERE s.status = 'critical') AS critical,
+           count(*) FILTER (WHERE s.status = 'inactive') AS inactive,
+           string_agg(s.name, ', ' ORDER BY s.name) FILTER (WHERE s.status = 'critical') AS critical_names,
+           string_agg(s.name, ', ' ORDER BY s.name) FILTER (WHERE s.status = 'warning') AS warning_names
+      INTO c
+      FROM agg_agents_of(a, false) s;
+    v_status := agg_system_status(c.critical, c.warning);
+    IF c.critical > 0 THEN
+        v_conditions := v_conditions || format('%s of %s agents are critical (success rate below 70 %% over the last %s): %s',
+                                               c.critical, c.healthy + c.warning + c.critical, v_span, c.critical_names);
+    END IF;
+    IF c.warning > 0 THEN
+        v_conditions := v_conditions || format('%s of %s agents are in warning (success rate below 90 %% over the last %s): %s',
+                                               c.warning, c.healthy + c.warning + c.critical, v_span, c.warning_names);
+    END IF;
+    SELECT count(*) INTO v_problems FROM problems WHERE status IN ('open', 'investigating');
+    RETURN json_build_object(
+        'status', v_status, 'range', agg_range_json(a),
+        'agents', json_build_object('healthy', c.healthy, 'warning', c.warning,
+                                    'critical', c.critical, 'inactive', c.inactive,
+                                    'total', c.healthy + c.warning + c.critical + c.inactive),
+        'open_problems', v_problems,
+        'pending_proposals', (SELECT count(*) FROM improvement_proposals WHERE status = 'pending'),
+        'running_experiments', (SELECT count(*) FROM experiments WHERE status = 'running'),
+        'conditions', to_json(v_conditions),
+        'as_of', agg_ts(date_trunc('second', now())));
+END $$;
+
+CREATE OR REPLACE FUNCTION agg_health(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT agg_health_of(agg_query(q))
+$$;
+
+-- ===================================================================
+-- Breakdowns: GET /errors/breakdown, /costs/breakdown
+-- ===================================================================
+
+-- agg_any_error(from, to, a) - whether an execution of [from, to) passing
+-- a's agent and model filters has an error category.
+CREATE OR REPLACE FUNCTION agg_any_error(p_from timestamptz, p_to timestamptz, a agg_query_t) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM executions e
+                    WHERE e.error_category IS NOT NULL
+                      AND e.started_at >= p_from AND e.started_at < p_to
+                      AND (a.agents IS NULL OR e.agent_id = ANY (a.agents))
+                      AND (a.models IS NULL OR e.model = ANY (a.models)))
+$$;
+
+-- agg_error_rows(a) - error counts per category over [from, to): whole
+-- days and hours from the error rollups and their pending deltas, the
+-- partial hours at the edges (and any metadata filter) from raw rows.
+CREATE OR REPLACE FUNCTION agg_error_rows(a agg_query_t)
+RETURNS TABLE (category text, n bigint, example text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    h1 timestamptz := rollup_ceil(a.t_from, '1 hour');
+    h2 timestamptz := rollup_floor(a.t_to, '1 hour');
+    d1 timestamptz;
+    d2 timestamptz;
+BEGIN
+    -- As in rollup_rows: a partial hour at an edge is read whole from the
+    -- rollups when no error of the filters lies in its part outside the
+    -- range (the live hour at the end of "the last 24h"), else from raw rows.
+    IF h1 > a.t_from AND NOT agg_any_error(rollup_floor(a.t_from, '1 hour'), a.t_from, a) THEN
+        h1 := rollup_floor(a.t_from, '1 hour');
+    END IF;
+    IF h2 < a.t_to AND NOT agg_any_error(a.t_to, rollup_ceil(a.t_to, '1 hour'), a) THEN
+        h2 := rollup_ceil(a.t_to, '1 hour');
+    END IF;
+    IF h1 > h2 OR a.meta IS NOT NULL THEN          -- inside one hour, or metadata: raw
+        h1 := a.t_to;  h2 := a.t_to;
+    END IF;
+    d1 := least(rollup_ceil(h1, '1 day'), h2);
+    d2 := greatest(d1, rollup_floor(h2, '1 day'));
+    RETURN QUERY
+    SELECT x.category, sum(x.n)::bigint, max(x.example)
+      FROM (SELECT r.category, r.n, r.example FROM rollup_errors_1d r
+             WHERE r.fleet = (a.agents IS NULL AND a.models IS NULL)
+               AND r.bucket >= d1 AND r.bucket < d2
+               AND (a.agents IS NULL OR r.agent_id = ANY (a.agents))
+               AND (a.models IS NULL OR r.model = ANY (a.models))
+            UNION ALL
+            SELECT r.category, r.n, r.example FROM rollup_errors_1h r
+             WHERE r.fleet = (a.agents IS NULL AND a.models IS NULL)
+               AND (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
+               AND (a.agents IS NULL OR r.agent_id = ANY (a.agents))
+               AND (a.models IS NULL OR r.model = ANY (a.models))
+            UNION ALL
+            SELECT r.category, r.n, r.example FROM rollup_errors_delta r
+             WHERE r.bucket >= h1 AND r.bucket < h2
+               AND (a.agents IS NULL OR r.agent_id = ANY (a.agents))
+               AND (a.models IS NULL OR r.model = ANY (a.models))
+            UNION ALL
+            SELECT e.error_category, 1, e.error_message FROM executions e
+             WHERE e.error_category IS NOT NULL
+               AND (e.started_at >= a.t_from AND e.started_at < h1
+                    OR e.started_at >= h2 AND e.started_at < a.t_to)
+               AND (a.agents IS NULL OR e.agent_id = ANY (a.agents))
+               AND (a.models IS NULL OR e.model = ANY (a.models))
+               AND (a.meta IS NULL
+                    OR NOT EXISTS (SELECT 1 FROM jsonb_each_text(a.meta) m
+                                    WHERE e.metadata ->> m.key IS DISTINCT FROM m.value))) x
+     GROUP BY x.category;
+END $$;
+ALTER FUNCTION agg_error_rows SET max_parallel_workers_per_gather = 0;
+
+-- agg_errors_of(a) - categories by count, with the share of all errors,
+-- an example message and the trend against the previous period.
+CREATE OR REPLACE FUNCTION agg_errors_of(a agg_query_t) RETURNS json LANGUAGE sql STABLE AS $$
+    WITH cur AS (SELECT * FROM agg_error_rows(a)),
+         prev AS (SELECT * FROM agg_error_rows(agg_shift(a))),
+         total AS (SELECT coalesce(sum(cur.n), 0)::bigint AS n FROM cur)
+    SELECT json_build_object(
+        'range', agg_range_json(a), 'previous_range', agg_range_json(agg_shift(a)),
+        'total_errors', total.n,
+        'items', coalesce(json_agg(json_build_object(
+                     'category', cur.category, 'count', cur.n,
+                     'percentage', cur.n * 100.0::double precision / total.n,
+                     'example_message', cur.example,
+                     'previous_count', coalesce(prev.n, 0),
+                     'change_percent', t.change_percent, 'trend', t.trend)
+                   ORDER BY cur.n DESC, cur.category) FILTER (WHERE cur.category IS NOT NULL), '[]'))
+      FROM total
+      LEFT JOIN cur ON true
+      LEFT JOIN prev ON prev.category = cur.category
+      LEFT JOIN LATERAL agg_trend(cur.n, prev.n) t ON true
+     GROUP BY total.n
+$$;
+
+CREATE OR REPLACE FUNCTION agg_errors(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT agg_errors_of(agg_query(q))
+$$;
+
+-- agg_costs_of(a, group_by, sums) - cost per agent or model, most first
+-- (per agent from agg_agent_sums() when given).
+CREATE OR REPLACE FUNCTION agg_costs_of(a agg_query_t, p_group_by text,
+                                        p_sums agg_agent_sums_t[] DEFAULT NULL)
+RETURNS json LANGUAGE sql STABLE AS $$
+    WITH r AS (
+        SELECT CASE WHEN p_group_by = 'model' THEN coalesce(x.model, '(none)')
+                    ELSE x.agent_id::text END AS k,
+               sum(x.cost) AS cost, sum(x.n)::bigint AS n, sum(x.prompt)::bigint AS prompt,
+               sum(x.completion)::bigint AS completion, sum(x.cache)::bigint AS cache
+          FROM rollup_rows(a.t_from, a.t_to, '1 day',
+                           a.dims | CASE WHEN p_group_by = 'model' THEN 2 ELSE 1 END,
+                           a.agents, a.models, a.meta, '1 day', false) x
+         WHERE p_sums IS NULL OR p_group_by = 'model'
+         GROUP BY 1
+        UNION ALL
+        SELECT s.agent_id::text, s.cost, s.n, s.prompt, s.completion, s.cache
+          FROM unnest(p_sums) s
+         WHERE p_sums IS NOT NULL AND p_group_by <> 'model'
+    ), total AS (SELECT coalesce(sum(r.cost), 0) AS cost FROM r)
+    SELECT json_build_object(
+        'range', agg_range_json(a), 'group_by', p_group_by, 'total_cost_usd', total.cost,
+        'items', coalesce(json_agg(json_build_object(
+                     'key', r.k,
+                     'name', CASE WHEN p_group_by = 'model' THEN r.k
+                                  ELSE (SELECT g.name FROM agents g WHERE g.id::text = r.k) END,
+                     'cost_usd', r.cost,
+                     'percentage', (r.cost * 100 / nullif(total.cost, 0))::double precision,
+                     'executions', r.n,
+                     'cost_per_execution', (r.cost / nullif(r.n, 0))::double precision,
+                     'tokens', json_build_object('input', r.prompt, 'output', r.completion,
+                                                 'cache_read', r.cache,
+                                                 'total', r.prompt + r.completion))
+                   ORDER BY r.cost DESC, r.k) FILTER (WHERE r.k IS NOT NULL), '[]'))
+      FROM total
+      LEFT JOIN r ON true
+     GROUP BY total.cost
+$$;
+
+CREATE OR REPLACE FUNCTION agg_costs(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT agg_costs_of(agg_query(q), coalesce(q ->> 'group_by', 'agent'))
+$$;
+
+-- ===================================================================
+-- GET /metrics/{name}, /heatmap
+-- ===================================================================
+
+CREATE OR REPLACE FUNCTION agg_metric_unit(p_name text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_name WHEN 'success_rate' THEN '%' WHEN 'pass_rate' THEN '%'
+                       WHEN 'error_rate' THEN '%'
+                       WHEN 'total_executions' THEN 'count' WHEN 'avg_latency' THEN 'ms'
+                       WHEN 'p95_latency' THEN 'ms' WHEN 'total_cost' THEN 'usd' END
+$$;
+
+-- agg_metric_value(name, n, successes, errors, avg latency, p95, cost,
+-- evaluated, passed) - one metric from the sums (rates in percent, as seed
+-- 000 shows them).
+CREATE OR REPLACE FUNCTION agg_metric_value(p_name text, p_n bigint, p_successes bigint, p_errors bigint,
+                                 p_lat_avg double precision, p_p95 double precision,
+                                 p_cost numeric, p_evaluated bigint, p_passed bigint)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_name
+               WHEN 'success_rate' THEN agg_rate(p_successes, p_n) * 100
+               WHEN 'pass_rate' THEN agg_rate(p_passed, p_evaluated) * 100
+               WHEN 'error_rate' THEN p_errors * 100.0::double precision / nullif(p_n, 0)
+               WHEN 'total_executions' THEN coalesce(p_n, 0)
+               WHEN 'avg_latency' THEN p_lat_avg
+               WHEN 'p95_latency' THEN p_p95
+               WHEN 'total_cost' THEN coalesce(p_cost, 0)::double precision END
+$$;
+
+-- agg_metric_at(a, name) - the metric over a whole range.
+CREATE OR REPLACE FUNCTION agg_metric_at(a agg_query_t, p_name text) RETURNS double precision
+LANGUAGE sql STABLE AS $$
+    SELECT agg_metric_value(p_name, sum(x.n)::bigint, sum(x.successes)::bigint,
+                            sum(x.errors)::bigint,
+                            sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0),
+                            CASE WHEN p_name = 'p95_latency' THEN tdigest_percentile(x.digest, 0.95) END,
+                            sum(x.cost), sum(x.evaluated)::bigint, sum(x.passed)::bigint)
+      FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims, a.agents, a.models, a.meta, '1 day',
+                       p_name = 'p95_latency') x
+$$;
+
+-- agg_bundle(a, p95) - what the metric cards, gauges and line charts of
+-- one range show, computed once for all of them (agg_bundle_t, sql/006):
+-- the points of the range's automatic interval (their sums are the
+-- range's numbers) and the sums of the previous period; p95 values only
+-- when p95 is asked for.
+CREATE OR REPLACE FUNCTION agg_bundle(a agg_query_t, p_p95 boolean) RETURNS agg_bundle_t
+LANGUAGE sql STABLE AS $$
+    WITH pts AS (
+        SELECT * FROM agg_points(a, agg_plan(a, 'auto'), NULL, p_p95)
+    ), b AS (
+        SELECT agg_shift(a) AS a
+    ), prev AS (
+        SELECT sum(x.n)::bigint AS n, sum(x.successes)::bigint AS successes,
+               sum(x.evaluated)::bigint AS evaluated, sum(x.passed)::bigint AS passed,
+               sum(x.errors)::bigint AS errors,
+               sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
+               tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost
+          FROM b, rollup_rows((b.a).t_from, (b.a).t_to, '1 day', (b.a).dims, (b.a).agents,
+                              (b.a).models, (b.a).meta, '1 day', p_p95) x
+    )
+    SELECT ROW(
+        (SELECT array_agg(ROW(pts.b, ROW(pts.n, pts.successes, pts.evaluated, pts.passed,
+                                         pts.errors, pts.lat_avg, pts.p95,
+                                         pts.cost)::agg_totals_t)::agg_point_t
+                          ORDER BY pts.b) FROM pts),
+        (SELECT ROW(sum(pts.n)::bigint, sum(pts.successes)::bigint, sum(pts.evaluated)::bigint,
+                    sum(pts.passed)::bigint, sum(pts.errors)::bigint,
+                    sum(pts.lat_sum) / nullif(sum(pts.lat_n), 0),
+                    CASE WHEN p_p95 THEN agg_metric_at(a, 'p95_latency') END,
+                    sum(pts.cost))::agg_totals_t
+           FROM pts),
+        (SELECT ROW(prev.n, prev.successes, prev.evaluated, prev.passed, prev.errors,
+                    prev.lat_avg, prev.p95, prev.cost)::agg_totals_t
+           FROM prev))::agg_bundle_t
+$$;
+
+-- agg_totals_value(name, totals) - a metric from a bundle's sums.
+CREATE OR REPLACE FUNCTION agg_totals_value(p_name text, v agg_totals_t) RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT agg_metric_value(p_name, v.n, v.successes, v.errors, v.lat_avg, v.p95, v.cost,
+                            v.evaluated, v.passed)
+$$;
+
+-- agg_metric_from(a, name, bundle) - value, previous period, trend, and a
+-- sparkline of the last 20 buckets of the range's automatic interval.
+CREATE OR REPLACE FUNCTION agg_metric_from(a agg_query_t, p_name text, p_bundle agg_bundle_t)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_now double precision;
+    v_before double precision;
+    t record;
+BEGIN
+    IF agg_metric_unit(p_name) IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'UF404', MESSAGE = format(
+            'No metric is named "%s"; the metrics are success_rate, pass_rate, total_executions, avg_latency, p95_latency, total_cost, error_rate.', p_name);
+    END IF;
+    v_now := agg_totals_value(p_name, p_bundle.current);
+    v_before := agg_totals_value(p_name, p_bundle.previous);
+    SELECT * INTO t FROM agg_trend(v_now, v_before);
+    RETURN json_build_object(
+        'name', p_name, 'range', agg_range_json(a), 'value', v_now,
+        'unit', agg_metric_unit(p_name), 'previous_value', v_before,
+        'change_percent', t.change_percent, 'trend', t.trend,
+        'sparkline', coalesce((
+            SELECT json_agg(s.v ORDER BY s.o)
+              FROM (SELECT e.o, agg_totals_value(p_name, e.totals) AS v
+                      FROM unnest(p_bundle.points) WITH ORDINALITY AS e (t, totals, o)
+                     ORDER BY e.o DESC LIMIT 20) s), '[]'));
+END $$;
+
+CREATE OR REPLACE FUNCTION agg_metric_of(a agg_query_t, p_name text) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT agg_metric_from(a, p_name, agg_bundle(a, p_name = 'p95_latency'))
+$$;
+
+CREATE OR REPLACE FUNCTION agg_metric(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT agg_metric_of(agg_query(q), q ->> 'name')
+$$;
+
+-- agg_heatmap_of(a, metric) - weekday (Monday first) x hour of day in tz:
+-- executions, error_rate (percent) or p95_latency; null where no runs.
+CREATE OR REPLACE FUNCTION agg_heatmap_of(a agg_query_t, p_metric text) RETURNS json
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    p agg_plan_t := agg_plan(a, '1h', true);
+BEGIN
+    IF p_metric NOT IN ('executions', 'error_rate', 'p95_latency') THEN
+        PERFORM agg_fail('metric', 'must be one of executions, error_rate, p95_latency');
+    END IF;
+    RETURN (
+    WITH cells AS (
+        SELECT extract(isodow FROM x.bucket AT TIME ZONE a.tz)::int AS d,
+               extract(hour FROM x.bucket AT TIME ZONE a.tz)::int AS h,
+               CASE p_metric
+                   WHEN 'executions' THEN sum(x.n)::double precision
+                   WHEN 'error_rate' THEN sum(x.errors) * 100.0::double precision / nullif(sum(x.n), 0)
+                   ELSE tdigest_percentile(x.digest, 0.95) END AS v
+          FROM rollup_rows(a.t_from, a.t_to, p.grain, a.dims, a.agents, a.models, a.meta,
+                           '5 minutes') x
+         GROUP BY 1, 2
+    ), grid AS (
+        SELECT d.d, json_agg(CASE WHEN p_metric = 'executions' THEN coalesce(c.v, 0) ELSE c.v END
+                             ORDER BY h.h) AS row
+          FROM generate_series(1, 7) d (d)
+         CROSS JOIN generate_series(0, 23) h (h)
+          LEFT JOIN cells c ON c.d = d.d AND c.h = h.h
+         GROUP BY d.d
+    )
+    SELECT json_build_object(
+        'range', agg_range_json(a), 'tz', a.tz, 'metric', p_metric,
+        'x_labels', json_build_array('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'),
+        'y_labels', (SELECT json_agg(lpad(h::text, 2, '0') || ':00' ORDER BY h)
+                       FROM generate_series(0, 23) h),
+        'data', (SELECT json_agg(grid.row ORDER BY grid.d) FROM grid),
+        'max', (SELECT max(cells.v) FROM cells)));
+END $$;
+
+CREATE OR REPLACE FUNCTION agg_heatmap(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT agg_heatmap_of(agg_query(q, '7d'), coalesce(q ->> 'metric', 'executions'))
+$$;
+
+-- end of 13_aggregates_endpoints
