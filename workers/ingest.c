@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "ingest.h"
 #include "ingest_sort.h"
@@ -11,6 +10,7 @@
 #include "../fcgi/json_out.h"
 #include "../fcgi/pgcopy.h"
 #include "../fcgi/rfc3339.h"
+#include "../fcgi/uuid.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/worker.h"
 
@@ -359,39 +359,6 @@ static int copy_open(ingest_t *in, enum copy_target target)
         return -1;
     }
     return 0;
-}
-
-/* A version 7 UUID: time-ordered, so new rows land at the end of the index.
- * Random bits come from a pool refilled 256 ids at a time (one getrandom()
- * call per id cost a system call per row); it is first filled in the worker,
- * after the fork, so no two workers share bits. */
-static void uuid_v7(char out[37])
-{
-    static unsigned char pool[4096];
-    static size_t used = sizeof(pool);
-    unsigned char b[16];
-    uint64_t ms = (uint64_t)(rfc3339_now() / 1000);
-
-    if (used == sizeof(pool)) {
-        if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
-            abort(); /* the kernel's random source failed: nothing sane to do */
-        used = 0;
-    }
-    memcpy(b, pool + used, sizeof(b));
-    used += sizeof(b);
-    for (int i = 0; i < 6; i++)
-        b[i] = (unsigned char)(ms >> (40 - 8 * i));
-    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
-    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    static const char hex[] = "0123456789abcdef";
-    char *o = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *o++ = '-';
-        *o++ = hex[b[i] >> 4];
-        *o++ = hex[b[i] & 15];
-    }
-    *o = '\0';
 }
 
 /* Checks what the rule tables cannot: the UUIDs, exactly one of each pair,
