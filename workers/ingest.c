@@ -88,7 +88,7 @@ static const field_rule_t evaluation_rules[] = {
  * straight into executions, as execution_staging_finish() stamps its own. */
 static const db_statement_t stmt_prepare = {
     "executions_staging_prepare",
-    "SELECT (extract(epoch FROM now()) * 1000000)::int8, execution_staging_prepare()", 0, false};
+    "SELECT (extract(epoch FROM now()) * 1000000)::int8 AS now_us, execution_staging_prepare()", 0, false};
 static const db_statement_t stmt_resolve = {
     "executions_resolve", "SELECT resolved_agent, resolved_version FROM execution_resolve_all($1)",
     1, false};
@@ -638,8 +638,10 @@ static int resolve_deferred(ingest_t *in)
         return -1;
     }
     for (size_t i = 0; i < nasked; i++) {
-        snprintf(asked[i]->agent, sizeof(asked[i]->agent), "%s", PQgetvalue(res, (int)i, 0));
-        snprintf(asked[i]->version, sizeof(asked[i]->version), "%s", PQgetvalue(res, (int)i, 1));
+        const char *agent = db_get(res, (int)i, "resolved_agent");
+        const char *version = db_get(res, (int)i, "resolved_version");
+        snprintf(asked[i]->agent, sizeof(asked[i]->agent), "%s", agent ? agent : "");
+        snprintf(asked[i]->version, sizeof(asked[i]->version), "%s", version ? version : "");
         asked[i]->resolved = true;
     }
     PQclear(res);
@@ -766,7 +768,7 @@ static int ingest_begin(ingest_t *in)
         in->db_failed = true;
         return -1;
     }
-    in->now = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    in->now = strtoll(db_get(res, 0, "now_us"), NULL, 10);
     PQclear(res);
     in->began = true;
     return 0;
@@ -789,8 +791,8 @@ static long ingest_unknown_agents(ingest_t *in)
             return -1;
         staged = PQntuples(res);
         for (int row = 0; row < staged && listed < INGEST_BAD_LINES_MAX; row++, listed++)
-            problem_line_field(in->p, atol(PQgetvalue(res, row, 0)), "agent_id",
-                               "no such agent (%s)", PQgetvalue(res, row, 1));
+            problem_line_field(in->p, atol(db_get(res, row, "line")), "agent_id",
+                               "no such agent (%s)", db_get(res, row, "agent_id"));
         PQclear(res);
     }
     return in->unknown + staged;
@@ -857,8 +859,8 @@ static int ingest_end_copy(ingest_t *in, response_t *res)
     if (in->staged) {
         if ((counts = db_exec(&stmt_finish, NULL, in->p)) == NULL)
             goto fail;
-        inserted += atoll(PQgetvalue(counts, 0, 0));
-        duplicates = atoll(PQgetvalue(counts, 0, 1));
+        inserted += atoll(db_get(counts, 0, "inserted"));
+        duplicates = atoll(db_get(counts, 0, "duplicates"));
     }
     if (db_commit(in->p) != 0)
         goto fail;
@@ -904,15 +906,16 @@ static int ingest_end_rows(ingest_t *in, response_t *res)
     if (result == NULL)
         return -1;
     int n = PQntuples(result);
-    if (n > 0 && PQgetisnull(result, 0, 0)) {
+    if (n > 0 && db_get(result, 0, "inserted") == NULL) {
         for (int row = 0; row < n; row++)
-            problem_line_field(in->p, atol(PQgetvalue(result, row, 2)), "agent_id",
-                               "no such agent (%s)", PQgetvalue(result, row, 3));
+            problem_line_field(in->p, atol(db_get(result, row, "unknown_line")), "agent_id",
+                               "no such agent (%s)", db_get(result, row, "unknown_agent"));
         problem_set(in->p, 422,
                     "Some executions name agents that do not exist; nothing was "
                     "stored.");
     } else if (n == 1) {
-        ingest_answer(in, res, atoll(PQgetvalue(result, 0, 0)), atoll(PQgetvalue(result, 0, 1)));
+        ingest_answer(in, res, atoll(db_get(result, 0, "inserted")),
+                      atoll(db_get(result, 0, "duplicates")));
     }
     PQclear(result);
     return res->status == 200 ? 0 : -1;
