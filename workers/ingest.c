@@ -13,12 +13,14 @@
 
 /* ---------------------------------------------------------------- statements */
 
-/* now() in microseconds since 1970: evaluated_at of the rows COPYed
- * straight into executions, as execution_staging_finish() stamps its own. */
+/* The evaluated_at of rows with a verdict COPYed straight into executions,
+ * in microseconds since 1970: execution_evaluated_at() (sql/001_core.sql),
+ * as every other path stamps its rows. */
 static const db_statement_t stmt_prepare = {
     "executions_staging_prepare",
-    "SELECT (extract(epoch FROM now()) * 1000000)::int8 AS now_us, execution_staging_prepare()", 0,
-    false};
+    "SELECT (extract(epoch FROM execution_evaluated_at(true)) * 1000000)::int8 AS evaluated_at_us, "
+    "execution_staging_prepare()",
+    0, false};
 
 static const db_statement_t stmt_unknown_agents = {
     "executions_unknown_agents", "SELECT line, agent_id FROM execution_staging_unknown_agents()", 0,
@@ -30,8 +32,8 @@ static const db_statement_t stmt_finish = {
 /* One execution whose agent (and version, if given) exist: one INSERT, the
  * cheap statement a single POST needs. No row when the agent or version is
  * unknown or the id exists: execution_ingest_rows() then registers, lists
- * or counts as it does for any batch. finished_at and evaluated_at as
- * execution_staging_finish() computes them. Written so that its generic
+ * or counts as it does for any batch. finished_at is the worker's, and
+ * evaluated_at execution_evaluated_at(), as on every path. Written so that its generic
  * plan costs what a custom one does: with "a.id = $2 OR a.name = $3"
  * PostgreSQL planned it anew on every execution (custom plans only,
  * 0.3 ms of planning a POST). */
@@ -41,14 +43,13 @@ static const db_statement_t stmt_insert_one = {
     "finished_at, latency_ms, status, prompt_tokens, completion_tokens, cache_read_tokens, "
     "cost_usd, error_category, error_message, eval_passed, eval_score, eval_evaluator, "
     "evaluated_at, metadata) "
-    "SELECT $1, a.id, v.id, $5, $6, $7, $7::timestamptz + $8::integer * interval '1 millisecond', "
-    "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
-    "CASE WHEN $16::boolean IS NOT NULL THEN now() END, $19 "
+    "SELECT $1, a.id, v.id, $5, $6, $7, $19, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
+    "execution_evaluated_at($16::boolean), $20 "
     "FROM agents a LEFT JOIN agent_versions v ON v.agent_id = a.id AND v.version = $4 "
     "WHERE a.id = COALESCE($2::uuid, (SELECT n.id FROM agents n WHERE n.name = $3)) "
     "AND ($4 IS NULL OR v.id IS NOT NULL) "
     "ON CONFLICT (id) DO NOTHING",
-    19, false};
+    20, false};
 
 static const db_statement_t stmt_ingest_rows = {
     "executions_ingest_rows",
@@ -66,6 +67,7 @@ static const char *const staging_columns[STAGING_COLUMNS] = {
     [S_MODEL] = "model",
     [S_STARTED_AT] = "started_at",
     [S_LATENCY_MS] = "latency_ms",
+    [S_FINISHED_AT] = "finished_at",
     [S_STATUS] = "status",
     [S_PROMPT_TOKENS] = "prompt_tokens",
     [S_COMPLETION_TOKENS] = "completion_tokens",
@@ -137,7 +139,7 @@ int ingest_begin(ingest_t *in)
         in->db_failed = true;
         return -1;
     }
-    in->now = strtoll(db_get(res, 0, "now_us"), NULL, 10);
+    in->evaluated_at = strtoll(db_get(res, 0, "evaluated_at_us"), NULL, 10);
     PQclear(res);
     in->began = true;
     return 0;
@@ -242,32 +244,42 @@ fail:
     return rc;
 }
 
+/* The one row of a single execution with stmt_insert_one. Returns 1 when
+ * it was stored, 0 when the statement that registers must run (a new
+ * agent or version, or an id that exists), -1 with in->p filled. */
+static int ingest_insert_one(ingest_t *in, const json_t *row)
+{
+    /* $1 .. $20 of stmt_insert_one, the last one an object */
+    static const enum staging_column params[20] = {
+        S_ID,         S_AGENT_ID,       S_AGENT_NAME,        S_VERSION,
+        S_MODEL,      S_TASK_ID,        S_STARTED_AT,        S_LATENCY_MS,
+        S_STATUS,     S_PROMPT_TOKENS,  S_COMPLETION_TOKENS, S_CACHE_READ_TOKENS,
+        S_COST_USD,   S_ERROR_CATEGORY, S_ERROR_MESSAGE,     S_EVAL_PASSED,
+        S_EVAL_SCORE, S_EVAL_EVALUATOR, S_FINISHED_AT,       S_METADATA};
+    const char *values[20];
+
+    for (int i = 0; i < 19; i++)
+        values[i] = json_string_value(json_object_get(row, staging_columns[params[i]]));
+    values[19] = json_out_text(in->req->arena, json_object_get(row, staging_columns[S_METADATA]));
+    PGresult *result = db_exec(&stmt_insert_one, values, in->p);
+    if (result == NULL)
+        return -1;
+    int inserted = atoi(PQcmdTuples(result)) == 1;
+    PQclear(result);
+    return inserted;
+}
+
 /* JSON forms: all rows in one statement (one round trip, one transaction). */
 static int ingest_end_rows(ingest_t *in, response_t *res)
 {
     if (in->bad_lines > 0)
         return ingest_refuse(in);
     if (json_array_size(in->rows) == 1) {
-        const json_t *row = json_array_get(in->rows, 0);
-        /* $1 .. $19 of stmt_insert_one, the last one an object */
-        static const enum staging_column params[19] = {
-            S_ID,         S_AGENT_ID,       S_AGENT_NAME,        S_VERSION,
-            S_MODEL,      S_TASK_ID,        S_STARTED_AT,        S_LATENCY_MS,
-            S_STATUS,     S_PROMPT_TOKENS,  S_COMPLETION_TOKENS, S_CACHE_READ_TOKENS,
-            S_COST_USD,   S_ERROR_CATEGORY, S_ERROR_MESSAGE,     S_EVAL_PASSED,
-            S_EVAL_SCORE, S_EVAL_EVALUATOR, S_METADATA};
-        const char *one[19];
-        for (int i = 0; i < 18; i++)
-            one[i] = json_string_value(json_object_get(row, staging_columns[params[i]]));
-        one[18] = json_out_text(in->req->arena, json_object_get(row, staging_columns[S_METADATA]));
-        PGresult *result = db_exec(&stmt_insert_one, one, in->p);
-        if (result == NULL)
-            return -1;
-        bool inserted = atoi(PQcmdTuples(result)) == 1;
-        PQclear(result);
-        if (inserted) {
-            ingest_answer(in, res, 1, 0);
-            return 0;
+        int inserted = ingest_insert_one(in, json_array_get(in->rows, 0));
+        if (inserted != 0) {
+            if (inserted > 0)
+                ingest_answer(in, res, 1, 0);
+            return inserted > 0 ? 0 : -1;
         }
     }
     const char *params[1] = {json_out_text(in->req->arena, in->rows)};

@@ -9,7 +9,8 @@
 /* Columns of execution_staging (sql/004_ingest.sql), in COPY order. */
 static const char copy_staging[] =
     "COPY pg_temp.execution_staging (line, id, client_id, agent_id, agent_name, version, model, "
-    "started_at, latency_ms, status, prompt_tokens, completion_tokens, cache_read_tokens, "
+    "started_at, latency_ms, finished_at, status, prompt_tokens, completion_tokens, "
+    "cache_read_tokens, "
     "cost_usd, error_category, error_message, eval_passed, eval_score, eval_evaluator, "
     "task_id, metadata) FROM STDIN";
 
@@ -138,10 +139,11 @@ static void copy_row(ingest_t *in, const char *const cols[STAGING_COLUMNS])
 }
 
 /* Adds the row to the run being filled, as a binary row of executions, with
- * the agent and version r resolved; finished_at and evaluated_at as
- * execution_staging_finish() computes them. The texts of cols are the
- * worker's own (validated, or written by staging_row), so every number and
- * UUID among them converts. */
+ * the agent and version r resolved; finished_at from ingest_finished_at(),
+ * evaluated_at the transaction's stamp (execution_evaluated_at()), as on
+ * every other path. The texts of cols are the worker's own (validated, or
+ * written by ingest_validate_row), so every number and UUID among them
+ * converts. */
 static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS],
                             const agent_ref_t *r, int64_t started, long long latency)
 {
@@ -164,7 +166,7 @@ static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS
     o += pgcopy_text_or_null(o, cols[S_MODEL]);
     o += pgcopy_text_or_null(o, cols[S_TASK_ID]);
     o += pgcopy_timestamptz(o, started);
-    o += pgcopy_timestamptz(o, started + latency * 1000);
+    o += pgcopy_timestamptz(o, ingest_finished_at(started, latency));
     o += pgcopy_int4(o, (int32_t)latency);
     o += pgcopy_text_or_null(o, cols[S_STATUS]);
     o += pgcopy_int8(o, strtoll(cols[S_PROMPT_TOKENS], NULL, 10));
@@ -177,7 +179,7 @@ static void copy_row_direct(ingest_t *in, const char *const cols[STAGING_COLUMNS
     o += cols[S_EVAL_SCORE] != NULL ? pgcopy_float8(o, strtod(cols[S_EVAL_SCORE], NULL))
                                     : pgcopy_null(o);
     o += pgcopy_text_or_null(o, cols[S_EVAL_EVALUATOR]);
-    o += passed != NULL ? pgcopy_timestamptz(o, in->now) : pgcopy_null(o);
+    o += passed != NULL ? pgcopy_timestamptz(o, in->evaluated_at) : pgcopy_null(o);
     o += pgcopy_jsonb(o, cols[S_METADATA], strlen(cols[S_METADATA]));
     if (sorter_add(&in->sort, started, (size_t)(o - row), in->p) != 0)
         in->db_failed = true;

@@ -40,6 +40,7 @@ enum staging_column {
     S_MODEL,
     S_STARTED_AT,
     S_LATENCY_MS,
+    S_FINISHED_AT,
     S_STATUS,
     S_PROMPT_TOKENS,
     S_COMPLETION_TOKENS,
@@ -99,7 +100,7 @@ typedef struct ingest {
     long open_rows;        /* rows sent to it */
     long direct_rows;      /* rows COPYed straight into executions */
     copy_sorter_t sort;    /* and the runs they are sent in */
-    int64_t now;           /* the transaction's now(): evaluated_at */
+    int64_t evaluated_at;  /* the stamp of rows with a verdict (COPY forms) */
     agent_ref_t *refs;     /* the resolver's table of pairs, or NULL */
     size_t nrefs;
     deferred_t *deferred; /* INGEST_DEFER_MAX rows waiting for their pair, or NULL */
@@ -116,7 +117,7 @@ typedef struct ingest {
 /* ---------------------------------------------------------------- ingest.c */
 
 /* Opens the transaction (and this session's staging table) of the COPY
- * forms, and learns the stamp of evaluated rows. Returns 0, or -1 with
+ * forms, and learns the stamp of rows with a verdict (in->evaluated_at). Returns 0, or -1 with
  * in->p filled and in->db_failed set. */
 int ingest_begin(ingest_t *in);
 
@@ -151,6 +152,12 @@ void ingest_body_ndjson(ingest_t *in);
  * started_at in microseconds and *latency latency_ms (given, or worked out
  * from finished_at). */
 void ingest_validate_execution(const json_t *e, problem_t *p, int64_t *started, long long *latency);
+
+/* When an execution that started at started (microseconds) and took
+ * latency_ms ended, in microseconds: the finished_at every ingest path
+ * stores (the client's own finished_at only gives latency_ms, in whole
+ * milliseconds). */
+int64_t ingest_finished_at(int64_t started, long long latency_ms);
 
 /* The staging columns of a valid execution (line is its line or item
  * number) as text, NULL for SQL NULL, in arena; the id (the client's in

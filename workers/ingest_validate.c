@@ -104,6 +104,11 @@ void ingest_validate_execution(const json_t *e, problem_t *p, int64_t *started, 
     check_execution(e, p, started, latency);
 }
 
+int64_t ingest_finished_at(int64_t started, long long latency_ms)
+{
+    return started + latency_ms * 1000;
+}
+
 /* v in decimal, in the arena (by hand: several per execution). */
 static char *int_text(arena_t *arena, long long v)
 {
@@ -138,7 +143,7 @@ void ingest_validate_row(arena_t *a, long line, const json_t *e, int64_t started
     const json_t *evaluation = json_object_get(e, "evaluation");
     const json_t *metadata = json_object_get(e, "metadata");
     const json_t *passed = json_object_get(evaluation, "passed");
-    char *time = arena_alloc(a, 32);
+    char *time = arena_alloc(a, 32), *finished = arena_alloc(a, 32);
 
     if (field_string(e, "id") != NULL) {
         snprintf(id, 37, "%s", field_string(e, "id"));
@@ -148,6 +153,7 @@ void ingest_validate_row(arena_t *a, long line, const json_t *e, int64_t started
         uuid_v7(id);
     }
     rfc3339_format(started, time);
+    rfc3339_format(ingest_finished_at(started, latency), finished);
     const char *values[STAGING_COLUMNS] = {
         int_text(a, line),
         id,
@@ -158,6 +164,7 @@ void ingest_validate_row(arena_t *a, long line, const json_t *e, int64_t started
         field_string(e, "model"),
         time,
         int_text(a, latency),
+        finished,
         field_string(e, "status"),
         number_text(a, json_object_get(e, "prompt_tokens"), "0"),
         number_text(a, json_object_get(e, "completion_tokens"), "0"),
