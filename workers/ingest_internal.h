@@ -1,5 +1,7 @@
-/* ingest_internal.h - what the files of POST /executions share: the state
- * of one request, the staging columns, and the functions each file offers
+/* ingest_internal.h - what the files of POST /executions share
+ *
+ * The state of one request, the staging columns, and the functions each
+ * file offers:
  *
  *   ingest.c          the handler: a request's flow, its statements and answers
  *   ingest_body.c     JSON and NDJSON bodies read into executions, line by line
@@ -7,8 +9,8 @@
  *   ingest_resolve.c  agents and versions resolved per (agent, version) pair
  *   ingest_copy.c     the COPY sink: binary rows into executions, text into staging
  *
- * Everything here runs in one request of one worker; nothing is shared
- * between requests except what executions_create() frees at its end. */
+ * Everything here lives for one request of one worker: executions_create()
+ * frees it at its end. */
 #ifndef FLEETDASH_INGEST_INTERNAL_H
 #define FLEETDASH_INGEST_INTERNAL_H
 
@@ -117,14 +119,14 @@ typedef struct ingest {
 /* ---------------------------------------------------------------- ingest.c */
 
 /* Opens the transaction (and this session's staging table) of the COPY
- * forms, and learns the stamp of rows with a verdict (in->evaluated_at). Returns 0, or -1 with
- * in->p filled and in->db_failed set. */
+ * forms, and learns the stamp of rows with a verdict (in->evaluated_at).
+ * Returns 0, or -1 with in->p filled and in->db_failed set. */
 int ingest_begin(ingest_t *in);
 
 /* Takes one execution (line is its line or item number): a bad one is
  * listed in in->p (the first INGEST_BAD_LINES_MAX), a good one goes where
- * it is stored as long as no line was bad. Uses and resets nothing: the
- * caller resets in->line_arena after it. */
+ * it is stored as long as no line was bad. Works in in->line_arena, which
+ * the caller resets after it. */
 void ingest_take(ingest_t *in, long line, const json_t *e);
 
 /* Takes a line or item that is not an execution at all: counted, and
