@@ -181,6 +181,22 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT coalesce(p_eval_passed, p_status = 'succeeded')
 $$;
 
+-- execution_evaluated_at(eval_passed) - the one definition of when the
+-- verdict of an execution reported with its evaluation was recorded: by
+-- the transaction that stores it (now(), which is its ingested_at too);
+-- NULL without a verdict. Every ingest path stamps with it: the SQL ones
+-- (004, and the worker's single INSERT) per row; the worker's binary COPY,
+-- which writes the values themselves, asks it once per transaction and puts
+-- that stamp into every row with a verdict (the evaluation check below
+-- refuses a row where the two disagree). finished_at has one definition
+-- too, in the worker: started_at plus latency_ms, which it works out from
+-- finished_at when a client sends that (workers/ingest_validate.c); every
+-- path stores the worker's value.
+CREATE FUNCTION execution_evaluated_at(p_eval_passed boolean) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_eval_passed IS NOT NULL THEN now() END
+$$;
+
 -- Time-range indexes. btree, not BRIN, on started_at: the activity feed and
 -- keyset pagination need ordered access (ORDER BY started_at DESC, id DESC
 -- LIMIT n), which BRIN cannot give; the trailing id makes (started_at, id)

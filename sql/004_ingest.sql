@@ -3,7 +3,9 @@
 -- into executions (the worker asks execution_resolve_all() for their agents
 -- and versions), rows from the first client id on into a per-session staging
 -- table, whose finish skips ids that repeat or exist. Then the one-statement
--- path for small JSON bodies, and Idempotency-Key bookkeeping.
+-- path for small JSON bodies, and Idempotency-Key bookkeeping. Every path
+-- stores the finished_at the worker worked out and stamps evaluated_at with
+-- execution_evaluated_at() (001).
 
 -- Creates this session's staging table once (temporary: private to the
 -- connection, emptied at every commit or rollback, never WAL-logged).
@@ -22,6 +24,7 @@ BEGIN
             model             text NOT NULL,
             started_at        timestamptz NOT NULL,
             latency_ms        integer NOT NULL,
+            finished_at       timestamptz NOT NULL, -- the worker's (ingest_finished_at)
             status            text NOT NULL,
             prompt_tokens     bigint NOT NULL,
             completion_tokens bigint NOT NULL,
@@ -148,12 +151,11 @@ BEGIN
                                     completion_tokens, cache_read_tokens, cost_usd,
                                     error_category, error_message, eval_passed, eval_score,
                                     eval_evaluator, evaluated_at, metadata)
-            SELECT s.id, r.agent_id, v.id, s.model, s.task_id, s.started_at,
-                   s.started_at + make_interval(secs => s.latency_ms / 1000.0), s.latency_ms,
-                   s.status, s.prompt_tokens, s.completion_tokens, s.cache_read_tokens,
-                   s.cost_usd, s.error_category, s.error_message, s.eval_passed, s.eval_score,
-                   s.eval_evaluator, CASE WHEN s.eval_passed IS NOT NULL THEN now() END,
-                   s.metadata
+            SELECT s.id, r.agent_id, v.id, s.model, s.task_id, s.started_at, s.finished_at,
+                   s.latency_ms, s.status, s.prompt_tokens, s.completion_tokens,
+                   s.cache_read_tokens, s.cost_usd, s.error_category, s.error_message,
+                   s.eval_passed, s.eval_score, s.eval_evaluator,
+                   execution_evaluated_at(s.eval_passed), s.metadata
               FROM pg_temp.execution_staging s
               -- one row per staged row: agent names are unique, versions unique per agent
               LEFT JOIN agents a ON s.agent_id IS NULL AND a.name = s.agent_name
@@ -179,7 +181,8 @@ END $$;
 -- counts. Same rules as execution_staging_finish.
 CREATE TYPE execution_input AS (
     line bigint, id uuid, agent_id uuid, agent_name text, version text, model text,
-    started_at timestamptz, latency_ms integer, status text, prompt_tokens bigint,
+    started_at timestamptz, latency_ms integer, finished_at timestamptz, status text,
+    prompt_tokens bigint,
     completion_tokens bigint, cache_read_tokens bigint, cost_usd numeric,
     error_category text, error_message text, eval_passed boolean,
     eval_score double precision, eval_evaluator text, task_id text, metadata jsonb);
@@ -230,11 +233,10 @@ BEGIN
                                 error_category, error_message, eval_passed, eval_score,
                                 eval_evaluator, evaluated_at, metadata)
         SELECT r.id, r.agent, COALESCE(r.known_version, fresh.id), r.model, r.task_id,
-               r.started_at, r.started_at + make_interval(secs => r.latency_ms / 1000.0),
-               r.latency_ms, r.status, r.prompt_tokens, r.completion_tokens,
-               r.cache_read_tokens, r.cost_usd, r.error_category, r.error_message,
-               r.eval_passed, r.eval_score, r.eval_evaluator,
-               CASE WHEN r.eval_passed IS NOT NULL THEN now() END, r.metadata
+               r.started_at, r.finished_at, r.latency_ms, r.status, r.prompt_tokens,
+               r.completion_tokens, r.cache_read_tokens, r.cost_usd, r.error_category,
+               r.error_message, r.eval_passed, r.eval_score, r.eval_evaluator,
+               execution_evaluated_at(r.eval_passed), r.metadata
           FROM resolved r
           LEFT JOIN new_versions fresh ON r.known_version IS NULL
                                       AND fresh.agent_id = r.agent AND fresh.version = r.version

@@ -1,7 +1,7 @@
-/* ingest.h - the ingest group's handlers, shared by its two sources:
- * ingest.c (executions, the group's route table) and registry.c (agents,
- * versions, heartbeats, evaluations, problems, deployments, proposals,
- * experiments). */
+/* ingest.h - the ingest group's handlers, shared by its sources: ingest.c
+ * (executions, the group's route table; its helpers share
+ * ingest_internal.h) and registry.c (agents, versions, heartbeats,
+ * evaluations, problems, deployments, proposals, experiments). */
 #ifndef FLEETDASH_INGEST_H
 #define FLEETDASH_INGEST_H
 
