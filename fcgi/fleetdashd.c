@@ -138,7 +138,8 @@ static int fleetdashd_group_options(const group_t *g, const char **texts)
     return 0;
 }
 
-/* The runtime's options from the environment, then the flags in texts. */
+/* The runtime's options: the flags' texts given (NULL = not given), else
+ * the environment, else the defaults. Returns 0, or -1 (said). */
 static int fleetdashd_runtime_options(options_t *o, const char *workers, const char *max_requests,
                                       const char *timeout)
 {

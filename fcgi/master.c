@@ -111,7 +111,8 @@ static int master_spawn(master_t *m, bool job, const sigset_t *original_mask)
     }
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, original_mask, NULL);
-        log_set_identity(m->cfg->group->name, job ? "job" : "worker");
+        /* "job" tells a job worker apart where route workers run too */
+        log_set_identity(m->cfg->group->name, job && m->cfg->workers > 0 ? "job" : "worker");
         /* exit, not _exit: the sanitizer build checks the worker for leaks. */
         if (job)
             exit(job_run(m->cfg->group->name, m->cfg->group->job));
