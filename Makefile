@@ -8,7 +8,7 @@ LIBS    := -lfcgi -ljansson -lpq
 ASAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 RUNTIME := $(wildcard fcgi/*.c) $(wildcard workers/*.c)
-LIBSRC  := $(filter-out fcgi/fleetdashd.c,$(RUNTIME))
+LIBSRC  := $(filter-out workers/main.c,$(RUNTIME))
 HEADERS := $(wildcard fcgi/*.h) $(wildcard workers/*.h)
 UNITS   := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 

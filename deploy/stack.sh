@@ -3,6 +3,7 @@
 # group, nginx) with all its state under one directory, VARDIR.
 #
 #   deploy/stack.sh up VARDIR           start what is not running, wait for /readyz
+#                                       (200, or only groups not in GROUPS down)
 #   deploy/stack.sh down VARDIR         stop nginx, the group masters, PostgreSQL
 #   deploy/stack.sh run VARDIR          up, then stay in the foreground; Ctrl-C = down
 #                                       (an empty database first gets the demo fleet,
@@ -29,8 +30,8 @@
 # given, it wins over PORT), PORT (8080), PGPORT (5433), WORKERS (4),
 # FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest streams aggregates
 # hello maintenance"; from bash, where GROUPS is a reserved variable, use
-# FLEETDASH_GROUPS or `env GROUPS=...`). maintenance is a job, not a route
-# group: one worker, no socket.
+# FLEETDASH_GROUPS or `env GROUPS=...`). A group that `fleetdashd --routes`
+# lists with a job and no routes (maintenance) runs one worker, no socket.
 # A setting not given is taken from VARDIR/stack.env when that exists, so
 # later commands act on the stack as it was started.
 #
@@ -430,10 +431,14 @@ group_processes() {
     return 0
 }
 
-# The maintenance group runs a job (rollup refresh): it has no socket (its
-# --listen argument only names its processes) and one worker, since more
-# would only wait for each other's lock.
-is_job_group() { [[ $1 == maintenance ]]; }
+# is_job_group G - true if G runs a job and serves no routes: the binary's
+# --routes lists none for it (its --listen argument only names its
+# processes), and it runs one worker (more would only wait for each
+# other's lock).
+is_job_group() {
+    "$FLEETDASHD" --routes | awk -v g="$1" '$1 == g { jobs += $2 == "job"; routes += $2 != "job" }
+        END { exit !(jobs > 0 && routes == 0) }'
+}
 
 # group_workers G - how many workers G runs.
 group_workers() {
@@ -723,12 +728,25 @@ stop_nginx() {
     rm -f -- "$RUNDIR/nginx.pid" "$RUNDIR/nginx.listen"
 }
 
+# ready_for_stack CODE BODY - true if /readyz's answer says that this stack
+# is ready: 200, or a 503 whose groups member (the database answered) names
+# as down only groups that GROUPS does not start.
+ready_for_stack() {
+    local group
+    [[ $1 == 200 ]] && return 0
+    [[ $1 == 503 && $2 == *'"groups":{'* ]] || return 1
+    for group in $STACK_GROUPS; do
+        [[ $2 != *"\"$group\":\"down\""* ]] || return 1
+    done
+}
+
 wait_ready() {
-    local deadline code=000 group
+    local deadline code=000 body group
     deadline=$((SECONDS + READY_TIMEOUT))
     while ((SECONDS < deadline)); do
-        code=$(curl --noproxy '*' -s -o /dev/null -m 2 -w '%{http_code}' "$BASE_URL/readyz" || true)
-        [[ $code == 200 ]] && return 0
+        body=$(curl --noproxy '*' -s -m 2 -w '\n%{http_code}' "$BASE_URL/readyz" || true)
+        code=${body##*$'\n'}
+        ready_for_stack "$code" "${body%$'\n'*}" && return 0
         sleep 0.2
     done
     for group in $STACK_GROUPS; do
@@ -736,7 +754,7 @@ wait_ready() {
     done
     show_log_tail "$LOGDIR/nginx-error.log"
     show_log_tail "$LOGDIR/postgres.log"
-    die "GET $BASE_URL/readyz did not answer 200 within ${READY_TIMEOUT}s (last: $code)"
+    die "GET $BASE_URL/readyz did not answer that the groups of GROUPS serve within ${READY_TIMEOUT}s (last: $code)"
 }
 
 # --------------------------------------------------------------- commands

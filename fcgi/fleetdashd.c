@@ -1,4 +1,4 @@
-/* fleetdashd.c - the one program: `fleetdashd --group NAME` serves a route group */
+/* fleetdashd.c - the one program: `fleetdashd --group NAME` runs a group's master */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -6,79 +6,83 @@
 #include <string.h>
 
 #include "db.h"
+#include "group.h"
+#include "health.h"
 #include "listen.h"
 #include "log.h"
 #include "master.h"
-#include "request.h"
-#include "../workers/groups.h"
 
-/* The groups this program serves; one master per group. A row names the
- * group and either its route table or its job (worker.h). */
-/* clang-format off */
-static const group_t fleetdashd_groups[] = {
-    {"aggregates", aggregates_routes, NULL},
-    {"dashboards", dashboards_routes, NULL},
-    {"hello", hello_routes, NULL},
-    {"ingest", ingest_routes, NULL},
-    {"maintenance", NULL, &maintenance_job},
-    /* ingest's routes again, for NDJSON streams (nginx.conf): a slow stream
-     * holds a worker of its own, never one that small requests wait for */
-    {"streams", ingest_routes, NULL},
-    {NULL, NULL, NULL},
-};
-/* clang-format on */
+#define FLEETDASHD_OPTIONS_MAX 32  /* the runtime's options and one group's */
+#define FLEETDASHD_OPTION_BASE 256 /* getopt values of a group's options */
 
+/* The options every group takes; a group adds its own (group.h). */
 typedef struct options {
     const char *group;
     const char *listen;
     const char *database_url;
-    long workers;
+    long workers; /* 0 = the group's default */
     long max_requests;
     long shutdown_timeout;
-    long refresh_interval;
-    long body_grace;
-    long body_min_rate;
 } options_t;
 
 /* The names of the groups, "a, b, c", for messages. */
-static const char *group_names(void)
+static const char *fleetdashd_group_names(const group_t *groups)
 {
     static char names[256];
 
     names[0] = '\0';
-    for (const group_t *g = fleetdashd_groups; g->name != NULL; g++)
+    for (const group_t *g = groups; g->name != NULL; g++)
         snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-                 g == fleetdashd_groups ? "" : ", ", g->name);
+                 g == groups ? "" : ", ", g->name);
     return names;
 }
 
-static void usage(FILE *out)
+static void fleetdashd_usage(FILE *out, const group_t *groups)
 {
     fprintf(out,
-            "usage: fleetdashd --group NAME --listen unix:PATH|HOST:PORT [options]\n"
-            "       fleetdashd --group maintenance [--refresh-interval MS] [options]\n"
-            "  --group NAME            group to serve: %s\n",
-            group_names());
+            "usage: fleetdashd --group NAME [--listen unix:PATH|HOST:PORT] [options]\n"
+            "       fleetdashd --routes    every group's routes and jobs, one per line\n"
+            "  --group NAME            group to run: %s\n",
+            fleetdashd_group_names(groups));
     fprintf(out,
             "  --listen ADDRESS        unix:/run/fleetdash/NAME.sock, 127.0.0.1:9001 or :9001\n"
-            "  --workers N             worker processes (default 4; maintenance: 1)\n"
+            "                          (a group with routes needs it; one without ignores it)\n"
+            "  --workers N             worker processes (default: the group's, below)\n"
             "  --max-requests N        recycle a worker after N requests (default 0 = never)\n"
             "  --database-url CONNINFO libpq connection string or URI\n"
-            "  --shutdown-timeout S    seconds in-flight requests get on SIGTERM (default 30)\n"
-            "  --refresh-interval MS   maintenance: pause between rollup refreshes (default 1000)\n"
-            "  --body-grace S          a request body may take S seconds to start (default 10)\n"
-            "  --body-min-rate KIB     then KIB KiB for every second past it, else 408\n"
-            "                          (default 32; 0 = no limit)\n"
-            "The maintenance group serves no requests: --listen and --max-requests are\n"
-            "ignored. Each option may also come from the environment: FLEETDASH_GROUP,\n"
-            "FLEETDASH_LISTEN, FLEETDASH_WORKERS, FLEETDASH_MAX_REQUESTS,\n"
-            "FLEETDASH_DATABASE_URL, FLEETDASH_SHUTDOWN_TIMEOUT,\n"
-            "FLEETDASH_REFRESH_INTERVAL, FLEETDASH_BODY_GRACE,\n"
-            "FLEETDASH_BODY_MIN_RATE. Flags win.\n");
+            "  --shutdown-timeout S    seconds in-flight requests get on SIGTERM (default 30)\n");
+    for (const group_t *g = groups; g->name != NULL; g++) {
+        fprintf(out, "group %s: %d workers by default%s%s%s\n", g->name, g->workers,
+                g->routes != NULL ? ", routes" : "", g->job != NULL ? ", a job: " : "",
+                g->job != NULL ? g->job->name : "");
+        for (const group_option_t *o = g->options; o != NULL && o->name != NULL; o++)
+            fprintf(out, "  --%-21s %s (%s)\n", o->name, o->help, o->env);
+    }
+    fprintf(out, "Each option may also come from the environment: FLEETDASH_GROUP,\n"
+                 "FLEETDASH_LISTEN, FLEETDASH_WORKERS, FLEETDASH_MAX_REQUESTS,\n"
+                 "FLEETDASH_DATABASE_URL, FLEETDASH_SHUTDOWN_TIMEOUT, and a group's own as\n"
+                 "named above. Flags win.\n");
 }
 
-/* Parses a whole number in [min, max]; -1 on anything else. */
-static long parse_count(const char *name, const char *text, long min, long max)
+/* Prints every group's routes ("GROUP METHOD PATH") and jobs ("GROUP job
+ * NAME"), health rows included, one per line. */
+static int fleetdashd_routes(const group_t *groups)
+{
+    for (const group_t *g = groups; g->name != NULL; g++) {
+        for (const route_t *const *t = g->routes; t != NULL && *t != NULL; t++)
+            for (const route_t *r = *t; r->method != NULL; r++)
+                printf("%s %s %s\n", g->name, r->method, r->pattern);
+        if (g->routes != NULL)
+            for (const route_t *r = health_routes; r->method != NULL; r++)
+                printf("%s %s %s\n", g->name, r->method, r->pattern);
+        if (g->job != NULL)
+            printf("%s job %s\n", g->name, g->job->name);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* Parses a whole number in [min, max] into *out. Returns 0, or -1 (said). */
+static int fleetdashd_count(const char *name, const char *text, long min, long max, long *out)
 {
     char *end;
     long v = strtol(text, &end, 10);
@@ -88,115 +92,199 @@ static long parse_count(const char *name, const char *text, long min, long max)
                 min, max, text);
         return -1;
     }
-    return v;
+    *out = v;
+    return 0;
 }
 
-static const char *env_or(const char *name, const char *fallback)
+static const char *fleetdashd_env(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
     return (v != NULL && *v != '\0') ? v : fallback;
 }
 
-/* Fills o from the environment, then the flags. Returns 0, or the exit code. */
-static int parse_options(int argc, char **argv, options_t *o)
+/* The group the command line or the environment names, before the options
+ * are parsed (the group decides which options there are); NULL if none. */
+static const group_t *fleetdashd_find_group(int argc, char **argv, const group_t *groups,
+                                            const char **name)
 {
-    static const struct option longopts[] = {
+    *name = fleetdashd_env("FLEETDASH_GROUP", NULL);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--group") == 0 && i + 1 < argc)
+            *name = argv[++i];
+        else if (strncmp(argv[i], "--group=", 8) == 0)
+            *name = argv[i] + 8;
+        else if (strcmp(argv[i], "--") == 0)
+            break;
+    }
+    for (const group_t *g = groups; *name != NULL && g->name != NULL; g++)
+        if (strcmp(g->name, *name) == 0)
+            return g;
+    return NULL;
+}
+
+/* A group's own options from the environment, then from the flags in
+ * texts (NULL = not given). Returns 0, or -1 (said). */
+static int fleetdashd_group_options(const group_t *g, const char **texts)
+{
+    int i = 0;
+
+    for (const group_option_t *o = g->options; o != NULL && o->name != NULL; o++, i++) {
+        const char *text = texts[i] != NULL ? texts[i] : fleetdashd_env(o->env, NULL);
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s", o->name);
+        if (text != NULL && fleetdashd_count(flag, text, o->min, o->max, o->value) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The runtime's options: the flags' texts given (NULL = not given), else
+ * the environment, else the defaults. Returns 0, or -1 (said). */
+static int fleetdashd_runtime_options(options_t *o, const char *workers, const char *max_requests,
+                                      const char *timeout)
+{
+    workers = workers != NULL ? workers : fleetdashd_env("FLEETDASH_WORKERS", NULL);
+    max_requests =
+        max_requests != NULL ? max_requests : fleetdashd_env("FLEETDASH_MAX_REQUESTS", "0");
+    timeout = timeout != NULL ? timeout : fleetdashd_env("FLEETDASH_SHUTDOWN_TIMEOUT", "30");
+    if (workers != NULL && fleetdashd_count("--workers", workers, 1, 256, &o->workers) != 0)
+        return -1;
+    if (fleetdashd_count("--max-requests", max_requests, 0, LONG_MAX, &o->max_requests) != 0 ||
+        fleetdashd_count("--shutdown-timeout", timeout, 0, 3600, &o->shutdown_timeout) != 0)
+        return -1;
+    return 0;
+}
+
+/* Fills o (and the group's options) from the environment, then the flags.
+ * Returns -1 to go on, or the exit code: 0 after --help or --routes, 64. */
+static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const group_t **group,
+                            options_t *o)
+{
+    static const struct option runtime[] = {
         {"group", required_argument, NULL, 'g'},
         {"listen", required_argument, NULL, 'l'},
         {"workers", required_argument, NULL, 'w'},
         {"max-requests", required_argument, NULL, 'm'},
         {"database-url", required_argument, NULL, 'd'},
         {"shutdown-timeout", required_argument, NULL, 't'},
-        {"refresh-interval", required_argument, NULL, 'r'},
-        {"body-grace", required_argument, NULL, 'b'},
-        {"body-min-rate", required_argument, NULL, 'k'},
+        {"routes", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
     };
-    const char *workers = env_or("FLEETDASH_WORKERS", NULL); /* NULL: the group's default */
-    const char *interval = env_or("FLEETDASH_REFRESH_INTERVAL", "1000");
-    const char *max_requests = env_or("FLEETDASH_MAX_REQUESTS", "0");
-    const char *timeout = env_or("FLEETDASH_SHUTDOWN_TIMEOUT", "30");
-    const char *grace = env_or("FLEETDASH_BODY_GRACE", "10");
-    const char *min_rate = env_or("FLEETDASH_BODY_MIN_RATE", "32");
+    struct option longopts[FLEETDASHD_OPTIONS_MAX + 1] = {{0}};
+    const char *texts[FLEETDASHD_OPTIONS_MAX] = {0};
+    const char *workers = NULL, *max_requests = NULL, *timeout = NULL;
+    const size_t nruntime = sizeof(runtime) / sizeof(runtime[0]);
+    size_t n = nruntime;
     int c;
 
-    o->group = env_or("FLEETDASH_GROUP", NULL);
-    o->listen = env_or("FLEETDASH_LISTEN", NULL);
-    o->database_url = env_or("FLEETDASH_DATABASE_URL", NULL);
+    *group = fleetdashd_find_group(argc, argv, groups, &o->group);
+    memcpy(longopts, runtime, sizeof(runtime));
+    for (const group_option_t *g = *group != NULL ? (*group)->options : NULL;
+         g != NULL && g->name != NULL && n < FLEETDASHD_OPTIONS_MAX; g++, n++)
+        longopts[n] = (struct option){g->name, required_argument, NULL,
+                                      FLEETDASHD_OPTION_BASE + (int)(n - nruntime)};
+    o->listen = fleetdashd_env("FLEETDASH_LISTEN", NULL);
+    o->database_url = fleetdashd_env("FLEETDASH_DATABASE_URL", NULL);
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'g': o->group = optarg; break;
+        case 'g': break; /* found first */
         case 'l': o->listen = optarg; break;
         case 'w': workers = optarg; break;
         case 'm': max_requests = optarg; break;
         case 'd': o->database_url = optarg; break;
         case 't': timeout = optarg; break;
-        case 'r': interval = optarg; break;
-        case 'b': grace = optarg; break;
-        case 'k': min_rate = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 64;
+        case 'r': return fleetdashd_routes(groups);
+        case 'h': fleetdashd_usage(stdout, groups); return 0;
+        default:
+            if (c < FLEETDASHD_OPTION_BASE) {
+                fleetdashd_usage(stderr, groups);
+                return 64;
+            }
+            texts[c - FLEETDASHD_OPTION_BASE] = optarg;
         }
     }
     if (optind < argc || o->group == NULL) {
-        usage(stderr);
+        fleetdashd_usage(stderr, groups);
         return 64;
     }
-    o->workers = workers != NULL ? parse_count("--workers", workers, 1, 256) : 0;
-    o->max_requests = parse_count("--max-requests", max_requests, 0, LONG_MAX);
-    o->shutdown_timeout = parse_count("--shutdown-timeout", timeout, 0, 3600);
-    o->refresh_interval = parse_count("--refresh-interval", interval, 10, 3600000);
-    o->body_grace = parse_count("--body-grace", grace, 0, 3600);
-    o->body_min_rate = parse_count("--body-min-rate", min_rate, 0, 1048576);
-    if (o->workers < 0 || o->max_requests < 0 || o->shutdown_timeout < 0 ||
-        o->refresh_interval < 0 || o->body_grace < 0 || o->body_min_rate < 0)
+    if (*group == NULL) {
+        fprintf(stderr, "fleetdashd: unknown group \"%s\" (known: %s)\n", o->group,
+                fleetdashd_group_names(groups));
+        return 64;
+    }
+    if (fleetdashd_runtime_options(o, workers, max_requests, timeout) != 0 ||
+        fleetdashd_group_options(*group, texts) != 0)
         return 64;
     return -1;
 }
 
-int main(int argc, char **argv)
+/* The one table a group's workers route with: its tables in order, then
+ * health_routes (which ends it). Allocated once, for the life of the
+ * process; NULL when out of memory. */
+static route_t *fleetdashd_join_routes(const group_t *g)
 {
+    size_t n = 0, at = 0;
+
+    for (const route_t *const *t = g->routes; *t != NULL; t++)
+        for (const route_t *r = *t; r->method != NULL; r++)
+            n++;
+    for (const route_t *r = health_routes; r->method != NULL; r++)
+        n++;
+    route_t *joined = calloc(n + 1, sizeof(*joined));
+    if (joined == NULL)
+        return NULL;
+    for (const route_t *const *t = g->routes; *t != NULL; t++)
+        for (const route_t *r = *t; r->method != NULL; r++)
+            joined[at++] = *r;
+    for (const route_t *r = health_routes; r->method != NULL; r++)
+        joined[at++] = *r;
+    return joined;
+}
+
+int fleetdashd_main(int argc, char **argv, const group_t *groups)
+{
+    static route_t *routes; /* static: reachable until exit (the leak checker) */
+    const group_t *group;
     options_t o = {0};
-    int rc = parse_options(argc, argv, &o);
+    int rc = fleetdashd_parse(argc, argv, groups, &group, &o);
 
     if (rc >= 0)
         return rc;
-    const group_t *group = fleetdashd_groups;
-    while (group->name != NULL && strcmp(group->name, o.group) != 0)
-        group++;
-    if (group->name == NULL) {
-        fprintf(stderr, "fleetdashd: unknown group \"%s\" (known: %s)\n", o.group, group_names());
-        return 64;
-    }
-    if (group->job == NULL && o.listen == NULL) {
-        usage(stderr);
+    if (group->routes != NULL && o.listen == NULL) {
+        fleetdashd_usage(stderr, groups);
         return 64;
     }
     log_set_identity(group->name, "master");
     char application_name[64];
     snprintf(application_name, sizeof(application_name), "fleetdash-%s", group->name);
     db_configure(o.database_url, application_name);
-    request_body_pace(o.body_grace, o.body_min_rate * 1024);
-    /* A job group has no socket. --listen is accepted (one unit template and
-     * stack.sh start every group alike, and find its processes by it) but
-     * not used. */
-    int fd = -1;
-    if (o.workers == 0)
-        o.workers = group->job != NULL ? 1 : 4; /* the group's default */
-    if (group->job != NULL && o.listen != NULL)
+    health_configure(groups);
+    if (group->start != NULL)
+        group->start();
+    /* A group without routes has no socket. --listen is accepted (one unit
+     * template and stack.sh start every group alike, and find its
+     * processes by it) but not used. */
+    int fd = -1, workers = o.workers > 0 ? (int)o.workers : group->workers;
+    if (group->routes == NULL && o.listen != NULL)
         log_info("--listen %s ignored: group %s runs a job and serves no requests", o.listen,
                  group->name);
-    else if (group->job == NULL && (fd = listen_open(o.listen)) < 0)
+    if (group->routes != NULL && (routes = fleetdashd_join_routes(group)) == NULL)
+        return 2;
+    if (group->routes != NULL && (fd = listen_open(o.listen)) < 0)
         return 69;
+    int job_workers = group->job == NULL        ? 0
+                      : group->routes == NULL   ? workers
+                      : group->job->workers > 0 ? group->job->workers
+                                                : 1;
     master_config_t cfg = {
         .group = group,
-        .listen_address = group->job != NULL ? NULL : o.listen,
+        .routes = routes,
+        .listen_address = group->routes != NULL ? o.listen : NULL,
         .listen_fd = fd,
-        .workers = (int)o.workers,
+        .workers = group->routes != NULL ? workers : 0,
+        .job_workers = job_workers,
         .max_requests = o.max_requests,
         .shutdown_timeout = (int)o.shutdown_timeout,
-        .job = {.interval_ms = o.refresh_interval},
     };
     return master_run(&cfg);
 }

@@ -13,6 +13,7 @@
 
 #include "listen.h"
 #include "log.h"
+#include "worker.h"
 
 /* A storm: MASTER_STORM_MINIMUM or 2 x workers crashes, whichever is more,
  * within MASTER_STORM_WINDOW seconds. In a storm workers are respawned one at
@@ -28,6 +29,7 @@
 
 typedef struct worker_slot {
     pid_t pid;      /* 0 = free slot */
+    bool job;       /* runs the job, not the routes */
     int generation; /* SIGHUP starts a new generation */
     bool stopping;  /* asked to stop: its exit is expected */
     double started; /* master_now() */
@@ -36,7 +38,7 @@ typedef struct worker_slot {
 typedef struct master {
     const master_config_t *cfg;
     worker_slot_t *slots;
-    int nslots; /* workers + 1: room for one replacement */
+    int nslots; /* workers + job workers + 1: room for one replacement */
     int generation;
     bool shutting_down;
     double shutdown_deadline;
@@ -69,8 +71,32 @@ static int master_live(const master_t *m, bool count_stopping)
     return n;
 }
 
-/* Forks one worker into a free slot. Returns 0, or -1 if fork failed. */
-static int master_spawn(master_t *m, const sigset_t *original_mask)
+/* How many workers of one kind (job or route) live and are not stopping. */
+static int master_live_kind(const master_t *m, bool job)
+{
+    int n = 0;
+
+    for (int i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid != 0 && !m->slots[i].stopping && m->slots[i].job == job)
+            n++;
+    return n;
+}
+
+static int master_wanted(const master_t *m)
+{
+    return m->cfg->workers + m->cfg->job_workers;
+}
+
+/* The kind of worker the group lacks most: a job worker while fewer run
+ * than wanted, else a route worker. */
+static bool master_next_is_job(const master_t *m)
+{
+    return master_live_kind(m, true) < m->cfg->job_workers;
+}
+
+/* Forks one worker of the given kind into a free slot. Returns 0, or -1 if
+ * fork failed. */
+static int master_spawn(master_t *m, bool job, const sigset_t *original_mask)
 {
     int i = 0;
 
@@ -85,13 +111,16 @@ static int master_spawn(master_t *m, const sigset_t *original_mask)
     }
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, original_mask, NULL);
-        log_set_identity(m->cfg->group->name, "worker");
+        /* "job" tells a job worker apart where route workers run too */
+        log_set_identity(m->cfg->group->name, job && m->cfg->workers > 0 ? "job" : "worker");
         /* exit, not _exit: the sanitizer build checks the worker for leaks. */
-        if (m->cfg->group->job != NULL)
-            exit(job_run(m->cfg->group->job, &m->cfg->job));
-        exit(worker_run(m->cfg->group, m->cfg->listen_fd, m->cfg->max_requests));
+        if (job)
+            exit(job_run(m->cfg->group->name, m->cfg->group->job));
+        exit(worker_run(m->cfg->group->name, m->cfg->routes, m->cfg->listen_fd,
+                        m->cfg->max_requests));
     }
-    m->slots[i] = (worker_slot_t){.pid = pid, .generation = m->generation, .started = master_now()};
+    m->slots[i] = (worker_slot_t){
+        .pid = pid, .job = job, .generation = m->generation, .started = master_now()};
     return 0;
 }
 
@@ -191,11 +220,11 @@ static void master_reap(master_t *m)
  * become a storm and are retried at its pace instead of in a busy loop. */
 static void master_fill(master_t *m, const sigset_t *original_mask)
 {
-    while (master_live(m, false) < m->cfg->workers) {
+    while (master_live(m, false) < master_wanted(m)) {
         double now = master_now();
         if (now < m->next_spawn)
             return;
-        if (master_spawn(m, original_mask) != 0) {
+        if (master_spawn(m, master_next_is_job(m), original_mask) != 0) {
             int pause_ms = master_crashed(m);
             m->next_spawn = now + (pause_ms > 0 ? pause_ms : MASTER_PAUSE_FIRST_MS) / 1e3;
             return;
@@ -242,7 +271,7 @@ static void master_replace_one(master_t *m, const sigset_t *original_mask)
         if (m->slots[i].generation != m->generation && old == NULL)
             old = &m->slots[i];
     }
-    if (old == NULL || master_spawn(m, original_mask) != 0)
+    if (old == NULL || master_spawn(m, old->job, original_mask) != 0)
         return;
     old->stopping = true;
     kill(old->pid, SIGTERM);
@@ -257,7 +286,7 @@ static struct timespec master_sleep_time(const master_t *m, double now)
 
     if (m->shutting_down && m->shutdown_deadline - now < wait)
         wait = m->shutdown_deadline - now;
-    if (!m->shutting_down && master_live(m, false) < m->cfg->workers && m->next_spawn - now < wait)
+    if (!m->shutting_down && master_live(m, false) < master_wanted(m) && m->next_spawn - now < wait)
         wait = m->next_spawn - now;
     if (m->storm && m->last_crash + MASTER_STORM_QUIET - now < wait)
         wait = m->last_crash + MASTER_STORM_QUIET - now;
@@ -312,12 +341,13 @@ static void master_block_signals(sigset_t *handled, sigset_t *original)
 
 int master_run(const master_config_t *cfg)
 {
-    master_t m = {.cfg = cfg, .nslots = cfg->workers + 1};
+    int wanted = cfg->workers + cfg->job_workers;
+    master_t m = {.cfg = cfg, .nslots = wanted + 1};
     sigset_t handled, original;
     int exit_code = 0;
 
     m.slots = calloc((size_t)m.nslots, sizeof(*m.slots));
-    m.ncrashes = cfg->workers * 2 > MASTER_STORM_MINIMUM ? cfg->workers * 2 : MASTER_STORM_MINIMUM;
+    m.ncrashes = wanted * 2 > MASTER_STORM_MINIMUM ? wanted * 2 : MASTER_STORM_MINIMUM;
     m.crashes = calloc((size_t)m.ncrashes, sizeof(*m.crashes));
     if (m.slots == NULL || m.crashes == NULL) {
         free(m.slots);
@@ -326,10 +356,10 @@ int master_run(const master_config_t *cfg)
     }
     master_clear_crashes(&m);
     master_block_signals(&handled, &original);
-    if (cfg->group->job != NULL)
-        log_info("running the %s job with %d workers", cfg->group->name, cfg->workers);
-    else
+    if (cfg->workers > 0)
         log_info("listening on %s with %d workers", cfg->listen_address, cfg->workers);
+    if (cfg->job_workers > 0)
+        log_info("running the %s job with %d workers", cfg->group->name, cfg->job_workers);
     for (;;) {
         if (!m.shutting_down) {
             master_storm_check_end(&m, master_now());

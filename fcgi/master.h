@@ -2,20 +2,23 @@
 #ifndef FLEETDASH_MASTER_H
 #define FLEETDASH_MASTER_H
 
-#include "worker.h"
+#include "group.h"
 
 typedef struct master_config {
     const group_t *group;
-    const char *listen_address; /* for removing the unix socket at exit; NULL for a job group */
-    int listen_fd;              /* already listening; -1 for a job group */
-    int workers;                /* how many to keep running, >= 1 */
-    long max_requests;          /* per worker before it is recycled; 0 = never */
+    const route_t *routes;      /* the group's joined table; NULL without routes */
+    const char *listen_address; /* for removing the unix socket at exit; NULL without routes */
+    int listen_fd;              /* already listening; -1 without routes */
+    int workers;                /* route workers to keep running; 0 without routes */
+    int job_workers;            /* job workers to keep running; 0 without a job */
+    long max_requests;          /* per route worker before it is recycled; 0 = never */
     int shutdown_timeout;       /* seconds in-flight requests get on SIGTERM */
-    job_settings_t job;         /* a job group's settings */
 } master_config_t;
 
-/* Runs the master until it is told to stop. The workers serve the group's
- * routes on listen_fd or, in a job group, run its job (job_run). Signals:
+/* Runs the master until it is told to stop. Its workers serve the group's
+ * routes on listen_fd (worker_run) and run its job (job_run), as many of
+ * each as cfg says (workers + job_workers >= 1), all supervised alike: the
+ * storm threshold below counts them together. Signals:
  * SIGTERM/SIGINT stop (workers finish the request or statement in flight,
  * then exit; after shutdown_timeout they are killed), SIGHUP replaces the
  * workers one at a time. A worker that dies is logged (signal or exit code,

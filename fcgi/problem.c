@@ -154,6 +154,8 @@ json_t *problem_body(const problem_t *p, const char *instance, const char *reque
         status, "detail", problem_quotable(p->arena, p->detail ? p->detail : problem_title(status)),
         "instance", problem_quotable(p->arena, instance), "request_id",
         problem_quotable(p->arena, request_id));
+    if (body != NULL && p->members != NULL)
+        json_object_update(body, p->members);
     if (body == NULL || p->nfields == 0)
         return body;
     json_t *errors = json_array();

@@ -29,6 +29,7 @@ typedef struct problem {
     problem_field_t *fields; /* 422 only; the first PROBLEM_FIELDS_MAX of them */
     size_t nfields;          /* how many were reported, kept or not */
     size_t fields_cap;
+    json_t *members; /* members added to the body (/readyz: groups); NULL = none */
 } problem_t;
 
 /* Records an error (the first one wins; later calls keep the first status
@@ -55,7 +56,8 @@ void problem_line_field(problem_t *p, long line, const char *field, const char *
 const char *problem_title(int status);
 
 /* Builds the problem+json body: {type, title, status, detail, instance,
- * request_id} plus `errors` when fields were recorded. Every string is
+ * request_id} plus `errors` when fields were recorded and the members of
+ * p->members (borrowed) when set. Every string is
  * quoted whatever its bytes: a byte that is not part of valid UTF-8 (a
  * decoded path or query may hold any) is written %XX, in the arena of p.
  * Returns a new reference the caller owns, NULL only when out of memory.

@@ -38,11 +38,12 @@ typedef struct request {
     size_t nquery;
     const char *captures[REQUEST_MAX_CAPTURES]; /* {id} segments of the route */
     size_t ncaptures;
-    uint64_t body_hash; /* FNV-1a of the body bytes read so far */
-    size_t body_read;   /* how many body bytes were read */
-    bool body_broken;   /* the stream failed before its end */
-    bool body_too_slow; /* ... because it was cut for its pace (408) */
-    int64_t started_ms; /* CLOCK_MONOTONIC when the request was read */
+    const void *route_arg; /* the matched route's arg (router.h), NULL if none */
+    uint64_t body_hash;    /* FNV-1a of the body bytes read so far */
+    size_t body_read;      /* how many body bytes were read */
+    bool body_broken;      /* the stream failed before its end */
+    bool body_too_slow;    /* ... because it was cut for its pace (408) */
+    int64_t started_ms;    /* CLOCK_MONOTONIC when the request was read */
 } request_t;
 
 /* Sets how slow a body may arrive, for every request of this process

@@ -57,6 +57,7 @@ const route_t *route_match(const route_t *table, request_t *req, problem_t *p)
         if (route_method_is(r, req->method)) {
             req->ncaptures =
                 (size_t)route_pattern_match(req->arena, r->pattern, req->path, req->captures);
+            req->route_arg = r->arg;
             return r;
         }
         if (strlen(allow) + strlen(r->method) + 3 < sizeof(allow)) {

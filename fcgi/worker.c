@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "db.h"
+#include "health.h"
 #include "idempotency.h"
 #include "log.h"
 
@@ -54,7 +55,7 @@ static double worker_ms_since(const struct timespec *start)
            (double)(now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
-void worker_handle(const group_t *group, FCGX_Request *fcgx, arena_t *arena)
+void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena)
 {
     struct timespec start;
     problem_t p = {.arena = arena};
@@ -63,7 +64,7 @@ void worker_handle(const group_t *group, FCGX_Request *fcgx, arena_t *arena)
 
     clock_gettime(CLOCK_MONOTONIC, &start);
     if (request_init(&req, fcgx, arena, &p) == 0) {
-        const route_t *route = route_match(group->routes, &req, &p);
+        const route_t *route = route_match(routes, &req, &p);
         if (route != NULL && idempotency_run(route, &req, &res, &p) != 0 && p.status == 0)
             problem_set(&p, 500, "The server failed to answer this request.");
     }
@@ -100,7 +101,7 @@ static int worker_signals(sigset_t *wait_mask)
     return 0;
 }
 
-int worker_run(const group_t *group, int listen_fd, long max_requests)
+int worker_run(const char *group, const route_t *routes, int listen_fd, long max_requests)
 {
     sigset_t wait_mask;
     FCGX_Request fcgx;
@@ -122,8 +123,10 @@ int worker_run(const group_t *group, int listen_fd, long max_requests)
     }
     while (!worker_stopping && (max_requests == 0 || served < max_requests)) {
         struct epoll_event ready;
-        int n = epoll_pwait(epfd, &ready, 1, -1, &wait_mask);
-        if (n < 0 && errno == EINTR)
+        long beat = health_beat(group, &arena);
+        arena_reset(&arena);
+        int n = epoll_pwait(epfd, &ready, 1, (int)beat, &wait_mask);
+        if (n == 0 || (n < 0 && errno == EINTR))
             continue;
         if (n < 0) {
             log_error("epoll_pwait: %s", strerror(errno));
@@ -138,7 +141,7 @@ int worker_run(const group_t *group, int listen_fd, long max_requests)
             exit_code = WORKER_EXIT_ACCEPT;
             break;
         }
-        worker_handle(group, &fcgx, &arena);
+        worker_handle(routes, &fcgx, &arena);
         FCGX_Finish_r(&fcgx);
         arena_reset(&arena);
         served++;

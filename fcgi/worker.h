@@ -2,7 +2,6 @@
 #ifndef FLEETDASH_WORKER_H
 #define FLEETDASH_WORKER_H
 
-#include "job.h"
 #include "router.h"
 
 /* Exit codes of a worker, told apart by the master. */
@@ -10,20 +9,11 @@
 #define WORKER_EXIT_INIT   78 /* could not start: a crash, counted as one */
 #define WORKER_EXIT_ACCEPT 79 /* the listening socket broke */
 
-/* A group: the name given to --group and what its workers do. Exactly one
- * of routes and job is set.
- * routes: a route group's table; its workers serve FastCGI requests
- * job:    a job group's job; its workers run it (job.h), with no socket */
-typedef struct group {
-    const char *name;
-    const route_t *routes;
-    const job_t *job;
-} group_t;
-
-/* Serves requests from listen_fd until SIGTERM or SIGINT (the request in
- * flight is finished first) or until max_requests were served (0 = no
- * limit). Returns the process exit code. */
-int worker_run(const group_t *group, int listen_fd, long max_requests);
+/* Serves requests from listen_fd with the route table routes until SIGTERM
+ * or SIGINT (the request in flight is finished first) or until
+ * max_requests were served (0 = no limit); beats for group between
+ * requests (health.h). Returns the process exit code. */
+int worker_run(const char *group, const route_t *routes, int listen_fd, long max_requests);
 
 /* Makes jansson allocate from arena (every request starts with its own
  * arena) and returns the arena it used so far. A handler that parses many
@@ -34,6 +24,6 @@ arena_t *worker_json_arena_swap(arena_t *arena);
 /* Answers one request already accepted on fcgx: parses it, routes it, calls
  * the handler, writes the response or the problem, logs one line. Exposed
  * for tests; never fails (every failure becomes an answer). */
-void worker_handle(const group_t *group, FCGX_Request *fcgx, arena_t *arena);
+void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena);
 
 #endif

@@ -477,10 +477,14 @@ static int agg_answer(request_t *req, response_t *res, problem_t *p, const db_st
     return 0;
 }
 
-/* Serves endpoint e: path, then unknown parameters (400), then their values
- * (422, every bad one), then one statement. */
-static int agg_run(request_t *req, response_t *res, problem_t *p, const agg_endpoint_t *e)
+/* ---------------------------------------------------------------- handlers */
+
+/* Serves the endpoint of its route row (req->route_arg, an agg_endpoint_t):
+ * path, then unknown parameters (400), then their values (422, every bad
+ * one), then one statement. */
+static int agg_serve(request_t *req, response_t *res, problem_t *p)
 {
+    const agg_endpoint_t *e = req->route_arg;
     json_t *q = json_object();
     int rc = -1;
 
@@ -495,62 +499,6 @@ static int agg_run(request_t *req, response_t *res, problem_t *p, const agg_endp
 done:
     json_decref(q);
     return rc;
-}
-
-/* ---------------------------------------------------------------- handlers */
-
-/* GET /executions/summary: totals, rates, latency percentiles, cost, tokens. */
-static int executions_summary(request_t *req, response_t *res, problem_t *p)
-{
-    return agg_run(req, res, p, &agg_summary);
-}
-
-/* GET /executions/timeseries: gap-filled buckets, optionally per group. */
-static int executions_timeseries(request_t *req, response_t *res, problem_t *p)
-{
-    return agg_run(req, res, p, &agg_timeseries);
-}
-
-/* GET /agents/summary: status and figures of every active agent. */
-static int agents_summary(request_t *req, response_t *res, problem_t *p)
-{
-    return agg_run(req, res, p, &agg_agents);
-}
-
-/* GET /agents/{id}/metrics: one agent's item and summary; 404 unknown agent. */
-static int agent_metrics(request_t *req, response_t *res, problem_t *p)
-{
-    return agg_run(req, res, p, &agg_agent_metrics);
-}
-
-/* GET /health: system status, agent counts, open work, conditions in words. */
-static int system_health(request_t *req, response_t *res, problem_t *p)
-{
-    return agg_run(req, res, p, &agg_health);
-}
-
-/* GET /errors/breakdown: errors by category with trends. */
-static int errors_breakdown(request_t *req, response_t *res, problem_t *p)
-{
-    return agg_run(req, res, p, &agg_errors);
-}
-
-/* GET /costs/breakdown: cost by agent or model. */
-static int costs_breakdown(request_t *req, response_t *res, problem_t *p)
-{
-    return agg_run(req, res, p, &agg_costs);
-}
-
-/* GET /metrics/{name}: value, trend and sparkline of one metric. */
-static int metric_trend(request_t *req, response_t *res, problem_t *p)
-{
-    return agg_run(req, res, p, &agg_metric);
-}
-
-/* GET /heatmap: weekday x hour of day. */
-static int heatmap(request_t *req, response_t *res, problem_t *p)
-{
-    return agg_run(req, res, p, &agg_heatmap);
 }
 
 /* GET /dashboards/{id}/widgets/{widget_id}/data: the data of one widget from
@@ -577,16 +525,49 @@ done:
 
 /* ---------------------------------------------------------------- routes */
 
+/* Every endpoint but widget data is agg_serve with its agg_endpoint_t:
+ * GET /executions/summary     totals, rates, latency percentiles, cost, tokens
+ * GET /executions/timeseries  gap-filled buckets, optionally per group
+ * GET /agents/summary         status and figures of every active agent
+ * GET /agents/{id}/metrics    one agent's item and summary; 404 unknown agent
+ * GET /health                 system status, agent counts, open work, conditions
+ * GET /errors/breakdown       errors by category with trends
+ * GET /costs/breakdown        cost by agent or model
+ * GET /metrics/{name}         value, trend and sparkline of one metric
+ * GET /heatmap                weekday x hour of day */
 const route_t aggregates_routes[] = {
-    {"GET", "/api/v1/executions/summary", executions_summary, 0},
-    {"GET", "/api/v1/executions/timeseries", executions_timeseries, 0},
-    {"GET", "/api/v1/agents/summary", agents_summary, 0},
-    {"GET", "/api/v1/agents/{id}/metrics", agent_metrics, 0},
-    {"GET", "/api/v1/health", system_health, 0},
-    {"GET", "/api/v1/errors/breakdown", errors_breakdown, 0},
-    {"GET", "/api/v1/costs/breakdown", costs_breakdown, 0},
-    {"GET", "/api/v1/metrics/{name}", metric_trend, 0},
-    {"GET", "/api/v1/heatmap", heatmap, 0},
-    {"GET", "/api/v1/dashboards/{id}/widgets/{widget_id}/data", widget_data, 0},
-    HEALTH_ROUTES,
+    {.method = "GET",
+     .pattern = "/api/v1/executions/summary",
+     .handler = agg_serve,
+     .arg = &agg_summary},
+    {.method = "GET",
+     .pattern = "/api/v1/executions/timeseries",
+     .handler = agg_serve,
+     .arg = &agg_timeseries},
+    {.method = "GET",
+     .pattern = "/api/v1/agents/summary",
+     .handler = agg_serve,
+     .arg = &agg_agents},
+    {.method = "GET",
+     .pattern = "/api/v1/agents/{id}/metrics",
+     .handler = agg_serve,
+     .arg = &agg_agent_metrics},
+    {.method = "GET", .pattern = "/api/v1/health", .handler = agg_serve, .arg = &agg_health},
+    {.method = "GET",
+     .pattern = "/api/v1/errors/breakdown",
+     .handler = agg_serve,
+     .arg = &agg_errors},
+    {.method = "GET",
+     .pattern = "/api/v1/costs/breakdown",
+     .handler = agg_serve,
+     .arg = &agg_costs},
+    {.method = "GET",
+     .pattern = "/api/v1/metrics/{name}",
+     .handler = agg_serve,
+     .arg = &agg_metric},
+    {.method = "GET", .pattern = "/api/v1/heatmap", .handler = agg_serve, .arg = &agg_heatmap},
+    {.method = "GET",
+     .pattern = "/api/v1/dashboards/{id}/widgets/{widget_id}/data",
+     .handler = widget_data},
+    {.method = NULL},
 };

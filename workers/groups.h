@@ -1,24 +1,11 @@
-/* groups.h - the route tables of the route groups, and the rows they share */
+/* groups.h - what the groups export to the table of groups (main.c) and to each other */
 #ifndef FLEETDASH_GROUPS_H
 #define FLEETDASH_GROUPS_H
 
-#include "../fcgi/job.h"
-#include "../fcgi/router.h"
+#include "../fcgi/group.h"
 
-/* GET /healthz: the worker answers, without touching the database. */
-int health_live(request_t *req, response_t *res, problem_t *p);
-
-/* GET /readyz: the worker answers and the database answers SELECT 1. */
-int health_ready(request_t *req, response_t *res, problem_t *p);
-
-/* Rows every group's table ends with. */
-/* clang-format off */
-#define HEALTH_ROUTES                          \
-    {"GET", "/healthz", health_live, 0},       \
-    {"GET", "/readyz", health_ready, 0},       \
-    {NULL, NULL, NULL, 0}
-/* clang-format on */
-
+/* Route tables end with a row whose method is NULL; the runtime adds
+ * /healthz and /readyz to every group's (fcgi/health.h). */
 extern const route_t aggregates_routes[];
 
 /* The words of the aggregates (aggregates.c), NULL-terminated; widget
@@ -30,9 +17,17 @@ extern const char *const aggregates_heatmap_metrics[];
 
 extern const route_t dashboards_routes[];
 extern const route_t hello_routes[];
-extern const route_t ingest_routes[];
+extern const route_t ingest_routes[];   /* ingest.c: executions */
+extern const route_t registry_routes[]; /* registry.c: agents ... experiments */
 
-/* The job of the `maintenance` group (maintenance.c): no routes, no socket. */
+/* The job of the `maintenance` group (maintenance.c): no routes, no socket,
+ * and its options (the refresh interval). */
 extern const job_t maintenance_job;
+extern const group_option_t maintenance_options[];
+
+/* The `streams` group's options (streams.c: how slow a body may arrive)
+ * and its start, which applies them. */
+extern const group_option_t streams_options[];
+void streams_start(void);
 
 #endif

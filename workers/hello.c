@@ -9,6 +9,6 @@ static int hello_world(request_t *req, response_t *res, problem_t *p)
 }
 
 const route_t hello_routes[] = {
-    {"GET", "/hello", hello_world, 0},
-    HEALTH_ROUTES,
+    {.method = "GET", .pattern = "/hello", .handler = hello_world},
+    {.method = NULL},
 };

@@ -7,24 +7,6 @@
 
 #include "groups.h"
 
-/* registry.c */
-int agents_create(request_t *req, response_t *res, problem_t *p);
-int agents_list(request_t *req, response_t *res, problem_t *p);
-int agents_get(request_t *req, response_t *res, problem_t *p);
-int agents_patch(request_t *req, response_t *res, problem_t *p);
-int agents_heartbeat(request_t *req, response_t *res, problem_t *p);
-int versions_create(request_t *req, response_t *res, problem_t *p);
-int versions_activate(request_t *req, response_t *res, problem_t *p);
-int evaluations_create(request_t *req, response_t *res, problem_t *p);
-int problems_create(request_t *req, response_t *res, problem_t *p);
-int problems_patch(request_t *req, response_t *res, problem_t *p);
-int deployments_create(request_t *req, response_t *res, problem_t *p);
-int deployments_patch(request_t *req, response_t *res, problem_t *p);
-int proposals_create(request_t *req, response_t *res, problem_t *p);
-int proposals_patch(request_t *req, response_t *res, problem_t *p);
-int experiments_create(request_t *req, response_t *res, problem_t *p);
-int experiments_patch(request_t *req, response_t *res, problem_t *p);
-
 /* ingest.c */
 int executions_create(request_t *req, response_t *res, problem_t *p);
 

@@ -33,6 +33,19 @@ typedef struct maintenance_tally {
     double since;      /* start of the period, monotonic seconds */
 } maintenance_tally_t;
 
+/* --refresh-interval: milliseconds between two refreshes. */
+static long maintenance_interval_ms = 1000;
+
+const group_option_t maintenance_options[] = {
+    {.name = "refresh-interval",
+     .env = "FLEETDASH_REFRESH_INTERVAL",
+     .help = "ms between rollup refreshes (default 1000)",
+     .min = 10,
+     .max = 3600000,
+     .value = &maintenance_interval_ms},
+    {.name = NULL},
+};
+
 static maintenance_tally_t maintenance_tally;
 static bool maintenance_started;
 static int maintenance_failures;      /* rounds in a row whose refresh failed */
@@ -132,7 +145,7 @@ static long maintenance_pause(long interval_ms, const problem_t *p)
 
 /* One round: rollup_refresh(), the delta tables' vacuum and
  * idempotency_expire() when due. */
-static long maintenance_round(const job_settings_t *settings, arena_t *arena)
+static job_wait_t maintenance_round(arena_t *arena)
 {
     problem_t p = {.arena = arena};
     double start = maintenance_now();
@@ -144,7 +157,7 @@ static long maintenance_round(const job_settings_t *settings, arena_t *arena)
         maintenance_expire_due = start;
         db_log_outages_once(true);
         log_info("refreshing the rollups every %ld ms, expiring idempotency keys every hour",
-                 settings->interval_ms);
+                 maintenance_interval_ms);
     }
     if (maintenance_call(&maintenance_refresh, &rows, &p) == 0) {
         double ms = (maintenance_now() - start) * 1e3;
@@ -163,7 +176,7 @@ static long maintenance_round(const job_settings_t *settings, arena_t *arena)
         maintenance_failures++;
     }
     maintenance_summary(maintenance_now(), false);
-    return maintenance_pause(settings->interval_ms, &p);
+    return (job_wait_t){.ms = maintenance_pause(maintenance_interval_ms, &p), .fd = -1};
 }
 
 static void maintenance_stop(void)
@@ -171,4 +184,5 @@ static void maintenance_stop(void)
     maintenance_summary(maintenance_now(), true);
 }
 
-const job_t maintenance_job = {maintenance_round, maintenance_stop};
+const job_t maintenance_job = {
+    .name = "rollups", .round = maintenance_round, .stop = maintenance_stop};

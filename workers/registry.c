@@ -410,9 +410,11 @@ done:
     return rc;
 }
 
-/* Serves the write endpoint w: ids, body, one statement, one row. */
-static int registry_write(request_t *req, response_t *res, problem_t *p, const registry_write_t *w)
+/* Serves the write of its route row (req->route_arg, a registry_write_t):
+ * ids, body, one statement, one row. */
+static int registry_write(request_t *req, response_t *res, problem_t *p)
 {
+    const registry_write_t *w = req->route_arg;
     const char *params[REQUEST_MAX_CAPTURES + 1];
     json_t *body = NULL;
     size_t n;
@@ -459,7 +461,7 @@ static int agents_list_params(request_t *req, const char **params, long *limit, 
 
 /* GET /agents ?active=&limit=&cursor=: {items: [Agent], next_cursor}, by name
  * then id. 400 naming each bad parameter. */
-int agents_list(request_t *req, response_t *res, problem_t *p)
+static int agents_list(request_t *req, response_t *res, problem_t *p)
 {
     const char *params[4];
     PGresult *rows = NULL;
@@ -481,15 +483,8 @@ done:
     return rc;
 }
 
-/* POST /agents: registers an agent (201 + Location) or, when the name
- * exists, applies the members sent to it (200). Body: Agent. */
-int agents_create(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_agent_register);
-}
-
 /* GET /agents/{id}: the Agent, or 404. */
-int agents_get(request_t *req, response_t *res, problem_t *p)
+static int agents_get(request_t *req, response_t *res, problem_t *p)
 {
     int rc = captured_ids(req, agent_nouns, p);
 
@@ -499,16 +494,9 @@ int agents_get(request_t *req, response_t *res, problem_t *p)
     return rc;
 }
 
-/* PATCH /agents/{id}: applies the members sent; 404 unknown agent, 409
- * name of another agent. Body: Agent. */
-int agents_patch(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_agent_patch);
-}
-
 /* POST /agents/{id}/heartbeat, body optional ({state, current_task}): 204;
  * last_heartbeat_at = now(), and what was sent. One UPDATE; 404 unknown agent. */
-int agents_heartbeat(request_t *req, response_t *res, problem_t *p)
+static int agents_heartbeat(request_t *req, response_t *res, problem_t *p)
 {
     json_t *body = NULL;
     PGresult *rows = NULL;
@@ -539,78 +527,65 @@ done:
     return rc;
 }
 
-/* POST /agents/{id}/versions: 201 AgentVersion + Location; 404 unknown
- * agent, 409 version string taken. */
-int versions_create(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_version_create);
-}
+/* ---------------------------------------------------------------- routes */
 
-/* POST /agents/{id}/versions/{version_id}/activate: 200 AgentVersion, now
- * the only active version of its agent; 404 unknown agent or version. */
-int versions_activate(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_version_activate);
-}
-
-/* ---------------------------------------------------------------- the fleet's records */
-
-/* POST /evaluations: 201 Evaluation, or 200 when it replaced one; 422 on
- * execution_id for an unknown execution. */
-int evaluations_create(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_evaluation_record);
-}
-
-/* POST /problems: 201 Problem (open); 422 on an unknown agent_id or
- * execution_id. */
-int problems_create(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_problem_create);
-}
-
-/* PATCH /problems/{id}: 200 Problem; resolved_at follows status. */
-int problems_patch(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_problem_patch);
-}
-
-/* POST /deployments: 201 Deployment (in_progress); 422 on unknown agent or
- * versions not of that agent, 409 when the agent has an unfinished one. */
-int deployments_create(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_deployment_create);
-}
-
-/* PATCH /deployments/{id}: 200 Deployment; 409 once it is finished. */
-int deployments_patch(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_deployment_patch);
-}
-
-/* POST /proposals: 201 Proposal (pending); 422 on unknown problem_id or
- * agent_id. */
-int proposals_create(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_proposal_create);
-}
-
-/* PATCH /proposals/{id}: 200 Proposal; decided_at follows status. */
-int proposals_patch(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_proposal_patch);
-}
-
-/* POST /experiments: 201 Experiment (draft); 422 unknown agent, 409 name
- * taken for that agent. */
-int experiments_create(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_experiment_create);
-}
-
-/* PATCH /experiments/{id}: 200 Experiment; started_at and ended_at follow
- * status; 409 when one that never ran would complete. */
-int experiments_patch(request_t *req, response_t *res, problem_t *p)
-{
-    return registry_write(req, res, p, &write_experiment_patch);
-}
+/* Every write is registry_write with its registry_write_t:
+ * POST  /agents                       201 Agent + Location, or 200 when the
+ *                                     name exists (the members sent applied)
+ * PATCH /agents/{id}                  404 unknown agent, 409 name of another
+ * POST  /agents/{id}/versions         201 AgentVersion + Location; 404
+ *                                     unknown agent, 409 version string taken
+ * POST  .../versions/{vid}/activate   200 AgentVersion, now the only active
+ *                                     version of its agent; 404 unknown ids
+ * POST  /evaluations                  201 Evaluation, or 200 when it replaced
+ *                                     one; 422 on execution_id unknown
+ * POST  /problems                     201 Problem (open); 422 on an unknown
+ *                                     agent_id or execution_id
+ * PATCH /problems/{id}                200 Problem; resolved_at follows status
+ * POST  /deployments                  201 Deployment (in_progress); 422 on
+ *                                     unknown agent or versions not of that
+ *                                     agent, 409 when one is unfinished
+ * PATCH /deployments/{id}             200 Deployment; 409 once finished
+ * POST  /proposals                    201 Proposal (pending); 422 on unknown
+ *                                     problem_id or agent_id
+ * PATCH /proposals/{id}               200 Proposal; decided_at follows status
+ * POST  /experiments                  201 Experiment (draft); 422 unknown
+ *                                     agent, 409 name taken for that agent
+ * PATCH /experiments/{id}             200 Experiment; started_at and ended_at
+ *                                     follow status; 409 when one that never
+ *                                     ran would complete */
+/* clang-format off */
+const route_t registry_routes[] = {
+    {.method = "POST", .pattern = AGENTS_BASE, .handler = registry_write,
+     .flags = ROUTE_IDEMPOTENT, .arg = &write_agent_register},
+    {.method = "GET", .pattern = AGENTS_BASE, .handler = agents_list},
+    {.method = "GET", .pattern = AGENTS_BASE "/{id}", .handler = agents_get},
+    {.method = "PATCH", .pattern = AGENTS_BASE "/{id}", .handler = registry_write,
+     .arg = &write_agent_patch},
+    {.method = "POST", .pattern = AGENTS_BASE "/{id}/heartbeat", .handler = agents_heartbeat,
+     .flags = ROUTE_IDEMPOTENT},
+    {.method = "POST", .pattern = AGENTS_BASE "/{id}/versions", .handler = registry_write,
+     .flags = ROUTE_IDEMPOTENT, .arg = &write_version_create},
+    {.method = "POST", .pattern = AGENTS_BASE "/{id}/versions/{version_id}/activate",
+     .handler = registry_write, .flags = ROUTE_IDEMPOTENT, .arg = &write_version_activate},
+    {.method = "POST", .pattern = "/api/v1/evaluations", .handler = registry_write,
+     .flags = ROUTE_IDEMPOTENT, .arg = &write_evaluation_record},
+    {.method = "POST", .pattern = "/api/v1/problems", .handler = registry_write,
+     .flags = ROUTE_IDEMPOTENT, .arg = &write_problem_create},
+    {.method = "PATCH", .pattern = "/api/v1/problems/{id}", .handler = registry_write,
+     .arg = &write_problem_patch},
+    {.method = "POST", .pattern = "/api/v1/deployments", .handler = registry_write,
+     .flags = ROUTE_IDEMPOTENT, .arg = &write_deployment_create},
+    {.method = "PATCH", .pattern = "/api/v1/deployments/{id}", .handler = registry_write,
+     .arg = &write_deployment_patch},
+    {.method = "POST", .pattern = "/api/v1/proposals", .handler = registry_write,
+     .flags = ROUTE_IDEMPOTENT, .arg = &write_proposal_create},
+    {.method = "PATCH", .pattern = "/api/v1/proposals/{id}", .handler = registry_write,
+     .arg = &write_proposal_patch},
+    {.method = "POST", .pattern = "/api/v1/experiments", .handler = registry_write,
+     .flags = ROUTE_IDEMPOTENT, .arg = &write_experiment_create},
+    {.method = "PATCH", .pattern = "/api/v1/experiments/{id}", .handler = registry_write,
+     .arg = &write_experiment_patch},
+    {.method = NULL},
+};
+/* clang-format on */

@@ -446,14 +446,15 @@ class Database:
         """Row count and content checksum of every user table but the
         rollups and their bookkeeping (rollup_*): derived data that the
         stack's maintenance group refreshes every second, whatever a test
-        does."""
+        does; nor group_heartbeats, which every group's workers move
+        every few seconds (/readyz)."""
         tables = self.rows(
             "SELECT n.nspname, c.relname FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p') "
             "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' "
-            "AND c.relname NOT LIKE 'rollup\\_%' "
+            "AND c.relname NOT LIKE 'rollup\\_%' AND c.relname <> 'group_heartbeats' "
             "ORDER BY 1, 2")
         result = {}
         for schema, table in tables:

@@ -36,12 +36,14 @@ static int h_widget(request_t *req, response_t *res, problem_t *p)
 }
 
 static const route_t table[] = {
-    {"GET", "/api/v1/dashboards", h_list, 0},
-    {"GET", "/api/v1/dashboards/default", h_default, 0},
-    {"GET", "/api/v1/dashboards/{id}", h_get, 0},
-    {"PUT", "/api/v1/dashboards/{id}", h_put, 0},
-    {"GET", "/api/v1/dashboards/{id}/widgets/{widget_id}", h_widget, 0},
-    {NULL, NULL, NULL, 0},
+    {.method = "GET", .pattern = "/api/v1/dashboards", .handler = h_list},
+    {.method = "GET", .pattern = "/api/v1/dashboards/default", .handler = h_default},
+    {.method = "GET", .pattern = "/api/v1/dashboards/{id}", .handler = h_get},
+    {.method = "PUT", .pattern = "/api/v1/dashboards/{id}", .handler = h_put},
+    {.method = "GET",
+     .pattern = "/api/v1/dashboards/{id}/widgets/{widget_id}",
+     .handler = h_widget},
+    {.method = NULL},
 };
 
 static arena_t arena;

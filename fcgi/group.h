@@ -1,0 +1,58 @@
+/* group.h - a group as the runtime knows it: a name, routes, a job, options */
+#ifndef FLEETDASH_GROUP_H
+#define FLEETDASH_GROUP_H
+
+#include <stdbool.h>
+
+#include "job.h"
+#include "router.h"
+
+/* One option of a group, a whole number: --NAME N on the command line or
+ * ENV=N in the environment (the flag wins). Options end with a row whose
+ * name is NULL.
+ * name:  the flag without its dashes ("refresh-interval")
+ * env:   the environment variable ("FLEETDASH_REFRESH_INTERVAL")
+ * help:  one line for --help, default included
+ * min, max: the values accepted; anything else is a usage error (64)
+ * value: the group's variable; holds the default until an option sets it */
+typedef struct group_option {
+    const char *name;
+    const char *env;
+    const char *help;
+    long min, max;
+    long *value;
+} group_option_t;
+
+/* A group: one row of the table main hands to fleetdashd_main. The table
+ * ends with a row whose name is NULL.
+ * name:     what --group names; also its socket's and log's name
+ * routes:   its route tables, NULL-terminated, joined in order into the one
+ *           table its workers route with (fleetdashd.c adds /healthz and
+ *           /readyz); NULL = no routes, no socket
+ * job:      its job (job.h), run by job->workers workers of its own beside
+ *           the route workers; NULL = none. routes or job, or both.
+ * workers:  the default of --workers: route workers, or in a group without
+ *           routes the job's workers
+ * optional: /readyz does not wait for it (a benchmark group)
+ * options:  its own options; NULL = none
+ * start:    called once in the master after the options are read, before
+ *           any worker forks (to apply them); NULL = none */
+typedef struct group {
+    const char *name;
+    const route_t *const *routes;
+    const job_t *job;
+    int workers;
+    bool optional;
+    const group_option_t *options;
+    void (*start)(void);
+} group_t;
+
+/* The program: reads the options (flags or FLEETDASH_* variables) for the
+ * group named by --group among groups, and runs its master; or with
+ * --routes prints every group's routes and jobs, one per line ("GROUP
+ * METHOD PATH", "GROUP job NAME"), with --help the usage. Returns the
+ * process exit code: 64 on a usage error, 69 when the socket cannot be
+ * opened, 2 out of memory, else master_run's. groups must outlive it. */
+int fleetdashd_main(int argc, char **argv, const group_t *groups);
+
+#endif

@@ -1,0 +1,33 @@
+/* main.c - fleetdashd's main and the table of groups: a group is a source in workers/ and a row
+ * here */
+#include "groups.h"
+
+static const route_t *const aggregates_tables[] = {aggregates_routes, NULL};
+static const route_t *const dashboards_tables[] = {dashboards_routes, NULL};
+static const route_t *const hello_tables[] = {hello_routes, NULL};
+static const route_t *const ingest_tables[] = {ingest_routes, registry_routes, NULL};
+
+/* The groups; one master per group (group.h says what each member means).
+ * tests/e2e/test_routes.py checks that nginx.conf, deploy/stack.sh,
+ * deploy/README.md and docs/openapi.yaml agree with this table. */
+static const group_t fleetdashd_groups[] = {
+    {.name = "aggregates", .routes = aggregates_tables, .workers = 4},
+    {.name = "dashboards", .routes = dashboards_tables, .workers = 4},
+    /* the FastCGI baseline of the benchmarks: /readyz does not wait for it */
+    {.name = "hello", .routes = hello_tables, .workers = 4, .optional = true},
+    {.name = "ingest", .routes = ingest_tables, .workers = 4},
+    {.name = "maintenance", .job = &maintenance_job, .workers = 1, .options = maintenance_options},
+    /* ingest's routes again, for NDJSON streams (nginx.conf): a slow stream
+     * holds a worker of its own, never one that small requests wait for */
+    {.name = "streams",
+     .routes = ingest_tables,
+     .workers = 4,
+     .options = streams_options,
+     .start = streams_start},
+    {.name = NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return fleetdashd_main(argc, argv, fleetdashd_groups);
+}
