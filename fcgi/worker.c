@@ -20,7 +20,10 @@ static volatile sig_atomic_t worker_stopping;
 
 /* jansson allocates from the request arena: a whole response tree is freed by
  * one arena_reset(), not piece by piece. So no jansson value may outlive the
- * request that made it. */
+ * request that made it. References are still counted as jansson's rules say
+ * (json_decref where a reference is owned): the sanitizer build leaves
+ * jansson on malloc (FLEETDASH_JSON_MALLOC), where a reference counted wrong
+ * is a leak or a use after free that AddressSanitizer reports. */
 static arena_t *worker_json_arena;
 
 static void *worker_json_alloc(size_t size)
@@ -31,6 +34,15 @@ static void *worker_json_alloc(size_t size)
 static void worker_json_free(void *ptr)
 {
     (void)ptr; /* freed with the arena */
+}
+
+bool worker_json_on_malloc(void)
+{
+#ifdef FLEETDASH_JSON_MALLOC
+    return true;
+#else
+    return false;
+#endif
 }
 
 arena_t *worker_json_arena_swap(arena_t *arena)
@@ -111,7 +123,8 @@ int worker_run(const char *group, const route_t *routes, int listen_fd, long max
 
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     worker_json_arena = &arena;
-    json_set_alloc_funcs(worker_json_alloc, worker_json_free);
+    if (!worker_json_on_malloc())
+        json_set_alloc_funcs(worker_json_alloc, worker_json_free);
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = listen_fd};
     if (worker_signals(&wait_mask) != 0 || FCGX_Init() != 0 || epfd < 0 ||

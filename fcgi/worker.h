@@ -2,6 +2,7 @@
 #ifndef FLEETDASH_WORKER_H
 #define FLEETDASH_WORKER_H
 
+#include <stdbool.h>
 #include "router.h"
 
 /* Exit codes of a worker, told apart by the master. */
@@ -14,6 +15,13 @@
  * max_requests were served (0 = no limit); beats for group between
  * requests (health.h). Returns the process exit code. */
 int worker_run(const char *group, const route_t *routes, int listen_fd, long max_requests);
+
+/* True in the sanitizer build, where jansson allocates with malloc and
+ * json_decref frees (so that AddressSanitizer sees reference counting
+ * mistakes); false otherwise: values live in the request's arena and
+ * json_decref frees nothing. Code that relies on an arena reset instead of
+ * json_decref (a stream's per-line arena) decrefs when this is true. */
+bool worker_json_on_malloc(void);
 
 /* Makes jansson allocate from arena (every request starts with its own
  * arena) and returns the arena it used so far. A handler that parses many

@@ -94,6 +94,8 @@ static void body_line(ingest_t *in, long line, char *text, size_t len)
         ingest_take_bad(in, line, "must be a JSON object");
     else
         ingest_take(in, line, e);
+    if (worker_json_on_malloc())
+        json_decref(e); /* else the line arena's reset frees it */
     worker_json_arena_swap(previous);
     arena_reset(&in->line_arena);
 }
