@@ -83,7 +83,7 @@ int cursor_decode(arena_t *arena, const char *token, const char **parts, size_t 
 
 int cursor_refuse(problem_t *p)
 {
-    problem_set(p, 400, "The query parameter cursor is invalid.");
+    problem_fail(p, PROBLEM_MALFORMED, "The query parameter cursor is invalid.");
     problem_field(p, "cursor", "is not a cursor this server gave out");
     return -1;
 }
@@ -110,7 +110,8 @@ int cursor_page_params(request_t *req, const char *const *filters, size_t nkey, 
         snprintf(known + strlen(known), sizeof(known) - strlen(known), ", %s", *f);
     for (size_t i = 0; i < req->nquery; i++) {
         if (!cursor_is_known(req->query[i].name, filters)) {
-            problem_set(p, 400, "Unknown query parameter \"%s\".", req->query[i].name);
+            problem_fail(p, PROBLEM_MALFORMED, "Unknown query parameter \"%s\".",
+                         req->query[i].name);
             problem_field(p, req->query[i].name, "is not a known parameter (%s)", known);
         }
     }
@@ -118,7 +119,7 @@ int cursor_page_params(request_t *req, const char *const *filters, size_t nkey, 
     page->limit = limit ? strtol(limit, &end, 10) : CURSOR_PAGE_DEFAULT;
     if (limit != NULL &&
         (*limit == '\0' || *end != '\0' || page->limit < 1 || page->limit > CURSOR_PAGE_MAX)) {
-        problem_set(p, 400, "The query parameter limit is invalid.");
+        problem_fail(p, PROBLEM_MALFORMED, "The query parameter limit is invalid.");
         problem_field(p, "limit", "must be a whole number from 1 to %d", CURSOR_PAGE_MAX);
     }
     if (cursor != NULL && (nkey > CURSOR_MAX_PARTS || nkey == 0 ||

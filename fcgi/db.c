@@ -10,14 +10,15 @@
 #include "cache.h"
 #include "log.h"
 
-/* Maps SQLSTATEs (or their two-character class, written "08***") to HTTP.
+/* Maps SQLSTATEs (or their two-character class, written "08***") to the
+ * kind of problem the client is told of.
  * sqlstate: five characters; '*' matches any character
- * status:   HTTP status of the answer
+ * kind:     what the client is told went wrong (problem.h maps it to HTTP)
  * detail:   what we tell the client; NULL = the database's own message
  *           (only for errors our SQL functions raise on purpose) */
 typedef struct db_error_map {
     const char *sqlstate;
-    int status;
+    problem_kind_t kind;
     const char *detail;
 } db_error_map_t;
 
@@ -25,20 +26,23 @@ typedef struct db_error_map {
  * class of our own outside the ranges the SQL standard keeps for itself
  * (0-4, A-H), and not one PostgreSQL uses (as PostgREST uses PT). */
 static const db_error_map_t db_error_maps[] = {
-    {"UF404", 404, NULL},
-    {"UF409", 409, NULL},
-    {"UF412", 412, NULL},
-    {"UF422", 422, NULL},
-    {"23505", 409, "The change conflicts with existing data (a unique value is taken)."},
-    {"23503", 409, "The change refers to something that does not exist or is still referenced."},
-    {"23514", 422, "A value is outside its allowed range."},
-    {"22***", 422, "A value cannot be stored as given."},
-    {"40001", 503, "The database could not serialise concurrent changes; retry."},
-    {"40P01", 503, "The database detected a deadlock between concurrent changes; retry."},
-    {"08***", 503, "The database is unavailable."},
-    {"53***", 503, "The database is out of resources."},
-    {"57P**", 503, "The database is shutting down or restarting."},
-    {"57014", 503, "The database cancelled the query (timeout)."},
+    {"UF404", PROBLEM_NOT_FOUND, NULL},
+    {"UF409", PROBLEM_CONFLICT, NULL},
+    {"UF412", PROBLEM_PRECONDITION_FAILED, NULL},
+    {"UF422", PROBLEM_INVALID, NULL},
+    {"23505", PROBLEM_CONFLICT,
+     "The change conflicts with existing data (a unique value is taken)."},
+    {"23503", PROBLEM_CONFLICT,
+     "The change refers to something that does not exist or is still referenced."},
+    {"23514", PROBLEM_INVALID, "A value is outside its allowed range."},
+    {"22***", PROBLEM_INVALID, "A value cannot be stored as given."},
+    {"40001", PROBLEM_UNAVAILABLE, "The database could not serialise concurrent changes; retry."},
+    {"40P01", PROBLEM_UNAVAILABLE,
+     "The database detected a deadlock between concurrent changes; retry."},
+    {"08***", PROBLEM_UNAVAILABLE, "The database is unavailable."},
+    {"53***", PROBLEM_UNAVAILABLE, "The database is out of resources."},
+    {"57P**", PROBLEM_UNAVAILABLE, "The database is shutting down or restarting."},
+    {"57014", PROBLEM_UNAVAILABLE, "The database cancelled the query (timeout)."},
     {NULL, 0, NULL},
 };
 
@@ -86,7 +90,7 @@ static int db_unavailable(problem_t *p, const char *why)
     if (!db_outage_logged)
         clock_gettime(CLOCK_MONOTONIC, &db_outage_since);
     db_outage_logged = true;
-    problem_set(p, 503, "The database is unavailable; retry shortly.");
+    problem_fail(p, PROBLEM_UNAVAILABLE, "The database is unavailable; retry shortly.");
     p->retry_after = DB_RETRY_AFTER_SECONDS;
     return -1;
 }
@@ -204,17 +208,17 @@ static int db_error(const PGresult *res, const db_statement_t *stmt, problem_t *
             continue;
         if (m->detail != NULL)
             log_warn("statement %s failed: %s: %s", stmt->name, state, message ? message : "");
-        if (m->status == 422 && m->detail == NULL) {
+        if (m->kind == PROBLEM_INVALID && m->detail == NULL) {
             db_fields(p, PQresultErrorField(res, PG_DIAG_COLUMN_NAME), message);
             return -1;
         }
-        problem_set(p, m->status, "%s", m->detail ? m->detail : (message ? message : ""));
-        if (m->status == 503)
+        problem_fail(p, m->kind, "%s", m->detail ? m->detail : (message ? message : ""));
+        if (m->kind == PROBLEM_UNAVAILABLE)
             p->retry_after = DB_RETRY_AFTER_SECONDS;
         return -1;
     }
     log_error("statement %s failed: %s: %s", stmt->name, state, message ? message : "");
-    return problem_set(p, 500, "The server failed to answer this request.");
+    return problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
 }
 
 static bool db_is_prepared(const db_statement_t *stmt)
@@ -309,11 +313,11 @@ const char *db_text_cached(arena_t *arena, const db_statement_t *stmt, const cha
     if (rows == NULL)
         return NULL;
     if (PQntuples(rows) != 1 || PQgetisnull(rows, 0, 0)) {
-        problem_set(p, 500, "The server failed to answer this request.");
+        problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
     } else if (PQgetisnull(rows, 0, 1)) {
         text = cache_get(arena, key, PQgetvalue(rows, 0, 0), len);
         if (text == NULL)
-            problem_set(p, 500, "The server failed to answer this request.");
+            problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
     } else {
         *len = (size_t)PQgetlength(rows, 0, 1);
         text = arena_strndup(arena, PQgetvalue(rows, 0, 1), *len);
@@ -380,7 +384,8 @@ int db_begin(problem_t *p)
 {
     if (db_tx_depth > 0) {
         db_tx_depth++;
-        return db_tx_aborted ? problem_set(p, 500, "The transaction was rolled back.") : 0;
+        return db_tx_aborted ? problem_fail(p, PROBLEM_INTERNAL, "The transaction was rolled back.")
+                             : 0;
     }
     if (db_connect(p) != 0)
         return -1;
@@ -406,7 +411,7 @@ int db_commit(problem_t *p)
         return db_tx_aborted ? -1 : 0;
     if (db_tx_aborted) {
         db_tx_aborted = false;
-        return problem_set(p, 500, "The transaction was rolled back.");
+        return problem_fail(p, PROBLEM_INTERNAL, "The transaction was rolled back.");
     }
     return db_simple("COMMIT", p);
 }
@@ -471,7 +476,8 @@ long long db_copy_end(const char *abort_reason, problem_t *p)
 int db_command(const char *sql, problem_t *p)
 {
     if (db_tx_depth > 0)
-        return problem_set(p, 500, "A utility command cannot run inside a transaction.");
+        return problem_fail(p, PROBLEM_INTERNAL,
+                            "A utility command cannot run inside a transaction.");
     if (db_connect(p) != 0)
         return -1;
     return db_simple(sql, p);

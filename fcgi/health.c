@@ -114,8 +114,9 @@ static int health_ready(request_t *req, response_t *res, problem_t *p)
         rc = 0;
         goto done;
     }
-    problem_set(p, 503, "Not every group serves: %s down (no heartbeat in the last %d s).",
-                db_get(rows, 0, "down"), HEALTH_BEAT_STALE_S);
+    problem_fail(p, PROBLEM_UNAVAILABLE,
+                 "Not every group serves: %s down (no heartbeat in the last %d s).",
+                 db_get(rows, 0, "down"), HEALTH_BEAT_STALE_S);
     p->retry_after = DB_RETRY_AFTER_SECONDS;
     p->members = json_pack("{s:o}", "groups", members);
 done:

@@ -35,7 +35,7 @@ static int replay(request_t *req, response_t *res, problem_t *p, const PGresult 
     const char *response = db_get(stored, 0, "response"), *status = db_get(stored, 0, "status");
 
     if (method == NULL || path == NULL || hash == NULL || response == NULL || status == NULL)
-        return problem_set(p, 500, "The server failed to answer this request.");
+        return problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
     if (strcmp(method, req->method) != 0 || strcmp(path, req->path) != 0 ||
         strcmp(hash, request_body_hash(req)) != 0) {
         problem_field(p, IDEMPOTENCY_FIELD,

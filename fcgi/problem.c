@@ -1,53 +1,56 @@
 /* problem.c - the error a handler reports, and its RFC 9457 problem+json body */
 #include "problem.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "validate.h"
 
-/* One row per status we answer with.
+/* One row per kind of problem, in the order of problem_kind_t.
+ * kind:   the kind the row is for (checked against its index)
  * status: the HTTP status code
  * slug:   last part of the problem type URI (/problems/<slug>)
  * title:  the reason phrase, also the problem title */
-typedef struct problem_kind {
+typedef struct problem_row {
+    problem_kind_t kind;
     int status;
     const char *slug;
     const char *title;
-} problem_kind_t;
+} problem_row_t;
 
-static const problem_kind_t problem_kinds[] = {
-    {400, "bad-request", "Bad Request"},
-    {401, "unauthorized", "Unauthorized"},
-    {403, "forbidden", "Forbidden"},
-    {404, "not-found", "Not Found"},
-    {405, "method-not-allowed", "Method Not Allowed"},
-    {408, "request-timeout", "Request Timeout"},
-    {409, "conflict", "Conflict"},
-    {412, "precondition-failed", "Precondition Failed"},
-    {413, "payload-too-large", "Payload Too Large"},
-    {415, "unsupported-media-type", "Unsupported Media Type"},
-    {422, "validation", "Unprocessable Content"},
-    {429, "too-many-requests", "Too Many Requests"},
-    {500, "internal", "Internal Server Error"},
-    {503, "service-unavailable", "Service Unavailable"},
-    {0, NULL, NULL},
+static const problem_row_t problem_rows[] = {
+    {PROBLEM_MALFORMED, 400, "bad-request", "Bad Request"},
+    {PROBLEM_UNAUTHORIZED, 401, "unauthorized", "Unauthorized"},
+    {PROBLEM_FORBIDDEN, 403, "forbidden", "Forbidden"},
+    {PROBLEM_NOT_FOUND, 404, "not-found", "Not Found"},
+    {PROBLEM_METHOD_NOT_ALLOWED, 405, "method-not-allowed", "Method Not Allowed"},
+    {PROBLEM_TOO_SLOW, 408, "request-timeout", "Request Timeout"},
+    {PROBLEM_CONFLICT, 409, "conflict", "Conflict"},
+    {PROBLEM_PRECONDITION_FAILED, 412, "precondition-failed", "Precondition Failed"},
+    {PROBLEM_TOO_LARGE, 413, "payload-too-large", "Payload Too Large"},
+    {PROBLEM_MEDIA_TYPE, 415, "unsupported-media-type", "Unsupported Media Type"},
+    {PROBLEM_INVALID, 422, "validation", "Unprocessable Content"},
+    {PROBLEM_TOO_MANY, 429, "too-many-requests", "Too Many Requests"},
+    {PROBLEM_INTERNAL, 500, "internal", "Internal Server Error"},
+    {PROBLEM_UNAVAILABLE, 503, "service-unavailable", "Service Unavailable"},
+    {0, 0, NULL, NULL},
 };
 
-static const problem_kind_t *problem_kind(int status)
+static const problem_row_t *problem_row(int status)
 {
-    for (const problem_kind_t *k = problem_kinds; k->status != 0; k++)
-        if (k->status == status)
-            return k;
-    return problem_kind(500);
+    for (const problem_row_t *r = problem_rows; r->status != 0; r++)
+        if (r->status == status)
+            return r;
+    return &problem_rows[PROBLEM_INTERNAL];
 }
 
 const char *problem_title(int status)
 {
-    for (const problem_kind_t *k = problem_kinds; k->status != 0; k++)
-        if (k->status == status)
-            return k->title;
+    for (const problem_row_t *r = problem_rows; r->status != 0; r++)
+        if (r->status == status)
+            return r->title;
     switch (status) {
     case 200: return "OK";
     case 201: return "Created";
@@ -57,17 +60,20 @@ const char *problem_title(int status)
     }
 }
 
-int problem_set(problem_t *p, int status, const char *fmt, ...)
+int problem_fail(problem_t *p, problem_kind_t kind, const char *fmt, ...)
 {
+    const problem_row_t *row = &problem_rows[kind];
+
+    assert(row->kind == kind); /* the table is in the order of the enum */
     if (p->status != 0 && p->status != 422)
         return -1;
-    if (p->status == 422 && p->nfields > 0 && status != 422)
+    if (p->status == 422 && p->nfields > 0 && row->status != 422)
         return -1;
     va_list ap;
     va_start(ap, fmt);
     p->detail = arena_vprintf(p->arena, fmt, ap);
     va_end(ap);
-    p->status = status;
+    p->status = row->status;
     return -1;
 }
 
@@ -144,11 +150,11 @@ static const char *problem_quotable(arena_t *arena, const char *s)
 
 json_t *problem_body(const problem_t *p, const char *instance, const char *request_id)
 {
-    const problem_kind_t *kind = problem_kind(p->status ? p->status : 500);
+    const problem_row_t *row = problem_row(p->status ? p->status : 500);
     int status = p->status ? p->status : 500;
     char type[64];
 
-    snprintf(type, sizeof(type), "/problems/%s", kind->slug);
+    snprintf(type, sizeof(type), "/problems/%s", row->slug);
     json_t *body = json_pack(
         "{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title", problem_title(status), "status",
         status, "detail", problem_quotable(p->arena, p->detail ? p->detail : problem_title(status)),

@@ -32,10 +32,30 @@ typedef struct problem {
     json_t *members; /* members added to the body (/readyz: groups); NULL = none */
 } problem_t;
 
-/* Records an error (the first one wins; later calls keep the first status
- * but never lose a field list). Always returns -1, so a handler can write
- * `return problem_set(p, 404, "no dashboard %s", id);`. */
-int problem_set(problem_t *p, int status, const char *fmt, ...)
+/* What went wrong, as the place that finds it says it. Each kind is one row
+ * of the table in problem.c, the only place that knows its HTTP status, its
+ * problem type and its title. */
+typedef enum problem_kind {
+    PROBLEM_MALFORMED,           /* 400: the request cannot be read as sent */
+    PROBLEM_UNAUTHORIZED,        /* 401 */
+    PROBLEM_FORBIDDEN,           /* 403 */
+    PROBLEM_NOT_FOUND,           /* 404: nothing at this path or with this id */
+    PROBLEM_METHOD_NOT_ALLOWED,  /* 405 (p->allow lists the methods) */
+    PROBLEM_TOO_SLOW,            /* 408: a body slower than the minimum pace */
+    PROBLEM_CONFLICT,            /* 409: the change conflicts with the data */
+    PROBLEM_PRECONDITION_FAILED, /* 412: If-Match names another version */
+    PROBLEM_TOO_LARGE,           /* 413 */
+    PROBLEM_MEDIA_TYPE,          /* 415 */
+    PROBLEM_INVALID,             /* 422: well-formed, but fields are wrong */
+    PROBLEM_TOO_MANY,            /* 429 */
+    PROBLEM_INTERNAL,            /* 500: our mistake, logged */
+    PROBLEM_UNAVAILABLE,         /* 503: the database is away (Retry-After) */
+} problem_kind_t;
+
+/* Records an error of kind (the first one wins; later calls keep the first
+ * status but never lose a field list). Always returns -1, so a handler can
+ * write `return problem_fail(p, PROBLEM_NOT_FOUND, "No dashboard %s.", id);`. */
+int problem_fail(problem_t *p, problem_kind_t kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Adds one bad field and makes the status 422 unless another status was set

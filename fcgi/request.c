@@ -70,8 +70,9 @@ int request_parse_query(arena_t *arena, const char *qs, query_param_t **params, 
             const char *value =
                 eq ? query_decode(arena, eq + 1, seglen - namelen - 1) : arena_strdup(arena, "");
             if (name == NULL || value == NULL)
-                return problem_set(p, 400, "The query string is malformed near \"%.*s\".",
-                                   (int)(seglen > 64 ? 64 : seglen), qs);
+                return problem_fail(p, PROBLEM_MALFORMED,
+                                    "The query string is malformed near \"%.*s\".",
+                                    (int)(seglen > 64 ? 64 : seglen), qs);
             if (count == cap) {
                 cap = cap ? cap * 2 : 8;
                 query_param_t *grown = arena_alloc(arena, cap * sizeof(*grown));
@@ -252,12 +253,13 @@ void request_body_drain(request_t *req)
 int request_body_refuse(const request_t *req, problem_t *p)
 {
     if (req->body_too_slow)
-        return problem_set(p, 408,
-                           "The request body arrived slower than %lld KiB/s after a grace of "
-                           "%lld s; nothing was stored.",
-                           (long long)(request_min_rate / 1024),
-                           (long long)(request_grace_ms / 1000));
-    return problem_set(p, 400, "The request body ended before its end; nothing was stored.");
+        return problem_fail(p, PROBLEM_TOO_SLOW,
+                            "The request body arrived slower than %lld KiB/s after a grace of "
+                            "%lld s; nothing was stored.",
+                            (long long)(request_min_rate / 1024),
+                            (long long)(request_grace_ms / 1000));
+    return problem_fail(p, PROBLEM_MALFORMED,
+                        "The request body ended before its end; nothing was stored.");
 }
 
 /* Reads up to limit + 1 bytes of body into the arena; *len tells how many.
@@ -301,18 +303,21 @@ json_t *request_json_body_bounded(request_t *req, size_t limit, size_t values_ma
 
     if (length != NULL && *length != '\0' && strtoull(length, NULL, 10) > limit) {
         request_body_drain(req);
-        problem_set(p, 413, "The request body is larger than the limit of %zu bytes.", limit);
+        problem_fail(p, PROBLEM_TOO_LARGE,
+                     "The request body is larger than the limit of %zu bytes.", limit);
         return NULL;
     }
     if (!request_is_json_type(request_param(req, "CONTENT_TYPE"))) {
         request_body_drain(req);
-        problem_set(p, 415, "The request body must be sent as Content-Type: application/json.");
+        problem_fail(p, PROBLEM_MEDIA_TYPE,
+                     "The request body must be sent as Content-Type: application/json.");
         return NULL;
     }
     char *body = request_read(req, limit, &len);
     if (len > limit) {
         request_body_drain(req);
-        problem_set(p, 413, "The request body is larger than the limit of %zu bytes.", limit);
+        problem_fail(p, PROBLEM_TOO_LARGE,
+                     "The request body is larger than the limit of %zu bytes.", limit);
         return NULL;
     }
     if (!request_body_complete(req)) {
@@ -320,11 +325,12 @@ json_t *request_json_body_bounded(request_t *req, size_t limit, size_t values_ma
         return NULL;
     }
     if (len == 0) {
-        problem_set(p, 400, "The request needs a JSON body.");
+        problem_fail(p, PROBLEM_MALFORMED, "The request needs a JSON body.");
         return NULL;
     }
     if (json_in_separators(body, len) > values_max) {
-        problem_set(p, 422, "The request body holds more JSON values than this server reads.");
+        problem_fail(p, PROBLEM_INVALID,
+                     "The request body holds more JSON values than this server reads.");
         problem_field(p, "body",
                       "holds more than %zu values (commas, colons, '[' and '{' outside strings)",
                       values_max);
@@ -332,7 +338,7 @@ json_t *request_json_body_bounded(request_t *req, size_t limit, size_t values_ma
     }
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (root == NULL)
-        problem_set(p, 400, "Malformed JSON at line %d, column %d: %s.", jerr.line, jerr.column,
-                    jerr.text);
+        problem_fail(p, PROBLEM_MALFORMED, "Malformed JSON at line %d, column %d: %s.", jerr.line,
+                     jerr.column, jerr.text);
     return root;
 }

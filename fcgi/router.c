@@ -47,7 +47,7 @@ const route_t *route_match(const route_t *table, request_t *req, problem_t *p)
         }
     }
     if (best == NULL) {
-        problem_set(p, 404, "There is nothing at %s.", req->path);
+        problem_fail(p, PROBLEM_NOT_FOUND, "There is nothing at %s.", req->path);
         return NULL;
     }
     char allow[64] = "";
@@ -66,7 +66,7 @@ const route_t *route_match(const route_t *table, request_t *req, problem_t *p)
             strcat(allow, r->method);
         }
     }
-    problem_set(p, 405, "%s is not allowed on %s.", req->method, req->path);
+    problem_fail(p, PROBLEM_METHOD_NOT_ALLOWED, "%s is not allowed on %s.", req->method, req->path);
     p->allow = arena_strdup(p->arena, allow);
     return NULL;
 }

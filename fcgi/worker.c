@@ -78,7 +78,7 @@ void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena)
     if (request_init(&req, fcgx, arena, &p) == 0) {
         const route_t *route = route_match(routes, &req, &p);
         if (route != NULL && idempotency_run(route, &req, &res, &p) != 0 && p.status == 0)
-            problem_set(&p, 500, "The server failed to answer this request.");
+            problem_fail(&p, PROBLEM_INTERNAL, "The server failed to answer this request.");
     }
     if (p.status != 0 || res.status == 0)
         response_problem(&res, &req, &p);

@@ -338,7 +338,7 @@ static int agg_unknown_params(const request_t *req, unsigned allowed, problem_t 
         const agg_param_t *param = agg_param(req->query[i].name);
         if (param != NULL && (param->bit & allowed))
             continue;
-        problem_set(p, 400, "Unknown query parameter \"%s\".", req->query[i].name);
+        problem_fail(p, PROBLEM_MALFORMED, "Unknown query parameter \"%s\".", req->query[i].name);
         problem_field(p, req->query[i].name, "is not a known parameter (%s)", known);
     }
     return p->status != 0 ? -1 : 0;
@@ -376,7 +376,7 @@ static void agg_put(json_t *q, const agg_param_t *param, const char *name, json_
 static int agg_invalid_query(problem_t *p)
 {
     if (p->status == 422)
-        problem_set(p, 422, "The query has invalid parameters; see errors.");
+        problem_fail(p, PROBLEM_INVALID, "The query has invalid parameters; see errors.");
     return p->status != 0 ? -1 : 0;
 }
 
@@ -441,7 +441,7 @@ static int agg_query(const request_t *req, json_t *q, problem_t *p)
 static int path_agent(const request_t *req, json_t *q, problem_t *p)
 {
     if (!validate_uuid(req->captures[0]))
-        return problem_set(p, 404, "No agent %s.", req->captures[0]);
+        return problem_fail(p, PROBLEM_NOT_FOUND, "No agent %s.", req->captures[0]);
     json_object_set_new(q, "agent", json_string(req->captures[0]));
     return 0;
 }
@@ -456,8 +456,8 @@ static int path_metric(const request_t *req, json_t *q, problem_t *p)
             return 0;
         }
     }
-    return problem_set(p, 404, "No metric \"%.100s\"; the metrics are: %s.", req->captures[0],
-                       join(p->arena, aggregates_metric_names));
+    return problem_fail(p, PROBLEM_NOT_FOUND, "No metric \"%.100s\"; the metrics are: %s.",
+                        req->captures[0], join(p->arena, aggregates_metric_names));
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -509,11 +509,12 @@ static int widget_data(request_t *req, response_t *res, problem_t *p)
     int rc = -1;
 
     if (!validate_uuid(req->captures[0])) {
-        problem_set(p, 404, "No dashboard %s.", req->captures[0]);
+        problem_fail(p, PROBLEM_NOT_FOUND, "No dashboard %s.", req->captures[0]);
         goto done;
     }
     if (!validate_uuid(req->captures[1])) {
-        problem_set(p, 404, "No widget %s on dashboard %s.", req->captures[1], req->captures[0]);
+        problem_fail(p, PROBLEM_NOT_FOUND, "No widget %s on dashboard %s.", req->captures[1],
+                     req->captures[0]);
         goto done;
     }
     const char *params[3] = {req->captures[0], req->captures[1], NULL};

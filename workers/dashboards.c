@@ -83,10 +83,10 @@ static int answer_dashboard(request_t *req, response_t *res, problem_t *p, const
                             int status)
 {
     if (PQntuples(rows) == 0)
-        return problem_set(p, 404, "No dashboard %s.", req->captures[0]);
+        return problem_fail(p, PROBLEM_NOT_FOUND, "No dashboard %s.", req->captures[0]);
     const char *body = db_get_copy(req->arena, rows, 0, "body");
     if (body == NULL)
-        return problem_set(p, 500, "The server failed to answer this request.");
+        return problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
     res->etag = etag_of(req->arena, db_get(rows, 0, "version"), false);
     if (status == 201)
         res->location = arena_printf(req->arena, DASHBOARDS_BASE "/%s", db_get(rows, 0, "id"));
@@ -166,7 +166,7 @@ static int include_data(const request_t *req, problem_t *p)
         return 0;
     if (strcmp(value, "true") == 0)
         return 1;
-    problem_set(p, 400, "The query parameter include_data is invalid.");
+    problem_fail(p, PROBLEM_MALFORMED, "The query parameter include_data is invalid.");
     problem_field(p, "include_data", "must be true or false");
     return -1;
 }
@@ -195,7 +195,7 @@ static int attach_data(response_t *res, const char *text, problem_t *p)
     if (!json_is_object(dashboard) || !json_is_object(by_widget)) {
         json_decref(dashboard);
         json_decref(by_widget);
-        return problem_set(p, 500, "The server failed to answer this request.");
+        return problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
     }
     json_array_foreach (json_object_get(dashboard, "widgets"), i, widget) {
         json_t *data = json_object_get(by_widget, field_string(widget, "id"));
@@ -272,7 +272,7 @@ static int dashboards_get(request_t *req, response_t *res, problem_t *p)
     if (rows == NULL)
         return -1;
     if (PQntuples(rows) == 0) {
-        rc = problem_set(p, 404, "No dashboard %s.", req->captures[0]);
+        rc = problem_fail(p, PROBLEM_NOT_FOUND, "No dashboard %s.", req->captures[0]);
         goto done;
     }
     const char *version = db_get_copy(req->arena, rows, 0, "version");

@@ -196,7 +196,7 @@ int dashboards_input_ids(const request_t *req, problem_t *p)
 {
     for (size_t i = 0; i < req->ncaptures; i++)
         if (!validate_uuid(req->captures[i]))
-            return problem_set(p, 404, "No %s %s.", i == 0 ? "dashboard" : "widget",
-                               req->captures[i]);
+            return problem_fail(p, PROBLEM_NOT_FOUND, "No %s %s.", i == 0 ? "dashboard" : "widget",
+                                req->captures[i]);
     return 0;
 }

@@ -172,10 +172,10 @@ static long ingest_unknown_agents(ingest_t *in)
 /* The 422 of a request with bad executions; always -1. */
 static int ingest_refuse(ingest_t *in)
 {
-    return problem_set(in->p, 422,
-                       "%ld of %ld executions are invalid (the first %d are listed); nothing "
-                       "was stored.",
-                       in->bad_lines, in->received, INGEST_BAD_LINES_MAX);
+    return problem_fail(in->p, PROBLEM_INVALID,
+                        "%ld of %ld executions are invalid (the first %d are listed); nothing "
+                        "was stored.",
+                        in->bad_lines, in->received, INGEST_BAD_LINES_MAX);
 }
 
 /* The 200 answer: what was received, inserted, and already there. */
@@ -221,9 +221,9 @@ static int ingest_end_copy(ingest_t *in, response_t *res)
     long unknown = ingest_unknown_agents(in);
     if (unknown != 0) {
         if (unknown > 0)
-            problem_set(in->p, 422,
-                        "Some executions name agents that do not exist; nothing was "
-                        "stored.");
+            problem_fail(in->p, PROBLEM_INVALID,
+                         "Some executions name agents that do not exist; nothing was "
+                         "stored.");
         goto fail;
     }
     inserted = in->direct_rows;
@@ -291,9 +291,9 @@ static int ingest_end_rows(ingest_t *in, response_t *res)
         for (int row = 0; row < n; row++)
             problem_line_field(in->p, atol(db_get(result, row, "unknown_line")), "agent_id",
                                "no such agent (%s)", db_get(result, row, "unknown_agent"));
-        problem_set(in->p, 422,
-                    "Some executions name agents that do not exist; nothing was "
-                    "stored.");
+        problem_fail(in->p, PROBLEM_INVALID,
+                     "Some executions name agents that do not exist; nothing was "
+                     "stored.");
     } else if (n == 1) {
         ingest_answer(in, res, atoll(db_get(result, 0, "inserted")),
                       atoll(db_get(result, 0, "duplicates")));
@@ -321,9 +321,9 @@ int executions_create(request_t *req, response_t *res, problem_t *p)
         else if (in.received > 0)
             rc = ingest_end_rows(&in, res);
     } else {
-        return problem_set(p, 415,
-                           "Executions are sent as application/json (one object or an "
-                           "array) or application/x-ndjson (one object per line).");
+        return problem_fail(p, PROBLEM_MEDIA_TYPE,
+                            "Executions are sent as application/json (one object or an "
+                            "array) or application/x-ndjson (one object per line).");
     }
     request_body_drain(req);
     ingest_resolve_free(&in);

@@ -98,10 +98,10 @@ int ingest_copy_close(ingest_t *in)
     in->open = COPY_NONE;
     long long stored = sent ? db_copy_end(NULL, in->p) : -1;
     if (stored >= 0 && stored != in->open_rows) /* a row lost on the way: never commit that */
-        problem_set(in->p, 500,
-                    "The database took %lld of the %ld executions sent; nothing was "
-                    "stored.",
-                    stored, in->open_rows);
+        problem_fail(in->p, PROBLEM_INTERNAL,
+                     "The database took %lld of the %ld executions sent; nothing was "
+                     "stored.",
+                     stored, in->open_rows);
     if (stored != in->open_rows) {
         in->db_failed = true;
         return -1;

@@ -115,8 +115,9 @@ int ingest_resolve_deferred(ingest_t *in)
         deferred_t *d = &in->deferred[i];
         if (d->cols[S_AGENT_ID] == NULL && d->ref->agent[0] == '\0') {
             /* registered by name, and deleted before it could be read back */
-            problem_set(in->p, 409, "The agent %s was deleted while this request registered it.",
-                        d->cols[S_AGENT_NAME]);
+            problem_fail(in->p, PROBLEM_CONFLICT,
+                         "The agent %s was deleted while this request registered it.",
+                         d->cols[S_AGENT_NAME]);
             in->db_failed = true;
             return -1;
         }

@@ -347,7 +347,7 @@ static int captured_ids(const request_t *req, const char *const *nouns, problem_
 {
     for (size_t i = 0; i < req->ncaptures; i++)
         if (!validate_uuid(req->captures[i]))
-            return problem_set(p, 404, "No %s %s.", nouns[i], req->captures[i]);
+            return problem_fail(p, PROBLEM_NOT_FOUND, "No %s %s.", nouns[i], req->captures[i]);
     return 0;
 }
 
@@ -388,13 +388,13 @@ static int answer_row(request_t *req, response_t *res, problem_t *p, const db_st
     if (rows == NULL)
         goto done;
     if (PQntuples(rows) == 0) {
-        problem_set(p, missing != NULL ? 404 : 500, "%s",
-                    missing != NULL ? missing : "The server failed to answer this request.");
+        problem_fail(p, missing != NULL ? PROBLEM_NOT_FOUND : PROBLEM_INTERNAL, "%s",
+                     missing != NULL ? missing : "The server failed to answer this request.");
         goto done;
     }
     const char *body = db_get_copy(req->arena, rows, 0, "body");
     if (body == NULL) {
-        problem_set(p, 500, "The server failed to answer this request.");
+        problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
         goto done;
     }
     if (status == 0) {
@@ -448,7 +448,7 @@ static int agents_list_params(request_t *req, const char **params, long *limit, 
 
     cursor_page_params(req, filters, 2, &page, p);
     if (active != NULL && strcmp(active, "true") && strcmp(active, "false")) {
-        problem_set(p, 400, "The query parameter active is invalid.");
+        problem_fail(p, PROBLEM_MALFORMED, "The query parameter active is invalid.");
         problem_field(p, "active", "must be true or false");
     }
     *limit = page.limit;
@@ -516,7 +516,7 @@ static int agents_heartbeat(request_t *req, response_t *res, problem_t *p)
     if (rows == NULL)
         goto done;
     if (strcmp(PQcmdTuples(rows), "1") != 0) {
-        problem_set(p, 404, "No agent %s.", req->captures[0]);
+        problem_fail(p, PROBLEM_NOT_FOUND, "No agent %s.", req->captures[0]);
         goto done;
     }
     response_json(res, 204, NULL);

@@ -21,7 +21,8 @@ static const db_statement_t stmt_widget_delete = {"widgets_delete",
 
 static int no_widget(const request_t *req, problem_t *p)
 {
-    return problem_set(p, 404, "No widget %s on dashboard %s.", req->captures[1], req->captures[0]);
+    return problem_fail(p, PROBLEM_NOT_FOUND, "No widget %s on dashboard %s.", req->captures[1],
+                        req->captures[0]);
 }
 
 /* Runs stmt, whose result is a widget_answer, and answers with the widget
@@ -44,7 +45,7 @@ static int run_widget(request_t *req, response_t *res, problem_t *p, const db_st
                                      db_get(rows, 0, "dashboard_id"), db_get(rows, 0, "id"));
     const char *body = db_get_copy(req->arena, rows, 0, "body");
     if (body == NULL) {
-        rc = problem_set(p, 500, "The server failed to answer this request.");
+        rc = problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
         goto done;
     }
     response_text(res, status, body, strlen(body));

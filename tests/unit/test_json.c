@@ -88,7 +88,7 @@ static void problem_body_percent_encodes_bytes_that_are_not_utf8(void **state)
 {
     (void)state;
     problem_t p = {.arena = &arena};
-    problem_set(&p, 404, "There is nothing at %s.", "/api/v1/dashboards/\xff");
+    problem_fail(&p, PROBLEM_NOT_FOUND, "There is nothing at %s.", "/api/v1/dashboards/\xff");
     json_t *body = problem_body(&p, "/api/v1/metrics/\xc3\x28", "r\x80");
 
     assert_non_null(body);
@@ -117,8 +117,8 @@ static void first_error_status_wins(void **state)
 {
     (void)state;
     problem_t p = {.arena = &arena};
-    assert_int_equal(problem_set(&p, 404, "No dashboard %s.", "x"), -1);
-    problem_set(&p, 500, "later");
+    assert_int_equal(problem_fail(&p, PROBLEM_NOT_FOUND, "No dashboard %s.", "x"), -1);
+    problem_fail(&p, PROBLEM_INTERNAL, "later");
     assert_int_equal(p.status, 404);
     assert_string_equal(p.detail, "No dashboard x.");
 }
