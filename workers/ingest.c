@@ -326,6 +326,8 @@ int executions_create(request_t *req, response_t *res, problem_t *p)
                             "array) or application/x-ndjson (one object per line).");
     }
     request_body_drain(req);
+    json_decref(in.ids);
+    json_decref(in.rows);
     ingest_resolve_free(&in);
     ingest_copy_free(&in);
     arena_destroy(&in.line_arena);
