@@ -33,6 +33,11 @@ const char *etag_if_match_version(arena_t *arena, const char *header)
     return arena_printf(arena, "%ld", v);
 }
 
+const char *etag_if_match(const request_t *req)
+{
+    return etag_if_match_version(req->arena, request_param(req, "HTTP_IF_MATCH"));
+}
+
 bool etag_if_none_match(const char *header, const char *version)
 {
     char tag[32];

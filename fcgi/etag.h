@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "arena.h"
+#include "request.h"
 
 /* A resource whose writes carry a version (a positive integer that every
  * change bumps) is tagged with it: ETag "3", or W/"3" for an answer that
@@ -18,6 +19,9 @@ const char *etag_of(arena_t *arena, const char *version, bool weak);
  * for no header (header NULL) or "*", "0" (a version that never matches)
  * when it names no version we could have made. In the arena. */
 const char *etag_if_match_version(arena_t *arena, const char *header);
+
+/* etag_if_match_version of the request's If-Match header. */
+const char *etag_if_match(const request_t *req);
 
 /* True if an If-None-Match header names version (strong or weak) or is "*".
  * header may be NULL (false). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,12 +105,19 @@ static int master_spawn(master_t *m, bool job, const sigset_t *original_mask)
         i++;
     if (i == m->nslots)
         return 0;
+    pid_t master = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork failed: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
+        /* The child dies with the master (SIGTERM). A master that died
+         * before the child asked for that would leave it an orphan holding
+         * the socket, which every new master would then find in use. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != master)
+            _exit(WORKER_EXIT_INIT);
         sigprocmask(SIG_SETMASK, original_mask, NULL);
         /* "job" tells a job worker apart where route workers run too */
         log_set_identity(m->cfg->group->name, job && m->cfg->workers > 0 ? "job" : "worker");

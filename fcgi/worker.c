@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,7 +120,6 @@ int worker_run(const char *group, const route_t *routes, int listen_fd, long max
     long served = 0;
     int exit_code = WORKER_EXIT_OK;
 
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
     worker_json_arena = &arena;
     if (!worker_json_on_malloc())
         json_set_alloc_funcs(worker_json_alloc, worker_json_free);

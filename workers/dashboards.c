@@ -72,11 +72,6 @@ static const db_statement_t stmt_layout_unknown = {
     2, true};
 /* ---------------------------------------------------------------- answers */
 
-static const char *if_match(const request_t *req)
-{
-    return etag_if_match_version(req->arena, request_param(req, "HTTP_IF_MATCH"));
-}
-
 /* Answers with the dashboard_answer in rows (status 200 or 201, ETag, and
  * the Location of a 201); 404 when rows has none. */
 static int answer_dashboard(request_t *req, response_t *res, problem_t *p, const PGresult *rows,
@@ -310,7 +305,7 @@ static int dashboards_replace(request_t *req, response_t *res, problem_t *p)
         goto done;
     const char *params[7] = {
         req->captures[0],
-        if_match(req),
+        etag_if_match(req),
         field_string(body, "name"),
         field_string(body, "description"),
         json_is_true(json_object_get(body, "is_default")) ? "true" : "false",
@@ -333,7 +328,7 @@ static int dashboards_patch(request_t *req, response_t *res, problem_t *p)
     body = request_json_body(req, REQUEST_BODY_LIMIT, p);
     if (body == NULL || dashboards_input_check(body, true, p) != 0)
         goto done;
-    const char *params[3] = {req->captures[0], if_match(req), json_out_text(req->arena, body)};
+    const char *params[3] = {req->captures[0], etag_if_match(req), json_out_text(req->arena, body)};
     rc = run_dashboard(req, res, p, &stmt_patch, params, 200);
 done:
     json_decref(body);
@@ -344,7 +339,7 @@ static int dashboards_delete(request_t *req, response_t *res, problem_t *p)
 {
     if (dashboards_input_ids(req, p) != 0)
         return -1;
-    const char *params[2] = {req->captures[0], if_match(req)};
+    const char *params[2] = {req->captures[0], etag_if_match(req)};
     PGresult *rows = db_exec(&stmt_delete, params, p);
     if (rows == NULL)
         return -1;
@@ -401,7 +396,8 @@ static int dashboards_layout(request_t *req, response_t *res, problem_t *p)
         layout_unknown_ids(req, positions, p);
         goto done;
     }
-    const char *params[3] = {req->captures[0], if_match(req), json_out_text(req->arena, positions)};
+    const char *params[3] = {req->captures[0], etag_if_match(req),
+                             json_out_text(req->arena, positions)};
     rc = run_dashboard(req, res, p, &stmt_layout, params, 200);
 done:
     json_decref(body);

@@ -88,9 +88,7 @@ int widgets_create(request_t *req, response_t *res, problem_t *p)
     dashboards_input_widget(body, "", false, p);
     if (p->status != 0)
         goto done;
-    const char *params[3] = {req->captures[0],
-                             etag_if_match_version(req->arena, request_param(req, "HTTP_IF_MATCH")),
-                             json_out_text(req->arena, body)};
+    const char *params[3] = {req->captures[0], etag_if_match(req), json_out_text(req->arena, body)};
     rc = run_widget(req, res, p, &stmt_widget_create, params, 201);
 done:
     json_decref(body);
@@ -120,8 +118,7 @@ int widgets_update(request_t *req, response_t *res, problem_t *p)
     dashboards_input_widget(body, "", !replace, p);
     if (p->status != 0 || (!replace && check_patched_config(req, body, p) != 0))
         goto done;
-    const char *params[5] = {req->captures[0], req->captures[1],
-                             etag_if_match_version(req->arena, request_param(req, "HTTP_IF_MATCH")),
+    const char *params[5] = {req->captures[0], req->captures[1], etag_if_match(req),
                              json_out_text(req->arena, body), replace ? "true" : "false"};
     rc = run_widget(req, res, p, &stmt_widget_update, params, 200);
 done:
@@ -133,9 +130,7 @@ int widgets_delete(request_t *req, response_t *res, problem_t *p)
 {
     if (dashboards_input_ids(req, p) != 0)
         return -1;
-    const char *params[3] = {
-        req->captures[0], req->captures[1],
-        etag_if_match_version(req->arena, request_param(req, "HTTP_IF_MATCH"))};
+    const char *params[3] = {req->captures[0], req->captures[1], etag_if_match(req)};
     PGresult *rows = db_exec(&stmt_widget_delete, params, p);
     if (rows == NULL)
         return -1;
