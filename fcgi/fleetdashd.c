@@ -52,9 +52,11 @@ static void fleetdashd_usage(FILE *out, const group_t *groups)
             "  --database-url CONNINFO libpq connection string or URI\n"
             "  --shutdown-timeout S    seconds in-flight requests get on SIGTERM (default 30)\n");
     for (const group_t *g = groups; g->name != NULL; g++) {
-        fprintf(out, "group %s: %d workers by default%s%s%s\n", g->name, g->workers,
-                g->routes != NULL ? ", routes" : "", g->job != NULL ? ", a job: " : "",
-                g->job != NULL ? g->job->name : "");
+        fprintf(out, "group %s: %d workers by default%s", g->name, g->workers,
+                g->routes != NULL ? ", routes" : "");
+        for (const job_t *const *j = g->jobs; j != NULL && *j != NULL; j++)
+            fprintf(out, "%s%s", j == g->jobs ? ", jobs: " : " ", (*j)->name);
+        fputc('\n', out);
         for (const group_option_t *o = g->options; o != NULL && o->name != NULL; o++)
             fprintf(out, "  --%-21s %s (%s)\n", o->name, o->help, o->env);
     }
@@ -75,8 +77,8 @@ static int fleetdashd_routes(const group_t *groups)
         if (g->routes != NULL)
             for (const route_t *r = health_routes; r->method != NULL; r++)
                 printf("%s %s %s\n", g->name, r->method, r->pattern);
-        if (g->job != NULL)
-            printf("%s job %s\n", g->name, g->job->name);
+        for (const job_t *const *j = g->jobs; j != NULL && *j != NULL; j++)
+            printf("%s job %s\n", g->name, (*j)->name);
     }
     return fflush(stdout) == 0 ? 0 : 1;
 }
@@ -272,19 +274,24 @@ int fleetdashd_main(int argc, char **argv, const group_t *groups)
         return 2;
     if (group->routes != NULL && (fd = listen_open(o.listen)) < 0)
         return 69;
-    int job_workers = group->job == NULL        ? 0
-                      : group->routes == NULL   ? workers
-                      : group->job->workers > 0 ? group->job->workers
-                                                : 1;
     master_config_t cfg = {
         .group = group,
         .routes = routes,
         .listen_address = group->routes != NULL ? o.listen : NULL,
         .listen_fd = fd,
         .workers = group->routes != NULL ? workers : 0,
-        .job_workers = job_workers,
         .max_requests = o.max_requests,
         .shutdown_timeout = (int)o.shutdown_timeout,
     };
+    /* Each job runs its own number of workers; --workers says how many
+     * when it is the group's only kind of worker. */
+    for (const job_t *const *j = group->jobs; j != NULL && *j != NULL; j++) {
+        if (cfg.njobs == GROUP_MAX_JOBS) {
+            log_error("group %s has more than %d jobs", group->name, GROUP_MAX_JOBS);
+            return 64;
+        }
+        bool alone = group->routes == NULL && j == group->jobs && j[1] == NULL;
+        cfg.job_workers[cfg.njobs++] = alone ? workers : (*j)->workers > 0 ? (*j)->workers : 1;
+    }
     return master_run(&cfg);
 }

@@ -7,6 +7,8 @@
 #include "job.h"
 #include "router.h"
 
+#define GROUP_MAX_JOBS 4
+
 /* One option of a group, a whole number: --NAME N on the command line or
  * ENV=N in the environment (the flag wins). Options end with a row whose
  * name is NULL.
@@ -29,10 +31,11 @@ typedef struct group_option {
  * routes:   its route tables, NULL-terminated, joined in order into the one
  *           table its workers route with (fleetdashd.c adds /healthz and
  *           /readyz); NULL = no routes, no socket
- * job:      its job (job.h), run by job->workers workers of its own beside
- *           the route workers; NULL = none. routes or job, or both.
+ * jobs:     its jobs (job.h), NULL-terminated, each run by job->workers
+ *           workers of its own (0 = 1) beside the route workers; NULL =
+ *           none. routes or jobs, or both; at most GROUP_MAX_JOBS.
  * workers:  the default of --workers: route workers, or in a group without
- *           routes the job's workers
+ *           routes and with one job that job's workers
  * optional: /readyz does not wait for it (a benchmark group)
  * options:  its own options; NULL = none
  * start:    called once in the master after the options are read, before
@@ -40,7 +43,7 @@ typedef struct group_option {
 typedef struct group {
     const char *name;
     const route_t *const *routes;
-    const job_t *job;
+    const job_t *const *jobs;
     int workers;
     bool optional;
     const group_option_t *options;

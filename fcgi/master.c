@@ -30,7 +30,7 @@
 
 typedef struct worker_slot {
     pid_t pid;      /* 0 = free slot */
-    bool job;       /* runs the job, not the routes */
+    int job;        /* index of the job it runs in cfg->group->jobs; -1 = routes */
     int generation; /* SIGHUP starts a new generation */
     bool stopping;  /* asked to stop: its exit is expected */
     double started; /* master_now() */
@@ -39,7 +39,7 @@ typedef struct worker_slot {
 typedef struct master {
     const master_config_t *cfg;
     worker_slot_t *slots;
-    int nslots; /* workers + job workers + 1: room for one replacement */
+    int nslots; /* every worker wanted + 1: room for one replacement */
     int generation;
     bool shutting_down;
     double shutdown_deadline;
@@ -72,8 +72,9 @@ static int master_live(const master_t *m, bool count_stopping)
     return n;
 }
 
-/* How many workers of one kind (job or route) live and are not stopping. */
-static int master_live_kind(const master_t *m, bool job)
+/* How many workers of one kind (a job's index, or -1 for routes) live and
+ * are not stopping. */
+static int master_live_kind(const master_t *m, int job)
 {
     int n = 0;
 
@@ -83,21 +84,28 @@ static int master_live_kind(const master_t *m, bool job)
     return n;
 }
 
-static int master_wanted(const master_t *m)
+static int master_wanted(const master_config_t *cfg)
 {
-    return m->cfg->workers + m->cfg->job_workers;
+    int n = cfg->workers;
+
+    for (int j = 0; j < cfg->njobs; j++)
+        n += cfg->job_workers[j];
+    return n;
 }
 
-/* The kind of worker the group lacks most: a job worker while fewer run
- * than wanted, else a route worker. */
-static bool master_next_is_job(const master_t *m)
+/* The kind of worker the group lacks most: the first job that has fewer
+ * workers than wanted, else routes (-1). */
+static int master_next_kind(const master_t *m)
 {
-    return master_live_kind(m, true) < m->cfg->job_workers;
+    for (int j = 0; j < m->cfg->njobs; j++)
+        if (master_live_kind(m, j) < m->cfg->job_workers[j])
+            return j;
+    return -1;
 }
 
 /* Forks one worker of the given kind into a free slot. Returns 0, or -1 if
  * fork failed. */
-static int master_spawn(master_t *m, bool job, const sigset_t *original_mask)
+static int master_spawn(master_t *m, int job, const sigset_t *original_mask)
 {
     int i = 0;
 
@@ -119,11 +127,13 @@ static int master_spawn(master_t *m, bool job, const sigset_t *original_mask)
         if (getppid() != master)
             _exit(WORKER_EXIT_INIT);
         sigprocmask(SIG_SETMASK, original_mask, NULL);
-        /* "job" tells a job worker apart where route workers run too */
-        log_set_identity(m->cfg->group->name, job && m->cfg->workers > 0 ? "job" : "worker");
+        /* a job's name tells its workers apart where other workers run too */
+        bool alone = m->cfg->workers == 0 && m->cfg->njobs == 1;
+        log_set_identity(m->cfg->group->name,
+                         job < 0 || alone ? "worker" : m->cfg->group->jobs[job]->name);
         /* exit, not _exit: the sanitizer build checks the worker for leaks. */
-        if (job)
-            exit(job_run(m->cfg->group->name, m->cfg->group->job));
+        if (job >= 0)
+            exit(job_run(m->cfg->group->name, m->cfg->group->jobs[job]));
         exit(worker_run(m->cfg->group->name, m->cfg->routes, m->cfg->listen_fd,
                         m->cfg->max_requests));
     }
@@ -228,11 +238,11 @@ static void master_reap(master_t *m)
  * become a storm and are retried at its pace instead of in a busy loop. */
 static void master_fill(master_t *m, const sigset_t *original_mask)
 {
-    while (master_live(m, false) < master_wanted(m)) {
+    while (master_live(m, false) < master_wanted(m->cfg)) {
         double now = master_now();
         if (now < m->next_spawn)
             return;
-        if (master_spawn(m, master_next_is_job(m), original_mask) != 0) {
+        if (master_spawn(m, master_next_kind(m), original_mask) != 0) {
             int pause_ms = master_crashed(m);
             m->next_spawn = now + (pause_ms > 0 ? pause_ms : MASTER_PAUSE_FIRST_MS) / 1e3;
             return;
@@ -294,7 +304,8 @@ static struct timespec master_sleep_time(const master_t *m, double now)
 
     if (m->shutting_down && m->shutdown_deadline - now < wait)
         wait = m->shutdown_deadline - now;
-    if (!m->shutting_down && master_live(m, false) < master_wanted(m) && m->next_spawn - now < wait)
+    if (!m->shutting_down && master_live(m, false) < master_wanted(m->cfg) &&
+        m->next_spawn - now < wait)
         wait = m->next_spawn - now;
     if (m->storm && m->last_crash + MASTER_STORM_QUIET - now < wait)
         wait = m->last_crash + MASTER_STORM_QUIET - now;
@@ -349,7 +360,7 @@ static void master_block_signals(sigset_t *handled, sigset_t *original)
 
 int master_run(const master_config_t *cfg)
 {
-    int wanted = cfg->workers + cfg->job_workers;
+    int wanted = master_wanted(cfg);
     master_t m = {.cfg = cfg, .nslots = wanted + 1};
     sigset_t handled, original;
     int exit_code = 0;
@@ -366,8 +377,9 @@ int master_run(const master_config_t *cfg)
     master_block_signals(&handled, &original);
     if (cfg->workers > 0)
         log_info("listening on %s with %d workers", cfg->listen_address, cfg->workers);
-    if (cfg->job_workers > 0)
-        log_info("running the %s job with %d workers", cfg->group->name, cfg->job_workers);
+    for (int j = 0; j < cfg->njobs; j++)
+        log_info("running the %s job with %d workers", cfg->group->jobs[j]->name,
+                 cfg->job_workers[j]);
     for (;;) {
         if (!m.shutting_down) {
             master_storm_check_end(&m, master_now());

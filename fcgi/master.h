@@ -6,18 +6,19 @@
 
 typedef struct master_config {
     const group_t *group;
-    const route_t *routes;      /* the group's joined table; NULL without routes */
-    const char *listen_address; /* for removing the unix socket at exit; NULL without routes */
-    int listen_fd;              /* already listening; -1 without routes */
-    int workers;                /* route workers to keep running; 0 without routes */
-    int job_workers;            /* job workers to keep running; 0 without a job */
-    long max_requests;          /* per route worker before it is recycled; 0 = never */
-    int shutdown_timeout;       /* seconds in-flight requests get on SIGTERM */
+    const route_t *routes;           /* the group's joined table; NULL without routes */
+    const char *listen_address;      /* for removing the unix socket at exit; NULL without routes */
+    int listen_fd;                   /* already listening; -1 without routes */
+    int workers;                     /* route workers to keep running; 0 without routes */
+    int job_workers[GROUP_MAX_JOBS]; /* workers to keep running per job of group->jobs */
+    int njobs;                       /* how many jobs group->jobs has */
+    long max_requests;               /* per route worker before it is recycled; 0 = never */
+    int shutdown_timeout;            /* seconds in-flight requests get on SIGTERM */
 } master_config_t;
 
 /* Runs the master until it is told to stop. Its workers serve the group's
- * routes on listen_fd (worker_run) and run its job (job_run), as many of
- * each as cfg says (workers + job_workers >= 1), all supervised alike: the
+ * routes on listen_fd (worker_run) and run its jobs (job_run), as many of
+ * each as cfg says (at least one in all), all supervised alike: the
  * storm threshold below counts them together. Signals:
  * SIGTERM/SIGINT stop (workers finish the request or statement in flight,
  * then exit; after shutdown_timeout they are killed), SIGHUP replaces the

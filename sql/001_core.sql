@@ -47,7 +47,7 @@ COMMENT ON FUNCTION set_updated_at() IS
     'BEFORE UPDATE trigger: sets updated_at = now() unless the UPDATE set it';
 
 -- severity_rank - 1 for critical .. 4 for low; NULL for anything else.
--- Immutable so that indexes can order by it (see alerts_unresolved_idx).
+-- Immutable so that indexes can order by it (see alerts_open_order_idx, 008).
 CREATE FUNCTION severity_rank(severity text) RETURNS smallint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT CASE severity
@@ -531,62 +531,3 @@ CREATE INDEX canary_deployments_started_at_idx ON canary_deployments (started_at
 CREATE INDEX canary_deployments_old_version_idx ON canary_deployments (old_version_id)
     WHERE old_version_id IS NOT NULL;
 CREATE INDEX canary_deployments_new_version_idx ON canary_deployments (new_version_id);
-
-
--- ===================================================================
--- alerts
--- ===================================================================
-
--- alerts - something a person should look at, and who handled it.
-CREATE TABLE alerts (
-    id              uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
-    severity        text        NOT NULL
-                                CHECK (severity IN ('critical', 'high', 'medium', 'low')),
-    title           text        NOT NULL CHECK (char_length(title) BETWEEN 1 AND 500),
-    message         text        NOT NULL DEFAULT '',
-    -- SET NULL: an alert is a record of what happened and who handled it;
-    -- it outlives the agent or the (purged) execution it pointed at.
-    agent_id        uuid        REFERENCES agents (id) ON DELETE SET NULL,
-    execution_id    uuid        REFERENCES executions (id) ON DELETE SET NULL,
-    status          text        NOT NULL DEFAULT 'open'
-                                CHECK (status IN ('open', 'acknowledged', 'resolved')),
-    acknowledged_at timestamptz,
-    acknowledged_by text        CHECK (char_length(acknowledged_by) BETWEEN 1 AND 255),
-    resolved_at     timestamptz,
-    resolved_by     text        CHECK (char_length(resolved_by) BETWEEN 1 AND 255),
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now(),
-    -- open: neither acknowledged nor resolved; acknowledged: acknowledged,
-    -- not resolved; resolved: resolved (acknowledging first is optional).
-    CONSTRAINT alerts_status_timestamps_check CHECK (
-        CASE status
-            WHEN 'open' THEN acknowledged_at IS NULL AND resolved_at IS NULL
-            WHEN 'acknowledged' THEN acknowledged_at IS NOT NULL AND resolved_at IS NULL
-            WHEN 'resolved' THEN resolved_at IS NOT NULL
-        END),
-    -- Who did it only with when; never before the alert, resolve after ack.
-    CONSTRAINT alerts_handled_check CHECK (
-        (acknowledged_by IS NULL OR acknowledged_at IS NOT NULL)
-        AND (resolved_by IS NULL OR resolved_at IS NOT NULL)
-        AND (acknowledged_at IS NULL OR acknowledged_at >= created_at)
-        AND (resolved_at IS NULL OR resolved_at >= created_at)
-        AND (resolved_at IS NULL OR acknowledged_at IS NULL
-             OR resolved_at >= acknowledged_at))
-);
-COMMENT ON TABLE alerts IS
-    'Alerts to people: severity, subject, and acknowledge/resolve trail';
-
-CREATE TRIGGER alerts_set_updated_at BEFORE UPDATE ON alerts
-    FOR EACH ROW WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
-    EXECUTE FUNCTION set_updated_at();
-
--- Active alerts, most severe then newest first: a query ordering by
--- (severity_rank(severity), created_at DESC) WHERE status <> 'resolved'
--- reads this index in order and stops at LIMIT.
-CREATE INDEX alerts_unresolved_idx ON alerts (severity_rank(severity), created_at DESC)
-    WHERE status <> 'resolved';
-CREATE INDEX alerts_created_at_idx ON alerts (created_at);
-CREATE INDEX alerts_agent_idx ON alerts (agent_id, created_at)
-    WHERE agent_id IS NOT NULL;
-CREATE INDEX alerts_execution_idx ON alerts (execution_id)
-    WHERE execution_id IS NOT NULL;

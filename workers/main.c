@@ -6,6 +6,7 @@ static const route_t *const aggregates_tables[] = {aggregates_routes, NULL};
 static const route_t *const dashboards_tables[] = {dashboards_routes, NULL};
 static const route_t *const hello_tables[] = {hello_routes, NULL};
 static const route_t *const ingest_tables[] = {ingest_routes, registry_routes, NULL};
+static const job_t *const maintenance_jobs[] = {&maintenance_job, NULL};
 
 /* The groups; one master per group (group.h says what each member means).
  * tests/e2e/test_routes.py checks that nginx.conf, deploy/stack.sh,
@@ -16,7 +17,7 @@ static const group_t fleetdashd_groups[] = {
     /* the FastCGI baseline of the benchmarks: /readyz does not wait for it */
     {.name = "hello", .routes = hello_tables, .workers = 4, .optional = true},
     {.name = "ingest", .routes = ingest_tables, .workers = 4},
-    {.name = "maintenance", .job = &maintenance_job, .workers = 1, .options = maintenance_options},
+    {.name = "maintenance", .jobs = maintenance_jobs, .workers = 1, .options = maintenance_options},
     /* ingest's routes again, for NDJSON streams (nginx.conf): a slow stream
      * holds a worker of its own, never one that small requests wait for */
     {.name = "streams",

@@ -9,45 +9,10 @@
 #include "../fcgi/db.h"
 #include "../fcgi/json_out.h"
 #include "../fcgi/validate.h"
+#include "../fcgi/write.h"
 
 #define AGENTS_BASE    "/api/v1/agents"
 #define CAPABILITY_MAX 100
-
-/* ---------------------------------------------------------------- types */
-
-/* Everything a request body must satisfy.
- * fields: members, types, bounds, enumerations (validate_object)
- * uuids:  string members that must hold a UUID; NULL, or NULL-terminated
- * extra:  checks the tables cannot express; NULL = none */
-typedef struct body_rules {
-    const field_rule_t *fields;
-    const char *const *uuids;
-    void (*extra)(const json_t *body, problem_t *p);
-} body_rules_t;
-
-/* One member of an object shaped from a row. A table lists the members in
- * the order of the row's columns (the *_rows views of 003_registry.sql) and
- * ends with a NULL member. SQL NULL is JSON null whatever the column.
- * member: the JSON member
- * value:  turns the column's text into JSON (a new reference) */
-/* One write endpoint. The statement's parameters are the ids of the path
- * (checked to be UUIDs first), then the checked body as JSON text.
- * stmt:     one call of a function of 003_registry.sql
- * nouns:    what each id of the path names, for 404 details; NULL = no ids
- * body:     what the body must satisfy; NULL = the request has no body
- * status:   200 or 201; 0 = 201 when the row's column "created" is true,
- *           else 200
- * location: the Location header of a 201, made from the row's columns;
- *           NULL = none
- * Every statement answers the object as its column "body" (row_to_json of
- * a row of the views of 003_registry.sql). */
-typedef struct registry_write {
-    const db_statement_t *stmt;
-    const char *const *nouns;
-    const body_rules_t *body;
-    int status;
-    const char *(*location)(arena_t *arena, const PGresult *rows);
-} registry_write_t;
 
 /* ---------------------------------------------------------------- prototypes */
 
@@ -268,34 +233,34 @@ static const char *const deployment_nouns[] = {"deployment"};
 static const char *const proposal_nouns[] = {"proposal"};
 static const char *const experiment_nouns[] = {"experiment"};
 
-/* stmt, nouns, body, columns, status, location */
+/* stmt, nouns, body, status, location */
 /* clang-format off */
-static const registry_write_t write_agent_register = {
+static const write_route_t write_agent_register = {
     &stmt_agent_register, NULL, &agent_input, 0, agent_location};
-static const registry_write_t write_agent_patch = {
+static const write_route_t write_agent_patch = {
     &stmt_agent_patch, agent_nouns, &agent_patch_input, 200, NULL};
-static const registry_write_t write_version_create = {
+static const write_route_t write_version_create = {
     &stmt_version_create, agent_nouns, &version_input, 201, version_location};
-static const registry_write_t write_version_activate = {
+static const write_route_t write_version_activate = {
     &stmt_version_activate, agent_nouns, NULL, 200, NULL};
-static const registry_write_t write_evaluation_record = {
+static const write_route_t write_evaluation_record = {
     &stmt_evaluation_record, NULL, &evaluation_input, 0, NULL};
-static const registry_write_t write_problem_create = {
+static const write_route_t write_problem_create = {
     &stmt_problem_create, NULL, &problem_input, 201, NULL};
-static const registry_write_t write_problem_patch = {
+static const write_route_t write_problem_patch = {
     &stmt_problem_patch, problem_nouns, &problem_patch_input, 200, NULL};
-static const registry_write_t write_deployment_create = {
+static const write_route_t write_deployment_create = {
     &stmt_deployment_create, NULL, &deployment_input, 201, NULL};
-static const registry_write_t write_deployment_patch = {
+static const write_route_t write_deployment_patch = {
     &stmt_deployment_patch, deployment_nouns, &deployment_patch_input,
     200, NULL};
-static const registry_write_t write_proposal_create = {
+static const write_route_t write_proposal_create = {
     &stmt_proposal_create, NULL, &proposal_input, 201, NULL};
-static const registry_write_t write_proposal_patch = {
+static const write_route_t write_proposal_patch = {
     &stmt_proposal_patch, proposal_nouns, &proposal_patch_input, 200, NULL};
-static const registry_write_t write_experiment_create = {
+static const write_route_t write_experiment_create = {
     &stmt_experiment_create, NULL, &experiment_input, 201, NULL};
-static const registry_write_t write_experiment_patch = {
+static const write_route_t write_experiment_patch = {
     &stmt_experiment_patch, experiment_nouns, &experiment_patch_input,
     200, NULL};
 /* clang-format on */
@@ -326,39 +291,6 @@ static void check_agent(const json_t *body, problem_t *p)
         validate_flat_object(metadata, "metadata", p);
 }
 
-/* Checks body against rules, recording every bad field in p. Returns 0 when
- * all is well, -1 otherwise. */
-static int check_body(const json_t *body, const body_rules_t *rules, problem_t *p)
-{
-    validate_object(body, rules->fields, "", p);
-    for (const char *const *name = rules->uuids; name != NULL && *name != NULL; name++) {
-        const char *id = field_string(body, *name);
-        if (id != NULL && !validate_uuid(id))
-            problem_field(p, *name, "must be a UUID");
-    }
-    if (rules->extra != NULL && json_is_object(body))
-        rules->extra(body, p);
-    return p->status != 0 ? -1 : 0;
-}
-
-/* The {id} captures of the route, which must be UUIDs: anything else names
- * nothing that exists, so it is a 404. */
-static int captured_ids(const request_t *req, const char *const *nouns, problem_t *p)
-{
-    for (size_t i = 0; i < req->ncaptures; i++)
-        if (!validate_uuid(req->captures[i]))
-            return problem_fail(p, PROBLEM_NOT_FOUND, "No %s %s.", nouns[i], req->captures[i]);
-    return 0;
-}
-
-/* True if the request carries a body (a Content-Length above zero). */
-static bool has_body(const request_t *req)
-{
-    const char *length = request_param(req, "CONTENT_LENGTH");
-
-    return length != NULL && strtoull(length, NULL, 10) > 0;
-}
-
 /* ---------------------------------------------------------------- locations */
 
 static const char *agent_location(arena_t *arena, const PGresult *rows)
@@ -370,70 +302,6 @@ static const char *version_location(arena_t *arena, const PGresult *rows)
 {
     return arena_printf(arena, AGENTS_BASE "/%s/versions/%s", db_get(rows, 0, "agent_id"),
                         db_get(rows, 0, "id"));
-}
-
-/* ---------------------------------------------------------------- running statements */
-
-/* Runs stmt and answers with the "body" of its first row; status as in
- * registry_write_t, location (may be NULL) makes the Location of a 201.
- * Without a row the answer is a 404 saying missing (a write function raises
- * instead: no row from one is a server error). */
-static int answer_row(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                      const char *const *params, int status, const registry_write_t *w,
-                      const char *missing)
-{
-    PGresult *rows = db_exec(stmt, params, p);
-    int rc = -1;
-
-    if (rows == NULL)
-        goto done;
-    if (PQntuples(rows) == 0) {
-        problem_fail(p, missing != NULL ? PROBLEM_NOT_FOUND : PROBLEM_INTERNAL, "%s",
-                     missing != NULL ? missing : "The server failed to answer this request.");
-        goto done;
-    }
-    const char *body = db_get_copy(req->arena, rows, 0, "body");
-    if (body == NULL) {
-        problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
-        goto done;
-    }
-    if (status == 0) {
-        const char *created = db_get(rows, 0, "created");
-        status = created != NULL && created[0] == 't' ? 201 : 200;
-    }
-    if (status == 201 && w != NULL && w->location != NULL)
-        res->location = w->location(req->arena, rows);
-    response_text(res, status, body, strlen(body));
-    rc = 0;
-done:
-    PQclear(rows);
-    return rc;
-}
-
-/* Serves the write of its route row (req->route_arg, a registry_write_t):
- * ids, body, one statement, one row. */
-static int registry_write(request_t *req, response_t *res, problem_t *p)
-{
-    const registry_write_t *w = req->route_arg;
-    const char *params[REQUEST_MAX_CAPTURES + 1];
-    json_t *body = NULL;
-    size_t n;
-    int rc = -1;
-
-    if (captured_ids(req, w->nouns, p) != 0)
-        goto done;
-    for (n = 0; n < req->ncaptures; n++)
-        params[n] = req->captures[n];
-    if (w->body != NULL) {
-        body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-        if (body == NULL || check_body(body, w->body, p) != 0)
-            goto done;
-        params[n++] = json_out_text(req->arena, body);
-    }
-    rc = answer_row(req, res, p, w->stmt, params, w->status, w, NULL);
-done:
-    json_decref(body);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- agents */
@@ -486,11 +354,11 @@ done:
 /* GET /agents/{id}: the Agent, or 404. */
 static int agents_get(request_t *req, response_t *res, problem_t *p)
 {
-    int rc = captured_ids(req, agent_nouns, p);
+    int rc = write_captured_ids(req, agent_nouns, p);
 
     if (rc == 0)
-        rc = answer_row(req, res, p, &stmt_agent_get, req->captures, 200, NULL,
-                        arena_printf(req->arena, "No agent %s.", req->captures[0]));
+        rc = write_answer_row(req, res, p, &stmt_agent_get, req->captures, 200, NULL,
+                              arena_printf(req->arena, "No agent %s.", req->captures[0]));
     return rc;
 }
 
@@ -502,11 +370,11 @@ static int agents_heartbeat(request_t *req, response_t *res, problem_t *p)
     PGresult *rows = NULL;
     int rc = -1;
 
-    if (captured_ids(req, agent_nouns, p) != 0)
+    if (write_captured_ids(req, agent_nouns, p) != 0)
         goto done;
-    if (has_body(req)) {
+    if (write_has_body(req)) {
         body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-        if (body == NULL || check_body(body, &heartbeat_input, p) != 0)
+        if (body == NULL || write_check_body(body, &heartbeat_input, p) != 0)
             goto done;
     }
     const json_t *task = json_object_get(body, "current_task");
@@ -529,7 +397,7 @@ done:
 
 /* ---------------------------------------------------------------- routes */
 
-/* Every write is registry_write with its registry_write_t:
+/* Every write is write_serve with its write_route_t:
  * POST  /agents                       201 Agent + Location, or 200 when the
  *                                     name exists (the members sent applied)
  * PATCH /agents/{id}                  404 unknown agent, 409 name of another
@@ -556,35 +424,35 @@ done:
  *                                     ran would complete */
 /* clang-format off */
 const route_t registry_routes[] = {
-    {.method = "POST", .pattern = AGENTS_BASE, .handler = registry_write,
+    {.method = "POST", .pattern = AGENTS_BASE, .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_agent_register},
     {.method = "GET", .pattern = AGENTS_BASE, .handler = agents_list},
     {.method = "GET", .pattern = AGENTS_BASE "/{id}", .handler = agents_get},
-    {.method = "PATCH", .pattern = AGENTS_BASE "/{id}", .handler = registry_write,
+    {.method = "PATCH", .pattern = AGENTS_BASE "/{id}", .handler = write_serve,
      .arg = &write_agent_patch},
     {.method = "POST", .pattern = AGENTS_BASE "/{id}/heartbeat", .handler = agents_heartbeat,
      .flags = ROUTE_IDEMPOTENT},
-    {.method = "POST", .pattern = AGENTS_BASE "/{id}/versions", .handler = registry_write,
+    {.method = "POST", .pattern = AGENTS_BASE "/{id}/versions", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_version_create},
     {.method = "POST", .pattern = AGENTS_BASE "/{id}/versions/{version_id}/activate",
-     .handler = registry_write, .flags = ROUTE_IDEMPOTENT, .arg = &write_version_activate},
-    {.method = "POST", .pattern = "/api/v1/evaluations", .handler = registry_write,
+     .handler = write_serve, .flags = ROUTE_IDEMPOTENT, .arg = &write_version_activate},
+    {.method = "POST", .pattern = "/api/v1/evaluations", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_evaluation_record},
-    {.method = "POST", .pattern = "/api/v1/problems", .handler = registry_write,
+    {.method = "POST", .pattern = "/api/v1/problems", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_problem_create},
-    {.method = "PATCH", .pattern = "/api/v1/problems/{id}", .handler = registry_write,
+    {.method = "PATCH", .pattern = "/api/v1/problems/{id}", .handler = write_serve,
      .arg = &write_problem_patch},
-    {.method = "POST", .pattern = "/api/v1/deployments", .handler = registry_write,
+    {.method = "POST", .pattern = "/api/v1/deployments", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_deployment_create},
-    {.method = "PATCH", .pattern = "/api/v1/deployments/{id}", .handler = registry_write,
+    {.method = "PATCH", .pattern = "/api/v1/deployments/{id}", .handler = write_serve,
      .arg = &write_deployment_patch},
-    {.method = "POST", .pattern = "/api/v1/proposals", .handler = registry_write,
+    {.method = "POST", .pattern = "/api/v1/proposals", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_proposal_create},
-    {.method = "PATCH", .pattern = "/api/v1/proposals/{id}", .handler = registry_write,
+    {.method = "PATCH", .pattern = "/api/v1/proposals/{id}", .handler = write_serve,
      .arg = &write_proposal_patch},
-    {.method = "POST", .pattern = "/api/v1/experiments", .handler = registry_write,
+    {.method = "POST", .pattern = "/api/v1/experiments", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_experiment_create},
-    {.method = "PATCH", .pattern = "/api/v1/experiments/{id}", .handler = registry_write,
+    {.method = "PATCH", .pattern = "/api/v1/experiments/{id}", .handler = write_serve,
      .arg = &write_experiment_patch},
     {.method = NULL},
 };

@@ -736,9 +736,11 @@ BEGIN
     GET DIAGNOSTICS v_sum.problems = ROW_COUNT;
 
     -- ------------------------------------------------------------- alerts
-    INSERT INTO alerts (id, severity, title, message, agent_id, execution_id, status,
-                        acknowledged_at, acknowledged_by, resolved_at, resolved_by, created_at, updated_at)
-    SELECT md5(v_key || ':alert:' || al.k)::uuid, al.severity, al.title, al.message, al.agent_id,
+    INSERT INTO alerts (id, fingerprint, severity, title, message, agent_id, execution_id, status,
+                        acknowledged_at, acknowledged_by, ends_at, resolved_by, starts_at,
+                        last_seen_at, created_at, updated_at)
+    SELECT md5(v_key || ':alert:' || al.k)::uuid, left(md5(v_key || ':fingerprint:' || al.k), 16),
+           al.severity, al.title, al.message, al.agent_id,
            al.execution_id, al.status, al.ack_at,
            CASE WHEN al.ack_at IS NOT NULL
                 THEN (ARRAY['alice@example.com', 'bob@example.com', 'chen@example.com',
@@ -746,6 +748,7 @@ BEGIN
            al.resolved_at,
            CASE WHEN al.status = 'resolved'
                 THEN (ARRAY['alice@example.com', 'bob@example.com', 'oncall-bot'])[1 + floor(al.u * 3)::integer] END,
+           al.created_at, greatest(al.created_at, coalesce(al.resolved_at, v_end)),
            al.created_at, coalesce(al.resolved_at, al.ack_at, al.created_at)
       FROM (SELECT al0.*,
                    -- acknowledged: always; resolved: mostly acknowledged first
@@ -758,7 +761,7 @@ BEGIN
                format('%s occurrences so far', p.occurrences) AS message,
                p.agent_id, p.execution_id,
                CASE p.status WHEN 'resolved' THEN 'resolved' WHEN 'investigating' THEN 'acknowledged'
-                             ELSE 'open' END AS status,
+                             ELSE 'firing' END AS status,
                p.resolved_at, least(p.first_seen_at + interval '2 minutes', v_end) AS created_at,
                demo_hu(hashtext(p.id::text), v_s[5]) AS u
           FROM problems p
@@ -770,7 +773,7 @@ BEGIN
                format('%s: success rate below %s %%', d.name, CASE d.tier WHEN 'critical' THEN 70 ELSE 90 END),
                format('Success rate over the last 24 h is about %s %%', round((d.target * 100)::numeric)),
                d.id, NULL,
-               CASE WHEN d.u_misc < 0.5 THEN 'open' ELSE 'acknowledged' END, NULL,
+               CASE WHEN d.u_misc < 0.5 THEN 'firing' ELSE 'acknowledged' END, NULL,
                v_end - (1 + 20 * d.u_misc) * interval '1 hour', d.u_misc
           FROM demo_agent d WHERE d.tier <> 'healthy'
         UNION ALL
@@ -786,7 +789,7 @@ BEGIN
         SELECT 'l:' || d.a, CASE WHEN d.lat_factor > 1.8 THEN 'high' ELSE 'medium' END,
                format('%s: p95 latency above %s s', d.name, round(m.lat_med * d.lat_factor * 2.5 / 1000)),
                'p95 latency over the last hour is above its threshold', d.id, NULL,
-               CASE WHEN d.u_dep < 0.4 THEN 'resolved' WHEN d.u_dep < 0.7 THEN 'acknowledged' ELSE 'open' END,
+               CASE WHEN d.u_dep < 0.4 THEN 'resolved' WHEN d.u_dep < 0.7 THEN 'acknowledged' ELSE 'firing' END,
                CASE WHEN d.u_dep < 0.4 THEN v_end - (2 + 30 * d.u_dep) * interval '1 hour' END,
                v_end - (3 + 60 * d.u_dep) * interval '1 hour', d.u_dep
           FROM demo_agent d JOIN demo_model m ON m.m = d.m_pri
@@ -795,7 +798,7 @@ BEGIN
         -- expensive agents
         SELECT 'c:' || d.a, 'low', format('%s: daily spend above budget', d.name),
                format('Spend on %s today is above the daily budget', m.model), d.id, NULL,
-               CASE WHEN d.u_dep2 < 0.5 THEN 'resolved' ELSE 'open' END,
+               CASE WHEN d.u_dep2 < 0.5 THEN 'resolved' ELSE 'firing' END,
                CASE WHEN d.u_dep2 < 0.5 THEN v_end - (1 + 100 * d.u_dep2) * interval '1 hour' END,
                v_end - (2 + 120 * d.u_dep2) * interval '1 hour', d.u_dep2
           FROM demo_agent d JOIN demo_model m ON m.m = d.m_pri
@@ -814,7 +817,7 @@ BEGIN
         -- agents that stopped beating
         SELECT 'h:' || a.id, 'medium', format('%s: no heartbeat', a.name),
                format('Last heartbeat at %s', to_char(a.last_heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')),
-               a.id, NULL, 'open', NULL, a.last_heartbeat_at + interval '5 minutes', 0.5
+               a.id, NULL, 'firing', NULL, a.last_heartbeat_at + interval '5 minutes', 0.5
           FROM demo_agent d JOIN agents a ON a.id = d.id
          WHERE a.state = 'offline'
         UNION ALL

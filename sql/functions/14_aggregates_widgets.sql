@@ -171,14 +171,14 @@ BEGIN
                 SELECT json_agg(json_build_object(
                            'id', l.id, 'severity', l.severity, 'title', l.title,
                            'message', l.message, 'agent_name', l.agent_name,
-                           'created_at', agg_ts(l.created_at),
+                           'created_at', agg_ts(l.starts_at),
                            'acknowledged', l.status = 'acknowledged')
-                           ORDER BY l.rank, l.created_at DESC)
+                           ORDER BY l.rank, l.starts_at DESC, l.id DESC)
                   FROM (SELECT al.*, g.name AS agent_name, severity_rank(al.severity) AS rank
                           FROM alerts al
                           LEFT JOIN agents g ON g.id = al.agent_id
                          WHERE al.status <> 'resolved'
-                         ORDER BY severity_rank(al.severity), al.created_at DESC
+                         ORDER BY severity_rank(al.severity), al.starts_at DESC, al.id DESC
                          LIMIT v_limit) l), '[]'),
             'total_count', (SELECT count(*) FROM alerts WHERE status <> 'resolved'));
     WHEN 'status_board' THEN

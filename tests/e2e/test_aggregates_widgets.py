@@ -17,9 +17,9 @@ pytestmark = pytest.mark.ingest
 
 
 def alert(db, severity, title, agent_id=None, resolved=False):
-    db.execute("INSERT INTO alerts (severity, title, message, agent_id, status, resolved_at) "
-               "VALUES (%s, %s, 'm', %s, %s, CASE WHEN %s THEN now() END)",
-               (severity, title, agent_id, "resolved" if resolved else "open", resolved))
+    db.execute("INSERT INTO alerts (fingerprint, severity, title, message, agent_id, status, ends_at) "
+               "VALUES (left(md5(%s), 16), %s, %s, 'm', %s, %s, CASE WHEN %s THEN now() END)",
+               (title, severity, title, agent_id, "resolved" if resolved else "firing", resolved))
 
 
 def fleet(api, db, make_agent, n=300, seed=21):
