@@ -50,7 +50,7 @@ CREATE TABLE rollup_5m (
     n          bigint           NOT NULL,      -- executions
     evaluated  bigint           NOT NULL,      -- with an evaluation
     passed     bigint           NOT NULL,      -- evaluation passed
-    successes  bigint           NOT NULL,      -- execution_success() (sql/001)
+    successes  bigint           NOT NULL,      -- execution_success() (functions/01_core.sql)
     errors     bigint           NOT NULL,      -- status is not succeeded
     lat_n      bigint           NOT NULL,      -- with a latency
     lat_sum    bigint           NOT NULL,

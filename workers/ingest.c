@@ -14,7 +14,7 @@
 /* ---------------------------------------------------------------- statements */
 
 /* The evaluated_at of rows with a verdict COPYed straight into executions,
- * in microseconds since 1970: execution_evaluated_at() (sql/001_core.sql),
+ * in microseconds since 1970: execution_evaluated_at() (sql/functions/01_core.sql),
  * as every other path stamps its rows. */
 static const db_statement_t stmt_prepare = {
     "executions_staging_prepare",

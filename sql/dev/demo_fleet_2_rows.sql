@@ -61,8 +61,8 @@
 -- the row number (like UUIDv7) so that the primary key is appended to at
 -- its right edge; into an empty table the other indexes are built after
 -- the rows (24 s), not row by row (~50 s). The reference check of
--- executions (001) is off during the load: the rows reference only what
--- this function made in its transaction.
+-- executions (functions/01_core.sql) is off during the load: the rows
+-- reference only what this function made in its transaction.
 
 CREATE OR REPLACE FUNCTION demo_fleet_rows(
     p_agents     integer          DEFAULT 50,
@@ -492,9 +492,10 @@ BEGIN
     END IF;
     PERFORM set_config('work_mem', '256MB', true);
     -- The rows reference only the agents and versions made above, in this
-    -- transaction: the reference check of executions (001) is off for the
-    -- load (it would keep every row of a chunk a second time to look at
-    -- it; tests/demo_fleet_check.sql checks the references afterwards).
+    -- transaction: the reference check of executions (functions/01_core.sql)
+    -- is off for the load (it would keep every row of a chunk a second time
+    -- to look at it; tests/demo_fleet_check.sql checks the references
+    -- afterwards).
     ALTER TABLE executions DISABLE TRIGGER executions_references_insert;
     FOR v_c IN 0 .. v_chunks - 1 LOOP
         v_t := clock_timestamp();

@@ -49,10 +49,10 @@ END $$;
 -- What one execution of a stream names: its agent by id (NULL when there is
 -- none) or by name (registered when new), and its version (registered when
 -- new; NULL when none is given). Both are locked FOR KEY SHARE until the end
--- of the transaction, as the reference check of executions (001) would
--- lock them. The worker asks once per distinct (agent, version) of a stream
--- (through execution_resolve_all) and COPYs rows without a client id
--- straight into executions.
+-- of the transaction, as the reference check of executions (01_core.sql)
+-- would lock them. The worker asks once per distinct (agent, version) of a
+-- stream (through execution_resolve_all) and COPYs rows without a client
+-- id straight into executions.
 CREATE OR REPLACE FUNCTION execution_resolve(p_agent_id uuid, p_agent_name text, p_version text,
                                   OUT resolved_agent uuid, OUT resolved_version uuid)
 LANGUAGE plpgsql AS $$

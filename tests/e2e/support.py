@@ -334,7 +334,7 @@ class Database:
             refs = {(a, b) for a, b in self.rows(
                 "SELECT conrelid::regclass::text, confrelid::regclass::text "
                 "FROM pg_constraint WHERE contype = 'f'") if a != b}
-            # executions' references are triggers, not constraints (sql/001_core.sql)
+            # executions' references are triggers, not constraints (sql/functions/01_core.sql)
             refs |= {("executions", "agents"), ("executions", "agent_versions")}
             while True:
                 more = {a for a, b in refs if b in tables} - tables
@@ -587,7 +587,7 @@ def usd(value):
 def is_success(execution):
     """Whether an execution dict is a success: its evaluation passed, or,
     without an evaluation, its status is succeeded (execution_success() of
-    sql/001)."""
+    sql/functions/01_core.sql)."""
     if "evaluation" in execution:
         return execution["evaluation"]["passed"]
     return execution["status"] == "succeeded"

@@ -1,9 +1,9 @@
 """test_aggregates_success.py - what a success is, the same in every answer:
 an execution whose evaluation passed, or, without an evaluation, whose
-status is succeeded (execution_success() of sql/001). The summary, the
-agent items and metrics, fleet health, the time series, /metrics and the
-widgets that show a success rate agree on exact counts and rates
-(success_rate, and pass_rate = passed / evaluated beside it), from pending
+status is succeeded (execution_success() of sql/functions/01_core.sql).
+The summary, the agent items and metrics, fleet health, the time series,
+/metrics and the widgets that show a success rate agree on exact counts and
+rates (success_rate, and pass_rate = passed / evaluated beside it), from pending
 deltas, after rollup_refresh() and after rollup_rebuild(); a verdict given
 later moves an execution in or out of the successes."""
 

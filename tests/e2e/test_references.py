@@ -1,6 +1,6 @@
 """test_references.py - executions' references to agents and versions,
-checked per statement by triggers (sql/001_core.sql) with the guarantees
-of a NO ACTION foreign key: refused inserts and updates, refused deletes,
+checked per statement by triggers (sql/functions/01_core.sql) with the
+guarantees of a NO ACTION foreign key: refused inserts and updates, refused deletes,
 TRUNCATE and isolation levels, and a concurrent delete that waits for the
 inserting transaction and is then refused."""
 
