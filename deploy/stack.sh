@@ -29,7 +29,7 @@
 # 127.0.0.1:PORT, loopback only; LISTEN=0.0.0.0:8080 serves other hosts too;
 # given, it wins over PORT), PORT (8080), PGPORT (5433), WORKERS (4),
 # FLEETDASHD (bin/fleetdashd), GROUPS ("dashboards ingest streams aggregates
-# hello maintenance"; from bash, where GROUPS is a reserved variable, use
+# alerts hello maintenance"; from bash, where GROUPS is a reserved variable, use
 # FLEETDASH_GROUPS or `env GROUPS=...`). A group that `fleetdashd --routes`
 # lists with a job and no routes (maintenance) runs one worker, no socket.
 # A setting not given is taken from VARDIR/stack.env when that exists, so
@@ -124,7 +124,7 @@ load_settings() {
     STACK_GROUPS=$(env_given GROUPS)
     STACK_GROUPS=${STACK_GROUPS:-${FLEETDASH_GROUPS-}}
     STACK_GROUPS=${STACK_GROUPS:-$(stack_env_get FLEETDASH_GROUPS)}
-    STACK_GROUPS=${STACK_GROUPS:-dashboards ingest streams aggregates hello maintenance}
+    STACK_GROUPS=${STACK_GROUPS:-dashboards ingest streams aggregates alerts hello maintenance}
 
     [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be a number, got '$PGPORT'"
     [[ $WORKERS =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive number, got '$WORKERS'"

@@ -93,23 +93,33 @@ static bool field_type_matches(field_type_t type, const json_t *v)
     return false;
 }
 
+bool validate_one_of(const char *s, const char *const *words)
+{
+    for (const char *const *w = words; s != NULL && *w != NULL; w++)
+        if (strcmp(*w, s) == 0)
+            return true;
+    return false;
+}
+
+const char *validate_list(arena_t *arena, const char *const *words)
+{
+    size_t len = 1;
+
+    for (const char *const *w = words; *w != NULL; w++)
+        len += strlen(*w) + 2;
+    char *list = arena_alloc(arena, len);
+    list[0] = '\0';
+    for (const char *const *w = words; *w != NULL; w++)
+        strcat(strcat(list, w != words ? ", " : ""), *w);
+    return list;
+}
+
 static void validate_allowed(const field_rule_t *rule, const json_t *v, const char *prefix,
                              const char *key, problem_t *p)
 {
-    const char *s = json_string_value(v);
-    char list[512] = "";
-
-    for (const char *const *a = rule->allowed; *a != NULL; a++)
-        if (strcmp(*a, s) == 0)
-            return;
-    for (const char *const *a = rule->allowed; *a != NULL; a++) {
-        if (strlen(list) + strlen(*a) + 3 >= sizeof(list))
-            break;
-        if (list[0] != '\0')
-            strcat(list, ", ");
-        strcat(list, *a);
-    }
-    problem_field(p, validate_path(p->arena, prefix, key), "must be one of: %s", list);
+    if (!validate_one_of(json_string_value(v), rule->allowed))
+        problem_field(p, validate_path(p->arena, prefix, key), "must be one of: %s",
+                      validate_list(p->arena, rule->allowed));
 }
 
 /* Checks one present member (prefix.key) against its rule. The path is

@@ -55,6 +55,12 @@ const char *field_json(arena_t *arena, const json_t *obj, const char *name);
  * or null. Records bad members in p under prefix. Returns 0 or -1. */
 int validate_flat_object(const json_t *value, const char *prefix, problem_t *p);
 
+/* True when s (may be NULL: false) is one of words (NULL-terminated). */
+bool validate_one_of(const char *s, const char *const *words);
+
+/* words joined with ", " ("a, b, c"), in the arena: what an error lists. */
+const char *validate_list(arena_t *arena, const char *const *words);
+
 /* Joins a prefix and a member name into a field path ("a.b"), in the arena. */
 const char *validate_path(arena_t *arena, const char *prefix, const char *name);
 

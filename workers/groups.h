@@ -15,6 +15,12 @@ extern const char *const aggregates_group_bys[];
 extern const char *const aggregates_metric_names[];
 extern const char *const aggregates_heatmap_metrics[];
 
+/* The alerts group (alerts.c): alerts and silences; the words of alerts,
+ * NULL-terminated. */
+extern const route_t alerts_routes[];
+extern const char *const alerts_severities[];
+extern const char *const alerts_statuses[];
+
 extern const route_t dashboards_routes[];
 extern const route_t hello_routes[];
 extern const route_t ingest_routes[];   /* ingest.c: executions */

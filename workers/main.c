@@ -3,6 +3,7 @@
 #include "groups.h"
 
 static const route_t *const aggregates_tables[] = {aggregates_routes, NULL};
+static const route_t *const alerts_tables[] = {alerts_routes, NULL};
 static const route_t *const dashboards_tables[] = {dashboards_routes, NULL};
 static const route_t *const hello_tables[] = {hello_routes, NULL};
 static const route_t *const ingest_tables[] = {ingest_routes, registry_routes, NULL};
@@ -13,6 +14,8 @@ static const job_t *const maintenance_jobs[] = {&maintenance_job, NULL};
  * deploy/README.md and docs/openapi.yaml agree with this table. */
 static const group_t fleetdashd_groups[] = {
     {.name = "aggregates", .routes = aggregates_tables, .workers = 4},
+    /* alerts, silences, rules, receivers, notifications, budgets */
+    {.name = "alerts", .routes = alerts_tables, .workers = 4},
     {.name = "dashboards", .routes = dashboards_tables, .workers = 4},
     /* the FastCGI baseline of the benchmarks: /readyz does not wait for it */
     {.name = "hello", .routes = hello_tables, .workers = 4, .optional = true},
