@@ -90,7 +90,9 @@ static const body_rules_t silence_patch_input = {silence_patch_fields, NULL, che
 
 /* The list of alerts, most severe then newest: $1 statuses, $2 severities
  * (text arrays), $3 agent_id, $4 rule_id, $5 silenced (NULL = either), the
- * keyset $6 rank, $7 starts_at, $8 id, $9 the limit + 1. The index
+ * keyset $6 rank, $7 starts_at, $8 id of the last row seen (rank ascending,
+ * starts_at and id descending: hence the row comparison puts the row's
+ * starts_at and id on the right), $9 the limit + 1. The index
  * alerts_open_order_idx (or alerts_order_idx) gives the order. */
 static const db_statement_t stmt_alert_list = {
     "alerts_list",
@@ -101,7 +103,7 @@ static const db_statement_t stmt_alert_list = {
     "   AND ($3::uuid IS NULL OR a.agent_id = $3) AND ($4::uuid IS NULL OR a.rule_id = $4)"
     "   AND ($5::boolean IS NULL OR (r.silenced_by IS NOT NULL) = $5)"
     "   AND ($6::smallint IS NULL OR (severity_rank(a.severity), $7::timestamptz, $8::uuid)"
-    "                                < ($6, a.starts_at, a.id))"
+    "                                > ($6, a.starts_at, a.id))"
     " ORDER BY severity_rank(a.severity), a.starts_at DESC, a.id DESC"
     " LIMIT $9",
     9, true};

@@ -219,14 +219,15 @@ COMMENT ON VIEW alert_rows IS 'Alert objects of the API, without transitions';
 -- first, as JSON; NULL when there is none.
 CREATE OR REPLACE FUNCTION alert_read(p_id uuid) RETURNS json
 LANGUAGE sql STABLE AS $$
-    SELECT (to_jsonb(r) || jsonb_build_object('transitions', coalesce((
-               SELECT jsonb_agg(jsonb_build_object(
-                          'at', api_time(t.at), 'by', t.actor, 'from', t.from_status,
-                          'to', t.to_status, 'severity', t.severity, 'note', t.note)
-                          ORDER BY t.id)
-                 FROM alert_transitions t WHERE t.alert_id = r.id), '[]')))::json
-      FROM alert_rows r
-     WHERE r.id = p_id
+    SELECT row_to_json(x)
+      FROM (SELECT r.*, coalesce((
+                       SELECT json_agg(json_build_object(
+                                  'at', api_time(t.at), 'by', t.actor, 'from', t.from_status,
+                                  'to', t.to_status, 'severity', t.severity, 'note', t.note)
+                                  ORDER BY t.id)
+                         FROM alert_transitions t WHERE t.alert_id = r.id), '[]') AS transitions
+              FROM alert_rows r
+             WHERE r.id = p_id) x
 $$;
 
 -- alert_require - the alert p_id locked for update; UF404 when there is none.

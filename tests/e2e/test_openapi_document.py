@@ -57,6 +57,18 @@ OPERATIONS = {
     ("get", "/api/v1/errors/breakdown"): {200, 400, 422, 503},
     ("get", "/api/v1/costs/breakdown"): {200, 400, 422, 503},
     ("get", "/api/v1/metrics/{name}"): {200, 400, 404, 422, 503},
+    # the alerts group
+    ("get", "/api/v1/alerts"): {200, 400, 503},
+    ("post", "/api/v1/alerts"): {200, 201, 400, 413, 415, 422, 503},
+    ("get", "/api/v1/alerts/active"): {200, 400, 503},
+    ("get", "/api/v1/alerts/{id}"): {200, 404, 503},
+    ("post", "/api/v1/alerts/{id}/acknowledge"): {200, 400, 404, 409, 413, 415, 422, 503},
+    ("post", "/api/v1/alerts/{id}/resolve"): {200, 400, 404, 409, 413, 415, 422, 503},
+    ("get", "/api/v1/silences"): {200, 400, 503},
+    ("post", "/api/v1/silences"): {201, 400, 413, 415, 422, 503},
+    ("get", "/api/v1/silences/{id}"): {200, 404, 503},
+    ("patch", "/api/v1/silences/{id}"): {200, 400, 404, 409, 413, 415, 422, 503},
+    ("delete", "/api/v1/silences/{id}"): {200, 404, 503},
     ("get", "/api/v1/heatmap"): {200, 400, 422, 503},
     ("get", "/api/v1/dashboards/{id}/widgets/{wid}/data"): {200, 404, 503},
 }
@@ -67,12 +79,14 @@ INGEST_POSTS = sorted((m, t) for m, t in OPERATIONS if m == "post" and t.startsw
 RESPONSE_SCHEMAS = ["Dashboard", "DashboardSummary", "DashboardList", "Widget", "Position",
                     "Problem", "Health", "Readiness", "Agent", "AgentList", "AgentVersion",
                     "IngestProblem", "Evaluation", "FleetProblem", "Deployment", "Proposal",
-                    "Experiment"]
+                    "Experiment", "Alert", "AlertWithTransitions", "AlertTransition",
+                    "AlertList", "ActiveAlerts", "Silence", "SilenceList"]
 INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout",
                  "AgentInput", "AgentPatch", "AgentVersionInput", "Heartbeat", "Execution",
                  "EvaluationInput", "FleetProblemInput", "FleetProblemPatch", "DeploymentInput",
                  "DeploymentPatch", "ProposalInput", "ProposalPatch", "ExperimentInput",
-                 "ExperimentPatch"]
+                 "ExperimentPatch", "AlertInput", "AlertHandling", "SilenceMatcher",
+                 "SilenceInput", "SilencePatch"]
 
 
 def walk(node, path=""):
