@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "groups.h"
 #include "ingest.h"
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
@@ -23,7 +24,6 @@ static const char *version_location(arena_t *arena, const PGresult *rows);
 /* ---------------------------------------------------------------- input rules */
 
 static const char *const agent_states[] = {"idle", "busy", "error", "offline", NULL};
-static const char *const severities[] = {"critical", "high", "medium", "low", NULL};
 static const char *const problem_statuses[] = {"open", "investigating", "resolved", NULL};
 static const char *const deployment_statuses[] = {"in_progress", "paused", "completed",
                                                   "rolled_back", NULL};
@@ -75,7 +75,7 @@ static const field_rule_t problem_fields[] = {
     {"agent_id", FIELD_STRING, FIELD_NULLABLE, 0, 0, NULL},
     {"execution_id", FIELD_STRING, FIELD_NULLABLE, 0, 0, NULL},
     {"category", FIELD_STRING, FIELD_REQUIRED, 1, 100, NULL},
-    {"severity", FIELD_STRING, FIELD_REQUIRED, 0, 0, severities},
+    {"severity", FIELD_STRING, FIELD_REQUIRED, 0, 0, alerts_severities},
     {"title", FIELD_STRING, FIELD_REQUIRED, 1, 500, NULL},
     {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
     {NULL, 0, 0, 0, 0, NULL},
@@ -83,7 +83,7 @@ static const field_rule_t problem_fields[] = {
 
 static const field_rule_t problem_patch_fields[] = {
     {"status", FIELD_STRING, 0, 0, 0, problem_statuses},
-    {"severity", FIELD_STRING, 0, 0, 0, severities},
+    {"severity", FIELD_STRING, 0, 0, 0, alerts_severities},
     {"title", FIELD_STRING, 0, 1, 500, NULL},
     {"description", FIELD_STRING, FIELD_NULLABLE, 0, 10000, NULL},
     {NULL, 0, 0, 0, 0, NULL},

@@ -20,6 +20,8 @@ C_TABLES = {
     "widget_types": "workers/dashboards_input.c",
     "config_series": "workers/dashboards_input.c",
     "config_table_types": "workers/dashboards_input.c",
+    "alerts_severities": "workers/alerts.c",
+    "alerts_statuses": "workers/alerts.c",
 }
 
 
@@ -65,6 +67,8 @@ OPENAPI = [
     ("aggregates_heatmap_metrics", lambda o: {"schema": {"enum": config_by_type(
         o, "metric", "heatmap")}}),
     ("config_table_types", lambda o: {"schema": {"enum": config_by_type(o, "type", "table")}}),
+    ("alerts_severities", lambda o: {"schema": o.doc["components"]["schemas"]["Severity"]}),
+    ("alerts_statuses", lambda o: {"schema": o.doc["components"]["schemas"]["AlertStatus"]}),
 ]
 
 
@@ -128,3 +132,23 @@ def test_the_database_checks_the_widget_types_of_the_c_table(db):
         "   AND pg_get_constraintdef(c.oid) LIKE '%%type%%ANY%%'")
     assert definition is not None
     assert re.findall(r"'([a-z_]+)'::text", definition) == c_enumeration("widget_types")
+
+
+# (C table, table, column): the database's CHECK of the column lists the
+# values of the C table, in its order
+CHECKED = [
+    ("widget_types", "dashboard_widgets", "type"),
+    ("alerts_severities", "alerts", "severity"),
+    ("alerts_statuses", "alerts", "status"),
+    ("alerts_severities", "problems", "severity"),
+]
+
+
+@pytest.mark.parametrize("table, relation, column", CHECKED)
+def test_the_database_checks_the_values_of_the_c_table(db, table, relation, column):
+    definitions = [d for d, in db.rows(
+        "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c"
+        " WHERE c.conrelid = %s::regclass AND c.contype = 'c'", (relation,))
+        if re.search(r"\(\(?%s\s*=\s*ANY" % column, d)]
+    assert len(definitions) == 1, definitions
+    assert re.findall(r"'([a-z_]+)'::text", definitions[0]) == c_enumeration(table)
