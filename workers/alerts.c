@@ -88,24 +88,34 @@ static const body_rules_t silence_patch_input = {silence_patch_fields, NULL, che
 
 /* ---------------------------------------------------------------- statements */
 
-/* The list of alerts, most severe then newest: $1 statuses, $2 severities
- * (text arrays), $3 agent_id, $4 rule_id, $5 silenced (NULL = either), the
- * keyset $6 rank, $7 starts_at, $8 id of the last row seen (rank ascending,
- * starts_at and id descending: hence the row comparison puts the row's
- * starts_at and id on the right), $9 the limit + 1. The index
- * alerts_open_order_idx (or alerts_order_idx) gives the order. */
+/* The filters of the list of alerts: $1 statuses, $2 severities (text
+ * arrays), $3 agent_id, $4 rule_id, $5 silenced (NULL = either). */
+#define ALERT_FILTERS                                                                              \
+    " a.status = ANY ($1::text[]) AND a.severity = ANY ($2::text[])"                               \
+    " AND ($3::uuid IS NULL OR a.agent_id = $3) AND ($4::uuid IS NULL OR a.rule_id = $4)"          \
+    " AND ($5::boolean IS NULL OR (alert_silenced_by(a, now()) IS NOT NULL) = $5)"
+#define ALERT_ORDER " ORDER BY severity_rank(a.severity), a.starts_at DESC, a.id DESC LIMIT $9"
+
+/* The list of alerts, most severe then newest, filtered (ALERT_FILTERS),
+ * after the keyset $6 rank, $7 starts_at, $8 id of the last row seen, $9
+ * the limit + 1. Rank ascends while starts_at and id descend, which one
+ * row comparison cannot say to an index: the rest of the last row's rank
+ * and the ranks after it are two ranges of alerts_open_order_idx (or
+ * alerts_order_idx), each read in order and cut at the limit. Only the
+ * rows of the page are shaped (alert_rows). */
 static const db_statement_t stmt_alert_list = {
     "alerts_list",
-    "SELECT severity_rank(a.severity) AS rank, a.starts_at AS starts_key, a.id AS id_key,"
-    "       row_to_json(r) AS body"
-    "  FROM alerts a JOIN alert_rows r ON r.id = a.id"
-    " WHERE a.status = ANY ($1::text[]) AND a.severity = ANY ($2::text[])"
-    "   AND ($3::uuid IS NULL OR a.agent_id = $3) AND ($4::uuid IS NULL OR a.rule_id = $4)"
-    "   AND ($5::boolean IS NULL OR (r.silenced_by IS NOT NULL) = $5)"
-    "   AND ($6::smallint IS NULL OR (severity_rank(a.severity), $7::timestamptz, $8::uuid)"
-    "                                > ($6, a.starts_at, a.id))"
-    " ORDER BY severity_rank(a.severity), a.starts_at DESC, a.id DESC"
-    " LIMIT $9",
+    "WITH page AS ("
+    "  (SELECT a.id, a.starts_at, severity_rank(a.severity) AS rank FROM alerts a"
+    "    WHERE" ALERT_FILTERS " AND severity_rank(a.severity) = $6::smallint"
+    "      AND (a.starts_at, a.id) < ($7::timestamptz, $8::uuid)" ALERT_ORDER ")"
+    "  UNION ALL"
+    "  (SELECT a.id, a.starts_at, severity_rank(a.severity) AS rank FROM alerts a"
+    "    WHERE" ALERT_FILTERS " AND ($6 IS NULL OR severity_rank(a.severity) > $6)" ALERT_ORDER "))"
+    " SELECT p.rank, p.starts_at AS starts_key, p.id AS id_key, row_to_json(r) AS body"
+    "   FROM (SELECT * FROM page ORDER BY rank, starts_at DESC, id DESC LIMIT $9) p"
+    "   JOIN alert_rows r ON r.id = p.id"
+    "  ORDER BY p.rank, p.starts_at DESC, p.id DESC",
     9, true};
 /* GET /alerts/active: seed 000's view of the open alerts. */
 static const db_statement_t stmt_alert_active = {

@@ -25,7 +25,7 @@ VARDIR=${1:?usage: tests/bench/aggregates.sh VARDIR}
 mkdir -p "$VARDIR" && VARDIR=$(cd "$VARDIR" && pwd)
 export PORT=${PORT:-18380} PGPORT=${PGPORT:-54370} FLEETDASHD=${FLEETDASHD:-bin/fleetdashd}
 export WORKERS=${WORKERS:-4}
-export GROUPS="dashboards ingest streams aggregates maintenance"
+export FLEETDASH_GROUPS="dashboards ingest streams aggregates maintenance"
 export FLEETDASH_DEMO=0
 SECONDS_EACH=${BENCH_SECONDS:-10}
 EXECUTIONS=${BENCH_EXECUTIONS:-10000000}

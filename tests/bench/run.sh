@@ -17,7 +17,7 @@ VARDIR=${1:?usage: tests/bench/run.sh VARDIR}
 mkdir -p "$VARDIR" && VARDIR=$(cd "$VARDIR" && pwd)
 export PORT=${PORT:-18180} PGPORT=${PGPORT:-54340} FLEETDASHD=${FLEETDASHD:-bin/fleetdashd}
 export WORKERS=${WORKERS:-8}
-export GROUPS="dashboards hello"
+export FLEETDASH_GROUPS="dashboards hello"
 SECONDS_EACH=${BENCH_SECONDS:-10}
 BASE=http://127.0.0.1:$PORT
 
