@@ -11,7 +11,7 @@ import pytest
 from support import assert_problem
 from test_master import fastcgi_get
 
-REQUIRED = ["aggregates", "dashboards", "ingest", "maintenance", "streams"]
+REQUIRED = ["aggregates", "alerts", "dashboards", "ingest", "maintenance", "streams"]
 ROUTE_GROUPS = ["aggregates", "dashboards", "hello", "ingest", "streams"]
 ALL_UP = {"status": "ready", "groups": {g: "up" for g in REQUIRED}}
 
