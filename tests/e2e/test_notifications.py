@@ -488,3 +488,28 @@ def test_concurrent_claims_never_take_one_notification_twice(db):
         first.close()
         second.close()
         db.execute("TRUNCATE receivers, notifications, notification_attempts, alerts CASCADE")
+
+
+@pytest.fixture
+def deny_private(stack):
+    """The alerts group restarted with FLEETDASH_WEBHOOK_DENY_PRIVATE=1 (and the
+    short pace); put back as it was afterwards."""
+    stack_group(stack, "stop-group")
+    try:
+        stack_group(stack, "start-group", FLEETDASH_WEBHOOK_DENY_PRIVATE="1", **SENDER_ENV)
+        yield stack
+    finally:
+        stack_group(stack, "stop-group")
+        stack_group(stack, "start-group")
+
+
+def test_deny_private_refuses_the_address_connected_to_not_the_name(deny_private, api,
+                                                                     receiver):
+    hook = receiver()
+    # "localhost" is a name: what is refused is the loopback address it resolves to
+    rec = make_receiver(api, hook.url.replace("127.0.0.1", "localhost"))
+    alert = raise_alert(api, [rec["id"]])
+    [note] = settled(api, alert["id"], "failed")
+    assert note["attempt_count"] == 1 and note["last_code"] is None
+    assert "refused by configuration" in note["last_error"]
+    assert hook.requests == []
