@@ -4,7 +4,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 INCS    := -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 WARN    := $(INCS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-LIBS    := -lfcgi -ljansson -lpq
+LIBS    := -lfcgi -ljansson -lpq -lcurl -lcrypto
 # The sanitizer build leaves jansson on malloc (fcgi/worker.c), so that a
 # reference counted wrong shows as a leak or a use after free.
 ASAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \

@@ -16,6 +16,8 @@ readonly PACKAGES=(
     libfcgi-bin         # cgi-fcgi, to poke a group socket by hand
     libjansson-dev
     libpq-dev
+    libcurl4-openssl-dev  # the sender's webhooks (workers/sender.c)
+    libssl-dev          # their HMAC-SHA256 signatures
     libcmocka-dev       # unit tests
     clang-format        # make fmt-check
     postgresql-15

@@ -21,6 +21,15 @@ extern const route_t alerts_routes[];
 extern const char *const alerts_severities[];
 extern const char *const alerts_statuses[];
 
+/* Receivers and notifications (receivers.c) and the alerts group's
+ * `sender` job with its options (sender.c: timeout, backoff, bounds,
+ * private addresses, how often it looks); the notification statuses,
+ * NULL-terminated. */
+extern const route_t receivers_routes[];
+extern const char *const notifications_statuses[];
+extern const job_t sender_job;
+extern const group_option_t sender_options[];
+
 extern const route_t dashboards_routes[];
 extern const route_t hello_routes[];
 extern const route_t ingest_routes[];   /* ingest.c: executions */

@@ -71,6 +71,14 @@ OPERATIONS = {
     ("delete", "/api/v1/silences/{id}"): {200, 404, 503},
     ("get", "/api/v1/heatmap"): {200, 400, 422, 503},
     ("get", "/api/v1/dashboards/{id}/widgets/{wid}/data"): {200, 404, 503},
+    # the alerts group: receivers and notifications
+    ("get", "/api/v1/receivers"): {200, 400, 503},
+    ("post", "/api/v1/receivers"): {201, 400, 409, 413, 415, 422, 503},
+    ("get", "/api/v1/receivers/{id}"): {200, 404, 503},
+    ("patch", "/api/v1/receivers/{id}"): {200, 400, 404, 409, 413, 415, 422, 503},
+    ("delete", "/api/v1/receivers/{id}"): {204, 404, 503},
+    ("get", "/api/v1/notifications"): {200, 400, 503},
+    ("get", "/api/v1/notifications/{id}"): {200, 404, 503},
 }
 INGEST_POSTS = sorted((m, t) for m, t in OPERATIONS if m == "post" and t.startswith(
     ("/api/v1/agents", "/api/v1/executions", "/api/v1/evaluations", "/api/v1/problems",
@@ -80,13 +88,15 @@ RESPONSE_SCHEMAS = ["Dashboard", "DashboardSummary", "DashboardList", "Widget", 
                     "Problem", "Health", "Readiness", "Agent", "AgentList", "AgentVersion",
                     "IngestProblem", "Evaluation", "FleetProblem", "Deployment", "Proposal",
                     "Experiment", "Alert", "AlertWithTransitions", "AlertTransition",
-                    "AlertList", "ActiveAlerts", "Silence", "SilenceList"]
+                    "AlertList", "ActiveAlerts", "Silence", "SilenceList",
+                    "Receiver", "ReceiverList", "Notification", "NotificationList",
+                    "NotificationAttempt", "WebhookMessage"]
 INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout",
                  "AgentInput", "AgentPatch", "AgentVersionInput", "Heartbeat", "Execution",
                  "EvaluationInput", "FleetProblemInput", "FleetProblemPatch", "DeploymentInput",
                  "DeploymentPatch", "ProposalInput", "ProposalPatch", "ExperimentInput",
                  "ExperimentPatch", "AlertInput", "AlertHandling", "SilenceMatcher",
-                 "SilenceInput", "SilencePatch"]
+                 "SilenceInput", "SilencePatch", "ReceiverInput", "ReceiverPatch"]
 
 
 def walk(node, path=""):
