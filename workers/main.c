@@ -3,7 +3,7 @@
 #include "groups.h"
 
 static const route_t *const aggregates_tables[] = {aggregates_routes, NULL};
-static const route_t *const alerts_tables[] = {alerts_routes, NULL};
+static const route_t *const alerts_tables[] = {alerts_routes, budgets_routes, NULL};
 static const route_t *const dashboards_tables[] = {dashboards_routes, NULL};
 static const route_t *const hello_tables[] = {hello_routes, NULL};
 static const route_t *const ingest_tables[] = {ingest_routes, registry_routes, NULL};
