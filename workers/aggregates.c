@@ -207,8 +207,8 @@ static json_t *read_text(const char *name, const char *value, const char *const 
 /* True if s has the shape of an IANA zone name: two or three parts
  * (Area/City, Area/Sub/City), each starting with a capital letter and made of
  * letters, digits, '_', '-' and '+' (Etc/GMT+2 included, with its POSIX
- * sign: two hours behind UTC). */
-static bool tz_is_iana_shaped(const char *s)
+ * sign: two hours behind UTC). Budgets check their tz with it too (groups.h). */
+bool tz_is_iana_shaped(const char *s)
 {
     static const char part_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                      "0123456789_+-";

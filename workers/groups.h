@@ -2,6 +2,8 @@
 #ifndef FLEETDASH_GROUPS_H
 #define FLEETDASH_GROUPS_H
 
+#include <stdbool.h>
+
 #include "../fcgi/group.h"
 
 /* Route tables end with a row whose method is NULL; the runtime adds
@@ -14,6 +16,10 @@ extern const char *const aggregates_time_ranges[];
 extern const char *const aggregates_group_bys[];
 extern const char *const aggregates_metric_names[];
 extern const char *const aggregates_heatmap_metrics[];
+
+/* True if s has the shape of an IANA zone name (aggregates.c): a tz is UTC
+ * or such a name, and then the database says whether the zone exists. */
+bool tz_is_iana_shaped(const char *s);
 
 /* The alerts group (alerts.c): alerts and silences; the words of alerts,
  * NULL-terminated. */
@@ -29,6 +35,8 @@ extern const route_t receivers_routes[];
 extern const char *const notifications_statuses[];
 extern const job_t sender_job;
 extern const group_option_t sender_options[];
+/* Budgets (budgets.c), in the alerts group: CRUD and status. */
+extern const route_t budgets_routes[];
 
 extern const route_t dashboards_routes[];
 extern const route_t hello_routes[];

@@ -3,7 +3,8 @@
 #include "groups.h"
 
 static const route_t *const aggregates_tables[] = {aggregates_routes, NULL};
-static const route_t *const alerts_tables[] = {alerts_routes, receivers_routes, NULL};
+static const route_t *const alerts_tables[] = {alerts_routes, receivers_routes, budgets_routes,
+                                               NULL};
 static const job_t *const alerts_jobs[] = {&sender_job, NULL};
 static const route_t *const dashboards_tables[] = {dashboards_routes, NULL};
 static const route_t *const hello_tables[] = {hello_routes, NULL};

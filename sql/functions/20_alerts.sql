@@ -277,21 +277,16 @@ BEGIN
 END $$;
 
 -- alert_receivers_require - UF422 on p_field unless every id names a
--- receiver (009). Until receivers exist, only the empty list passes.
+-- receiver (009).
 CREATE OR REPLACE FUNCTION alert_receivers_require(p_ids uuid[], p_field text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     v_missing uuid;
 BEGIN
-    IF cardinality(p_ids) = 0 THEN
-        RETURN;
-    END IF;
-    IF to_regclass('receivers') IS NULL THEN
-        v_missing := p_ids[1];
-    ELSE
-        EXECUTE 'SELECT x FROM unnest($1) x WHERE NOT EXISTS (SELECT 1 FROM receivers r'
-                ' WHERE r.id = x) LIMIT 1' INTO v_missing USING p_ids;
-    END IF;
+    SELECT x INTO v_missing
+      FROM unnest(p_ids) x
+     WHERE NOT EXISTS (SELECT 1 FROM receivers r WHERE r.id = x)
+     LIMIT 1;
     IF v_missing IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'UF422', COLUMN = p_field,
             MESSAGE = format('no such receiver %s', v_missing);

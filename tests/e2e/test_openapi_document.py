@@ -79,6 +79,14 @@ OPERATIONS = {
     ("delete", "/api/v1/receivers/{id}"): {204, 404, 503},
     ("get", "/api/v1/notifications"): {200, 400, 503},
     ("get", "/api/v1/notifications/{id}"): {200, 404, 503},
+    # the alerts group: budgets
+    ("get", "/api/v1/budgets"): {200, 400, 503},
+    ("post", "/api/v1/budgets"): {201, 400, 409, 413, 415, 422, 503},
+    ("get", "/api/v1/budgets/{id}"): {200, 404, 503},
+    ("put", "/api/v1/budgets/{id}"): {200, 400, 404, 409, 412, 413, 415, 422, 503},
+    ("patch", "/api/v1/budgets/{id}"): {200, 400, 404, 409, 412, 413, 415, 422, 503},
+    ("delete", "/api/v1/budgets/{id}"): {204, 404, 412, 503},
+    ("get", "/api/v1/budgets/{id}/status"): {200, 400, 404, 503},
 }
 INGEST_POSTS = sorted((m, t) for m, t in OPERATIONS if m == "post" and t.startswith(
     ("/api/v1/agents", "/api/v1/executions", "/api/v1/evaluations", "/api/v1/problems",
@@ -90,13 +98,15 @@ RESPONSE_SCHEMAS = ["Dashboard", "DashboardSummary", "DashboardList", "Widget", 
                     "Experiment", "Alert", "AlertWithTransitions", "AlertTransition",
                     "AlertList", "ActiveAlerts", "Silence", "SilenceList",
                     "Receiver", "ReceiverList", "Notification", "NotificationList",
-                    "NotificationAttempt", "WebhookMessage"]
+                    "NotificationAttempt", "WebhookMessage", "Budget", "BudgetList",
+                    "BudgetStatus", "BudgetScopeOut"]
 INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout",
                  "AgentInput", "AgentPatch", "AgentVersionInput", "Heartbeat", "Execution",
                  "EvaluationInput", "FleetProblemInput", "FleetProblemPatch", "DeploymentInput",
                  "DeploymentPatch", "ProposalInput", "ProposalPatch", "ExperimentInput",
                  "ExperimentPatch", "AlertInput", "AlertHandling", "SilenceMatcher",
-                 "SilenceInput", "SilencePatch", "ReceiverInput", "ReceiverPatch"]
+                 "SilenceInput", "SilencePatch", "ReceiverInput", "ReceiverPatch",
+                 "BudgetInput", "BudgetPatch", "BudgetScope"]
 
 
 def walk(node, path=""):
