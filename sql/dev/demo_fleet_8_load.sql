@@ -1,8 +1,8 @@
--- demo_fleet_3_load.sql - demo_fleet(): the demo fleet loaded in bulk, the
+-- demo_fleet_8_load.sql - demo_fleet(): the demo fleet loaded in bulk, the
 -- rollups rebuilt once at the end (development only, see
 -- demo_fleet_1_helpers.sql)
 
--- demo_fleet(...) - demo_fleet_rows() (demo_fleet_2_rows.sql), with the
+-- demo_fleet(...) - demo_fleet_rows() (demo_fleet_7_rows.sql), with the
 -- rollup triggers off for its bulk insert (so that it also keeps its fast
 -- path) and the rollups rebuilt from the raw rows at the end: one pass
 -- instead of a delta per million-row statement. Holds the ingest tables
@@ -23,4 +23,4 @@ BEGIN
     RETURN r;
 END $$;
 
--- end of demo_fleet_3_load
+-- end of demo_fleet_8_load
