@@ -3,7 +3,8 @@
 #include "groups.h"
 
 static const route_t *const aggregates_tables[] = {aggregates_routes, NULL};
-static const route_t *const alerts_tables[] = {alerts_routes, NULL};
+static const route_t *const alerts_tables[] = {alerts_routes, alert_rules_routes, NULL};
+static const job_t *const alerts_jobs[] = {&evaluator_job, NULL};
 static const route_t *const dashboards_tables[] = {dashboards_routes, NULL};
 static const route_t *const hello_tables[] = {hello_routes, NULL};
 static const route_t *const ingest_tables[] = {ingest_routes, registry_routes, NULL};
@@ -15,7 +16,11 @@ static const job_t *const maintenance_jobs[] = {&maintenance_job, NULL};
 static const group_t fleetdashd_groups[] = {
     {.name = "aggregates", .routes = aggregates_tables, .workers = 4},
     /* alerts, silences, rules, receivers, notifications, budgets */
-    {.name = "alerts", .routes = alerts_tables, .workers = 4},
+    {.name = "alerts",
+     .routes = alerts_tables,
+     .jobs = alerts_jobs,
+     .workers = 4,
+     .options = evaluator_options},
     {.name = "dashboards", .routes = dashboards_tables, .workers = 4},
     /* the FastCGI baseline of the benchmarks: /readyz does not wait for it */
     {.name = "hello", .routes = hello_tables, .workers = 4, .optional = true},

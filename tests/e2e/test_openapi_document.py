@@ -59,6 +59,13 @@ OPERATIONS = {
     ("get", "/api/v1/metrics/{name}"): {200, 400, 404, 422, 503},
     ("get", "/api/v1/heatmap"): {200, 400, 422, 503},
     ("get", "/api/v1/dashboards/{id}/widgets/{wid}/data"): {200, 404, 503},
+    # the alerts group: alert rules
+    ("get", "/api/v1/alert-rules"): {200, 400, 503},
+    ("post", "/api/v1/alert-rules"): {201, 400, 409, 413, 415, 422, 503},
+    ("get", "/api/v1/alert-rules/{id}"): {200, 404, 503},
+    ("put", "/api/v1/alert-rules/{id}"): {200, 400, 404, 409, 412, 413, 415, 422, 503},
+    ("patch", "/api/v1/alert-rules/{id}"): {200, 400, 404, 409, 412, 413, 415, 422, 503},
+    ("delete", "/api/v1/alert-rules/{id}"): {204, 404, 412, 503},
 }
 INGEST_POSTS = sorted((m, t) for m, t in OPERATIONS if m == "post" and t.startswith(
     ("/api/v1/agents", "/api/v1/executions", "/api/v1/evaluations", "/api/v1/problems",
@@ -67,12 +74,12 @@ INGEST_POSTS = sorted((m, t) for m, t in OPERATIONS if m == "post" and t.startsw
 RESPONSE_SCHEMAS = ["Dashboard", "DashboardSummary", "DashboardList", "Widget", "Position",
                     "Problem", "Health", "Readiness", "Agent", "AgentList", "AgentVersion",
                     "IngestProblem", "Evaluation", "FleetProblem", "Deployment", "Proposal",
-                    "Experiment"]
+                    "Experiment", "AlertRule", "AlertRuleList", "AlertRuleInstance"]
 INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout",
                  "AgentInput", "AgentPatch", "AgentVersionInput", "Heartbeat", "Execution",
                  "EvaluationInput", "FleetProblemInput", "FleetProblemPatch", "DeploymentInput",
                  "DeploymentPatch", "ProposalInput", "ProposalPatch", "ExperimentInput",
-                 "ExperimentPatch"]
+                 "ExperimentPatch", "AlertRuleInput", "AlertRulePatch"]
 
 
 def walk(node, path=""):
