@@ -102,8 +102,9 @@ CREATE TYPE alert_rule_step_t AS (
     value       double precision,
     severity    text,
     fingerprint text,
-    fire        boolean,
-    clear       boolean
+    fire        boolean,     -- firing now
+    entering    boolean,     -- ... and it was not at the last evaluation
+    clear       boolean      -- back to normal from firing or recovering
 );
 
 ALTER TABLE alerts ADD CONSTRAINT alerts_rule_id_fkey

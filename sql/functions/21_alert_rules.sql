@@ -325,30 +325,98 @@ BEGIN
     RETURN left(coalesce(nullif(v, ''), 'alert'), 500);
 END $$;
 
+-- alert_rules_set / alert_rule_steps_set - the elements of an array of
+-- rules or steps as rows, with a row estimate: unnest() of a parameter is
+-- estimated at 10 rows, and the joins of a cycle over a thousand rules then
+-- become nested loops. (The SET keeps them from being inlined, which would
+-- drop the estimate.)
+CREATE OR REPLACE FUNCTION alert_rules_set(p_rules alert_rules[]) RETURNS SETOF alert_rules
+LANGUAGE sql STABLE ROWS 1000 SET max_parallel_workers_per_gather = 0 AS $$
+    SELECT * FROM unnest(p_rules)
+$$;
+
+CREATE OR REPLACE FUNCTION alert_rule_steps_set(p_steps alert_rule_step_t[])
+RETURNS SETOF alert_rule_step_t
+LANGUAGE sql STABLE ROWS 20000 SET max_parallel_workers_per_gather = 0 AS $$
+    SELECT * FROM unnest(p_steps)
+$$;
+
+-- alert_error_rows(from, to) - failed executions of [from, to) per agent,
+-- model and category: whole days and hours from the error rollups and
+-- their pending deltas, the partial hours at the edges from raw rows (the
+-- partial index of errors).
+CREATE OR REPLACE FUNCTION alert_error_rows(p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (agent_id uuid, model text, category text, n bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    h1 timestamptz := rollup_ceil(p_from, '1 hour');
+    h2 timestamptz := rollup_floor(p_to, '1 hour');
+    d1 timestamptz;
+    d2 timestamptz;
+BEGIN
+    IF h1 > h2 THEN                                  -- inside one hour: raw
+        h1 := p_to;  h2 := p_to;
+    END IF;
+    d1 := least(rollup_ceil(h1, '1 day'), h2);
+    d2 := greatest(d1, rollup_floor(h2, '1 day'));
+    RETURN QUERY
+    SELECT x.agent_id, x.model, x.category, sum(x.n)::bigint
+      FROM (SELECT r.agent_id, r.model, r.category, r.n FROM rollup_errors_1d r
+             WHERE NOT r.fleet AND r.bucket >= d1 AND r.bucket < d2
+            UNION ALL
+            SELECT r.agent_id, r.model, r.category, r.n FROM rollup_errors_1h r
+             WHERE NOT r.fleet
+               AND (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
+            UNION ALL
+            SELECT r.agent_id, r.model, r.category, r.n FROM rollup_errors_delta r
+             WHERE r.bucket >= h1 AND r.bucket < h2
+            UNION ALL
+            SELECT e.agent_id, e.model, e.error_category, 1 FROM executions e
+             WHERE e.error_category IS NOT NULL
+               AND (e.started_at >= p_from AND e.started_at < h1
+                    OR e.started_at >= h2 AND e.started_at < p_to)) x
+     GROUP BY 1, 2, 3;
+END $$;
+ALTER FUNCTION alert_error_rows SET max_parallel_workers_per_gather = 0;
+
 -- alert_rules_values - what each rule of p_rules sees at p_at, one row per
 -- instance that has data: its key ('' without group_by, the agent id, the
 -- model), agent and model, executions in the window (n), the value of the
 -- rule's condition, and whether it breaches the threshold (main) or only
--- the warning threshold (warn). One read of the rollups per distinct
--- window (and per cost_spike baseline), per agent and model, shared by
--- every rule without a metadata filter; those with one read raw rows.
+-- the warning threshold (warn). The rollups are read once per distinct
+-- window (and cost_spike baseline), per agent and model; the sums are made
+-- once per view (window, scope, group_by: what rules of any metric share)
+-- and handed to every rule of that view. Rules with a metadata filter read
+-- raw rows, each its own.
 CREATE OR REPLACE FUNCTION alert_rules_values(p_rules alert_rules[], p_at timestamptz)
 RETURNS TABLE (rule_id uuid, key text, agent_id uuid, model text, n bigint,
                value double precision, main boolean, warn boolean)
 LANGUAGE sql STABLE AS $$
-    WITH r AS (SELECT * FROM unnest(p_rules)),
-    -- spans: [t_from, t_to) read once each; cur = the window, base = the
-    -- 7 days before it (cost_spike)
-    spans AS (
-        SELECT p_at - make_interval(secs => r.window_seconds) AS t_from, p_at AS t_to,
-               bool_or(r.metric = 'p95_latency') AS digests
-          FROM r WHERE r.metadata IS NULL GROUP BY 1, 2
-        UNION ALL
-        SELECT DISTINCT p_at - make_interval(secs => r.window_seconds) - interval '7 days',
-               p_at - make_interval(secs => r.window_seconds), false
-          FROM r WHERE r.metadata IS NULL AND r.kind = 'cost_spike'
+    WITH r AS MATERIALIZED (
+        SELECT x.*, p_at - make_interval(secs => x.window_seconds) AS t_from,
+               CASE WHEN x.metadata IS NULL THEN jsonb_build_array(
+                   x.window_seconds, x.agent_id, x.model,
+                   CASE WHEN x.kind = 'agent_silent' THEN 'agent' ELSE x.group_by END,
+                   x.kind = 'cost_spike', x.metric = 'p95_latency') END AS view
+          FROM alert_rules_set(p_rules) x
     ),
-    shared AS (
+    -- views: what rules share; digests only for p95 rules
+    views AS MATERIALIZED (
+        SELECT DISTINCT r.view, r.window_seconds, r.t_from, r.agent_id, r.model,
+               r.view ->> 3 AS group_by, r.kind = 'cost_spike' AS with_base,
+               r.metric = 'p95_latency' AS with_digest
+          FROM r WHERE r.view IS NOT NULL
+    ),
+    -- spans: [t_from, t_to) read once each; the window, or the 7 days
+    -- before it (cost_spike)
+    spans AS MATERIALIZED (
+        SELECT v.t_from, p_at AS t_to, bool_or(v.with_digest) AS digests
+          FROM views v GROUP BY 1, 2
+        UNION ALL
+        SELECT DISTINCT v.t_from - interval '7 days', v.t_from, false
+          FROM views v WHERE v.with_base
+    ),
+    shared AS MATERIALIZED (
         SELECT s.t_from, s.t_to, x.agent_id, x.model, sum(x.n) AS n,
                sum(x.successes) AS successes, sum(x.errors) AS errors,
                sum(x.evaluated) AS evaluated, sum(x.passed) AS passed, sum(x.lat_sum) AS lat_sum,
@@ -358,41 +426,46 @@ LANGUAGE sql STABLE AS $$
                                    s.digests) x
          GROUP BY 1, 2, 3, 4
     ),
-    -- every rule's pieces: base true for the cost_spike baseline
+    -- each view's pieces (base: the cost_spike baseline), and each
+    -- metadata rule's
     pieces AS (
-        SELECT r.id AS rule_id, sh.t_to < p_at AS base, sh.agent_id, sh.model, sh.n,
-               sh.successes, sh.errors, sh.evaluated, sh.passed, sh.lat_sum, sh.lat_n, sh.cost,
-               sh.digest
-          FROM r JOIN shared sh
-            ON (sh.t_to = p_at AND sh.t_from = p_at - make_interval(secs => r.window_seconds))
-               OR (r.kind = 'cost_spike'
-                   AND sh.t_to = p_at - make_interval(secs => r.window_seconds)
-                   AND sh.t_from = sh.t_to - interval '7 days')
-         WHERE r.metadata IS NULL
-           AND (r.agent_id IS NULL OR sh.agent_id = r.agent_id)
-           AND (r.model IS NULL OR sh.model = r.model)
+        SELECT v.view, NULL::uuid AS rule_id, v.group_by, false AS base, sh.agent_id,
+               sh.model, sh.n, sh.successes, sh.errors, sh.evaluated, sh.passed, sh.lat_sum,
+               sh.lat_n, sh.cost, CASE WHEN v.with_digest THEN sh.digest END AS digest
+          FROM views v JOIN shared sh ON sh.t_to = p_at AND sh.t_from = v.t_from
+         WHERE (v.agent_id IS NULL OR sh.agent_id = v.agent_id)
+           AND (v.model IS NULL OR sh.model = v.model)
         UNION ALL
-        SELECT r.id, sp.base, x.agent_id, x.model, x.n, x.successes, x.errors, x.evaluated,
+        SELECT v.view, NULL, v.group_by, true, sh.agent_id, sh.model, sh.n, sh.successes,
+               sh.errors, sh.evaluated, sh.passed, sh.lat_sum, sh.lat_n, sh.cost, NULL
+          FROM views v JOIN shared sh
+            ON sh.t_to = v.t_from AND sh.t_from = v.t_from - interval '7 days'
+         WHERE v.with_base
+           AND (v.agent_id IS NULL OR sh.agent_id = v.agent_id)
+           AND (v.model IS NULL OR sh.model = v.model)
+        UNION ALL
+        SELECT NULL, r.id,
+               CASE WHEN r.kind = 'agent_silent' THEN 'agent' ELSE r.group_by END,
+               sp.base, x.agent_id, x.model, x.n, x.successes, x.errors, x.evaluated,
                x.passed, x.lat_sum, x.lat_n, x.cost, x.digest
           FROM r,
-               LATERAL (SELECT false AS base, p_at - make_interval(secs => r.window_seconds) AS f,
-                               p_at AS t
+               LATERAL (SELECT false AS base, r.t_from AS f, p_at AS t
                         UNION ALL
-                        SELECT true, p_at - make_interval(secs => r.window_seconds) - interval '7 days',
-                               p_at - make_interval(secs => r.window_seconds)
+                        SELECT true, r.t_from - interval '7 days', r.t_from
                          WHERE r.kind = 'cost_spike') sp,
                LATERAL rollup_rows(sp.f, sp.t, '1 day', 3,
                                    CASE WHEN r.agent_id IS NOT NULL THEN ARRAY[r.agent_id] END,
                                    CASE WHEN r.model IS NOT NULL THEN ARRAY[r.model] END,
                                    r.metadata, '1 day', r.metric = 'p95_latency') x
-         WHERE r.metadata IS NOT NULL
+         WHERE r.view IS NULL
     ),
-    sums AS (
-        SELECT p.rule_id,
-               CASE r.group_by WHEN 'agent' THEN p.agent_id::text
+    -- the sums of each view (or metadata rule) per instance key
+    sums AS MATERIALIZED (
+        SELECT p.view, p.rule_id,
+               CASE p.group_by WHEN 'agent' THEN p.agent_id::text
                                WHEN 'model' THEN coalesce(p.model, '') ELSE '' END AS key,
-               CASE r.group_by WHEN 'agent' THEN p.agent_id ELSE r.agent_id END AS agent_id,
-               CASE r.group_by WHEN 'model' THEN min(p.model) ELSE r.model END AS model,
+               CASE p.group_by WHEN 'agent' THEN p.agent_id END AS agent_id,
+               CASE p.group_by WHEN 'model' THEN min(p.model) END AS model,
                coalesce(sum(p.n) FILTER (WHERE NOT p.base), 0)::bigint AS n,
                sum(p.successes) FILTER (WHERE NOT p.base)::bigint AS successes,
                sum(p.errors) FILTER (WHERE NOT p.base)::bigint AS errors,
@@ -404,32 +477,65 @@ LANGUAGE sql STABLE AS $$
                                                            AND p.digest IS NOT NULL) AS p95,
                coalesce(sum(p.cost) FILTER (WHERE NOT p.base), 0) AS cost,
                sum(p.cost) FILTER (WHERE p.base) AS base_cost
-          FROM pieces p JOIN r ON r.id = p.rule_id
-         WHERE r.kind <> 'agent_silent'
-         GROUP BY p.rule_id, 2, 3, r.group_by, r.model
+          FROM pieces p
+         GROUP BY p.view, p.rule_id, 3, 4, p.group_by
+    ),
+    -- every rule's sums
+    rsums AS (
+        SELECT r.id AS rule_id, s.key, coalesce(s.agent_id, r.agent_id) AS agent_id,
+               coalesce(s.model, r.model) AS model, s.n, s.successes, s.errors, s.evaluated,
+               s.passed, s.lat_avg, s.p95, s.cost, s.base_cost
+          FROM r JOIN sums s ON s.view = r.view
+         WHERE r.view IS NOT NULL AND r.kind <> 'agent_silent'
+        UNION ALL
+        SELECT r.id, s.key, coalesce(s.agent_id, r.agent_id), coalesce(s.model, r.model), s.n,
+               s.successes, s.errors, s.evaluated, s.passed, s.lat_avg, s.p95, s.cost,
+               s.base_cost
+          FROM r JOIN sums s ON s.rule_id = r.id
+         WHERE r.view IS NULL AND r.kind <> 'agent_silent'
     ),
     -- error_category: failed executions of the category in the window
-    -- (the partial index of errors), and problems first seen in it
+    -- (rollups of errors and raw edges, once per window), and problems
+    -- first seen in it
+    ewindows AS MATERIALIZED (
+        SELECT DISTINCT r.window_seconds, r.t_from FROM r
+         WHERE r.kind = 'error_category' AND r.metadata IS NULL
+    ),
+    ecounts AS MATERIALIZED (
+        SELECT w.window_seconds, x.*
+          FROM ewindows w, LATERAL alert_error_rows(w.t_from, p_at) x
+    ),
     errs AS (
         SELECT r.id AS rule_id,
                CASE r.group_by WHEN 'agent' THEN x.agent_id::text
                                WHEN 'model' THEN coalesce(x.model, '') ELSE '' END AS key,
-               count(*) AS errors
+               sum(x.n) AS errors
+          FROM r JOIN ecounts x
+            ON x.window_seconds = r.window_seconds
+           AND (r.category IS NULL OR x.category = r.category)
+           AND (r.agent_id IS NULL OR x.agent_id = r.agent_id)
+           AND (r.model IS NULL OR x.model = r.model)
+         WHERE r.kind = 'error_category' AND r.metadata IS NULL
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT r.id,
+               CASE r.group_by WHEN 'agent' THEN x.agent_id::text
+                               WHEN 'model' THEN coalesce(x.model, '') ELSE '' END,
+               count(*)
           FROM r JOIN executions x
             ON x.error_category IS NOT NULL
-           AND x.started_at >= p_at - make_interval(secs => r.window_seconds)
-           AND x.started_at < p_at
+           AND x.started_at >= r.t_from AND x.started_at < p_at
            AND (r.category IS NULL OR x.error_category = r.category)
            AND (r.agent_id IS NULL OR x.agent_id = r.agent_id)
            AND (r.model IS NULL OR x.model = r.model)
-           AND (r.metadata IS NULL OR x.metadata @> r.metadata)
-         WHERE r.kind = 'error_category'
+           AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(r.metadata) m
+                            WHERE x.metadata ->> m.key IS DISTINCT FROM m.value)
+         WHERE r.kind = 'error_category' AND r.metadata IS NOT NULL
          GROUP BY 1, 2
         UNION ALL
         SELECT r.id, CASE r.group_by WHEN 'agent' THEN pr.agent_id::text ELSE '' END, count(*)
           FROM r JOIN problems pr
-            ON pr.first_seen_at >= p_at - make_interval(secs => r.window_seconds)
-           AND pr.first_seen_at < p_at
+            ON pr.first_seen_at >= r.t_from AND pr.first_seen_at < p_at
            AND (r.category IS NULL OR pr.category = r.category)
            AND (r.agent_id IS NULL OR pr.agent_id = r.agent_id)
          WHERE r.kind = 'error_category' AND r.model IS NULL AND r.metadata IS NULL
@@ -446,7 +552,7 @@ LANGUAGE sql STABLE AS $$
                        s.cost::double precision
                        / nullif(s.base_cost::double precision * r.window_seconds / 604800, 0)
                END AS value
-          FROM sums s JOIN r ON r.id = s.rule_id
+          FROM rsums s JOIN r ON r.id = s.rule_id
          WHERE r.kind IN ('threshold', 'cost_spike')
         UNION ALL
         SELECT coalesce(s.rule_id, e.rule_id), coalesce(s.key, e.key),
@@ -455,8 +561,8 @@ LANGUAGE sql STABLE AS $$
                coalesce(s.model, CASE WHEN r.group_by = 'model' THEN nullif(e.key, '')
                                       ELSE r.model END),
                coalesce(s.n, 0), coalesce(e.errors, 0)::double precision
-          FROM (SELECT * FROM sums WHERE sums.rule_id IN (SELECT r.id FROM r
-                                                           WHERE r.kind = 'error_category')) s
+          FROM (SELECT * FROM rsums
+                 WHERE rsums.rule_id IN (SELECT r.id FROM r WHERE r.kind = 'error_category')) s
           FULL JOIN (SELECT errs.rule_id, errs.key, sum(errs.errors) AS errors
                        FROM errs GROUP BY 1, 2) e
             ON e.rule_id = s.rule_id AND e.key = s.key
@@ -464,24 +570,21 @@ LANGUAGE sql STABLE AS $$
     ),
     -- agent_silent: per agent (or the scope as a whole) no execution in
     -- the window and no heartbeat (nor registration) since its start;
-    -- value: seconds since the last heartbeat
+    -- value: seconds since the last heartbeat. Its view is per agent.
     silent AS (
         SELECT r.id AS rule_id, CASE r.group_by WHEN 'agent' THEN g.id::text ELSE '' END AS key,
                CASE r.group_by WHEN 'agent' THEN g.id ELSE r.agent_id END AS agent_id,
                r.model,
-               coalesce(sum(p.n), 0)::bigint AS n,
+               coalesce(sum(s.n), 0)::bigint AS n,
                extract(epoch FROM p_at - max(g.last_heartbeat_at))::double precision AS value,
-               coalesce(sum(p.n), 0) = 0
-               AND max(greatest(g.last_heartbeat_at, g.created_at))
-                   < p_at - make_interval(secs => r.window_seconds) AS main
+               coalesce(sum(s.n), 0) = 0
+               AND max(greatest(g.last_heartbeat_at, g.created_at)) < r.t_from AS main
           FROM r
-          JOIN agents g
-            ON g.is_active AND (r.agent_id IS NULL OR g.id = r.agent_id)
-          LEFT JOIN (SELECT pieces.rule_id, pieces.agent_id, sum(pieces.n) AS n
-                       FROM pieces WHERE NOT pieces.base GROUP BY 1, 2) p
-            ON p.rule_id = r.id AND p.agent_id = g.id
+          JOIN agents g ON g.is_active AND (r.agent_id IS NULL OR g.id = r.agent_id)
+          LEFT JOIN sums s
+            ON (s.view = r.view OR s.rule_id = r.id) AND s.key = g.id::text
          WHERE r.kind = 'agent_silent'
-         GROUP BY r.id, 2, 3, r.model, r.window_seconds, r.group_by
+         GROUP BY r.id, 2, 3, r.model, r.t_from, r.group_by
     )
     SELECT v.rule_id, v.key, v.agent_id, v.model, v.n, v.value,
            CASE WHEN r.kind = 'threshold' AND r.op = '<' THEN v.value < r.threshold
@@ -494,13 +597,18 @@ LANGUAGE sql STABLE AS $$
     SELECT s.rule_id, s.key, s.agent_id, s.model, s.n, s.value, s.main, false
       FROM silent s
 $$;
--- Pieces are few and small: a parallel plan only adds start-up time.
+-- Pieces are few and small: a parallel plan only adds start-up time; and
+-- the statement is big enough for its estimates to cross jit_above_cost,
+-- where compiling it costs seconds for a query of milliseconds.
 ALTER FUNCTION alert_rules_values SET max_parallel_workers_per_gather = 0;
+ALTER FUNCTION alert_rules_values SET jit = off;
+-- The pieces of a cycle are sorted and grouped: in memory.
+ALTER FUNCTION alert_rules_values SET work_mem = '64MB';
 
 -- alert_rules_steps - the next state of every instance of p_rules at p_at
 -- (those with data, those known, and the one instance of a rule without
--- group_by), as alert_rule_step_t: fire = raise its alert now, clear =
--- resolve it now.
+-- group_by), as alert_rule_step_t: fire = it fires now (entering: it did
+-- not at the last evaluation), clear = resolve its alert now.
 --   normal:     holds -> pending (firing at once when for is 0)
 --   pending:    holds for `for` -> firing; stops holding -> normal
 --   firing:     stops holding -> recovering (normal at once when
@@ -512,8 +620,8 @@ ALTER FUNCTION alert_rules_values SET max_parallel_workers_per_gather = 0;
 CREATE OR REPLACE FUNCTION alert_rules_steps(p_rules alert_rules[], p_at timestamptz)
 RETURNS SETOF alert_rule_step_t
 LANGUAGE sql STABLE AS $$
-    WITH r AS (SELECT * FROM unnest(p_rules)),
-    v AS (SELECT * FROM alert_rules_values(p_rules, p_at)),
+    WITH r AS MATERIALIZED (SELECT * FROM alert_rules_set(p_rules)),
+    v AS MATERIALIZED (SELECT * FROM alert_rules_values(p_rules, p_at)),
     keys AS (
         SELECT v.rule_id, v.key FROM v
         UNION
@@ -569,6 +677,7 @@ LANGUAGE sql STABLE AS $$
            n.value, CASE WHEN n.next IN ('firing', 'recovering') OR n.holds THEN n.severity END,
            coalesce(n.known_fingerprint, alert_fingerprint(n.rule_id::text, l.labels)),
            n.next = 'firing' AND n.holds IS NOT NULL,
+           n.next = 'firing' AND n.state <> 'firing',
            n.next = 'normal' AND n.state IN ('firing', 'recovering')
       FROM n,
            LATERAL (SELECT CASE WHEN n.key = '' THEN '{}'::jsonb
@@ -580,7 +689,13 @@ $$;
 -- alert_rules_apply_steps - writes the steps of p_rules at p_at: the
 -- instances (grouped ones back at normal without data are forgotten),
 -- the alerts raised (with the rule's receivers and labels, alertname the
--- rule's name) and cleared. Returns (instances, fired, cleared).
+-- rule's name) and cleared. An instance raises its alert when it starts
+-- firing (one more occurrence of an open alert, after recovering), when
+-- its severity changes, or when it has no open alert (resolved by hand);
+-- while it keeps firing, its open alert's last_seen_at and value are
+-- brought up to date once a minute, so that a steady fleet of firing
+-- instances writes little. Returns (instances, fired: alerts raised,
+-- cleared).
 CREATE OR REPLACE FUNCTION alert_rules_apply_steps(p_rules alert_rules[], p_at timestamptz,
                                                    OUT instances integer, OUT fired integer,
                                                    OUT cleared integer)
@@ -591,14 +706,14 @@ BEGIN
     v_steps := ARRAY(SELECT s FROM alert_rules_steps(p_rules, p_at) s);
     instances := cardinality(v_steps);
     DELETE FROM alert_rule_instances i
-     USING unnest(v_steps) s
+     USING alert_rule_steps_set(v_steps) s
      WHERE i.rule_id = s.rule_id AND i.key = s.key AND s.state = 'normal' AND s.value IS NULL
        AND s.key <> '';
     INSERT INTO alert_rule_instances AS i (rule_id, key, labels, agent_id, state, since, value,
                                            severity, fingerprint, evaluated_at)
     SELECT s.rule_id, s.key, s.labels, s.agent_id, s.state, s.since, s.value, s.severity,
            s.fingerprint, p_at
-      FROM unnest(v_steps) s
+      FROM alert_rule_steps_set(v_steps) s
      WHERE NOT (s.state = 'normal' AND s.value IS NULL AND s.key <> '')
     ON CONFLICT (rule_id, key) DO UPDATE
        SET state = EXCLUDED.state, since = EXCLUDED.since, value = EXCLUDED.value,
@@ -612,8 +727,8 @@ BEGIN
                    x.message, s.agent_id, NULL, x.labels,
                    jsonb_build_object('summary', x.title, 'description', x.message), s.value,
                    r.receivers)::alert_signal_t
-          FROM unnest(v_steps) s
-          JOIN unnest(p_rules) r ON r.id = s.rule_id
+          FROM alert_rule_steps_set(v_steps) s
+          JOIN alert_rules_set(p_rules) r ON r.id = s.rule_id
           LEFT JOIN agents g ON g.id = s.agent_id
           CROSS JOIN LATERAL (
               SELECT r.labels || jsonb_build_object('alertname', r.name) || s.labels
@@ -646,7 +761,15 @@ BEGIN
                                    'value', round(s.value::numeric, 2), 'threshold', r.threshold,
                                    'window', alert_duration_text(r.window_seconds)))
                      END AS title) x
-         WHERE s.fire), p_at, 'evaluator');
+         WHERE s.fire
+           AND (s.entering
+                OR NOT EXISTS (SELECT 1 FROM alerts a
+                                WHERE a.fingerprint = s.fingerprint AND a.status <> 'resolved'
+                                  AND a.severity = s.severity))), p_at, 'evaluator');
+    UPDATE alerts a SET last_seen_at = p_at, value = s.value
+      FROM alert_rule_steps_set(v_steps) s
+     WHERE s.fire AND NOT s.entering AND a.fingerprint = s.fingerprint
+       AND a.status <> 'resolved' AND a.last_seen_at < p_at - interval '1 minute';
     SELECT count(*) INTO cleared
       FROM alerts_clear(ARRAY(SELECT s.fingerprint FROM unnest(v_steps) s WHERE s.clear), p_at,
                         'evaluator', 'the condition no longer holds');
@@ -709,5 +832,8 @@ BEGIN
       FROM unnest(v_rules) x
      WHERE r.id = x.id;
 END $$;
+-- JIT: see alert_rules_values.
+ALTER FUNCTION alert_rules_evaluate SET jit = off;
+ALTER FUNCTION alert_rules_steps SET jit = off;
 COMMENT ON FUNCTION alert_rules_evaluate(timestamptz, interval) IS
     'One evaluator cycle: every enabled rule due, set-based, once across evaluators';
