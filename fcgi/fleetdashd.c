@@ -37,6 +37,17 @@ static const char *fleetdashd_group_names(const group_t *groups)
     return names;
 }
 
+/* The i-th option of g, counting through its tables in order; NULL past
+ * the last. */
+static const group_option_t *fleetdashd_option(const group_t *g, size_t i)
+{
+    for (const group_option_t *const *t = g->options; t != NULL && *t != NULL; t++)
+        for (const group_option_t *o = *t; o->name != NULL; o++)
+            if (i-- == 0)
+                return o;
+    return NULL;
+}
+
 static void fleetdashd_usage(FILE *out, const group_t *groups)
 {
     fprintf(out,
@@ -57,7 +68,8 @@ static void fleetdashd_usage(FILE *out, const group_t *groups)
         for (const job_t *const *j = g->jobs; j != NULL && *j != NULL; j++)
             fprintf(out, "%s%s", j == g->jobs ? ", jobs: " : " ", (*j)->name);
         fputc('\n', out);
-        for (const group_option_t *o = g->options; o != NULL && o->name != NULL; o++)
+        const group_option_t *o;
+        for (size_t i = 0; (o = fleetdashd_option(g, i)) != NULL; i++)
             fprintf(out, "  --%-21s %s (%s)\n", o->name, o->help, o->env);
     }
     fprintf(out, "Each option may also come from the environment: FLEETDASH_GROUP,\n"
@@ -128,9 +140,9 @@ static const group_t *fleetdashd_find_group(int argc, char **argv, const group_t
  * texts (NULL = not given). Returns 0, or -1 (said). */
 static int fleetdashd_group_options(const group_t *g, const char **texts)
 {
-    int i = 0;
+    const group_option_t *o;
 
-    for (const group_option_t *o = g->options; o != NULL && o->name != NULL; o++, i++) {
+    for (size_t i = 0; (o = fleetdashd_option(g, i)) != NULL; i++) {
         const char *text = texts[i] != NULL ? texts[i] : fleetdashd_env(o->env, NULL);
         char flag[64];
         snprintf(flag, sizeof(flag), "--%s", o->name);
@@ -181,8 +193,9 @@ static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const 
 
     *group = fleetdashd_find_group(argc, argv, groups, &o->group);
     memcpy(longopts, runtime, sizeof(runtime));
-    for (const group_option_t *g = *group != NULL ? (*group)->options : NULL;
-         g != NULL && g->name != NULL && n < FLEETDASHD_OPTIONS_MAX; g++, n++)
+    for (const group_option_t *g; *group != NULL && n < FLEETDASHD_OPTIONS_MAX &&
+                                  (g = fleetdashd_option(*group, n - nruntime)) != NULL;
+         n++)
         longopts[n] = (struct option){g->name, required_argument, NULL,
                                       FLEETDASHD_OPTION_BASE + (int)(n - nruntime)};
     o->listen = fleetdashd_env("FLEETDASH_LISTEN", NULL);

@@ -1,4 +1,4 @@
-/* group.h - a group as the runtime knows it: a name, routes, a job, options */
+/* group.h - a group as the runtime knows it: a name, routes, jobs, options */
 #ifndef FLEETDASH_GROUP_H
 #define FLEETDASH_GROUP_H
 
@@ -37,7 +37,8 @@ typedef struct group_option {
  * workers:  the default of --workers: route workers, or in a group without
  *           routes and with one job that job's workers
  * optional: /readyz does not wait for it (a benchmark group)
- * options:  its own options; NULL = none
+ * options:  its own options: tables of them, NULL-terminated (a job's
+ *           source may bring one); NULL = none
  * start:    called once in the master after the options are read, before
  *           any worker forks (to apply them); NULL = none */
 typedef struct group {
@@ -46,7 +47,7 @@ typedef struct group {
     const job_t *const *jobs;
     int workers;
     bool optional;
-    const group_option_t *options;
+    const group_option_t *const *options;
     void (*start)(void);
 } group_t;
 

@@ -37,6 +37,12 @@ extern const job_t sender_job;
 extern const group_option_t sender_options[];
 /* Budgets (budgets.c), in the alerts group: CRUD and status. */
 extern const route_t budgets_routes[];
+/* The alerts group's rules (alert_rules.c) and their kinds, NULL-terminated;
+ * the evaluator job (evaluator.c) and its option, the evaluation interval. */
+extern const route_t alert_rules_routes[];
+extern const char *const alert_rules_kinds[];
+extern const job_t evaluator_job;
+extern const group_option_t evaluator_options[];
 
 extern const route_t dashboards_routes[];
 extern const route_t hello_routes[];

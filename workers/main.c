@@ -3,13 +3,16 @@
 #include "groups.h"
 
 static const route_t *const aggregates_tables[] = {aggregates_routes, NULL};
-static const route_t *const alerts_tables[] = {alerts_routes, receivers_routes, budgets_routes,
-                                               NULL};
-static const job_t *const alerts_jobs[] = {&sender_job, NULL};
+static const route_t *const alerts_tables[] = {alerts_routes, alert_rules_routes, receivers_routes,
+                                               budgets_routes, NULL};
+static const job_t *const alerts_jobs[] = {&evaluator_job, &sender_job, NULL};
+static const group_option_t *const alerts_options[] = {evaluator_options, sender_options, NULL};
 static const route_t *const dashboards_tables[] = {dashboards_routes, NULL};
 static const route_t *const hello_tables[] = {hello_routes, NULL};
 static const route_t *const ingest_tables[] = {ingest_routes, registry_routes, NULL};
 static const job_t *const maintenance_jobs[] = {&maintenance_job, NULL};
+static const group_option_t *const maintenance_option_tables[] = {maintenance_options, NULL};
+static const group_option_t *const streams_option_tables[] = {streams_options, NULL};
 
 /* The groups; one master per group (group.h says what each member means).
  * tests/e2e/test_routes.py checks that nginx.conf, deploy/stack.sh,
@@ -21,18 +24,21 @@ static const group_t fleetdashd_groups[] = {
      .routes = alerts_tables,
      .jobs = alerts_jobs,
      .workers = 4,
-     .options = sender_options},
+     .options = alerts_options},
     {.name = "dashboards", .routes = dashboards_tables, .workers = 4},
     /* the FastCGI baseline of the benchmarks: /readyz does not wait for it */
     {.name = "hello", .routes = hello_tables, .workers = 4, .optional = true},
     {.name = "ingest", .routes = ingest_tables, .workers = 4},
-    {.name = "maintenance", .jobs = maintenance_jobs, .workers = 1, .options = maintenance_options},
+    {.name = "maintenance",
+     .jobs = maintenance_jobs,
+     .workers = 1,
+     .options = maintenance_option_tables},
     /* ingest's routes again, for NDJSON streams (nginx.conf): a slow stream
      * holds a worker of its own, never one that small requests wait for */
     {.name = "streams",
      .routes = ingest_tables,
      .workers = 4,
-     .options = streams_options,
+     .options = streams_option_tables,
      .start = streams_start},
     {.name = NULL},
 };

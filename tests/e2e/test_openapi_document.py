@@ -87,6 +87,13 @@ OPERATIONS = {
     ("patch", "/api/v1/budgets/{id}"): {200, 400, 404, 409, 412, 413, 415, 422, 503},
     ("delete", "/api/v1/budgets/{id}"): {204, 404, 412, 503},
     ("get", "/api/v1/budgets/{id}/status"): {200, 400, 404, 503},
+    # the alerts group: alert rules
+    ("get", "/api/v1/alert-rules"): {200, 400, 503},
+    ("post", "/api/v1/alert-rules"): {201, 400, 409, 413, 415, 422, 503},
+    ("get", "/api/v1/alert-rules/{id}"): {200, 404, 503},
+    ("put", "/api/v1/alert-rules/{id}"): {200, 400, 404, 409, 412, 413, 415, 422, 503},
+    ("patch", "/api/v1/alert-rules/{id}"): {200, 400, 404, 409, 412, 413, 415, 422, 503},
+    ("delete", "/api/v1/alert-rules/{id}"): {204, 404, 412, 503},
 }
 INGEST_POSTS = sorted((m, t) for m, t in OPERATIONS if m == "post" and t.startswith(
     ("/api/v1/agents", "/api/v1/executions", "/api/v1/evaluations", "/api/v1/problems",
@@ -99,14 +106,16 @@ RESPONSE_SCHEMAS = ["Dashboard", "DashboardSummary", "DashboardList", "Widget", 
                     "AlertList", "ActiveAlerts", "Silence", "SilenceList",
                     "Receiver", "ReceiverList", "Notification", "NotificationList",
                     "NotificationAttempt", "WebhookMessage", "Budget", "BudgetList",
-                    "BudgetStatus", "BudgetScopeOut"]
+                    "BudgetStatus", "BudgetScopeOut", "AlertRule", "AlertRuleList",
+                    "AlertRuleInstance"]
 INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout",
                  "AgentInput", "AgentPatch", "AgentVersionInput", "Heartbeat", "Execution",
                  "EvaluationInput", "FleetProblemInput", "FleetProblemPatch", "DeploymentInput",
                  "DeploymentPatch", "ProposalInput", "ProposalPatch", "ExperimentInput",
                  "ExperimentPatch", "AlertInput", "AlertHandling", "SilenceMatcher",
                  "SilenceInput", "SilencePatch", "ReceiverInput", "ReceiverPatch",
-                 "BudgetInput", "BudgetPatch", "BudgetScope"]
+                 "BudgetInput", "BudgetPatch", "BudgetScope", "AlertRuleInput",
+                 "AlertRulePatch"]
 
 
 def walk(node, path=""):
