@@ -313,6 +313,20 @@ class Database:
         with self.cursor() as cur:
             cur.execute(statement, params)
 
+    def execute_retrying(self, statement, params=None, attempts=5):
+        """execute, tried again when PostgreSQL cancelled it to end a
+        deadlock: the alerts group's jobs read alerts, notifications and
+        receivers all the time, and a TRUNCATE's exclusive locks, taken
+        table by table, can meet one of their statements the other way
+        round."""
+        for attempt in range(attempts):
+            try:
+                return self.execute(statement, params)
+            except psycopg2.errors.DeadlockDetected:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05)
+
     def truncate_dashboards(self):
         self.execute("TRUNCATE dashboards CASCADE")
 
@@ -364,10 +378,9 @@ class Database:
         total = sum(size for size, in sizes)
         if total == 0:
             return
-        if total > 5000:
-            self.execute("TRUNCATE %s CASCADE" % ", ".join(tables))
-        else:
-            self.execute("".join("DELETE FROM %s;" % t for t in tables))
+        statement = ("TRUNCATE %s CASCADE" % ", ".join(tables) if total > 5000
+                     else "".join("DELETE FROM %s;" % t for t in tables))
+        self.execute_retrying(statement)
         if self.has_rollups:
             self.execute("SELECT rollup_reset()")
 

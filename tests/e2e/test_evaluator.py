@@ -447,6 +447,6 @@ def test_the_evaluator_job_fires_by_itself_and_logs_its_summary(stack, db, tmp_p
     text = log_path.read_text()
     summary = re.search(r"alert rules: (\d+) cycles in \d+s, (\d+) rule evaluations, "
                         r"(\d+) alerts fired, \d+ cleared, 0 rule evaluations failed, "
-                        r"slowest cycle [0-9.]+ ms, 0 cycles failed", text)
+                        r"\d+ budget thresholds fired, slowest cycle [0-9.]+ ms, 0 cycles failed", text)
     assert summary, text
     assert int(summary.group(1)) >= 3 and int(summary.group(2)) >= 1

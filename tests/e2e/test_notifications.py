@@ -32,7 +32,7 @@ T0 = "2026-01-01T00:00:00Z"
 
 @pytest.fixture(autouse=True)
 def empty_tables(db):
-    db.execute("TRUNCATE receivers, notifications, notification_attempts, alerts, silences "
+    db.execute_retrying("TRUNCATE receivers, notifications, notification_attempts, alerts, silences "
                "CASCADE")
     yield
 
@@ -487,7 +487,7 @@ def test_concurrent_claims_never_take_one_notification_twice(db):
         second.rollback()
         first.close()
         second.close()
-        db.execute("TRUNCATE receivers, notifications, notification_attempts, alerts CASCADE")
+        db.execute_retrying("TRUNCATE receivers, notifications, notification_attempts, alerts CASCADE")
 
 
 @pytest.fixture

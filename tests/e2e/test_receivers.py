@@ -13,7 +13,7 @@ BASE = "/api/v1/receivers"
 
 @pytest.fixture(autouse=True)
 def empty_receivers(db):
-    db.execute("TRUNCATE receivers, notifications, notification_attempts, alerts, silences "
+    db.execute_retrying("TRUNCATE receivers, notifications, notification_attempts, alerts, silences "
                "CASCADE")
     yield
 
