@@ -8,6 +8,10 @@ it ends and a new period fires again."""
 
 import datetime
 import decimal
+import signal
+import subprocess
+import time
+import zoneinfo
 
 import pytest
 
@@ -398,3 +402,42 @@ def test_disabled_budgets_do_not_fire_and_deleting_one_resolves_its_alerts(
     row = db.row("SELECT status, budget_id FROM alerts WHERE id = %s", (alert_id,))
     assert row == {"status": "resolved", "budget_id": None}
     assert db.count("budget_firings") == 0
+
+
+# ---------------------------------------------------------------- through the evaluator job
+
+def test_the_evaluator_job_fires_a_crossed_budget_by_itself(stack, db, ingest, make_budget,
+                                                            tmp_path):
+    """An alerts group of its own (evaluating every second) beside the
+    stack's: its evaluator job runs budgets_evaluate() every cycle."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    post(ingest, ((now - datetime.timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ"), 9, {}))
+    # a day in a zone whose midnight is not within the next or last minute
+    zone = next(z for z in ("UTC", "Asia/Tokyo")
+                if 60 < (now.astimezone(zoneinfo.ZoneInfo(z)) - now.astimezone(
+                    zoneinfo.ZoneInfo(z)).replace(hour=0, minute=0, second=0,
+                                                  microsecond=0)).total_seconds() < 86340)
+    budget = make_budget(amount_usd=10, period="day", tz=zone, thresholds=[80])
+    env = stack.env
+    url = "host=%s port=%s user=%s dbname=%s" % (env["PGHOST"], env["PGPORT"],
+                                                 env.get("PGUSER", "postgres"),
+                                                 env.get("PGDATABASE", "fleetdash"))
+    log_path = tmp_path / "alerts.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([env["FLEETDASHD"], "--group", "alerts", "--database-url", url,
+                                 "--listen", "unix:%s" % (tmp_path / "alerts.sock"),
+                                 "--workers", "1", "--evaluation-interval", "1"],
+                                stdout=log, stderr=log, cwd=env.get("VARDIR"))
+    try:
+        deadline = time.monotonic() + 15
+        while not budget_alerts(db, budget["id"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        alerts = budget_alerts(db, budget["id"])
+        assert [(a["threshold"], a["status"], a["severity"]) for a in alerts] == [
+            ("80", "firing", "high")], log_path.read_text()
+        time.sleep(2.5)                      # more cycles: still one alert, one firing
+        assert len(budget_alerts(db, budget["id"])) == 1
+        assert len(firings(db, budget["id"])) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
