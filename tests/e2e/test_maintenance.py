@@ -135,7 +135,7 @@ def job(stack, tmp_path):
         started.append(proc)
         proc.log = log_path
         proc.text = log_path.read_text
-        wait_until(lambda: "running the maintenance job" in proc.text(), 10, "the job master")
+        wait_until(lambda: "running the rollups job" in proc.text(), 10, "the job master")
         return proc
 
     yield start
