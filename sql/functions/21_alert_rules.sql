@@ -237,10 +237,12 @@ BEGIN
     SELECT a.id, a.version, a.body INTO id, version, body FROM alert_rule_answer(v.id) a;
 END $$;
 
--- alert_rule_store - writes v over rule v.id (version + 1): its pending
--- instances start again (the condition changed); a rule disabled clears
--- its open alerts and forgets its instances.
-CREATE OR REPLACE FUNCTION alert_rule_store(v alert_rules) RETURNS void
+-- alert_rule_store - writes v over rule v.id, which was p_old (version +
+-- 1): its pending instances start again (the condition changed); a rule
+-- disabled clears its open alerts and forgets its instances, and so does a
+-- rule whose kind or group_by changed (its instances are other ones now).
+DROP FUNCTION IF EXISTS alert_rule_store(alert_rules);
+CREATE OR REPLACE FUNCTION alert_rule_store(v alert_rules, p_old alert_rules) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM alert_rule_check(v);
@@ -254,13 +256,14 @@ BEGIN
            title = v.title, enabled = v.enabled, receivers = v.receivers,
            version = r.version + 1, updated_at = now()
      WHERE r.id = v.id;
-    IF v.enabled THEN
+    IF v.enabled AND v.kind = p_old.kind AND v.group_by = p_old.group_by THEN
         UPDATE alert_rule_instances i SET state = 'normal', since = now()
          WHERE i.rule_id = v.id AND i.state = 'pending';
     ELSE
         PERFORM alerts_clear(ARRAY(SELECT a.fingerprint FROM alerts a
                                     WHERE a.rule_id = v.id AND a.status <> 'resolved'),
-                             now(), 'api', 'the rule was disabled');
+                             now(), 'api', CASE WHEN v.enabled THEN 'the rule changed'
+                                                ELSE 'the rule was disabled' END);
         DELETE FROM alert_rule_instances i WHERE i.rule_id = v.id;
     END IF;
 END $$;
@@ -275,7 +278,7 @@ DECLARE
     v alert_rules := alert_rule_apply(alert_rule_defaults(), p_body);
 BEGIN
     v.id := v_old.id;
-    PERFORM alert_rule_store(v);
+    PERFORM alert_rule_store(v, v_old);
     SELECT a.id, a.version, a.body INTO id, version, body FROM alert_rule_answer(p_id) a;
 END $$;
 
@@ -284,9 +287,10 @@ CREATE OR REPLACE FUNCTION alert_rule_patch(p_id uuid, p_expected integer, p_bod
                                             OUT id uuid, OUT version integer, OUT body json)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v alert_rules := alert_rule_apply(alert_rule_lock(p_id, p_expected), p_body);
+    v_old alert_rules := alert_rule_lock(p_id, p_expected);
+    v alert_rules := alert_rule_apply(v_old, p_body);
 BEGIN
-    PERFORM alert_rule_store(v);
+    PERFORM alert_rule_store(v, v_old);
     SELECT a.id, a.version, a.body INTO id, version, body FROM alert_rule_answer(p_id) a;
 END $$;
 
@@ -634,8 +638,7 @@ LANGUAGE sql STABLE AS $$
         SELECT k.rule_id, k.key, r.for_seconds, r.keep_firing_for_seconds, r.no_data,
                coalesce(i.state, 'normal') AS state, coalesce(i.since, p_at) AS since,
                i.fingerprint AS known_fingerprint, i.labels AS known_labels,
-               coalesce(v.agent_id, i.agent_id,
-                        CASE WHEN r.group_by = 'agent' THEN k.key::uuid END) AS agent_id,
+               coalesce(v.agent_id, i.agent_id) AS agent_id,
                CASE WHEN r.group_by = 'model' THEN k.key END AS model,
                v.value,
                -- whether the condition holds: NULL = keep the state

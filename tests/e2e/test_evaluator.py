@@ -4,7 +4,8 @@ fires `threshold` on error_rate only after `for` and never below `min_executions
 recovers and is resolved after `keep_firing_for` and not before; a value hovering
 at the threshold does not flap; a warning threshold fires its lower severity;
 group_by=agent opens one alert per breaching agent (labels alertname, agent_id,
-agent_name); editing a rule resets its pending instances; no_data keep and alert;
+agent_name); editing a rule resets its pending instances, changing its group_by
+forgets its instances and resolves their alerts; no_data keep and alert;
 agent_silent fires when executions (or heartbeats) stop and resolves when they
 resume; cost_spike against its 7-day baseline; error_category counts its category
 only; evaluators running at once evaluate a rule once and leave one open alert;
@@ -260,6 +261,21 @@ def test_editing_a_rule_resets_its_pending_instances(api, make_agent, make_rule,
     assert states(api, rule) == {"": "pending"}
     evaluate(t0 + 120 * SECOND)
     assert states(api, rule) == {"": "firing"}
+
+
+def test_changing_group_by_forgets_the_instances_and_resolves_their_alerts(
+        api, db, make_agent, make_rule, runs, evaluate, t0):
+    agent = make_agent()
+    runs(agent["id"], t0, 30, failing=True)
+    rule = make_rule(group_by="agent", no_data="keep")
+    evaluate(t0 + 30 * SECOND)
+    assert alerts_of(db, rule) == [("firing", agent["id"], "high")]
+    body = api.patch("%s/%s" % (RULES, rule["id"]), json={"group_by": "none"}).json()
+    assert body["instances"] == []
+    assert alerts_of(db, rule) == [("resolved", agent["id"], "high")]
+    evaluate(t0 + 31 * SECOND)
+    assert states(api, rule) == {"": "firing"}
+    assert alerts_of(db, rule, "firing") == [("firing", None, "high")]
 
 
 @pytest.mark.parametrize("no_data, after", [("ok", "normal"), ("keep", "firing"),
