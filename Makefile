@@ -103,7 +103,7 @@ bench: deps all
 	tests/bench/run.sh var/bench
 	tests/bench/ingest.sh var/bench-ingest
 	tests/bench/aggregates.sh var/bench-aggregates
-	tests/bench/alerts.sh var/bench-alerts
+	tests/bench/alert_rules.sh var/bench-alert-rules
 
 soak: deps all
 	tests/soak/run.sh var/soak

@@ -3,7 +3,7 @@
 # enabled alert rules on the demo fleet of 10,000,000 executions (50
 # agents, 30 days), half of them group_by=agent (about 25,000 instances).
 #
-# Usage: tests/bench/alerts.sh VARDIR
+# Usage: tests/bench/alert_rules.sh VARDIR
 # Starts its own stack (PORT 18390, PGPORT 54390 unless set; only the
 # maintenance group, so that no evaluator job of the stack's competes for
 # the rules; BENCH_EXECUTIONS to change the fleet size, BENCH_CYCLES the
@@ -18,7 +18,7 @@
 # run. Tears the stack down.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-VARDIR=${1:?usage: tests/bench/alerts.sh VARDIR}
+VARDIR=${1:?usage: tests/bench/alert_rules.sh VARDIR}
 mkdir -p "$VARDIR" && VARDIR=$(cd "$VARDIR" && pwd)
 export PORT=${PORT:-18390} PGPORT=${PGPORT:-54390} FLEETDASHD=${FLEETDASHD:-bin/fleetdashd}
 export GROUPS="maintenance"
