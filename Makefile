@@ -103,6 +103,7 @@ bench: deps all
 	tests/bench/run.sh var/bench
 	tests/bench/ingest.sh var/bench-ingest
 	tests/bench/aggregates.sh var/bench-aggregates
+	tests/bench/alerts.sh var/bench-alerts
 
 soak: deps all
 	tests/soak/run.sh var/soak
