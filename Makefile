@@ -104,6 +104,7 @@ bench: deps all
 	tests/bench/ingest.sh var/bench-ingest
 	tests/bench/aggregates.sh var/bench-aggregates
 	tests/bench/alert_rules.sh var/bench-alert-rules
+	tests/bench/alerts.sh var/bench-alerts
 
 soak: deps all
 	tests/soak/run.sh var/soak
