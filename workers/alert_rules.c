@@ -9,6 +9,7 @@
 #include "../fcgi/db.h"
 #include "../fcgi/etag.h"
 #include "../fcgi/json_out.h"
+#include "../fcgi/query.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
 
@@ -235,16 +236,8 @@ static int rules_list(request_t *req, response_t *res, problem_t *p)
 
     if (cursor_page_params(req, filters, 2, &page, p) != 0)
         return -1;
-    params[0] = request_query(req, "kind");
-    params[1] = request_query(req, "enabled");
-    if (params[0] != NULL && !validate_one_of(params[0], alert_rules_kinds)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter kind is invalid.");
-        problem_field(p, "kind", "must be one of: %s", validate_list(p->arena, alert_rules_kinds));
-    }
-    if (params[1] != NULL && strcmp(params[1], "true") != 0 && strcmp(params[1], "false") != 0) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter enabled is invalid.");
-        problem_field(p, "enabled", "must be true or false");
-    }
+    params[0] = query_one_of(req, "kind", alert_rules_kinds, p);
+    params[1] = query_boolean(req, "enabled", p);
     if (p->status != 0)
         return -1;
     if (page.key[0] != NULL && !validate_uuid(page.key[1]))

@@ -8,6 +8,7 @@
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
 #include "../fcgi/json_out.h"
+#include "../fcgi/query.h"
 #include "../fcgi/rfc3339.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
@@ -253,61 +254,6 @@ static const char *silence_location(arena_t *arena, const PGresult *rows)
 
 /* ---------------------------------------------------------------- lists */
 
-/* Every value of the repeatable query parameter name, each one of words, as
- * a PostgreSQL text array literal; all of defaults (NULL-terminated) when
- * it is absent. A value not among words is a 400 naming name. */
-static const char *query_words(request_t *req, const char *name, const char *const *words,
-                               const char *const *defaults, problem_t *p)
-{
-    size_t len = 2, n = 0;
-
-    for (size_t i = 0; i < req->nquery; i++)
-        if (strcmp(req->query[i].name, name) == 0)
-            len += strlen(req->query[i].value) + 1;
-    for (const char *const *w = defaults; *w != NULL; w++)
-        len += strlen(*w) + 1;
-    char *text = arena_alloc(req->arena, len + 1);
-    strcpy(text, "{");
-    for (size_t i = 0; i < req->nquery; i++) {
-        if (strcmp(req->query[i].name, name) != 0)
-            continue;
-        const char *value = req->query[i].value;
-        if (!validate_one_of(value, words)) {
-            problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-            problem_field(p, name, "must be one of: %s", validate_list(p->arena, words));
-            return NULL;
-        }
-        strcat(strcat(text, n++ ? "," : ""), value);
-    }
-    for (const char *const *w = defaults; n == 0 && *w != NULL; w++)
-        strcat(strcat(text, w != defaults ? "," : ""), *w);
-    return strcat(text, "}");
-}
-
-/* An optional UUID query parameter: a 400 naming it when it is not one. */
-static const char *query_uuid(request_t *req, const char *name, problem_t *p)
-{
-    const char *value = request_query(req, name);
-
-    if (value != NULL && !validate_uuid(value)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-        problem_field(p, name, "must be a UUID");
-    }
-    return value;
-}
-
-/* An optional true|false query parameter. */
-static const char *query_boolean(request_t *req, const char *name, problem_t *p)
-{
-    const char *value = request_query(req, name);
-
-    if (value != NULL && strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-        problem_field(p, name, "must be true or false");
-    }
-    return value;
-}
-
 /* Runs a list statement whose last parameter is the limit + 1 and answers
  * {items, next_cursor} made with the key columns keys. */
 static int answer_page(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
@@ -367,11 +313,7 @@ static int alerts_active(request_t *req, response_t *res, problem_t *p)
     char *end = NULL;
     long n = limit != NULL ? strtol(limit, &end, 10) : 20;
 
-    for (size_t i = 0; i < req->nquery; i++)
-        if (strcmp(req->query[i].name, "limit") != 0) {
-            problem_fail(p, PROBLEM_MALFORMED, "Unknown query parameter %s.", req->query[i].name);
-            problem_field(p, req->query[i].name, "is not a parameter of this endpoint");
-        }
+    query_only(req, "limit", p);
     if (limit != NULL && (*limit == '\0' || *end != '\0' || n < 1 || n > 100)) {
         problem_fail(p, PROBLEM_MALFORMED, "The query parameter limit is invalid.");
         problem_field(p, "limit", "must be a whole number from 1 to 100");
@@ -414,12 +356,9 @@ static int silences_list(request_t *req, response_t *res, problem_t *p)
 
     if (cursor_page_params(req, filters, 2, &page, p) != 0)
         return -1;
-    params[0] = request_query(req, "state");
-    if (params[0] != NULL && !validate_one_of(params[0], states)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter state is invalid.");
-        problem_field(p, "state", "must be one of: %s", validate_list(p->arena, states));
+    params[0] = query_one_of(req, "state", states, p);
+    if (p->status != 0)
         return -1;
-    }
     int64_t micros;
     if (page.key[0] != NULL &&
         (!validate_uuid(page.key[1]) || rfc3339_parse(db_time(req->arena, page.key[0]), &micros)))

@@ -9,6 +9,7 @@
 #include "../fcgi/db.h"
 #include "../fcgi/etag.h"
 #include "../fcgi/json_out.h"
+#include "../fcgi/query.h"
 #include "../fcgi/rfc3339.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
@@ -285,11 +286,7 @@ static int budgets_status(request_t *req, response_t *res, problem_t *p)
 
     if (write_captured_ids(req, budget_nouns, p) != 0)
         return -1;
-    for (size_t i = 0; i < req->nquery; i++)
-        if (strcmp(req->query[i].name, "at") != 0) {
-            problem_fail(p, PROBLEM_MALFORMED, "Unknown query parameter %s.", req->query[i].name);
-            problem_field(p, req->query[i].name, "is not a parameter of this endpoint");
-        }
+    query_only(req, "at", p);
     const char *at = request_query(req, "at");
     if (at != NULL && rfc3339_parse(at, &micros) != 0) {
         problem_fail(p, PROBLEM_MALFORMED, "The query parameter at is invalid.");

@@ -12,6 +12,7 @@
 #include "../fcgi/db.h"
 #include "../fcgi/etag.h"
 #include "../fcgi/json_out.h"
+#include "../fcgi/query.h"
 #include "../fcgi/validate.h"
 
 static const field_rule_t layout_rules[] = {
@@ -155,15 +156,11 @@ done:
  * 400 naming the parameter. */
 static int include_data(const request_t *req, problem_t *p)
 {
-    const char *value = request_query(req, "include_data");
+    const char *value = query_boolean(req, "include_data", p);
 
-    if (value == NULL || strcmp(value, "false") == 0)
-        return 0;
-    if (strcmp(value, "true") == 0)
-        return 1;
-    problem_fail(p, PROBLEM_MALFORMED, "The query parameter include_data is invalid.");
-    problem_field(p, "include_data", "must be true or false");
-    return -1;
+    if (p->status != 0)
+        return -1;
+    return value != NULL && strcmp(value, "true") == 0;
 }
 
 /* Reads JSON text the database made; an integer beyond 64 bits makes

@@ -8,6 +8,7 @@
 #include "groups.h"
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
+#include "../fcgi/query.h"
 #include "../fcgi/rfc3339.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
@@ -205,18 +206,6 @@ static const char *receiver_location(arena_t *arena, const PGresult *rows)
 
 /* ---------------------------------------------------------------- handlers */
 
-/* An optional UUID query parameter: a 400 naming it when it is not one. */
-static const char *query_uuid(request_t *req, const char *name, problem_t *p)
-{
-    const char *value = request_query(req, name);
-
-    if (value != NULL && !validate_uuid(value)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-        problem_field(p, name, "must be a UUID");
-    }
-    return value;
-}
-
 /* Runs a list statement whose last parameter is the limit + 1 and answers
  * {items, next_cursor} made with the key columns keys. */
 static int answer_page(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
@@ -299,13 +288,8 @@ static int notifications_list(request_t *req, response_t *res, problem_t *p)
     if (cursor_page_params(req, filters, 2, &page, p) != 0)
         return -1;
     params[0] = query_uuid(req, "alert_id", p);
-    params[1] = request_query(req, "status");
     params[2] = query_uuid(req, "receiver_id", p);
-    if (params[1] != NULL && !validate_one_of(params[1], notifications_statuses)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter status is invalid.");
-        problem_field(p, "status", "must be one of: %s",
-                      validate_list(p->arena, notifications_statuses));
-    }
+    params[1] = query_one_of(req, "status", notifications_statuses, p);
     if (p->status != 0 || created_keyset(req, &page, p) != 0)
         return -1;
     params[3] = page.key[0];
