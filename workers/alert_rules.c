@@ -232,7 +232,6 @@ static int rules_list(request_t *req, response_t *res, problem_t *p)
     static const char *const keys[] = {"name_key", "id_key", NULL};
     const char *params[5];
     cursor_page_t page;
-    size_t len;
 
     if (cursor_page_params(req, filters, 2, &page, p) != 0)
         return -1;
@@ -244,14 +243,7 @@ static int rules_list(request_t *req, response_t *res, problem_t *p)
         return cursor_refuse(p);
     params[2] = page.key[0];
     params[3] = page.key[1];
-    params[4] = arena_printf(req->arena, "%ld", page.limit + 1);
-    PGresult *rows = db_exec(&stmt_rule_list, params, p);
-    if (rows == NULL)
-        return -1;
-    const char *text = cursor_page_json(req->arena, rows, page.limit, keys, &len);
-    response_text(res, 200, text, len);
-    PQclear(rows);
-    return 0;
+    return cursor_answer_page(req, res, p, &stmt_rule_list, params, page.limit, keys);
 }
 
 /* GET /alert-rules/{id}: the rule with its instances, or 404. */

@@ -254,22 +254,6 @@ static const char *silence_location(arena_t *arena, const PGresult *rows)
 
 /* ---------------------------------------------------------------- lists */
 
-/* Runs a list statement whose last parameter is the limit + 1 and answers
- * {items, next_cursor} made with the key columns keys. */
-static int answer_page(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                       const char **params, long limit, const char *const *keys)
-{
-    params[stmt->nparams - 1] = arena_printf(req->arena, "%ld", limit + 1);
-    PGresult *rows = db_exec(stmt, params, p);
-    if (rows == NULL)
-        return -1;
-    size_t len;
-    const char *text = cursor_page_json(req->arena, rows, limit, keys, &len);
-    response_text(res, 200, text, len);
-    PQclear(rows);
-    return 0;
-}
-
 /* GET /alerts ?status=&severity= (repeatable) &agent_id=&rule_id=&silenced=
  * &limit=&cursor=: {items: [Alert], next_cursor}, most severe then newest.
  * Without status: firing and acknowledged. 400 naming each bad parameter. */
@@ -302,7 +286,7 @@ static int alerts_list(request_t *req, response_t *res, problem_t *p)
     params[5] = page.key[0];
     params[6] = page.key[1];
     params[7] = page.key[2];
-    return answer_page(req, res, p, &stmt_alert_list, params, page.limit, keys);
+    return cursor_answer_page(req, res, p, &stmt_alert_list, params, page.limit, keys);
 }
 
 /* GET /alerts/active?limit=N (1..100, default 20): {alerts: [...]}, seed
@@ -357,15 +341,11 @@ static int silences_list(request_t *req, response_t *res, problem_t *p)
     if (cursor_page_params(req, filters, 2, &page, p) != 0)
         return -1;
     params[0] = query_one_of(req, "state", states, p);
-    if (p->status != 0)
+    if (p->status != 0 || cursor_time_keyset(req, &page, p) != 0)
         return -1;
-    int64_t micros;
-    if (page.key[0] != NULL &&
-        (!validate_uuid(page.key[1]) || rfc3339_parse(db_time(req->arena, page.key[0]), &micros)))
-        return cursor_refuse(p);
     params[1] = page.key[0];
     params[2] = page.key[1];
-    return answer_page(req, res, p, &stmt_silence_list, params, page.limit, keys);
+    return cursor_answer_page(req, res, p, &stmt_silence_list, params, page.limit, keys);
 }
 
 /* GET /silences/{id}: the Silence, or 404. */

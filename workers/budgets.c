@@ -203,23 +203,12 @@ static int budgets_list(request_t *req, response_t *res, problem_t *p)
     static const char *const filters[] = {NULL};
     static const char *const keys[] = {"created_key", "id_key", NULL};
     cursor_page_t page;
-    int64_t micros;
-    size_t len;
 
-    if (cursor_page_params(req, filters, 2, &page, p) != 0)
+    if (cursor_page_params(req, filters, 2, &page, p) != 0 ||
+        cursor_time_keyset(req, &page, p) != 0)
         return -1;
-    if (page.key[0] != NULL &&
-        (!validate_uuid(page.key[1]) || rfc3339_parse(db_time(req->arena, page.key[0]), &micros)))
-        return cursor_refuse(p);
-    const char *params[3] = {page.key[0], page.key[1],
-                             arena_printf(req->arena, "%ld", page.limit + 1)};
-    PGresult *rows = db_exec(&stmt_list, params, p);
-    if (rows == NULL)
-        return -1;
-    const char *text = cursor_page_json(req->arena, rows, page.limit, keys, &len);
-    response_text(res, 200, text, len);
-    PQclear(rows);
-    return 0;
+    const char *params[3] = {page.key[0], page.key[1], NULL};
+    return cursor_answer_page(req, res, p, &stmt_list, params, page.limit, keys);
 }
 
 /* POST /budgets: 201 Budget, Location, ETag. */

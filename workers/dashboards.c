@@ -107,8 +107,8 @@ static int run_dashboard(request_t *req, response_t *res, problem_t *p, const db
 static int dashboards_list(request_t *req, response_t *res, problem_t *p)
 {
     static const char *const filters[] = {"owner", NULL};
+    static const char *const keys[] = {"cursor_default", "name", "id", NULL};
     cursor_page_t page;
-    size_t len;
 
     if (cursor_page_params(req, filters, 3, &page, p) != 0)
         return -1;
@@ -119,17 +119,8 @@ static int dashboards_list(request_t *req, response_t *res, problem_t *p)
         problem_field(p, "owner", "must be 1 to %d characters long", DASHBOARDS_OWNER_MAX);
         return -1;
     }
-    long limit = page.limit;
-    const char *params[5] = {owner, page.key[0], page.key[1], page.key[2],
-                             arena_printf(req->arena, "%ld", limit + 1)};
-    PGresult *rows = db_exec(&stmt_list, params, p);
-    if (rows == NULL)
-        return -1;
-    static const char *const keys[] = {"cursor_default", "name", "id", NULL};
-    const char *text = cursor_page_json(req->arena, rows, limit, keys, &len);
-    PQclear(rows);
-    response_text(res, 200, text, len);
-    return 0;
+    const char *params[5] = {owner, page.key[0], page.key[1], page.key[2], NULL};
+    return cursor_answer_page(req, res, p, &stmt_list, params, page.limit, keys);
 }
 
 static int dashboards_create(request_t *req, response_t *res, problem_t *p)

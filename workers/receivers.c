@@ -9,7 +9,6 @@
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
 #include "../fcgi/query.h"
-#include "../fcgi/rfc3339.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
 
@@ -206,33 +205,6 @@ static const char *receiver_location(arena_t *arena, const PGresult *rows)
 
 /* ---------------------------------------------------------------- handlers */
 
-/* Runs a list statement whose last parameter is the limit + 1 and answers
- * {items, next_cursor} made with the key columns keys. */
-static int answer_page(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                       const char **params, long limit, const char *const *keys)
-{
-    params[stmt->nparams - 1] = arena_printf(req->arena, "%ld", limit + 1);
-    PGresult *rows = db_exec(stmt, params, p);
-    if (rows == NULL)
-        return -1;
-    size_t len;
-    const char *text = cursor_page_json(req->arena, rows, limit, keys, &len);
-    response_text(res, 200, text, len);
-    PQclear(rows);
-    return 0;
-}
-
-/* The (created_at, id) keyset of a cursor: refused when it is not one. */
-static int created_keyset(request_t *req, const cursor_page_t *page, problem_t *p)
-{
-    int64_t micros;
-
-    if (page->key[0] != NULL &&
-        (!validate_uuid(page->key[1]) || rfc3339_parse(db_time(req->arena, page->key[0]), &micros)))
-        return cursor_refuse(p);
-    return 0;
-}
-
 /* GET /receivers ?limit=&cursor=: {items: [Receiver], next_cursor}, newest
  * first. */
 static int receivers_list(request_t *req, response_t *res, problem_t *p)
@@ -242,11 +214,12 @@ static int receivers_list(request_t *req, response_t *res, problem_t *p)
     const char *params[3];
     cursor_page_t page;
 
-    if (cursor_page_params(req, filters, 2, &page, p) != 0 || created_keyset(req, &page, p) != 0)
+    if (cursor_page_params(req, filters, 2, &page, p) != 0 ||
+        cursor_time_keyset(req, &page, p) != 0)
         return -1;
     params[0] = page.key[0];
     params[1] = page.key[1];
-    return answer_page(req, res, p, &stmt_receiver_list, params, page.limit, keys);
+    return cursor_answer_page(req, res, p, &stmt_receiver_list, params, page.limit, keys);
 }
 
 /* GET /receivers/{id}: the Receiver, or 404. */
@@ -290,11 +263,11 @@ static int notifications_list(request_t *req, response_t *res, problem_t *p)
     params[0] = query_uuid(req, "alert_id", p);
     params[2] = query_uuid(req, "receiver_id", p);
     params[1] = query_one_of(req, "status", notifications_statuses, p);
-    if (p->status != 0 || created_keyset(req, &page, p) != 0)
+    if (p->status != 0 || cursor_time_keyset(req, &page, p) != 0)
         return -1;
     params[3] = page.key[0];
     params[4] = page.key[1];
-    return answer_page(req, res, p, &stmt_notification_list, params, page.limit, keys);
+    return cursor_answer_page(req, res, p, &stmt_notification_list, params, page.limit, keys);
 }
 
 /* GET /notifications/{id}: the Notification with its attempts, or 404. */
