@@ -43,14 +43,10 @@ int write_answer_row(request_t *req, response_t *res, problem_t *p, const db_sta
 
     if (rows == NULL)
         goto done;
-    if (PQntuples(rows) == 0) {
+    const char *body = PQntuples(rows) > 0 ? db_get_copy(req->arena, rows, 0, "body") : NULL;
+    if (body == NULL) {
         problem_fail(p, missing != NULL ? PROBLEM_NOT_FOUND : PROBLEM_INTERNAL, "%s",
                      missing != NULL ? missing : "The server failed to answer this request.");
-        goto done;
-    }
-    const char *body = db_get_copy(req->arena, rows, 0, "body");
-    if (body == NULL) {
-        problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
         goto done;
     }
     if (status == 0) {
@@ -70,6 +66,7 @@ int write_serve(request_t *req, response_t *res, problem_t *p)
 {
     const write_route_t *w = req->route_arg;
     const char *params[REQUEST_MAX_CAPTURES + 1];
+    const char *missing = NULL;
     json_t *body = NULL;
     size_t n;
     int rc = -1;
@@ -84,7 +81,9 @@ int write_serve(request_t *req, response_t *res, problem_t *p)
             goto done;
         params[n++] = json_out_text(req->arena, body);
     }
-    rc = write_answer_row(req, res, p, w->stmt, params, w->status, w, NULL);
+    if (strcmp(req->method, "GET") == 0 && w->nouns != NULL && req->ncaptures > 0)
+        missing = arena_printf(req->arena, "No %s %s.", w->nouns[0], req->captures[0]);
+    rc = write_answer_row(req, res, p, w->stmt, params, w->status, w, missing);
 done:
     json_decref(body);
     return rc;

@@ -55,16 +55,17 @@ bool write_has_body(const request_t *req);
 
 /* Runs stmt with params and answers the "body" of its first row with
  * status (0: 201 when the row's "created" is true, else 200); w (may be
- * NULL) makes the Location of a 201. Without a row the answer is a 404
- * saying missing, or with missing NULL a server error (a write function
- * raises instead: no row from one is a mistake). Returns 0, or -1 with p
- * filled. */
+ * NULL) makes the Location of a 201. Without a row, or with a NULL body,
+ * the answer is a 404 saying missing, or with missing NULL a server error
+ * (a write function raises instead: no row from one is a mistake). Returns
+ * 0, or -1 with p filled. */
 int write_answer_row(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
                      const char *const *params, int status, const write_route_t *w,
                      const char *missing);
 
 /* The handler of a route whose .arg is a write_route_t: ids, body, one
- * statement, one row. */
+ * statement, one row. A GET is a read: when it finds no row (or a NULL
+ * body) the answer is the 404 "No NOUN ID." of the first id. */
 int write_serve(request_t *req, response_t *res, problem_t *p);
 
 #endif

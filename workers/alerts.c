@@ -162,19 +162,23 @@ static const db_statement_t stmt_silence_patch = {"silences_patch",
 static const db_statement_t stmt_silence_expire = {"silences_expire",
                                                    "SELECT silence_expire($1) AS body", 1, true};
 
-/* ---------------------------------------------------------------- writes */
+/* ---------------------------------------------------------------- reads and writes */
 
 static const char *const alert_nouns[] = {"alert"};
 static const char *const silence_nouns[] = {"silence"};
 
 /* stmt, nouns, body, status, location */
 /* clang-format off */
+static const write_route_t read_alert = {
+    &stmt_alert_get, alert_nouns, NULL, 200, NULL};
 static const write_route_t write_alert_create = {
     &stmt_alert_create, NULL, &alert_input, 0, alert_location};
 static const write_route_t write_alert_acknowledge = {
     &stmt_alert_acknowledge, alert_nouns, &handle_input, 200, NULL};
 static const write_route_t write_alert_resolve = {
     &stmt_alert_resolve, alert_nouns, &handle_input, 200, NULL};
+static const write_route_t read_silence = {
+    &stmt_silence_get, silence_nouns, NULL, 200, NULL};
 static const write_route_t write_silence_create = {
     &stmt_silence_create, NULL, &silence_input, 201, silence_location};
 static const write_route_t write_silence_patch = {
@@ -308,26 +312,6 @@ static int alerts_active(request_t *req, response_t *res, problem_t *p)
     return write_answer_row(req, res, p, &stmt_alert_active, params, 200, NULL, NULL);
 }
 
-/* GET /alerts/{id}: the Alert with its transitions, or 404. */
-static int alerts_get(request_t *req, response_t *res, problem_t *p)
-{
-    PGresult *rows = NULL;
-    int rc = write_captured_ids(req, alert_nouns, p);
-
-    if (rc != 0)
-        return rc;
-    rows = db_exec(&stmt_alert_get, (const char *const *)req->captures, p);
-    if (rows == NULL)
-        return -1;
-    const char *body = db_get(rows, 0, "body");
-    if (body == NULL)
-        rc = problem_fail(p, PROBLEM_NOT_FOUND, "No alert %s.", req->captures[0]);
-    else
-        response_text(res, 200, arena_strdup(req->arena, body), strlen(body));
-    PQclear(rows);
-    return rc;
-}
-
 /* GET /silences ?state=&limit=&cursor=: {items: [Silence], next_cursor},
  * newest first. */
 static int silences_list(request_t *req, response_t *res, problem_t *p)
@@ -348,21 +332,11 @@ static int silences_list(request_t *req, response_t *res, problem_t *p)
     return cursor_answer_page(req, res, p, &stmt_silence_list, params, page.limit, keys);
 }
 
-/* GET /silences/{id}: the Silence, or 404. */
-static int silences_get(request_t *req, response_t *res, problem_t *p)
-{
-    int rc = write_captured_ids(req, silence_nouns, p);
-
-    if (rc == 0)
-        rc = write_answer_row(req, res, p, &stmt_silence_get, (const char *const *)req->captures,
-                              200, NULL,
-                              arena_printf(req->arena, "No silence %s.", req->captures[0]));
-    return rc;
-}
-
 /* ---------------------------------------------------------------- routes */
 
-/* POST /alerts                   201 Alert + Location; 200 when an open
+/* GET /alerts/{id}               200 Alert with its transitions; 404
+ * GET /silences/{id}             200 Silence; 404
+ * POST /alerts                   201 Alert + Location; 200 when an open
  *                                alert of the same title, agent and labels
  *                                exists (one more occurrence of it)
  * POST /alerts/{id}/acknowledge  200 Alert; again: 200, unchanged; 409
@@ -377,7 +351,8 @@ const route_t alerts_routes[] = {
     {.method = "POST", .pattern = ALERTS_BASE, .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_alert_create},
     {.method = "GET", .pattern = ALERTS_BASE "/active", .handler = alerts_active},
-    {.method = "GET", .pattern = ALERTS_BASE "/{id}", .handler = alerts_get},
+    {.method = "GET", .pattern = ALERTS_BASE "/{id}", .handler = write_serve,
+     .arg = &read_alert},
     {.method = "POST", .pattern = ALERTS_BASE "/{id}/acknowledge", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_alert_acknowledge},
     {.method = "POST", .pattern = ALERTS_BASE "/{id}/resolve", .handler = write_serve,
@@ -385,7 +360,8 @@ const route_t alerts_routes[] = {
     {.method = "GET", .pattern = SILENCES_BASE, .handler = silences_list},
     {.method = "POST", .pattern = SILENCES_BASE, .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_silence_create},
-    {.method = "GET", .pattern = SILENCES_BASE "/{id}", .handler = silences_get},
+    {.method = "GET", .pattern = SILENCES_BASE "/{id}", .handler = write_serve,
+     .arg = &read_silence},
     {.method = "PATCH", .pattern = SILENCES_BASE "/{id}", .handler = write_serve,
      .arg = &write_silence_patch},
     {.method = "DELETE", .pattern = SILENCES_BASE "/{id}", .handler = write_serve,

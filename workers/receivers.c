@@ -92,13 +92,17 @@ static const db_statement_t stmt_notification_get = {
     "notifications_get", "SELECT row_to_json(r) AS body FROM notification_rows r WHERE r.id = $1",
     1, true};
 
-/* ---------------------------------------------------------------- writes */
+/* ---------------------------------------------------------------- reads and writes */
 
 static const char *const receiver_nouns[] = {"receiver"};
 static const char *const notification_nouns[] = {"notification"};
 
 /* stmt, nouns, body, status, location */
 /* clang-format off */
+static const write_route_t read_receiver = {
+    &stmt_receiver_get, receiver_nouns, NULL, 200, NULL};
+static const write_route_t read_notification = {
+    &stmt_notification_get, notification_nouns, NULL, 200, NULL};
 static const write_route_t write_receiver_create = {
     &stmt_receiver_create, NULL, &receiver_input, 201, receiver_location};
 static const write_route_t write_receiver_patch = {
@@ -222,18 +226,6 @@ static int receivers_list(request_t *req, response_t *res, problem_t *p)
     return cursor_answer_page(req, res, p, &stmt_receiver_list, params, page.limit, keys);
 }
 
-/* GET /receivers/{id}: the Receiver, or 404. */
-static int receivers_get(request_t *req, response_t *res, problem_t *p)
-{
-    int rc = write_captured_ids(req, receiver_nouns, p);
-
-    if (rc == 0)
-        rc = write_answer_row(req, res, p, &stmt_receiver_get, (const char *const *)req->captures,
-                              200, NULL,
-                              arena_printf(req->arena, "No receiver %s.", req->captures[0]));
-    return rc;
-}
-
 /* DELETE /receivers/{id}: 204; its waiting notifications fail, the sent
  * ones stay. 404 when unknown. */
 static int receivers_delete(request_t *req, response_t *res, problem_t *p)
@@ -270,21 +262,11 @@ static int notifications_list(request_t *req, response_t *res, problem_t *p)
     return cursor_answer_page(req, res, p, &stmt_notification_list, params, page.limit, keys);
 }
 
-/* GET /notifications/{id}: the Notification with its attempts, or 404. */
-static int notifications_get(request_t *req, response_t *res, problem_t *p)
-{
-    int rc = write_captured_ids(req, notification_nouns, p);
-
-    if (rc == 0)
-        rc = write_answer_row(req, res, p, &stmt_notification_get,
-                              (const char *const *)req->captures, 200, NULL,
-                              arena_printf(req->arena, "No notification %s.", req->captures[0]));
-    return rc;
-}
-
 /* ---------------------------------------------------------------- routes */
 
-/* POST /receivers           201 Receiver + Location; 409 on a taken name
+/* GET /receivers/{id}       200 Receiver; 404
+ * GET /notifications/{id}   200 Notification with its attempts; 404
+ * POST /receivers           201 Receiver + Location; 409 on a taken name
  * PATCH /receivers/{id}     200 Receiver; 409 on a taken name
  * DELETE /receivers/{id}    204 */
 /* clang-format off */
@@ -292,12 +274,14 @@ const route_t receivers_routes[] = {
     {.method = "GET", .pattern = RECEIVERS_BASE, .handler = receivers_list},
     {.method = "POST", .pattern = RECEIVERS_BASE, .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_receiver_create},
-    {.method = "GET", .pattern = RECEIVERS_BASE "/{id}", .handler = receivers_get},
+    {.method = "GET", .pattern = RECEIVERS_BASE "/{id}", .handler = write_serve,
+     .arg = &read_receiver},
     {.method = "PATCH", .pattern = RECEIVERS_BASE "/{id}", .handler = write_serve,
      .arg = &write_receiver_patch},
     {.method = "DELETE", .pattern = RECEIVERS_BASE "/{id}", .handler = receivers_delete},
     {.method = "GET", .pattern = NOTIFICATIONS_BASE, .handler = notifications_list},
-    {.method = "GET", .pattern = NOTIFICATIONS_BASE "/{id}", .handler = notifications_get},
+    {.method = "GET", .pattern = NOTIFICATIONS_BASE "/{id}", .handler = write_serve,
+     .arg = &read_notification},
     {.method = NULL},
 };
 /* clang-format on */
