@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "etag.h"
 #include "json_out.h"
 
 int write_check_body(const json_t *body, const body_rules_t *rules, problem_t *p)
@@ -58,6 +59,33 @@ int write_answer_row(request_t *req, response_t *res, problem_t *p, const db_sta
     response_text(res, status, body, strlen(body));
     rc = 0;
 done:
+    PQclear(rows);
+    return rc;
+}
+
+int write_answer_versioned(request_t *req, response_t *res, problem_t *p, const PGresult *rows,
+                           int status, const write_versioned_t *v)
+{
+    const char *body = PQntuples(rows) > 0 ? db_get_copy(req->arena, rows, 0, "body") : NULL;
+
+    if (body == NULL)
+        return problem_fail(p, PROBLEM_NOT_FOUND, "No %s %s.", v->noun,
+                            req->ncaptures > 0 ? req->captures[0] : "");
+    res->etag = etag_of(req->arena, db_get(rows, 0, "version"), v->weak);
+    if (status == 201)
+        res->location = arena_printf(req->arena, "%s/%s", v->base, db_get(rows, 0, "id"));
+    response_text(res, status, body, strlen(body));
+    return 0;
+}
+
+int write_run_versioned(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
+                        const char *const *params, int status, const write_versioned_t *v)
+{
+    PGresult *rows = db_exec(stmt, params, p);
+
+    if (rows == NULL)
+        return -1;
+    int rc = write_answer_versioned(req, res, p, rows, status, v);
     PQclear(rows);
     return rc;
 }

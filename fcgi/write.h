@@ -42,6 +42,18 @@ typedef struct write_route {
     const char *(*location)(arena_t *arena, const PGresult *rows);
 } write_route_t;
 
+/* An object with versions (If-Match on its writes, fcgi/etag.h), answered
+ * from a (body, id, version) row by write_answer_versioned.
+ * noun: what it is, for the 404 "No NOUN ID." (ID: the first id of the path)
+ * base: the path a 201's Location is BASE/ID of (the row's "id")
+ * weak: its ETag is weak, W/"3": the body holds more than the versioned
+ *       object (state that changes while the version stays) */
+typedef struct write_versioned {
+    const char *noun;
+    const char *base;
+    bool weak;
+} write_versioned_t;
+
 /* Checks body against rules, recording every bad field in p. Returns 0 when
  * all is well, -1 otherwise. */
 int write_check_body(const json_t *body, const body_rules_t *rules, problem_t *p);
@@ -62,6 +74,18 @@ bool write_has_body(const request_t *req);
 int write_answer_row(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
                      const char *const *params, int status, const write_route_t *w,
                      const char *missing);
+
+/* Answers the first row of rows, a (body, id, version) row of the object v
+ * says, with status, the ETag of its version and for a 201 its Location. No
+ * row, or a NULL body, is the 404 "No NOUN ID.". Returns 0, or -1 with p
+ * filled. rows stays the caller's. */
+int write_answer_versioned(request_t *req, response_t *res, problem_t *p, const PGresult *rows,
+                           int status, const write_versioned_t *v);
+
+/* Runs stmt with params and answers its row with write_answer_versioned.
+ * Returns 0, or -1 with p filled. */
+int write_run_versioned(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
+                        const char *const *params, int status, const write_versioned_t *v);
 
 /* The handler of a route whose .arg is a write_route_t: ids, body, one
  * statement, one row. A GET is a read: when it finds no row (or a NULL

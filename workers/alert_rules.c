@@ -113,6 +113,10 @@ static const db_statement_t stmt_rule_delete = {"alert_rules_delete",
 
 static const char *const rule_nouns[] = {"alert rule"};
 
+/* noun, base, weak: the body holds the state of the rule's instances, which
+ * changes while the version stays */
+static const write_versioned_t rule_answer = {"alert rule", RULES_BASE, true};
+
 /* ---------------------------------------------------------------- input checks */
 
 /* A flat object of strings (labels, metadata), at most max members. */
@@ -182,34 +186,6 @@ static void check_rule(const json_t *body, problem_t *p)
 
 /* ---------------------------------------------------------------- answers */
 
-/* Runs stmt, which answers (id, version, body), and answers the rule with
- * status, its weak ETag (the body holds the state of its instances, which
- * changes while the version stays) and for a 201 its Location; 404 when
- * there is no rule. Returns 0, or -1 with p filled. */
-static int rule_answer(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                       const char *const *params, int status)
-{
-    PGresult *rows = db_exec(stmt, params, p);
-    int rc = -1;
-
-    if (rows == NULL)
-        return -1;
-    const char *body = PQntuples(rows) > 0 ? db_get_copy(req->arena, rows, 0, "body") : NULL;
-    if (body == NULL) {
-        rc = problem_fail(p, PROBLEM_NOT_FOUND, "No alert rule %s.",
-                          req->ncaptures > 0 ? req->captures[0] : "");
-        goto done;
-    }
-    res->etag = etag_of(req->arena, db_get(rows, 0, "version"), true);
-    if (status == 201)
-        res->location = arena_printf(req->arena, RULES_BASE "/%s", db_get(rows, 0, "id"));
-    response_text(res, status, body, strlen(body));
-    rc = 0;
-done:
-    PQclear(rows);
-    return rc;
-}
-
 /* The checked body of a write as JSON text, or NULL with p filled. */
 static const char *rule_body(request_t *req, const body_rules_t *rules, problem_t *p)
 {
@@ -251,7 +227,8 @@ static int rules_get(request_t *req, response_t *res, problem_t *p)
 {
     if (write_captured_ids(req, rule_nouns, p) != 0)
         return -1;
-    return rule_answer(req, res, p, &stmt_rule_get, (const char *const *)req->captures, 200);
+    return write_run_versioned(req, res, p, &stmt_rule_get, (const char *const *)req->captures, 200,
+                               &rule_answer);
 }
 
 /* POST /alert-rules: 201 + Location + ETag; 409 for a name taken. */
@@ -262,7 +239,7 @@ static int rules_create(request_t *req, response_t *res, problem_t *p)
     if (body == NULL)
         return -1;
     const char *params[1] = {body};
-    return rule_answer(req, res, p, &stmt_rule_create, params, 201);
+    return write_run_versioned(req, res, p, &stmt_rule_create, params, 201, &rule_answer);
 }
 
 /* PUT (every member, the others their defaults) or PATCH (the members
@@ -277,7 +254,8 @@ static int rules_update(request_t *req, response_t *res, problem_t *p)
     if (body == NULL)
         return -1;
     const char *params[3] = {req->captures[0], etag_if_match(req), body};
-    return rule_answer(req, res, p, put ? &stmt_rule_replace : &stmt_rule_patch, params, 200);
+    return write_run_versioned(req, res, p, put ? &stmt_rule_replace : &stmt_rule_patch, params,
+                               200, &rule_answer);
 }
 
 /* DELETE /alert-rules/{id}, If-Match: 204; its open alerts resolved. */

@@ -91,6 +91,9 @@ static const db_statement_t stmt_status = {
 
 static const char *const budget_nouns[] = {"budget"};
 
+/* noun, base, weak */
+static const write_versioned_t budget_answer = {"budget", BUDGETS_BASE, false};
+
 /* ---------------------------------------------------------------- input checks */
 
 /* scope: {agent_id (UUID), model, metadata (a flat object of strings,
@@ -167,34 +170,6 @@ static void check_budget(const json_t *body, problem_t *p)
             problem_field(p, arena_printf(p->arena, "receivers[%zu]", i), "must be a UUID");
 }
 
-/* ---------------------------------------------------------------- answers */
-
-/* Answers the (body, id, version) row of rows with status, its ETag, and
- * for a 201 its Location; 404 when there is no row. */
-static int answer_budget(request_t *req, response_t *res, problem_t *p, const PGresult *rows,
-                         int status)
-{
-    if (PQntuples(rows) == 0 || db_get(rows, 0, "body") == NULL)
-        return problem_fail(p, PROBLEM_NOT_FOUND, "No budget %s.", req->captures[0]);
-    const char *body = db_get_copy(req->arena, rows, 0, "body");
-    res->etag = etag_of(req->arena, db_get(rows, 0, "version"), false);
-    if (status == 201)
-        res->location = arena_printf(req->arena, BUDGETS_BASE "/%s", db_get(rows, 0, "id"));
-    response_text(res, status, body, strlen(body));
-    return 0;
-}
-
-static int run_budget(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                      const char *const *params, int status)
-{
-    PGresult *rows = db_exec(stmt, params, p);
-    if (rows == NULL)
-        return -1;
-    int rc = answer_budget(req, res, p, rows, status);
-    PQclear(rows);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- handlers */
 
 /* GET /budgets ?limit=&cursor=: {items: [Budget], next_cursor}, newest first. */
@@ -219,7 +194,7 @@ static int budgets_create(request_t *req, response_t *res, problem_t *p)
 
     if (body != NULL && write_check_body(body, &budget_input, p) == 0) {
         const char *params[1] = {json_out_text(req->arena, body)};
-        rc = run_budget(req, res, p, &stmt_create, params, 201);
+        rc = write_run_versioned(req, res, p, &stmt_create, params, 201, &budget_answer);
     }
     json_decref(body);
     return rc;
@@ -230,7 +205,8 @@ static int budgets_get(request_t *req, response_t *res, problem_t *p)
 {
     if (write_captured_ids(req, budget_nouns, p) != 0)
         return -1;
-    return run_budget(req, res, p, &stmt_get, (const char *const *)req->captures, 200);
+    return write_run_versioned(req, res, p, &stmt_get, (const char *const *)req->captures, 200,
+                               &budget_answer);
 }
 
 /* PUT (replace: absent members take their defaults) and PATCH (absent
@@ -248,7 +224,7 @@ static int budgets_update(request_t *req, response_t *res, problem_t *p)
         write_check_body(body, replace ? &budget_input : &budget_patch_input, p) == 0) {
         const char *params[4] = {req->captures[0], etag_if_match(req),
                                  json_out_text(req->arena, body), replace ? "true" : "false"};
-        rc = run_budget(req, res, p, &stmt_update, params, 200);
+        rc = write_run_versioned(req, res, p, &stmt_update, params, 200, &budget_answer);
     }
     json_decref(body);
     return rc;
