@@ -28,6 +28,17 @@ int write_captured_ids(const request_t *req, const char *const *nouns, problem_t
     return 0;
 }
 
+const char *write_body_text(request_t *req, const body_rules_t *rules, problem_t *p)
+{
+    json_t *body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+    const char *text = NULL;
+
+    if (body != NULL && write_check_body(body, rules, p) == 0)
+        text = json_out_text(req->arena, body);
+    json_decref(body);
+    return text;
+}
+
 bool write_has_body(const request_t *req)
 {
     const char *length = request_param(req, "CONTENT_LENGTH");
@@ -90,29 +101,35 @@ int write_run_versioned(request_t *req, response_t *res, problem_t *p, const db_
     return rc;
 }
 
+int write_run_no_content(response_t *res, problem_t *p, const db_statement_t *stmt,
+                         const char *const *params)
+{
+    PGresult *rows = db_exec(stmt, params, p);
+
+    if (rows == NULL)
+        return -1;
+    PQclear(rows);
+    response_json(res, 204, NULL);
+    return 0;
+}
+
 int write_serve(request_t *req, response_t *res, problem_t *p)
 {
     const write_route_t *w = req->route_arg;
     const char *params[REQUEST_MAX_CAPTURES + 1];
     const char *missing = NULL;
-    json_t *body = NULL;
     size_t n;
-    int rc = -1;
 
     if (write_captured_ids(req, w->nouns, p) != 0)
-        goto done;
+        return -1;
     for (n = 0; n < req->ncaptures; n++)
         params[n] = req->captures[n];
     if (w->body != NULL) {
-        body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-        if (body == NULL || write_check_body(body, w->body, p) != 0)
-            goto done;
-        params[n++] = json_out_text(req->arena, body);
+        params[n] = write_body_text(req, w->body, p);
+        if (params[n++] == NULL)
+            return -1;
     }
     if (strcmp(req->method, "GET") == 0 && w->nouns != NULL && req->ncaptures > 0)
         missing = arena_printf(req->arena, "No %s %s.", w->nouns[0], req->captures[0]);
-    rc = write_answer_row(req, res, p, w->stmt, params, w->status, w, missing);
-done:
-    json_decref(body);
-    return rc;
+    return write_answer_row(req, res, p, w->stmt, params, w->status, w, missing);
 }

@@ -62,6 +62,11 @@ int write_check_body(const json_t *body, const body_rules_t *rules, problem_t *p
  * nothing that exists, so it is a 404 ("No NOUN ID."). Returns 0 or -1. */
 int write_captured_ids(const request_t *req, const char *const *nouns, problem_t *p);
 
+/* The request's JSON body, checked against rules, as JSON text in the
+ * arena; NULL with p filled (400, 413, 415, 422, ...) when it cannot be read
+ * or breaks a rule. */
+const char *write_body_text(request_t *req, const body_rules_t *rules, problem_t *p);
+
 /* True if the request carries a body (a Content-Length above zero). */
 bool write_has_body(const request_t *req);
 
@@ -86,6 +91,12 @@ int write_answer_versioned(request_t *req, response_t *res, problem_t *p, const 
  * Returns 0, or -1 with p filled. */
 int write_run_versioned(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
                         const char *const *params, int status, const write_versioned_t *v);
+
+/* Runs stmt with params, whose rows say nothing (a delete: the statement
+ * raises for what is wrong), and answers 204. Returns 0, or -1 with p
+ * filled. */
+int write_run_no_content(response_t *res, problem_t *p, const db_statement_t *stmt,
+                         const char *const *params);
 
 /* The handler of a route whose .arg is a write_route_t: ids, body, one
  * statement, one row. A GET is a read: when it finds no row (or a NULL

@@ -8,7 +8,6 @@
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
 #include "../fcgi/etag.h"
-#include "../fcgi/json_out.h"
 #include "../fcgi/query.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
@@ -186,18 +185,6 @@ static void check_rule(const json_t *body, problem_t *p)
 
 /* ---------------------------------------------------------------- answers */
 
-/* The checked body of a write as JSON text, or NULL with p filled. */
-static const char *rule_body(request_t *req, const body_rules_t *rules, problem_t *p)
-{
-    json_t *body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-    const char *text = NULL;
-
-    if (body != NULL && write_check_body(body, rules, p) == 0)
-        text = json_out_text(req->arena, body);
-    json_decref(body);
-    return text;
-}
-
 /* ---------------------------------------------------------------- handlers */
 
 /* GET /alert-rules ?kind=&enabled=&limit=&cursor=: {items, next_cursor},
@@ -234,7 +221,7 @@ static int rules_get(request_t *req, response_t *res, problem_t *p)
 /* POST /alert-rules: 201 + Location + ETag; 409 for a name taken. */
 static int rules_create(request_t *req, response_t *res, problem_t *p)
 {
-    const char *body = rule_body(req, &rule_input, p);
+    const char *body = write_body_text(req, &rule_input, p);
 
     if (body == NULL)
         return -1;
@@ -250,7 +237,7 @@ static int rules_update(request_t *req, response_t *res, problem_t *p)
 
     if (write_captured_ids(req, rule_nouns, p) != 0)
         return -1;
-    const char *body = rule_body(req, put ? &rule_input : &rule_patch_input, p);
+    const char *body = write_body_text(req, put ? &rule_input : &rule_patch_input, p);
     if (body == NULL)
         return -1;
     const char *params[3] = {req->captures[0], etag_if_match(req), body};
@@ -264,12 +251,7 @@ static int rules_delete(request_t *req, response_t *res, problem_t *p)
     if (write_captured_ids(req, rule_nouns, p) != 0)
         return -1;
     const char *params[2] = {req->captures[0], etag_if_match(req)};
-    PGresult *rows = db_exec(&stmt_rule_delete, params, p);
-    if (rows == NULL)
-        return -1;
-    PQclear(rows);
-    response_json(res, 204, NULL);
-    return 0;
+    return write_run_no_content(res, p, &stmt_rule_delete, params);
 }
 
 /* ---------------------------------------------------------------- routes */

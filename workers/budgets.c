@@ -8,7 +8,6 @@
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
 #include "../fcgi/etag.h"
-#include "../fcgi/json_out.h"
 #include "../fcgi/query.h"
 #include "../fcgi/rfc3339.h"
 #include "../fcgi/validate.h"
@@ -189,15 +188,12 @@ static int budgets_list(request_t *req, response_t *res, problem_t *p)
 /* POST /budgets: 201 Budget, Location, ETag. */
 static int budgets_create(request_t *req, response_t *res, problem_t *p)
 {
-    json_t *body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-    int rc = -1;
+    const char *body = write_body_text(req, &budget_input, p);
 
-    if (body != NULL && write_check_body(body, &budget_input, p) == 0) {
-        const char *params[1] = {json_out_text(req->arena, body)};
-        rc = write_run_versioned(req, res, p, &stmt_create, params, 201, &budget_answer);
-    }
-    json_decref(body);
-    return rc;
+    if (body == NULL)
+        return -1;
+    const char *params[1] = {body};
+    return write_run_versioned(req, res, p, &stmt_create, params, 201, &budget_answer);
 }
 
 /* GET /budgets/{id}: the Budget with its ETag, or 404. */
@@ -214,20 +210,15 @@ static int budgets_get(request_t *req, response_t *res, problem_t *p)
 static int budgets_update(request_t *req, response_t *res, problem_t *p)
 {
     bool replace = strcmp(req->method, "PUT") == 0;
-    json_t *body = NULL;
-    int rc = -1;
 
     if (write_captured_ids(req, budget_nouns, p) != 0)
         return -1;
-    body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-    if (body != NULL &&
-        write_check_body(body, replace ? &budget_input : &budget_patch_input, p) == 0) {
-        const char *params[4] = {req->captures[0], etag_if_match(req),
-                                 json_out_text(req->arena, body), replace ? "true" : "false"};
-        rc = write_run_versioned(req, res, p, &stmt_update, params, 200, &budget_answer);
-    }
-    json_decref(body);
-    return rc;
+    const char *body = write_body_text(req, replace ? &budget_input : &budget_patch_input, p);
+    if (body == NULL)
+        return -1;
+    const char *params[4] = {req->captures[0], etag_if_match(req), body,
+                             replace ? "true" : "false"};
+    return write_run_versioned(req, res, p, &stmt_update, params, 200, &budget_answer);
 }
 
 /* DELETE /budgets/{id}, If-Match the version: 204; its open alerts resolve. */
@@ -236,12 +227,7 @@ static int budgets_delete(request_t *req, response_t *res, problem_t *p)
     if (write_captured_ids(req, budget_nouns, p) != 0)
         return -1;
     const char *params[2] = {req->captures[0], etag_if_match(req)};
-    PGresult *rows = db_exec(&stmt_delete, params, p);
-    if (rows == NULL)
-        return -1;
-    PQclear(rows);
-    response_json(res, 204, NULL);
-    return 0;
+    return write_run_no_content(res, p, &stmt_delete, params);
 }
 
 /* GET /budgets/{id}/status ?at= (RFC 3339, default now): BudgetStatus. */

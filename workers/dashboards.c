@@ -303,12 +303,7 @@ static int dashboards_delete(request_t *req, response_t *res, problem_t *p)
     if (dashboards_input_ids(req, p) != 0)
         return -1;
     const char *params[2] = {req->captures[0], etag_if_match(req)};
-    PGresult *rows = db_exec(&stmt_delete, params, p);
-    if (rows == NULL)
-        return -1;
-    PQclear(rows);
-    response_json(res, 204, NULL);
-    return 0;
+    return write_run_no_content(res, p, &stmt_delete, params);
 }
 
 /* Adds a field error for each UUID-shaped key of positions that names no

@@ -232,12 +232,7 @@ static int receivers_delete(request_t *req, response_t *res, problem_t *p)
 {
     if (write_captured_ids(req, receiver_nouns, p) != 0)
         return -1;
-    PGresult *rows = db_exec(&stmt_receiver_delete, (const char *const *)req->captures, p);
-    if (rows == NULL)
-        return -1;
-    PQclear(rows);
-    response_json(res, 204, NULL);
-    return 0;
+    return write_run_no_content(res, p, &stmt_receiver_delete, (const char *const *)req->captures);
 }
 
 /* GET /notifications ?alert_id=&status=&receiver_id=&limit=&cursor=:
