@@ -27,31 +27,25 @@ static const char *const budget_periods[] = {"day", "week", "month", NULL};
 
 static void check_budget(const json_t *body, problem_t *p);
 
+/* The members of a budget; REQ is FIELD_REQUIRED for POST and PUT, 0 for
+ * PATCH. name, type, flags, min, max, allowed values */
+/* clang-format off */
+#define BUDGET_FIELDS(REQ) \
+    {"name", FIELD_STRING, REQ, 1, 255, NULL}, \
+    {"amount_usd", FIELD_NUMBER, REQ, 0, 0, NULL}, \
+    {"period", FIELD_STRING, REQ, 0, 0, budget_periods}, \
+    {"tz", FIELD_STRING, 0, 0, 0, NULL}, \
+    {"scope", FIELD_OBJECT, FIELD_NULLABLE, 0, 0, NULL}, \
+    {"thresholds", FIELD_ARRAY, 0, 1, THRESHOLDS_MAX, NULL}, \
+    {"receivers", FIELD_ARRAY, 0, 0, RECEIVERS_MAX, NULL}, \
+    {"enabled", FIELD_BOOLEAN, 0, 0, 0, NULL}, \
+    {NULL, 0, 0, 0, 0, NULL}
+/* clang-format on */
+
+static const field_rule_t budget_fields[] = {BUDGET_FIELDS(FIELD_REQUIRED)};
+static const field_rule_t budget_patch_fields[] = {BUDGET_FIELDS(0)};
+
 /* name, type, flags, min, max, allowed values */
-static const field_rule_t budget_fields[] = {
-    {"name", FIELD_STRING, FIELD_REQUIRED, 1, 255, NULL},
-    {"amount_usd", FIELD_NUMBER, FIELD_REQUIRED, 0, 0, NULL},
-    {"period", FIELD_STRING, FIELD_REQUIRED, 0, 0, budget_periods},
-    {"tz", FIELD_STRING, 0, 0, 0, NULL},
-    {"scope", FIELD_OBJECT, FIELD_NULLABLE, 0, 0, NULL},
-    {"thresholds", FIELD_ARRAY, 0, 1, THRESHOLDS_MAX, NULL},
-    {"receivers", FIELD_ARRAY, 0, 0, RECEIVERS_MAX, NULL},
-    {"enabled", FIELD_BOOLEAN, 0, 0, 0, NULL},
-    {NULL, 0, 0, 0, 0, NULL},
-};
-
-static const field_rule_t budget_patch_fields[] = {
-    {"name", FIELD_STRING, 0, 1, 255, NULL},
-    {"amount_usd", FIELD_NUMBER, 0, 0, 0, NULL},
-    {"period", FIELD_STRING, 0, 0, 0, budget_periods},
-    {"tz", FIELD_STRING, 0, 0, 0, NULL},
-    {"scope", FIELD_OBJECT, FIELD_NULLABLE, 0, 0, NULL},
-    {"thresholds", FIELD_ARRAY, 0, 1, THRESHOLDS_MAX, NULL},
-    {"receivers", FIELD_ARRAY, 0, 0, RECEIVERS_MAX, NULL},
-    {"enabled", FIELD_BOOLEAN, 0, 0, 0, NULL},
-    {NULL, 0, 0, 0, 0, NULL},
-};
-
 static const field_rule_t scope_fields[] = {
     {"agent_id", FIELD_STRING, FIELD_NULLABLE, 0, 0, NULL},
     {"model", FIELD_STRING, FIELD_NULLABLE, 1, 200, NULL},
