@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rfc3339.h"
 #include "validate.h"
 
 #define CURSOR_SEPARATOR '\x1f' /* ASCII unit separator: never in a key */
@@ -162,4 +163,29 @@ const char *cursor_page_json(arena_t *arena, const PGresult *rows, long limit,
     text = arena_printf(arena, "%.*s],\"next_cursor\":%s}", (int)at, text, next);
     *len = strlen(text);
     return text;
+}
+
+int cursor_time_keyset(request_t *req, const cursor_page_t *page, problem_t *p)
+{
+    int64_t micros;
+
+    if (page->key[0] != NULL &&
+        (!validate_uuid(page->key[1]) || rfc3339_parse(db_time(req->arena, page->key[0]), &micros)))
+        return cursor_refuse(p);
+    return 0;
+}
+
+int cursor_answer_page(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
+                       const char **params, long limit, const char *const *keys)
+{
+    size_t len;
+
+    params[stmt->nparams - 1] = arena_printf(req->arena, "%ld", limit + 1);
+    PGresult *rows = db_exec(stmt, params, p);
+    if (rows == NULL)
+        return -1;
+    const char *text = cursor_page_json(req->arena, rows, limit, keys, &len);
+    response_text(res, 200, text, len);
+    PQclear(rows);
+    return 0;
 }

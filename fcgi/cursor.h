@@ -6,8 +6,10 @@
 #include <stddef.h>
 
 #include "arena.h"
+#include "db.h"
 #include "problem.h"
 #include "request.h"
+#include "response.h"
 
 #define CURSOR_PAGE_DEFAULT 50
 #define CURSOR_PAGE_MAX     100
@@ -45,5 +47,17 @@ const char *cursor_page_json(arena_t *arena, const PGresult *rows, long limit,
 
 /* The 400 for a cursor whose parts turn out wrong; always -1. */
 int cursor_refuse(problem_t *p);
+
+/* Checks the keyset of a list sorted by (a timestamptz, a uuid): page's
+ * cursor, when it has one, must hold a time PostgreSQL wrote and a UUID.
+ * Returns 0, or -1 with cursor_refuse's 400. */
+int cursor_time_keyset(request_t *req, const cursor_page_t *page, problem_t *p);
+
+/* Runs stmt, a list whose last parameter is the limit + 1 (which this fills
+ * in: params has room for stmt->nparams), and answers 200 with
+ * cursor_page_json of its rows, the next cursor from the columns keys.
+ * Returns 0, or -1 with p filled when the statement fails. */
+int cursor_answer_page(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
+                       const char **params, long limit, const char *const *keys);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "etag.h"
 #include "json_out.h"
 
 int write_check_body(const json_t *body, const body_rules_t *rules, problem_t *p)
@@ -27,6 +28,17 @@ int write_captured_ids(const request_t *req, const char *const *nouns, problem_t
     return 0;
 }
 
+const char *write_body_text(request_t *req, const body_rules_t *rules, problem_t *p)
+{
+    json_t *body = request_json_body(req, REQUEST_BODY_LIMIT, p);
+    const char *text = NULL;
+
+    if (body != NULL && write_check_body(body, rules, p) == 0)
+        text = json_out_text(req->arena, body);
+    json_decref(body);
+    return text;
+}
+
 bool write_has_body(const request_t *req)
 {
     const char *length = request_param(req, "CONTENT_LENGTH");
@@ -43,14 +55,10 @@ int write_answer_row(request_t *req, response_t *res, problem_t *p, const db_sta
 
     if (rows == NULL)
         goto done;
-    if (PQntuples(rows) == 0) {
+    const char *body = PQntuples(rows) > 0 ? db_get_copy(req->arena, rows, 0, "body") : NULL;
+    if (body == NULL) {
         problem_fail(p, missing != NULL ? PROBLEM_NOT_FOUND : PROBLEM_INTERNAL, "%s",
                      missing != NULL ? missing : "The server failed to answer this request.");
-        goto done;
-    }
-    const char *body = db_get_copy(req->arena, rows, 0, "body");
-    if (body == NULL) {
-        problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
         goto done;
     }
     if (status == 0) {
@@ -66,26 +74,62 @@ done:
     return rc;
 }
 
+int write_answer_versioned(request_t *req, response_t *res, problem_t *p, const PGresult *rows,
+                           int status, const write_versioned_t *v)
+{
+    const char *body = PQntuples(rows) > 0 ? db_get_copy(req->arena, rows, 0, "body") : NULL;
+
+    if (body == NULL)
+        return problem_fail(p, PROBLEM_NOT_FOUND, "No %s %s.", v->noun,
+                            req->ncaptures > 0 ? req->captures[0] : "");
+    res->etag = etag_of(req->arena, db_get(rows, 0, "version"), v->weak);
+    if (status == 201)
+        res->location = arena_printf(req->arena, "%s/%s", v->base, db_get(rows, 0, "id"));
+    response_text(res, status, body, strlen(body));
+    return 0;
+}
+
+int write_run_versioned(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
+                        const char *const *params, int status, const write_versioned_t *v)
+{
+    PGresult *rows = db_exec(stmt, params, p);
+
+    if (rows == NULL)
+        return -1;
+    int rc = write_answer_versioned(req, res, p, rows, status, v);
+    PQclear(rows);
+    return rc;
+}
+
+int write_run_no_content(response_t *res, problem_t *p, const db_statement_t *stmt,
+                         const char *const *params)
+{
+    PGresult *rows = db_exec(stmt, params, p);
+
+    if (rows == NULL)
+        return -1;
+    PQclear(rows);
+    response_json(res, 204, NULL);
+    return 0;
+}
+
 int write_serve(request_t *req, response_t *res, problem_t *p)
 {
     const write_route_t *w = req->route_arg;
     const char *params[REQUEST_MAX_CAPTURES + 1];
-    json_t *body = NULL;
+    const char *missing = NULL;
     size_t n;
-    int rc = -1;
 
     if (write_captured_ids(req, w->nouns, p) != 0)
-        goto done;
+        return -1;
     for (n = 0; n < req->ncaptures; n++)
         params[n] = req->captures[n];
     if (w->body != NULL) {
-        body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-        if (body == NULL || write_check_body(body, w->body, p) != 0)
-            goto done;
-        params[n++] = json_out_text(req->arena, body);
+        params[n] = write_body_text(req, w->body, p);
+        if (params[n++] == NULL)
+            return -1;
     }
-    rc = write_answer_row(req, res, p, w->stmt, params, w->status, w, NULL);
-done:
-    json_decref(body);
-    return rc;
+    if (strcmp(req->method, "GET") == 0 && w->nouns != NULL && req->ncaptures > 0)
+        missing = arena_printf(req->arena, "No %s %s.", w->nouns[0], req->captures[0]);
+    return write_answer_row(req, res, p, w->stmt, params, w->status, w, missing);
 }

@@ -8,7 +8,7 @@
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
 #include "../fcgi/etag.h"
-#include "../fcgi/json_out.h"
+#include "../fcgi/query.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
 
@@ -112,6 +112,10 @@ static const db_statement_t stmt_rule_delete = {"alert_rules_delete",
 
 static const char *const rule_nouns[] = {"alert rule"};
 
+/* noun, base, weak: the body holds the state of the rule's instances, which
+ * changes while the version stays */
+static const write_versioned_t rule_answer = {"alert rule", RULES_BASE, true};
+
 /* ---------------------------------------------------------------- input checks */
 
 /* A flat object of strings (labels, metadata), at most max members. */
@@ -181,46 +185,6 @@ static void check_rule(const json_t *body, problem_t *p)
 
 /* ---------------------------------------------------------------- answers */
 
-/* Runs stmt, which answers (id, version, body), and answers the rule with
- * status, its weak ETag (the body holds the state of its instances, which
- * changes while the version stays) and for a 201 its Location; 404 when
- * there is no rule. Returns 0, or -1 with p filled. */
-static int rule_answer(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                       const char *const *params, int status)
-{
-    PGresult *rows = db_exec(stmt, params, p);
-    int rc = -1;
-
-    if (rows == NULL)
-        return -1;
-    const char *body = PQntuples(rows) > 0 ? db_get_copy(req->arena, rows, 0, "body") : NULL;
-    if (body == NULL) {
-        rc = problem_fail(p, PROBLEM_NOT_FOUND, "No alert rule %s.",
-                          req->ncaptures > 0 ? req->captures[0] : "");
-        goto done;
-    }
-    res->etag = etag_of(req->arena, db_get(rows, 0, "version"), true);
-    if (status == 201)
-        res->location = arena_printf(req->arena, RULES_BASE "/%s", db_get(rows, 0, "id"));
-    response_text(res, status, body, strlen(body));
-    rc = 0;
-done:
-    PQclear(rows);
-    return rc;
-}
-
-/* The checked body of a write as JSON text, or NULL with p filled. */
-static const char *rule_body(request_t *req, const body_rules_t *rules, problem_t *p)
-{
-    json_t *body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-    const char *text = NULL;
-
-    if (body != NULL && write_check_body(body, rules, p) == 0)
-        text = json_out_text(req->arena, body);
-    json_decref(body);
-    return text;
-}
-
 /* ---------------------------------------------------------------- handlers */
 
 /* GET /alert-rules ?kind=&enabled=&limit=&cursor=: {items, next_cursor},
@@ -231,34 +195,18 @@ static int rules_list(request_t *req, response_t *res, problem_t *p)
     static const char *const keys[] = {"name_key", "id_key", NULL};
     const char *params[5];
     cursor_page_t page;
-    size_t len;
 
     if (cursor_page_params(req, filters, 2, &page, p) != 0)
         return -1;
-    params[0] = request_query(req, "kind");
-    params[1] = request_query(req, "enabled");
-    if (params[0] != NULL && !validate_one_of(params[0], alert_rules_kinds)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter kind is invalid.");
-        problem_field(p, "kind", "must be one of: %s", validate_list(p->arena, alert_rules_kinds));
-    }
-    if (params[1] != NULL && strcmp(params[1], "true") != 0 && strcmp(params[1], "false") != 0) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter enabled is invalid.");
-        problem_field(p, "enabled", "must be true or false");
-    }
+    params[0] = query_one_of(req, "kind", alert_rules_kinds, p);
+    params[1] = query_boolean(req, "enabled", p);
     if (p->status != 0)
         return -1;
     if (page.key[0] != NULL && !validate_uuid(page.key[1]))
         return cursor_refuse(p);
     params[2] = page.key[0];
     params[3] = page.key[1];
-    params[4] = arena_printf(req->arena, "%ld", page.limit + 1);
-    PGresult *rows = db_exec(&stmt_rule_list, params, p);
-    if (rows == NULL)
-        return -1;
-    const char *text = cursor_page_json(req->arena, rows, page.limit, keys, &len);
-    response_text(res, 200, text, len);
-    PQclear(rows);
-    return 0;
+    return cursor_answer_page(req, res, p, &stmt_rule_list, params, page.limit, keys);
 }
 
 /* GET /alert-rules/{id}: the rule with its instances, or 404. */
@@ -266,18 +214,19 @@ static int rules_get(request_t *req, response_t *res, problem_t *p)
 {
     if (write_captured_ids(req, rule_nouns, p) != 0)
         return -1;
-    return rule_answer(req, res, p, &stmt_rule_get, (const char *const *)req->captures, 200);
+    return write_run_versioned(req, res, p, &stmt_rule_get, (const char *const *)req->captures, 200,
+                               &rule_answer);
 }
 
 /* POST /alert-rules: 201 + Location + ETag; 409 for a name taken. */
 static int rules_create(request_t *req, response_t *res, problem_t *p)
 {
-    const char *body = rule_body(req, &rule_input, p);
+    const char *body = write_body_text(req, &rule_input, p);
 
     if (body == NULL)
         return -1;
     const char *params[1] = {body};
-    return rule_answer(req, res, p, &stmt_rule_create, params, 201);
+    return write_run_versioned(req, res, p, &stmt_rule_create, params, 201, &rule_answer);
 }
 
 /* PUT (every member, the others their defaults) or PATCH (the members
@@ -288,11 +237,12 @@ static int rules_update(request_t *req, response_t *res, problem_t *p)
 
     if (write_captured_ids(req, rule_nouns, p) != 0)
         return -1;
-    const char *body = rule_body(req, put ? &rule_input : &rule_patch_input, p);
+    const char *body = write_body_text(req, put ? &rule_input : &rule_patch_input, p);
     if (body == NULL)
         return -1;
     const char *params[3] = {req->captures[0], etag_if_match(req), body};
-    return rule_answer(req, res, p, put ? &stmt_rule_replace : &stmt_rule_patch, params, 200);
+    return write_run_versioned(req, res, p, put ? &stmt_rule_replace : &stmt_rule_patch, params,
+                               200, &rule_answer);
 }
 
 /* DELETE /alert-rules/{id}, If-Match: 204; its open alerts resolved. */
@@ -301,12 +251,7 @@ static int rules_delete(request_t *req, response_t *res, problem_t *p)
     if (write_captured_ids(req, rule_nouns, p) != 0)
         return -1;
     const char *params[2] = {req->captures[0], etag_if_match(req)};
-    PGresult *rows = db_exec(&stmt_rule_delete, params, p);
-    if (rows == NULL)
-        return -1;
-    PQclear(rows);
-    response_json(res, 204, NULL);
-    return 0;
+    return write_run_no_content(res, p, &stmt_rule_delete, params);
 }
 
 /* ---------------------------------------------------------------- routes */

@@ -8,6 +8,7 @@
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
 #include "../fcgi/json_out.h"
+#include "../fcgi/query.h"
 #include "../fcgi/rfc3339.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
@@ -161,19 +162,23 @@ static const db_statement_t stmt_silence_patch = {"silences_patch",
 static const db_statement_t stmt_silence_expire = {"silences_expire",
                                                    "SELECT silence_expire($1) AS body", 1, true};
 
-/* ---------------------------------------------------------------- writes */
+/* ---------------------------------------------------------------- reads and writes */
 
 static const char *const alert_nouns[] = {"alert"};
 static const char *const silence_nouns[] = {"silence"};
 
 /* stmt, nouns, body, status, location */
 /* clang-format off */
+static const write_route_t read_alert = {
+    &stmt_alert_get, alert_nouns, NULL, 200, NULL};
 static const write_route_t write_alert_create = {
     &stmt_alert_create, NULL, &alert_input, 0, alert_location};
 static const write_route_t write_alert_acknowledge = {
     &stmt_alert_acknowledge, alert_nouns, &handle_input, 200, NULL};
 static const write_route_t write_alert_resolve = {
     &stmt_alert_resolve, alert_nouns, &handle_input, 200, NULL};
+static const write_route_t read_silence = {
+    &stmt_silence_get, silence_nouns, NULL, 200, NULL};
 static const write_route_t write_silence_create = {
     &stmt_silence_create, NULL, &silence_input, 201, silence_location};
 static const write_route_t write_silence_patch = {
@@ -253,77 +258,6 @@ static const char *silence_location(arena_t *arena, const PGresult *rows)
 
 /* ---------------------------------------------------------------- lists */
 
-/* Every value of the repeatable query parameter name, each one of words, as
- * a PostgreSQL text array literal; all of defaults (NULL-terminated) when
- * it is absent. A value not among words is a 400 naming name. */
-static const char *query_words(request_t *req, const char *name, const char *const *words,
-                               const char *const *defaults, problem_t *p)
-{
-    size_t len = 2, n = 0;
-
-    for (size_t i = 0; i < req->nquery; i++)
-        if (strcmp(req->query[i].name, name) == 0)
-            len += strlen(req->query[i].value) + 1;
-    for (const char *const *w = defaults; *w != NULL; w++)
-        len += strlen(*w) + 1;
-    char *text = arena_alloc(req->arena, len + 1);
-    strcpy(text, "{");
-    for (size_t i = 0; i < req->nquery; i++) {
-        if (strcmp(req->query[i].name, name) != 0)
-            continue;
-        const char *value = req->query[i].value;
-        if (!validate_one_of(value, words)) {
-            problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-            problem_field(p, name, "must be one of: %s", validate_list(p->arena, words));
-            return NULL;
-        }
-        strcat(strcat(text, n++ ? "," : ""), value);
-    }
-    for (const char *const *w = defaults; n == 0 && *w != NULL; w++)
-        strcat(strcat(text, w != defaults ? "," : ""), *w);
-    return strcat(text, "}");
-}
-
-/* An optional UUID query parameter: a 400 naming it when it is not one. */
-static const char *query_uuid(request_t *req, const char *name, problem_t *p)
-{
-    const char *value = request_query(req, name);
-
-    if (value != NULL && !validate_uuid(value)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-        problem_field(p, name, "must be a UUID");
-    }
-    return value;
-}
-
-/* An optional true|false query parameter. */
-static const char *query_boolean(request_t *req, const char *name, problem_t *p)
-{
-    const char *value = request_query(req, name);
-
-    if (value != NULL && strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-        problem_field(p, name, "must be true or false");
-    }
-    return value;
-}
-
-/* Runs a list statement whose last parameter is the limit + 1 and answers
- * {items, next_cursor} made with the key columns keys. */
-static int answer_page(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                       const char **params, long limit, const char *const *keys)
-{
-    params[stmt->nparams - 1] = arena_printf(req->arena, "%ld", limit + 1);
-    PGresult *rows = db_exec(stmt, params, p);
-    if (rows == NULL)
-        return -1;
-    size_t len;
-    const char *text = cursor_page_json(req->arena, rows, limit, keys, &len);
-    response_text(res, 200, text, len);
-    PQclear(rows);
-    return 0;
-}
-
 /* GET /alerts ?status=&severity= (repeatable) &agent_id=&rule_id=&silenced=
  * &limit=&cursor=: {items: [Alert], next_cursor}, most severe then newest.
  * Without status: firing and acknowledged. 400 naming each bad parameter. */
@@ -356,7 +290,7 @@ static int alerts_list(request_t *req, response_t *res, problem_t *p)
     params[5] = page.key[0];
     params[6] = page.key[1];
     params[7] = page.key[2];
-    return answer_page(req, res, p, &stmt_alert_list, params, page.limit, keys);
+    return cursor_answer_page(req, res, p, &stmt_alert_list, params, page.limit, keys);
 }
 
 /* GET /alerts/active?limit=N (1..100, default 20): {alerts: [...]}, seed
@@ -367,11 +301,7 @@ static int alerts_active(request_t *req, response_t *res, problem_t *p)
     char *end = NULL;
     long n = limit != NULL ? strtol(limit, &end, 10) : 20;
 
-    for (size_t i = 0; i < req->nquery; i++)
-        if (strcmp(req->query[i].name, "limit") != 0) {
-            problem_fail(p, PROBLEM_MALFORMED, "Unknown query parameter %s.", req->query[i].name);
-            problem_field(p, req->query[i].name, "is not a parameter of this endpoint");
-        }
+    query_only(req, "limit", p);
     if (limit != NULL && (*limit == '\0' || *end != '\0' || n < 1 || n > 100)) {
         problem_fail(p, PROBLEM_MALFORMED, "The query parameter limit is invalid.");
         problem_field(p, "limit", "must be a whole number from 1 to 100");
@@ -380,26 +310,6 @@ static int alerts_active(request_t *req, response_t *res, problem_t *p)
         return -1;
     const char *params[1] = {arena_printf(req->arena, "%ld", n)};
     return write_answer_row(req, res, p, &stmt_alert_active, params, 200, NULL, NULL);
-}
-
-/* GET /alerts/{id}: the Alert with its transitions, or 404. */
-static int alerts_get(request_t *req, response_t *res, problem_t *p)
-{
-    PGresult *rows = NULL;
-    int rc = write_captured_ids(req, alert_nouns, p);
-
-    if (rc != 0)
-        return rc;
-    rows = db_exec(&stmt_alert_get, (const char *const *)req->captures, p);
-    if (rows == NULL)
-        return -1;
-    const char *body = db_get(rows, 0, "body");
-    if (body == NULL)
-        rc = problem_fail(p, PROBLEM_NOT_FOUND, "No alert %s.", req->captures[0]);
-    else
-        response_text(res, 200, arena_strdup(req->arena, body), strlen(body));
-    PQclear(rows);
-    return rc;
 }
 
 /* GET /silences ?state=&limit=&cursor=: {items: [Silence], next_cursor},
@@ -414,36 +324,19 @@ static int silences_list(request_t *req, response_t *res, problem_t *p)
 
     if (cursor_page_params(req, filters, 2, &page, p) != 0)
         return -1;
-    params[0] = request_query(req, "state");
-    if (params[0] != NULL && !validate_one_of(params[0], states)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter state is invalid.");
-        problem_field(p, "state", "must be one of: %s", validate_list(p->arena, states));
+    params[0] = query_one_of(req, "state", states, p);
+    if (p->status != 0 || cursor_time_keyset(req, &page, p) != 0)
         return -1;
-    }
-    int64_t micros;
-    if (page.key[0] != NULL &&
-        (!validate_uuid(page.key[1]) || rfc3339_parse(db_time(req->arena, page.key[0]), &micros)))
-        return cursor_refuse(p);
     params[1] = page.key[0];
     params[2] = page.key[1];
-    return answer_page(req, res, p, &stmt_silence_list, params, page.limit, keys);
-}
-
-/* GET /silences/{id}: the Silence, or 404. */
-static int silences_get(request_t *req, response_t *res, problem_t *p)
-{
-    int rc = write_captured_ids(req, silence_nouns, p);
-
-    if (rc == 0)
-        rc = write_answer_row(req, res, p, &stmt_silence_get, (const char *const *)req->captures,
-                              200, NULL,
-                              arena_printf(req->arena, "No silence %s.", req->captures[0]));
-    return rc;
+    return cursor_answer_page(req, res, p, &stmt_silence_list, params, page.limit, keys);
 }
 
 /* ---------------------------------------------------------------- routes */
 
-/* POST /alerts                   201 Alert + Location; 200 when an open
+/* GET /alerts/{id}               200 Alert with its transitions; 404
+ * GET /silences/{id}             200 Silence; 404
+ * POST /alerts                   201 Alert + Location; 200 when an open
  *                                alert of the same title, agent and labels
  *                                exists (one more occurrence of it)
  * POST /alerts/{id}/acknowledge  200 Alert; again: 200, unchanged; 409
@@ -458,7 +351,8 @@ const route_t alerts_routes[] = {
     {.method = "POST", .pattern = ALERTS_BASE, .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_alert_create},
     {.method = "GET", .pattern = ALERTS_BASE "/active", .handler = alerts_active},
-    {.method = "GET", .pattern = ALERTS_BASE "/{id}", .handler = alerts_get},
+    {.method = "GET", .pattern = ALERTS_BASE "/{id}", .handler = write_serve,
+     .arg = &read_alert},
     {.method = "POST", .pattern = ALERTS_BASE "/{id}/acknowledge", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_alert_acknowledge},
     {.method = "POST", .pattern = ALERTS_BASE "/{id}/resolve", .handler = write_serve,
@@ -466,7 +360,8 @@ const route_t alerts_routes[] = {
     {.method = "GET", .pattern = SILENCES_BASE, .handler = silences_list},
     {.method = "POST", .pattern = SILENCES_BASE, .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_silence_create},
-    {.method = "GET", .pattern = SILENCES_BASE "/{id}", .handler = silences_get},
+    {.method = "GET", .pattern = SILENCES_BASE "/{id}", .handler = write_serve,
+     .arg = &read_silence},
     {.method = "PATCH", .pattern = SILENCES_BASE "/{id}", .handler = write_serve,
      .arg = &write_silence_patch},
     {.method = "DELETE", .pattern = SILENCES_BASE "/{id}", .handler = write_serve,

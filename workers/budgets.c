@@ -8,7 +8,7 @@
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
 #include "../fcgi/etag.h"
-#include "../fcgi/json_out.h"
+#include "../fcgi/query.h"
 #include "../fcgi/rfc3339.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
@@ -27,31 +27,25 @@ static const char *const budget_periods[] = {"day", "week", "month", NULL};
 
 static void check_budget(const json_t *body, problem_t *p);
 
+/* The members of a budget; REQ is FIELD_REQUIRED for POST and PUT, 0 for
+ * PATCH. name, type, flags, min, max, allowed values */
+/* clang-format off */
+#define BUDGET_FIELDS(REQ) \
+    {"name", FIELD_STRING, REQ, 1, 255, NULL}, \
+    {"amount_usd", FIELD_NUMBER, REQ, 0, 0, NULL}, \
+    {"period", FIELD_STRING, REQ, 0, 0, budget_periods}, \
+    {"tz", FIELD_STRING, 0, 0, 0, NULL}, \
+    {"scope", FIELD_OBJECT, FIELD_NULLABLE, 0, 0, NULL}, \
+    {"thresholds", FIELD_ARRAY, 0, 1, THRESHOLDS_MAX, NULL}, \
+    {"receivers", FIELD_ARRAY, 0, 0, RECEIVERS_MAX, NULL}, \
+    {"enabled", FIELD_BOOLEAN, 0, 0, 0, NULL}, \
+    {NULL, 0, 0, 0, 0, NULL}
+/* clang-format on */
+
+static const field_rule_t budget_fields[] = {BUDGET_FIELDS(FIELD_REQUIRED)};
+static const field_rule_t budget_patch_fields[] = {BUDGET_FIELDS(0)};
+
 /* name, type, flags, min, max, allowed values */
-static const field_rule_t budget_fields[] = {
-    {"name", FIELD_STRING, FIELD_REQUIRED, 1, 255, NULL},
-    {"amount_usd", FIELD_NUMBER, FIELD_REQUIRED, 0, 0, NULL},
-    {"period", FIELD_STRING, FIELD_REQUIRED, 0, 0, budget_periods},
-    {"tz", FIELD_STRING, 0, 0, 0, NULL},
-    {"scope", FIELD_OBJECT, FIELD_NULLABLE, 0, 0, NULL},
-    {"thresholds", FIELD_ARRAY, 0, 1, THRESHOLDS_MAX, NULL},
-    {"receivers", FIELD_ARRAY, 0, 0, RECEIVERS_MAX, NULL},
-    {"enabled", FIELD_BOOLEAN, 0, 0, 0, NULL},
-    {NULL, 0, 0, 0, 0, NULL},
-};
-
-static const field_rule_t budget_patch_fields[] = {
-    {"name", FIELD_STRING, 0, 1, 255, NULL},
-    {"amount_usd", FIELD_NUMBER, 0, 0, 0, NULL},
-    {"period", FIELD_STRING, 0, 0, 0, budget_periods},
-    {"tz", FIELD_STRING, 0, 0, 0, NULL},
-    {"scope", FIELD_OBJECT, FIELD_NULLABLE, 0, 0, NULL},
-    {"thresholds", FIELD_ARRAY, 0, 1, THRESHOLDS_MAX, NULL},
-    {"receivers", FIELD_ARRAY, 0, 0, RECEIVERS_MAX, NULL},
-    {"enabled", FIELD_BOOLEAN, 0, 0, 0, NULL},
-    {NULL, 0, 0, 0, 0, NULL},
-};
-
 static const field_rule_t scope_fields[] = {
     {"agent_id", FIELD_STRING, FIELD_NULLABLE, 0, 0, NULL},
     {"model", FIELD_STRING, FIELD_NULLABLE, 1, 200, NULL},
@@ -89,6 +83,9 @@ static const db_statement_t stmt_status = {
     2, true};
 
 static const char *const budget_nouns[] = {"budget"};
+
+/* noun, base, weak */
+static const write_versioned_t budget_answer = {"budget", BUDGETS_BASE, false};
 
 /* ---------------------------------------------------------------- input checks */
 
@@ -166,34 +163,6 @@ static void check_budget(const json_t *body, problem_t *p)
             problem_field(p, arena_printf(p->arena, "receivers[%zu]", i), "must be a UUID");
 }
 
-/* ---------------------------------------------------------------- answers */
-
-/* Answers the (body, id, version) row of rows with status, its ETag, and
- * for a 201 its Location; 404 when there is no row. */
-static int answer_budget(request_t *req, response_t *res, problem_t *p, const PGresult *rows,
-                         int status)
-{
-    if (PQntuples(rows) == 0 || db_get(rows, 0, "body") == NULL)
-        return problem_fail(p, PROBLEM_NOT_FOUND, "No budget %s.", req->captures[0]);
-    const char *body = db_get_copy(req->arena, rows, 0, "body");
-    res->etag = etag_of(req->arena, db_get(rows, 0, "version"), false);
-    if (status == 201)
-        res->location = arena_printf(req->arena, BUDGETS_BASE "/%s", db_get(rows, 0, "id"));
-    response_text(res, status, body, strlen(body));
-    return 0;
-}
-
-static int run_budget(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                      const char *const *params, int status)
-{
-    PGresult *rows = db_exec(stmt, params, p);
-    if (rows == NULL)
-        return -1;
-    int rc = answer_budget(req, res, p, rows, status);
-    PQclear(rows);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- handlers */
 
 /* GET /budgets ?limit=&cursor=: {items: [Budget], next_cursor}, newest first. */
@@ -202,37 +171,23 @@ static int budgets_list(request_t *req, response_t *res, problem_t *p)
     static const char *const filters[] = {NULL};
     static const char *const keys[] = {"created_key", "id_key", NULL};
     cursor_page_t page;
-    int64_t micros;
-    size_t len;
 
-    if (cursor_page_params(req, filters, 2, &page, p) != 0)
+    if (cursor_page_params(req, filters, 2, &page, p) != 0 ||
+        cursor_time_keyset(req, &page, p) != 0)
         return -1;
-    if (page.key[0] != NULL &&
-        (!validate_uuid(page.key[1]) || rfc3339_parse(db_time(req->arena, page.key[0]), &micros)))
-        return cursor_refuse(p);
-    const char *params[3] = {page.key[0], page.key[1],
-                             arena_printf(req->arena, "%ld", page.limit + 1)};
-    PGresult *rows = db_exec(&stmt_list, params, p);
-    if (rows == NULL)
-        return -1;
-    const char *text = cursor_page_json(req->arena, rows, page.limit, keys, &len);
-    response_text(res, 200, text, len);
-    PQclear(rows);
-    return 0;
+    const char *params[3] = {page.key[0], page.key[1], NULL};
+    return cursor_answer_page(req, res, p, &stmt_list, params, page.limit, keys);
 }
 
 /* POST /budgets: 201 Budget, Location, ETag. */
 static int budgets_create(request_t *req, response_t *res, problem_t *p)
 {
-    json_t *body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-    int rc = -1;
+    const char *body = write_body_text(req, &budget_input, p);
 
-    if (body != NULL && write_check_body(body, &budget_input, p) == 0) {
-        const char *params[1] = {json_out_text(req->arena, body)};
-        rc = run_budget(req, res, p, &stmt_create, params, 201);
-    }
-    json_decref(body);
-    return rc;
+    if (body == NULL)
+        return -1;
+    const char *params[1] = {body};
+    return write_run_versioned(req, res, p, &stmt_create, params, 201, &budget_answer);
 }
 
 /* GET /budgets/{id}: the Budget with its ETag, or 404. */
@@ -240,7 +195,8 @@ static int budgets_get(request_t *req, response_t *res, problem_t *p)
 {
     if (write_captured_ids(req, budget_nouns, p) != 0)
         return -1;
-    return run_budget(req, res, p, &stmt_get, (const char *const *)req->captures, 200);
+    return write_run_versioned(req, res, p, &stmt_get, (const char *const *)req->captures, 200,
+                               &budget_answer);
 }
 
 /* PUT (replace: absent members take their defaults) and PATCH (absent
@@ -248,20 +204,15 @@ static int budgets_get(request_t *req, response_t *res, problem_t *p)
 static int budgets_update(request_t *req, response_t *res, problem_t *p)
 {
     bool replace = strcmp(req->method, "PUT") == 0;
-    json_t *body = NULL;
-    int rc = -1;
 
     if (write_captured_ids(req, budget_nouns, p) != 0)
         return -1;
-    body = request_json_body(req, REQUEST_BODY_LIMIT, p);
-    if (body != NULL &&
-        write_check_body(body, replace ? &budget_input : &budget_patch_input, p) == 0) {
-        const char *params[4] = {req->captures[0], etag_if_match(req),
-                                 json_out_text(req->arena, body), replace ? "true" : "false"};
-        rc = run_budget(req, res, p, &stmt_update, params, 200);
-    }
-    json_decref(body);
-    return rc;
+    const char *body = write_body_text(req, replace ? &budget_input : &budget_patch_input, p);
+    if (body == NULL)
+        return -1;
+    const char *params[4] = {req->captures[0], etag_if_match(req), body,
+                             replace ? "true" : "false"};
+    return write_run_versioned(req, res, p, &stmt_update, params, 200, &budget_answer);
 }
 
 /* DELETE /budgets/{id}, If-Match the version: 204; its open alerts resolve. */
@@ -270,12 +221,7 @@ static int budgets_delete(request_t *req, response_t *res, problem_t *p)
     if (write_captured_ids(req, budget_nouns, p) != 0)
         return -1;
     const char *params[2] = {req->captures[0], etag_if_match(req)};
-    PGresult *rows = db_exec(&stmt_delete, params, p);
-    if (rows == NULL)
-        return -1;
-    PQclear(rows);
-    response_json(res, 204, NULL);
-    return 0;
+    return write_run_no_content(res, p, &stmt_delete, params);
 }
 
 /* GET /budgets/{id}/status ?at= (RFC 3339, default now): BudgetStatus. */
@@ -285,11 +231,7 @@ static int budgets_status(request_t *req, response_t *res, problem_t *p)
 
     if (write_captured_ids(req, budget_nouns, p) != 0)
         return -1;
-    for (size_t i = 0; i < req->nquery; i++)
-        if (strcmp(req->query[i].name, "at") != 0) {
-            problem_fail(p, PROBLEM_MALFORMED, "Unknown query parameter %s.", req->query[i].name);
-            problem_field(p, req->query[i].name, "is not a parameter of this endpoint");
-        }
+    query_only(req, "at", p);
     const char *at = request_query(req, "at");
     if (at != NULL && rfc3339_parse(at, &micros) != 0) {
         problem_fail(p, PROBLEM_MALFORMED, "The query parameter at is invalid.");

@@ -12,7 +12,9 @@
 #include "../fcgi/db.h"
 #include "../fcgi/etag.h"
 #include "../fcgi/json_out.h"
+#include "../fcgi/query.h"
 #include "../fcgi/validate.h"
+#include "../fcgi/write.h"
 
 static const field_rule_t layout_rules[] = {
     {"positions", FIELD_OBJECT, FIELD_REQUIRED, 0, 0, NULL},
@@ -72,42 +74,16 @@ static const db_statement_t stmt_layout_unknown = {
     2, true};
 /* ---------------------------------------------------------------- answers */
 
-/* Answers with the dashboard_answer in rows (status 200 or 201, ETag, and
- * the Location of a 201); 404 when rows has none. */
-static int answer_dashboard(request_t *req, response_t *res, problem_t *p, const PGresult *rows,
-                            int status)
-{
-    if (PQntuples(rows) == 0)
-        return problem_fail(p, PROBLEM_NOT_FOUND, "No dashboard %s.", req->captures[0]);
-    const char *body = db_get_copy(req->arena, rows, 0, "body");
-    if (body == NULL)
-        return problem_fail(p, PROBLEM_INTERNAL, "The server failed to answer this request.");
-    res->etag = etag_of(req->arena, db_get(rows, 0, "version"), false);
-    if (status == 201)
-        res->location = arena_printf(req->arena, DASHBOARDS_BASE "/%s", db_get(rows, 0, "id"));
-    response_text(res, status, body, strlen(body));
-    return 0;
-}
-
-/* Runs a statement whose result is a dashboard_answer; answers with it. */
-static int run_dashboard(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                         const char *const *params, int status)
-{
-    PGresult *rows = db_exec(stmt, params, p);
-    if (rows == NULL)
-        return -1;
-    int rc = answer_dashboard(req, res, p, rows, status);
-    PQclear(rows);
-    return rc;
-}
+/* How a dashboard_answer row is answered: noun, base, weak */
+static const write_versioned_t dashboard_answer = {"dashboard", DASHBOARDS_BASE, false};
 
 /* ---------------------------------------------------------------- dashboards */
 
 static int dashboards_list(request_t *req, response_t *res, problem_t *p)
 {
     static const char *const filters[] = {"owner", NULL};
+    static const char *const keys[] = {"cursor_default", "name", "id", NULL};
     cursor_page_t page;
-    size_t len;
 
     if (cursor_page_params(req, filters, 3, &page, p) != 0)
         return -1;
@@ -118,17 +94,8 @@ static int dashboards_list(request_t *req, response_t *res, problem_t *p)
         problem_field(p, "owner", "must be 1 to %d characters long", DASHBOARDS_OWNER_MAX);
         return -1;
     }
-    long limit = page.limit;
-    const char *params[5] = {owner, page.key[0], page.key[1], page.key[2],
-                             arena_printf(req->arena, "%ld", limit + 1)};
-    PGresult *rows = db_exec(&stmt_list, params, p);
-    if (rows == NULL)
-        return -1;
-    static const char *const keys[] = {"cursor_default", "name", "id", NULL};
-    const char *text = cursor_page_json(req->arena, rows, limit, keys, &len);
-    PQclear(rows);
-    response_text(res, 200, text, len);
-    return 0;
+    const char *params[5] = {owner, page.key[0], page.key[1], page.key[2], NULL};
+    return cursor_answer_page(req, res, p, &stmt_list, params, page.limit, keys);
 }
 
 static int dashboards_create(request_t *req, response_t *res, problem_t *p)
@@ -145,7 +112,7 @@ static int dashboards_create(request_t *req, response_t *res, problem_t *p)
         field_string(body, "owner"),
         field_json(req->arena, body, "widgets"),
     };
-    rc = run_dashboard(req, res, p, &stmt_create, params, 201);
+    rc = write_run_versioned(req, res, p, &stmt_create, params, 201, &dashboard_answer);
 done:
     json_decref(body);
     return rc;
@@ -155,15 +122,11 @@ done:
  * 400 naming the parameter. */
 static int include_data(const request_t *req, problem_t *p)
 {
-    const char *value = request_query(req, "include_data");
+    const char *value = query_boolean(req, "include_data", p);
 
-    if (value == NULL || strcmp(value, "false") == 0)
-        return 0;
-    if (strcmp(value, "true") == 0)
-        return 1;
-    problem_fail(p, PROBLEM_MALFORMED, "The query parameter include_data is invalid.");
-    problem_field(p, "include_data", "must be true or false");
-    return -1;
+    if (p->status != 0)
+        return -1;
+    return value != NULL && strcmp(value, "true") == 0;
 }
 
 /* Reads JSON text the database made; an integer beyond 64 bits makes
@@ -214,7 +177,7 @@ static int answer_with_data(request_t *req, response_t *res, problem_t *p,
     PGresult *rows = db_exec(stmt, params, p);
     int rc = -1;
 
-    if (rows == NULL || answer_dashboard(req, res, p, rows, 200) != 0)
+    if (rows == NULL || write_answer_versioned(req, res, p, rows, 200, &dashboard_answer) != 0)
         goto done;
     res->etag = etag_of(req->arena, db_get(rows, 0, "version"), true);
     const char *data_params[2] = {db_get(rows, 0, "id"), NULL};
@@ -240,7 +203,7 @@ static int dashboards_default(request_t *req, response_t *res, problem_t *p)
     PGresult *rows = db_exec(&stmt_default, NULL, p);
     if (rows == NULL)
         return -1;
-    int rc = answer_dashboard(req, res, p, rows, 200);
+    int rc = write_answer_versioned(req, res, p, rows, 200, &dashboard_answer);
     if (rc == 0 &&
         etag_if_none_match(request_param(req, "HTTP_IF_NONE_MATCH"), db_get(rows, 0, "version")))
         response_text(res, 304, NULL, 0);
@@ -284,7 +247,7 @@ static int dashboards_get(request_t *req, response_t *res, problem_t *p)
         return 0;
     }
     rows = db_exec(&stmt_get, req->captures, p);
-    if (rows == NULL || answer_dashboard(req, res, p, rows, 200) != 0)
+    if (rows == NULL || write_answer_versioned(req, res, p, rows, 200, &dashboard_answer) != 0)
         goto done;
     cache_put(req->captures[0], db_get(rows, 0, "version"), res->text, res->text_len);
     rc = 0;
@@ -312,7 +275,7 @@ static int dashboards_replace(request_t *req, response_t *res, problem_t *p)
         field_string(body, "owner"),
         field_json(req->arena, body, "widgets"),
     };
-    rc = run_dashboard(req, res, p, &stmt_replace, params, 200);
+    rc = write_run_versioned(req, res, p, &stmt_replace, params, 200, &dashboard_answer);
 done:
     json_decref(body);
     return rc;
@@ -329,7 +292,7 @@ static int dashboards_patch(request_t *req, response_t *res, problem_t *p)
     if (body == NULL || dashboards_input_check(body, true, p) != 0)
         goto done;
     const char *params[3] = {req->captures[0], etag_if_match(req), json_out_text(req->arena, body)};
-    rc = run_dashboard(req, res, p, &stmt_patch, params, 200);
+    rc = write_run_versioned(req, res, p, &stmt_patch, params, 200, &dashboard_answer);
 done:
     json_decref(body);
     return rc;
@@ -340,12 +303,7 @@ static int dashboards_delete(request_t *req, response_t *res, problem_t *p)
     if (dashboards_input_ids(req, p) != 0)
         return -1;
     const char *params[2] = {req->captures[0], etag_if_match(req)};
-    PGresult *rows = db_exec(&stmt_delete, params, p);
-    if (rows == NULL)
-        return -1;
-    PQclear(rows);
-    response_json(res, 204, NULL);
-    return 0;
+    return write_run_no_content(res, p, &stmt_delete, params);
 }
 
 /* Adds a field error for each UUID-shaped key of positions that names no
@@ -398,7 +356,7 @@ static int dashboards_layout(request_t *req, response_t *res, problem_t *p)
     }
     const char *params[3] = {req->captures[0], etag_if_match(req),
                              json_out_text(req->arena, positions)};
-    rc = run_dashboard(req, res, p, &stmt_layout, params, 200);
+    rc = write_run_versioned(req, res, p, &stmt_layout, params, 200, &dashboard_answer);
 done:
     json_decref(body);
     return rc;

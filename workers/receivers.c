@@ -8,7 +8,7 @@
 #include "groups.h"
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
-#include "../fcgi/rfc3339.h"
+#include "../fcgi/query.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
 
@@ -92,13 +92,17 @@ static const db_statement_t stmt_notification_get = {
     "notifications_get", "SELECT row_to_json(r) AS body FROM notification_rows r WHERE r.id = $1",
     1, true};
 
-/* ---------------------------------------------------------------- writes */
+/* ---------------------------------------------------------------- reads and writes */
 
 static const char *const receiver_nouns[] = {"receiver"};
 static const char *const notification_nouns[] = {"notification"};
 
 /* stmt, nouns, body, status, location */
 /* clang-format off */
+static const write_route_t read_receiver = {
+    &stmt_receiver_get, receiver_nouns, NULL, 200, NULL};
+static const write_route_t read_notification = {
+    &stmt_notification_get, notification_nouns, NULL, 200, NULL};
 static const write_route_t write_receiver_create = {
     &stmt_receiver_create, NULL, &receiver_input, 201, receiver_location};
 static const write_route_t write_receiver_patch = {
@@ -205,45 +209,6 @@ static const char *receiver_location(arena_t *arena, const PGresult *rows)
 
 /* ---------------------------------------------------------------- handlers */
 
-/* An optional UUID query parameter: a 400 naming it when it is not one. */
-static const char *query_uuid(request_t *req, const char *name, problem_t *p)
-{
-    const char *value = request_query(req, name);
-
-    if (value != NULL && !validate_uuid(value)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-        problem_field(p, name, "must be a UUID");
-    }
-    return value;
-}
-
-/* Runs a list statement whose last parameter is the limit + 1 and answers
- * {items, next_cursor} made with the key columns keys. */
-static int answer_page(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
-                       const char **params, long limit, const char *const *keys)
-{
-    params[stmt->nparams - 1] = arena_printf(req->arena, "%ld", limit + 1);
-    PGresult *rows = db_exec(stmt, params, p);
-    if (rows == NULL)
-        return -1;
-    size_t len;
-    const char *text = cursor_page_json(req->arena, rows, limit, keys, &len);
-    response_text(res, 200, text, len);
-    PQclear(rows);
-    return 0;
-}
-
-/* The (created_at, id) keyset of a cursor: refused when it is not one. */
-static int created_keyset(request_t *req, const cursor_page_t *page, problem_t *p)
-{
-    int64_t micros;
-
-    if (page->key[0] != NULL &&
-        (!validate_uuid(page->key[1]) || rfc3339_parse(db_time(req->arena, page->key[0]), &micros)))
-        return cursor_refuse(p);
-    return 0;
-}
-
 /* GET /receivers ?limit=&cursor=: {items: [Receiver], next_cursor}, newest
  * first. */
 static int receivers_list(request_t *req, response_t *res, problem_t *p)
@@ -253,23 +218,12 @@ static int receivers_list(request_t *req, response_t *res, problem_t *p)
     const char *params[3];
     cursor_page_t page;
 
-    if (cursor_page_params(req, filters, 2, &page, p) != 0 || created_keyset(req, &page, p) != 0)
+    if (cursor_page_params(req, filters, 2, &page, p) != 0 ||
+        cursor_time_keyset(req, &page, p) != 0)
         return -1;
     params[0] = page.key[0];
     params[1] = page.key[1];
-    return answer_page(req, res, p, &stmt_receiver_list, params, page.limit, keys);
-}
-
-/* GET /receivers/{id}: the Receiver, or 404. */
-static int receivers_get(request_t *req, response_t *res, problem_t *p)
-{
-    int rc = write_captured_ids(req, receiver_nouns, p);
-
-    if (rc == 0)
-        rc = write_answer_row(req, res, p, &stmt_receiver_get, (const char *const *)req->captures,
-                              200, NULL,
-                              arena_printf(req->arena, "No receiver %s.", req->captures[0]));
-    return rc;
+    return cursor_answer_page(req, res, p, &stmt_receiver_list, params, page.limit, keys);
 }
 
 /* DELETE /receivers/{id}: 204; its waiting notifications fail, the sent
@@ -278,12 +232,7 @@ static int receivers_delete(request_t *req, response_t *res, problem_t *p)
 {
     if (write_captured_ids(req, receiver_nouns, p) != 0)
         return -1;
-    PGresult *rows = db_exec(&stmt_receiver_delete, (const char *const *)req->captures, p);
-    if (rows == NULL)
-        return -1;
-    PQclear(rows);
-    response_json(res, 204, NULL);
-    return 0;
+    return write_run_no_content(res, p, &stmt_receiver_delete, (const char *const *)req->captures);
 }
 
 /* GET /notifications ?alert_id=&status=&receiver_id=&limit=&cursor=:
@@ -299,35 +248,20 @@ static int notifications_list(request_t *req, response_t *res, problem_t *p)
     if (cursor_page_params(req, filters, 2, &page, p) != 0)
         return -1;
     params[0] = query_uuid(req, "alert_id", p);
-    params[1] = request_query(req, "status");
     params[2] = query_uuid(req, "receiver_id", p);
-    if (params[1] != NULL && !validate_one_of(params[1], notifications_statuses)) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter status is invalid.");
-        problem_field(p, "status", "must be one of: %s",
-                      validate_list(p->arena, notifications_statuses));
-    }
-    if (p->status != 0 || created_keyset(req, &page, p) != 0)
+    params[1] = query_one_of(req, "status", notifications_statuses, p);
+    if (p->status != 0 || cursor_time_keyset(req, &page, p) != 0)
         return -1;
     params[3] = page.key[0];
     params[4] = page.key[1];
-    return answer_page(req, res, p, &stmt_notification_list, params, page.limit, keys);
-}
-
-/* GET /notifications/{id}: the Notification with its attempts, or 404. */
-static int notifications_get(request_t *req, response_t *res, problem_t *p)
-{
-    int rc = write_captured_ids(req, notification_nouns, p);
-
-    if (rc == 0)
-        rc = write_answer_row(req, res, p, &stmt_notification_get,
-                              (const char *const *)req->captures, 200, NULL,
-                              arena_printf(req->arena, "No notification %s.", req->captures[0]));
-    return rc;
+    return cursor_answer_page(req, res, p, &stmt_notification_list, params, page.limit, keys);
 }
 
 /* ---------------------------------------------------------------- routes */
 
-/* POST /receivers           201 Receiver + Location; 409 on a taken name
+/* GET /receivers/{id}       200 Receiver; 404
+ * GET /notifications/{id}   200 Notification with its attempts; 404
+ * POST /receivers           201 Receiver + Location; 409 on a taken name
  * PATCH /receivers/{id}     200 Receiver; 409 on a taken name
  * DELETE /receivers/{id}    204 */
 /* clang-format off */
@@ -335,12 +269,14 @@ const route_t receivers_routes[] = {
     {.method = "GET", .pattern = RECEIVERS_BASE, .handler = receivers_list},
     {.method = "POST", .pattern = RECEIVERS_BASE, .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_receiver_create},
-    {.method = "GET", .pattern = RECEIVERS_BASE "/{id}", .handler = receivers_get},
+    {.method = "GET", .pattern = RECEIVERS_BASE "/{id}", .handler = write_serve,
+     .arg = &read_receiver},
     {.method = "PATCH", .pattern = RECEIVERS_BASE "/{id}", .handler = write_serve,
      .arg = &write_receiver_patch},
     {.method = "DELETE", .pattern = RECEIVERS_BASE "/{id}", .handler = receivers_delete},
     {.method = "GET", .pattern = NOTIFICATIONS_BASE, .handler = notifications_list},
-    {.method = "GET", .pattern = NOTIFICATIONS_BASE "/{id}", .handler = notifications_get},
+    {.method = "GET", .pattern = NOTIFICATIONS_BASE "/{id}", .handler = write_serve,
+     .arg = &read_notification},
     {.method = NULL},
 };
 /* clang-format on */

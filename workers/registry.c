@@ -235,6 +235,8 @@ static const char *const experiment_nouns[] = {"experiment"};
 
 /* stmt, nouns, body, status, location */
 /* clang-format off */
+static const write_route_t read_agent = {
+    &stmt_agent_get, agent_nouns, NULL, 200, NULL};
 static const write_route_t write_agent_register = {
     &stmt_agent_register, NULL, &agent_input, 0, agent_location};
 static const write_route_t write_agent_patch = {
@@ -351,17 +353,6 @@ done:
     return rc;
 }
 
-/* GET /agents/{id}: the Agent, or 404. */
-static int agents_get(request_t *req, response_t *res, problem_t *p)
-{
-    int rc = write_captured_ids(req, agent_nouns, p);
-
-    if (rc == 0)
-        rc = write_answer_row(req, res, p, &stmt_agent_get, req->captures, 200, NULL,
-                              arena_printf(req->arena, "No agent %s.", req->captures[0]));
-    return rc;
-}
-
 /* POST /agents/{id}/heartbeat, body optional ({state, current_task}): 204;
  * last_heartbeat_at = now(), and what was sent. One UPDATE; 404 unknown agent. */
 static int agents_heartbeat(request_t *req, response_t *res, problem_t *p)
@@ -397,7 +388,9 @@ done:
 
 /* ---------------------------------------------------------------- routes */
 
-/* Every write is write_serve with its write_route_t:
+/* Every write, and the read of an agent, is write_serve with its
+ * write_route_t:
+ * GET   /agents/{id}                  200 Agent; 404
  * POST  /agents                       201 Agent + Location, or 200 when the
  *                                     name exists (the members sent applied)
  * PATCH /agents/{id}                  404 unknown agent, 409 name of another
@@ -427,7 +420,8 @@ const route_t registry_routes[] = {
     {.method = "POST", .pattern = AGENTS_BASE, .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_agent_register},
     {.method = "GET", .pattern = AGENTS_BASE, .handler = agents_list},
-    {.method = "GET", .pattern = AGENTS_BASE "/{id}", .handler = agents_get},
+    {.method = "GET", .pattern = AGENTS_BASE "/{id}", .handler = write_serve,
+     .arg = &read_agent},
     {.method = "PATCH", .pattern = AGENTS_BASE "/{id}", .handler = write_serve,
      .arg = &write_agent_patch},
     {.method = "POST", .pattern = AGENTS_BASE "/{id}/heartbeat", .handler = agents_heartbeat,

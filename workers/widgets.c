@@ -7,6 +7,7 @@
 #include "../fcgi/etag.h"
 #include "../fcgi/json_out.h"
 #include "../fcgi/validate.h"
+#include "../fcgi/write.h"
 
 /* Each answers a widget_answer row (id, dashboard_id, dashboard_version,
  * type, body), or none when there is no such widget. */
@@ -131,10 +132,5 @@ int widgets_delete(request_t *req, response_t *res, problem_t *p)
     if (dashboards_input_ids(req, p) != 0)
         return -1;
     const char *params[3] = {req->captures[0], req->captures[1], etag_if_match(req)};
-    PGresult *rows = db_exec(&stmt_widget_delete, params, p);
-    if (rows == NULL)
-        return -1;
-    PQclear(rows);
-    response_json(res, 204, NULL);
-    return 0;
+    return write_run_no_content(res, p, &stmt_widget_delete, params);
 }
