@@ -209,7 +209,11 @@ SELECT a.id, a.status, a.severity, a.title, a.message, a.fingerprint, a.rule_id,
        a.receivers, api_time(a.starts_at) AS starts_at, api_time(a.last_seen_at) AS last_seen_at,
        a.occurrences, api_time(a.ends_at) AS ends_at,
        api_time(a.acknowledged_at) AS acknowledged_at, a.acknowledged_by, a.resolved_by,
-       alert_silenced_by(a, now()) AS silenced_by,
+       -- the silence is looked for only for open alerts and only while a
+       -- silence may be in force (the EXISTS is one initplan per query)
+       CASE WHEN a.status <> 'resolved'
+                 AND EXISTS (SELECT 1 FROM silences s WHERE s.expired_at IS NULL)
+            THEN alert_silenced_by(a, now()) END AS silenced_by,
        api_time(a.created_at) AS created_at, api_time(a.updated_at) AS updated_at
   FROM alerts a
   LEFT JOIN agents g ON g.id = a.agent_id;

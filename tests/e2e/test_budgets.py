@@ -429,15 +429,16 @@ def test_the_evaluator_job_fires_a_crossed_budget_by_itself(stack, db, ingest, m
                                  "--workers", "1", "--evaluation-interval", "1"],
                                 stdout=log, stderr=log, cwd=env.get("VARDIR"))
     try:
+        def crossed():   # the projection may warn too, depending on the hour
+            return [(a["threshold"], a["status"], a["severity"])
+                    for a in budget_alerts(db, budget["id"]) if a["threshold"] == "80"]
         deadline = time.monotonic() + 15
-        while not budget_alerts(db, budget["id"]) and time.monotonic() < deadline:
+        while not crossed() and time.monotonic() < deadline:
             time.sleep(0.2)
-        alerts = budget_alerts(db, budget["id"])
-        assert [(a["threshold"], a["status"], a["severity"]) for a in alerts] == [
-            ("80", "firing", "high")], log_path.read_text()
+        assert crossed() == [("80", "firing", "high")], log_path.read_text()
         time.sleep(2.5)                      # more cycles: still one alert, one firing
-        assert len(budget_alerts(db, budget["id"])) == 1
-        assert len(firings(db, budget["id"])) == 1
+        assert crossed() == [("80", "firing", "high")]
+        assert len([f for f in firings(db, budget["id"]) if f[0] == "80"]) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
