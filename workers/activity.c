@@ -117,7 +117,7 @@ static const db_statement_t stmt_recent = {
 
 /* ---------------------------------------------------------------- input */
 
-/* An optional event id: a whole number >= 1. */
+/* An optional event id: a whole number >= 0 (after=0: from the first). */
 static const char *query_event_id(const request_t *req, const char *name, problem_t *p)
 {
     const char *text = request_query(req, name);
@@ -127,9 +127,9 @@ static const char *query_event_id(const request_t *req, const char *name, proble
         return NULL;
     errno = 0;
     long long id = strtoll(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || errno != 0 || id < 1 || text[0] == '+') {
+    if (*text == '\0' || *end != '\0' || errno != 0 || id < 0 || text[0] == '+') {
         problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-        problem_field(p, name, "must be an event id (a whole number from 1)");
+        problem_field(p, name, "must be an event id (a whole number from 0)");
     }
     return text;
 }

@@ -53,7 +53,7 @@ BEGIN
     -- a new statement: a snapshot taken after the lock, which sees the
     -- previous run committed
     WITH gone AS (DELETE FROM activity_staged RETURNING *),
-         ordered AS (SELECT * FROM gone ORDER BY at, seq)
+         ordered AS (SELECT * FROM gone ORDER BY seq)
     INSERT INTO activity_events (id, type, at, agent_id, title, status, severity, link, resource_id)
     SELECT nextval('activity_events_id_seq'), o.type, o.at, o.agent_id, o.title, o.status,
            o.severity, o.link, o.resource_id
@@ -196,6 +196,11 @@ BEGIN
           FROM new_rows n JOIN old_rows o ON o.id = n.id
          WHERE n.version IS DISTINCT FROM o.version;
     ELSE
+        -- a delete that first took the widgets away changed the dashboard
+        -- in this transaction: that change is not news
+        DELETE FROM activity_staged s USING old_rows o
+         WHERE s.type = 'dashboard' AND s.status = 'updated' AND s.resource_id = o.id::text
+           AND s.xmin = xid(pg_current_xact_id());
         INSERT INTO activity_staged (type, title, status, link, resource_id)
         SELECT 'dashboard', 'Dashboard deleted: ' || o.name, 'deleted',
                '/api/v1/dashboards/' || o.id, o.id::text
