@@ -1,5 +1,5 @@
 /* maintenance.c - the `maintenance` job: folds new executions into the rollups, expires idempotency
- * keys */
+ * keys, gives the activity feed's staged events their ids */
 #include <stdlib.h>
 #include <time.h>
 
@@ -22,6 +22,12 @@ static const db_statement_t maintenance_refresh = {"maintenance_refresh",
                                                    "SELECT rollup_refresh() AS value", 0, true};
 static const db_statement_t maintenance_expire = {"maintenance_expire",
                                                   "SELECT idempotency_expire() AS value", 0, true};
+/* activity_sequence() (sql/functions/25_activity.sql) gives the staged
+ * events of the activity feed their ids; the feed's reads call it too, and
+ * this keeps the staging table small when nobody reads the feed. Runs under
+ * its own lock; safe to send again. */
+static const db_statement_t maintenance_sequence = {"maintenance_sequence",
+                                                    "SELECT activity_sequence() AS value", 0, true};
 
 /* What happened since the last summary line. */
 typedef struct maintenance_tally {
@@ -144,7 +150,7 @@ static long maintenance_pause(long interval_ms, const problem_t *p)
 }
 
 /* One round: rollup_refresh(), the delta tables' vacuum and
- * idempotency_expire() when due. */
+ * idempotency_expire() when due, then the activity feed's sequencer. */
 static job_wait_t maintenance_round(arena_t *arena)
 {
     problem_t p = {.arena = arena};
@@ -171,6 +177,9 @@ static job_wait_t maintenance_round(arena_t *arena)
             maintenance_vacuum(start, rows, arena);
         if (!job_stopping())
             maintenance_expire_keys(start, arena);
+        long long sequenced;
+        if (!job_stopping() && maintenance_call(&maintenance_sequence, &sequenced, &p) != 0)
+            maintenance_tally.failed++;
     } else {
         maintenance_tally.failed++;
         maintenance_failures++;

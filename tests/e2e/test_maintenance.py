@@ -42,6 +42,7 @@ BEGIN
     INSERT INTO calls (name) VALUES ('idempotency_expire');
     RETURN 2;
 END $$;
+CREATE FUNCTION activity_sequence() RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;
 """
 
 INTERVAL_MS = 50
