@@ -37,6 +37,8 @@ extern const job_t sender_job;
 extern const group_option_t sender_options[];
 /* Budgets (budgets.c), in the alerts group: CRUD and status. */
 extern const route_t budgets_routes[];
+/* The fleet's state (state.c), in the alerts group: GET /state. */
+extern const route_t state_routes[];
 /* The alerts group's rules (alert_rules.c) and their kinds, NULL-terminated;
  * the evaluator job (evaluator.c) and its option, the evaluation interval. */
 extern const route_t alert_rules_routes[];
