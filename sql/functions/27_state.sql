@@ -43,19 +43,18 @@ CREATE OR REPLACE FUNCTION state_rising_min() RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 5 $$;
 
 -- state_snapshot() - the State object (docs/openapi.yaml) as JSON.
+-- plpgsql, and its query takes no parameter (now() is the transaction's
+-- time): the plan is made once per session and kept; planning the whole
+-- statement costs more than running it.
 CREATE OR REPLACE FUNCTION state_snapshot() RETURNS json LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    v_now    timestamptz := now();
-    v_hour   timestamptz := now() - interval '1 hour';
-    -- the last three whole 5-minute buckets: [v_b0, v_b0 + 15 min)
-    v_b0     timestamptz := rollup_floor(now(), '5 minutes') - interval '15 minutes';
 BEGIN
     RETURN (
     WITH hour AS (          -- the last hour per agent
         SELECT r.agent_id, sum(r.n)::bigint AS n, sum(r.errors)::bigint AS errors,
                sum(r.lat_n)::bigint AS lat_n, sum(r.lat_sum)::bigint AS lat_sum,
                sum(r.prompt + r.completion)::bigint AS tokens
-          FROM rollup_rows(v_hour, v_now, '1 hour', 1, NULL, NULL, NULL, '5 minutes', false) r
+          FROM rollup_rows(now() - interval '1 hour', now(), '1 hour', 1, NULL, NULL, NULL,
+                           '5 minutes', false) r
          GROUP BY r.agent_id),
     fleet AS (
         SELECT coalesce(sum(h.n), 0)::bigint AS n, coalesce(sum(h.errors), 0)::bigint AS errors,
@@ -66,7 +65,8 @@ BEGIN
     buckets AS (            -- the last three whole 5-minute buckets per agent
         SELECT r.agent_id, rollup_floor(r.bucket, '5 minutes') AS bucket,
                sum(r.n)::bigint AS n, sum(r.errors)::bigint AS errors
-          FROM rollup_rows(v_b0, v_b0 + interval '15 minutes', '5 minutes', 1, NULL, NULL, NULL,
+          FROM rollup_rows(rollup_floor(now(), '5 minutes') - interval '15 minutes',
+                           rollup_floor(now(), '5 minutes'), '5 minutes', 1, NULL, NULL, NULL,
                            '5 minutes', false) r
          GROUP BY 1, 2),
     rising AS (             -- agent_id NULL: the fleet
@@ -91,7 +91,7 @@ BEGIN
                       coalesce('since ' || api_time(g.last_heartbeat_at), 'since it registered'),
                       g.heartbeat_interval_seconds) AS message,
                g.id AS agent_id, g.name AS agent_name, NULL::uuid AS alert_id,
-               extract(epoch FROM v_now - g.last_heartbeat_at)::double precision AS value
+               extract(epoch FROM now() - g.last_heartbeat_at)::double precision AS value
           FROM agent g WHERE g.silent
         UNION ALL
         SELECT 2, NULL, 'failure_rate', 'critical',
@@ -127,8 +127,8 @@ BEGIN
                  LIMIT 100) c
           LEFT JOIN agents g ON g.id = c.agent_id)
     SELECT json_build_object(
-        'at', api_time(v_now),
-        'uptime_seconds', floor(extract(epoch FROM v_now - pg_postmaster_start_time()))::bigint,
+        'at', api_time(now()),
+        'uptime_seconds', floor(extract(epoch FROM now() - pg_postmaster_start_time()))::bigint,
         'server_started_at', api_time(pg_postmaster_start_time()),
         'health', (SELECT json_build_object(
                        'status', CASE WHEN bool_or(c.severity = 'critical') THEN 'critical'
@@ -160,7 +160,7 @@ BEGIN
                             ORDER BY e.started_at DESC, e.id DESC LIMIT 100) x
                      LEFT JOIN agents g ON g.id = x.agent_id),
         'throughput', (SELECT json_build_object(
-                           'from', api_time(v_hour), 'to', api_time(v_now),
+                           'from', api_time((now() - interval '1 hour')), 'to', api_time(now()),
                            'completed', f.n - f.errors, 'failed', f.errors,
                            'avg_duration_ms', CASE WHEN f.lat_n > 0
                                                   THEN f.lat_sum::double precision / f.lat_n END,
