@@ -16,7 +16,9 @@
 --     completed (status succeeded), failed (every other status), the
 --     average latency_ms of those with one, tokens (prompt + completion).
 --     Read from the rollups (rollup_rows(), 12_aggregates_reading.sql): whole
---     5-minute buckets, their pending deltas, raw rows of the edges only.
+--     5-minute buckets, their pending deltas, raw rows of the edges only;
+--     one read serves the throughput, the failure rates and the buckets of
+--     the rising error rate.
 --   * health.conditions, each {kind, severity, message, agent, alert_id,
 --     value}, by kind (in this order), then the fleet's before the agents'
 --     by name, alerts newest first:
@@ -49,25 +51,29 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 5 $$;
 CREATE OR REPLACE FUNCTION state_snapshot() RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (
-    WITH hour AS (          -- the last hour per agent
-        SELECT r.agent_id, sum(r.n)::bigint AS n, sum(r.errors)::bigint AS errors,
-               sum(r.lat_n)::bigint AS lat_n, sum(r.lat_sum)::bigint AS lat_sum,
-               sum(r.prompt + r.completion)::bigint AS tokens
-          FROM rollup_rows(now() - interval '1 hour', now(), '1 hour', 1, NULL, NULL, NULL,
-                           '5 minutes', false) r
-         GROUP BY r.agent_id),
+    WITH piece AS (         -- the last hour in 5-minute pieces per agent (read once)
+        SELECT r.agent_id, rollup_floor(r.bucket, '5 minutes') AS bucket, r.n, r.errors,
+               r.lat_n, r.lat_sum, r.prompt + r.completion AS tokens
+          FROM rollup_rows(now() - interval '1 hour', now(), '5 minutes', 1, NULL, NULL, NULL,
+                           '5 minutes', false) r),
+    hour AS (               -- the last hour per agent
+        SELECT p.agent_id, sum(p.n)::bigint AS n, sum(p.errors)::bigint AS errors,
+               sum(p.lat_n)::bigint AS lat_n, sum(p.lat_sum)::bigint AS lat_sum,
+               sum(p.tokens)::bigint AS tokens
+          FROM piece p
+         GROUP BY p.agent_id),
     fleet AS (
         SELECT coalesce(sum(h.n), 0)::bigint AS n, coalesce(sum(h.errors), 0)::bigint AS errors,
                coalesce(sum(h.lat_n), 0)::bigint AS lat_n,
                coalesce(sum(h.lat_sum), 0)::bigint AS lat_sum,
                coalesce(sum(h.tokens), 0)::bigint AS tokens
           FROM hour h),
-    buckets AS (            -- the last three whole 5-minute buckets per agent
-        SELECT r.agent_id, rollup_floor(r.bucket, '5 minutes') AS bucket,
-               sum(r.n)::bigint AS n, sum(r.errors)::bigint AS errors
-          FROM rollup_rows(rollup_floor(now(), '5 minutes') - interval '15 minutes',
-                           rollup_floor(now(), '5 minutes'), '5 minutes', 1, NULL, NULL, NULL,
-                           '5 minutes', false) r
+    buckets AS (            -- the last three whole 5-minute buckets per agent: whole
+                            -- pieces of the hour (its raw edges lie outside them)
+        SELECT p.agent_id, p.bucket, sum(p.n)::bigint AS n, sum(p.errors)::bigint AS errors
+          FROM piece p
+         WHERE p.bucket >= rollup_floor(now(), '5 minutes') - interval '15 minutes'
+           AND p.bucket < rollup_floor(now(), '5 minutes')
          GROUP BY 1, 2),
     rising AS (             -- agent_id NULL: the fleet
         SELECT s.agent_id, array_agg(s.rate ORDER BY s.bucket) AS rates
