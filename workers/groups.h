@@ -39,6 +39,8 @@ extern const group_option_t sender_options[];
 extern const route_t budgets_routes[];
 /* The activity feed (activity.c), in the alerts group. */
 extern const route_t activity_routes[];
+/* The fleet's state (state.c), in the alerts group: GET /state. */
+extern const route_t state_routes[];
 /* The alerts group's rules (alert_rules.c) and their kinds, NULL-terminated;
  * the evaluator job (evaluator.c) and its option, the evaluation interval. */
 extern const route_t alert_rules_routes[];

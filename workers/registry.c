@@ -9,11 +9,14 @@
 #include "../fcgi/cursor.h"
 #include "../fcgi/db.h"
 #include "../fcgi/json_out.h"
+#include "../fcgi/query.h"
 #include "../fcgi/validate.h"
 #include "../fcgi/write.h"
 
-#define AGENTS_BASE    "/api/v1/agents"
-#define CAPABILITY_MAX 100
+#define AGENTS_BASE "/api/v1/agents"
+/* the longest heartbeat interval an agent may declare (seconds): a day */
+#define HEARTBEAT_INTERVAL_MAX 86400
+#define CAPABILITY_MAX         100
 
 /* ---------------------------------------------------------------- prototypes */
 
@@ -39,6 +42,7 @@ static const field_rule_t agent_fields[] = {
     {"capabilities", FIELD_ARRAY, 0, 0, 100, NULL},
     {"metadata", FIELD_OBJECT, 0, 0, 0, NULL},
     {"is_active", FIELD_BOOLEAN, 0, 0, 0, NULL},
+    {"heartbeat_interval_seconds", FIELD_INTEGER, 0, 1, HEARTBEAT_INTERVAL_MAX, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -48,6 +52,7 @@ static const field_rule_t agent_patch_fields[] = {
     {"capabilities", FIELD_ARRAY, 0, 0, 100, NULL},
     {"metadata", FIELD_OBJECT, 0, 0, 0, NULL},
     {"is_active", FIELD_BOOLEAN, 0, 0, 0, NULL},
+    {"heartbeat_interval_seconds", FIELD_INTEGER, 0, 1, HEARTBEAT_INTERVAL_MAX, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -160,9 +165,10 @@ static const db_statement_t stmt_agent_list = {
     "SELECT r.name, r.id, row_to_json(r) AS body FROM agent_rows r"
     " WHERE ($1::boolean IS NULL OR r.is_active = $1)"
     "   AND ($2::text IS NULL OR (r.name, r.id) > ($2, $3::uuid))"
+    "   AND ($5::boolean IS NULL OR r.silent = $5)"
     " ORDER BY r.name, r.id"
     " LIMIT $4",
-    4, true};
+    5, true};
 static const db_statement_t stmt_agent_get = {
     "registry_agent_get", "SELECT row_to_json(r) AS body FROM agent_rows r WHERE r.id = $1", 1,
     true};
@@ -308,11 +314,12 @@ static const char *version_location(arena_t *arena, const PGresult *rows)
 
 /* ---------------------------------------------------------------- agents */
 
-/* Reads ?active=&limit=&cursor= into the parameters of stmt_agent_list and
- * *limit. Returns 0, or -1 with a 400 naming each bad parameter. */
+/* Reads ?active=&silent=&limit=&cursor= into the parameters of
+ * stmt_agent_list and *limit. Returns 0, or -1 with a 400 naming each bad
+ * parameter. */
 static int agents_list_params(request_t *req, const char **params, long *limit, problem_t *p)
 {
-    static const char *const filters[] = {"active", NULL};
+    static const char *const filters[] = {"active", "silent", NULL};
     const char *active = request_query(req, "active");
     cursor_page_t page;
 
@@ -321,19 +328,21 @@ static int agents_list_params(request_t *req, const char **params, long *limit, 
         problem_fail(p, PROBLEM_MALFORMED, "The query parameter active is invalid.");
         problem_field(p, "active", "must be true or false");
     }
+    const char *silent = query_boolean(req, "silent", p);
     *limit = page.limit;
     params[0] = active;
     params[1] = page.key[0];
     params[2] = page.key[1];
     params[3] = arena_printf(req->arena, "%ld", *limit + 1);
+    params[4] = silent;
     return p->status != 0 ? -1 : 0;
 }
 
-/* GET /agents ?active=&limit=&cursor=: {items: [Agent], next_cursor}, by name
- * then id. 400 naming each bad parameter. */
+/* GET /agents ?active=&silent=&limit=&cursor=: {items: [Agent], next_cursor},
+ * by name then id. 400 naming each bad parameter. */
 static int agents_list(request_t *req, response_t *res, problem_t *p)
 {
-    const char *params[4];
+    const char *params[5];
     PGresult *rows = NULL;
     long limit;
     int rc = -1;

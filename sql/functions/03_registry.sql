@@ -24,13 +24,28 @@
 -- values as JSON): the worker answers row_to_json() of a row as it is.
 -- ===================================================================
 
+-- agent_silent(is_active, last_heartbeat_at, created_at, interval) - the
+-- one definition of a silent agent: an active agent three of whose beats
+-- are missing, i.e. no heartbeat for three declared intervals since its
+-- last one (or since it registered, when it never beat). A retired agent
+-- is never silent. Depends on now(): STABLE, one inlined expression.
+CREATE OR REPLACE FUNCTION agent_silent(p_active boolean, p_beat timestamptz,
+                                        p_created timestamptz, p_interval integer)
+RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT p_active AND coalesce(p_beat, p_created) < now() - make_interval(secs => 3 * p_interval)
+$$;
+
+-- New columns go at the end (CREATE OR REPLACE VIEW only adds columns).
 CREATE OR REPLACE VIEW agent_rows AS
 SELECT a.id, a.name, a.description, to_json(a.capabilities) AS capabilities,
        a.metadata, a.is_active, a.state, a.current_task,
        api_time(a.last_heartbeat_at) AS last_heartbeat_at,
        (SELECT v.version FROM agent_versions v
          WHERE v.agent_id = a.id AND v.is_active) AS active_version,
-       api_time(a.created_at) AS created_at, api_time(a.updated_at) AS updated_at
+       api_time(a.created_at) AS created_at, api_time(a.updated_at) AS updated_at,
+       a.heartbeat_interval_seconds,
+       agent_silent(a.is_active, a.last_heartbeat_at, a.created_at,
+                    a.heartbeat_interval_seconds) AS silent
   FROM agents a;
 COMMENT ON VIEW agent_rows IS 'Agent objects of the API, one row per agent';
 
@@ -132,13 +147,15 @@ DECLARE
     v_id uuid;
     v_created boolean;
 BEGIN
-    INSERT INTO agents AS a (name, description, capabilities, metadata, is_active)
+    INSERT INTO agents AS a (name, description, capabilities, metadata, is_active,
+                             heartbeat_interval_seconds)
     SELECT n.name, n.description, COALESCE(n.capabilities, '{}'), COALESCE(n.metadata, '{}'),
-           COALESCE(n.is_active, true)
+           COALESCE(n.is_active, true), COALESCE(n.heartbeat_interval_seconds, 60)
       FROM jsonb_populate_record(NULL::agents, p_body) n
     ON CONFLICT (name) DO UPDATE
-       SET (description, capabilities, metadata, is_active) =
-           (SELECT m.description, m.capabilities, m.metadata, m.is_active
+       SET (description, capabilities, metadata, is_active, heartbeat_interval_seconds) =
+           (SELECT m.description, m.capabilities, m.metadata, m.is_active,
+                   m.heartbeat_interval_seconds
               FROM jsonb_populate_record(a, p_body) m)
      WHERE jsonb_populate_record(a, p_body) IS DISTINCT FROM a
     RETURNING a.id, a.xmax = 0 INTO v_id, v_created;
@@ -155,8 +172,9 @@ CREATE OR REPLACE FUNCTION agent_patch(p_id uuid, p_body jsonb) RETURNS SETOF ag
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE agents a
-       SET (name, description, capabilities, metadata, is_active) =
-           (SELECT m.name, m.description, m.capabilities, m.metadata, m.is_active
+       SET (name, description, capabilities, metadata, is_active, heartbeat_interval_seconds) =
+           (SELECT m.name, m.description, m.capabilities, m.metadata, m.is_active,
+                   m.heartbeat_interval_seconds
               FROM jsonb_populate_record(a, p_body) m)
      WHERE a.id = p_id AND jsonb_populate_record(a, p_body) IS DISTINCT FROM a;
     RETURN QUERY SELECT * FROM agent_rows r WHERE r.id = p_id;

@@ -63,6 +63,7 @@ OPERATIONS = {
     ("get", "/api/v1/alerts/active"): {200, 400, 503},
     ("get", "/api/v1/activity"): {200, 400, 503},
     ("get", "/api/v1/activity/recent"): {200, 400, 503},
+    ("get", "/api/v1/state"): {200, 400, 503},
     ("get", "/api/v1/alerts/{id}"): {200, 404, 503},
     ("post", "/api/v1/alerts/{id}/acknowledge"): {200, 400, 404, 409, 413, 415, 422, 503},
     ("post", "/api/v1/alerts/{id}/resolve"): {200, 400, 404, 409, 413, 415, 422, 503},
