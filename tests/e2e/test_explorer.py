@@ -279,3 +279,66 @@ def test_an_export_past_its_row_limit_is_422(api, db, fleet):
         assert response.status_code == 200 and response.content.count(b"\r\n") == 4
     finally:
         conn.close()   # the ingest tables are emptied after every test
+
+
+# ---------------------------------------------------------------- drill-down
+
+def follow(api, url):
+    """The ids of every run a drill-down link lists (pages of 100)."""
+    assert url.startswith(EXECUTIONS + "?"), url
+    ids, cursor = [], None
+    while True:
+        response = api.get(url + "&limit=100" + ("&cursor=" + cursor if cursor else ""))
+        assert response.status_code == 200, response.text
+        ids += [i["id"] for i in response.json()["items"]]
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+CUT = {"from": "2024-03-05T02:17:31.5Z", "to": "2024-03-05T21:40:00Z"}
+
+
+@pytest.mark.parametrize("filters", [{}, {"model": ["model-a", "model-b"]},
+                                     {"metadata.region": "eu"}])
+def test_summary_links_to_exactly_its_runs(api, db, fleet, filters):
+    body = api.get("/api/v1/executions/summary", params=dict(CUT, **filters)).json()
+    ids = follow(api, body["executions_url"])
+    assert len(ids) == len(set(ids)) == body["total"] > 0
+
+
+def test_timeseries_buckets_link_to_their_runs(api, fleet):
+    agents, _ = fleet
+    body = api.get("/api/v1/executions/timeseries",
+                   params=dict(CUT, interval="6h", group_by="agent")).json()
+    seen = set()
+    for series in body["series"]:
+        for point in series["points"]:
+            ids = follow(api, point["executions_url"])
+            assert len(ids) == point["executions"], point
+            seen.update(ids)
+    total = api.get("/api/v1/executions/summary", params=CUT).json()["total"]
+    assert len(seen) == total
+
+
+def test_agent_rows_errors_and_costs_link_to_their_runs(api, db, fleet):
+    agents = api.get("/api/v1/agents/summary", params=CUT).json()["items"]
+    assert sum(1 for a in agents if a["executions"] > 0) == 3
+    for agent in agents:
+        assert len(follow(api, agent["executions_url"])) == agent["executions"]
+    errors = api.get("/api/v1/errors/breakdown", params=dict(CUT, model="model-c")).json()
+    assert errors["items"]
+    for item in errors["items"]:
+        ids = follow(api, item["executions_url"])
+        assert len(ids) == item["count"]
+        assert db.scalar("SELECT count(*) FROM executions WHERE id = ANY (%s::uuid[])"
+                         " AND error_category = %s AND model = 'model-c'",
+                         (ids, item["category"])) == item["count"]
+    for group_by in ("agent", "model"):
+        costs = api.get("/api/v1/costs/breakdown", params=dict(CUT, group_by=group_by)).json()
+        for item in costs["items"]:
+            ids = follow(api, item["executions_url"])
+            assert len(ids) == item["executions"]
+            assert usd(sum(float(x) for x, in db.rows(
+                "SELECT cost_usd FROM executions WHERE id = ANY (%s::uuid[])", (ids,)))) == \
+                usd(item["cost_usd"])
