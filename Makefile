@@ -105,6 +105,7 @@ bench: deps all
 	tests/bench/aggregates.sh var/bench-aggregates
 	tests/bench/alert_rules.sh var/bench-alert-rules
 	tests/bench/alerts.sh var/bench-alerts
+	tests/bench/explorer.sh var/bench-explorer
 
 soak: deps all
 	tests/soak/run.sh var/soak

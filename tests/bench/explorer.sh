@@ -36,7 +36,7 @@ bench_stack_up "$VARDIR"
 have=$(psql_ -c 'SELECT count(*) FROM executions')
 if [[ $have -ne $EXECUTIONS ]]; then
     t0=$(date +%s)
-    psql_ -c 'TRUNCATE executions, problems, alerts, canary_deployments, agent_versions, agents CASCADE; SELECT rollup_reset()' >/dev/null
+    psql_ -c 'SET client_min_messages = warning; TRUNCATE executions, problems, alerts, canary_deployments, agent_versions, agents CASCADE; SELECT rollup_reset()' >/dev/null
     # shellcheck disable=SC2046
     psql_ -1 -c 'SET client_min_messages = warning' $(printf -- '-f %s ' sql/dev/demo_fleet_*.sql) >/dev/null
     psql_ -c "SET client_min_messages = warning; SELECT count(*) FROM demo_fleet($AGENTS, $EXECUTIONS, 30)" >/dev/null
