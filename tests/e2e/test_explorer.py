@@ -342,3 +342,53 @@ def test_agent_rows_errors_and_costs_link_to_their_runs(api, db, fleet):
             assert usd(sum(float(x) for x, in db.rows(
                 "SELECT cost_usd FROM executions WHERE id = ANY (%s::uuid[])", (ids,)))) == \
                 usd(item["cost_usd"])
+
+
+def aggregates_workers(stack):
+    """{pid: VmHWM in KiB} of the aggregates group's workers (children of
+    its master)."""
+    master = stack.pid_file("aggregates").read_text().strip()
+    children = open("/proc/%s/task/%s/children" % (master, master)).read().split()
+    peaks = {}
+    for pid in children:
+        try:
+            status = open("/proc/%s/status" % pid).read()
+        except OSError:
+            continue
+        peaks[pid] = int(next(l.split()[1] for l in status.splitlines()
+                              if l.startswith("VmHWM:")))
+    return peaks
+
+
+def test_a_csv_export_of_200000_rows_streams_whole_in_flat_memory(api, db, stack, make_agent):
+    agent = make_agent()["id"]
+    db.execute(
+        "SET session_replication_role = replica;"  # no triggers: no rollups needed here
+        "INSERT INTO executions (agent_id, model, task_id, started_at, latency_ms, status,"
+        "                        error_category, error_message, cost_usd, metadata)"
+        " SELECT %s, 'm' || (i %% 7), 'task \"' || i || '\", ok', "
+        "        timestamptz '2024-03-05' + i * interval '300 ms', i %% 5000,"
+        "        CASE WHEN i %% 3 = 0 THEN 'failed' ELSE 'succeeded' END,"
+        "        CASE WHEN i %% 3 = 0 THEN 'tool_error' END,"
+        "        CASE WHEN i %% 3 = 0 THEN E'line one\\nline, two' END,"
+        "        (i %% 1000) / 1000.0, jsonb_build_object('i', i)"
+        "   FROM generate_series(1, 200000) i;"
+        "SET session_replication_role = origin", (agent,))
+    before = aggregates_workers(stack)
+    params = {"from": "2024-03-05T00:00:00Z", "to": "2024-03-06T00:00:00Z", "format": "csv"}
+    with api.session().get(api.url(EXECUTIONS), params=params, stream=True, timeout=120) as r:
+        assert r.status_code == 200
+        text = r.raw.read(decode_content=True).decode()
+    after = aggregates_workers(stack)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == CSV_COLUMNS and len(rows) == 200001
+    expected = db.rows(
+        "SELECT id::text, task_id, latency_ms, status, coalesce(error_message, ''),"
+        "       metadata ->> 'i' FROM executions ORDER BY started_at DESC, id DESC")
+    assert [(r[0], r[4], int(r[7]), r[8], r[15], str(json.loads(r[20])["i"])) for r in rows[1:]] \
+        == [tuple(x) for x in expected]
+    # a ~60 MiB answer through a worker whose peak memory stays where it was
+    # (a worker that held the export would grow by its size)
+    grown = max(after[pid] - before.get(pid, after[pid]) for pid in after)
+    assert grown < 8 * 1024, (before, after)
+    assert max(after.values()) < 32 * 1024, after
