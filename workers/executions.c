@@ -80,6 +80,25 @@ static const char *words_text(arena_t *arena, const char *const *words)
     return text;
 }
 
+/* The words a parameter that is one of a list may be; NULL for others. */
+static const char *const *words_of(const char *name)
+{
+    static const struct {
+        const char *name;
+        const char *const *words;
+    } lists[] = {
+        {"status", statuses},
+        {"sort", sorts},
+        {"format", formats},
+        {"time_range", time_ranges},
+    };
+
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        if (strcmp(lists[i].name, name) == 0)
+            return lists[i].words;
+    return NULL;
+}
+
 /* The 400 naming name, with its reason. */
 static void bad(problem_t *p, const char *name, const char *why)
 {
@@ -183,12 +202,8 @@ static json_t *executions_query(request_t *req, const char **format, long *limit
                 bad(p, name, "must be 1 to 100 characters long");
             else
                 json_object_set_new(q, name, json_string(value));
-        } else if (strcmp(name, "status") == 0 || strcmp(name, "sort") == 0 ||
-                   strcmp(name, "format") == 0 || strcmp(name, "time_range") == 0) {
-            const char *const *words = name[0] == 's' && name[1] == 't' ? statuses
-                                       : name[0] == 's'                 ? sorts
-                                       : name[0] == 'f'                 ? formats
-                                                                        : time_ranges;
+        } else if (words_of(name) != NULL) {
+            const char *const *words = words_of(name);
             if (!in_words(value, words))
                 bad(p, name,
                     arena_printf(p->arena, "must be one of: %s", words_text(p->arena, words)));
