@@ -106,6 +106,7 @@ bench: deps all
 	tests/bench/alert_rules.sh var/bench-alert-rules
 	tests/bench/alerts.sh var/bench-alerts
 	tests/bench/state.sh var/bench-state
+	tests/bench/explorer.sh var/bench-explorer
 
 soak: deps all
 	tests/soak/run.sh var/soak

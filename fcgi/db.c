@@ -473,6 +473,43 @@ long long db_copy_end(const char *abort_reason, problem_t *p)
     return abort_reason != NULL ? -1 : rc;
 }
 
+long long db_copy_out(const char *sql, int (*sink)(void *ctx, const char *row, size_t len),
+                      void *ctx, long long *rows_before, problem_t *p)
+{
+    const db_statement_t stmt = {"copy_out", sql, 0, false};
+    long long rows = 0;
+    bool sinking = true;
+    char *buf;
+    int len;
+
+    *rows_before = 0;
+    if (db_connect(p) != 0)
+        return -1;
+    PGresult *res = PQexec(db_conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        db_error(res, &stmt, p);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    while ((len = PQgetCopyData(db_conn, &buf, 0)) > 0) {
+        if (sinking && sink(ctx, buf, (size_t)len) != 0)
+            sinking = false;
+        rows++;
+        *rows_before = rows;
+        PQfreemem(buf);
+    }
+    long long rc = rows;
+    if (len == -2)
+        return db_unavailable(p, PQerrorMessage(db_conn));
+    while ((res = PQgetResult(db_conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc >= 0)
+            rc = db_error(res, &stmt, p);
+        PQclear(res);
+    }
+    return rc;
+}
+
 int db_command(const char *sql, problem_t *p)
 {
     if (db_tx_depth > 0)

@@ -72,6 +72,15 @@ int db_copy_begin(const char *sql, problem_t *p);
 int db_copy_put(const char *data, size_t len, problem_t *p);
 long long db_copy_end(const char *abort_reason, problem_t *p);
 
+/* COPY ... TO STDOUT: runs sql (text of ours, no parameters) and hands
+ * each row, in the COPY's format, to sink as it arrives (libpq's buffer:
+ * memory stays flat whatever the number of rows). A sink that returns
+ * nonzero gets no more rows (the rest is read and dropped). Returns the
+ * number of rows, or -1 with p filled (rows_before tells whether any row
+ * was handed over before the failure). */
+long long db_copy_out(const char *sql, int (*sink)(void *ctx, const char *row, size_t len),
+                      void *ctx, long long *rows_before, problem_t *p);
+
 /* Runs a utility command that cannot be prepared or run in a transaction
  * (VACUUM), as plain text: ours, never user input. Returns 0, or -1 with p
  * filled. */

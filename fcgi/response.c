@@ -51,7 +51,7 @@ int response_send(const request_t *req, const response_t *res)
     size_t len = 0;
     int status = res->status ? res->status : 500;
 
-    if (req->fcgx == NULL)
+    if (req->fcgx == NULL || res->sent)
         return 0;
     bool no_body = status == 204 || status == 304;
 

@@ -19,6 +19,7 @@ typedef struct response {
     const char *allow;        /* Allow header (405) */
     int retry_after;          /* Retry-After seconds (503); 0 = none */
     bool replayed;            /* Idempotent-Replayed: true */
+    bool sent;                /* the handler wrote all of it itself (a stream) */
 } response_t;
 
 /* Sets status and body; the body reference is stolen (may be NULL). */

@@ -9,6 +9,10 @@
 /* Route tables end with a row whose method is NULL; the runtime adds
  * /healthz and /readyz to every group's (fcgi/health.h). */
 extern const route_t aggregates_routes[];
+/* executions.c: GET /executions (pages and exports) and /executions/{id} */
+extern const route_t executions_routes[];
+/* the most rows one export of GET /executions answers (limit, documented) */
+#define EXECUTIONS_EXPORT_MAX 1000000
 
 /* The words of the aggregates (aggregates.c), NULL-terminated; widget
  * configs use them too (dashboards.c). */

@@ -2,7 +2,7 @@
  * here */
 #include "groups.h"
 
-static const route_t *const aggregates_tables[] = {aggregates_routes, NULL};
+static const route_t *const aggregates_tables[] = {aggregates_routes, executions_routes, NULL};
 static const route_t *const alerts_tables[] = {alerts_routes,
                                                alert_rules_routes,
                                                receivers_routes,

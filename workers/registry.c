@@ -424,6 +424,97 @@ done:
  * PATCH /experiments/{id}             200 Experiment; started_at and ended_at
  *                                     follow status; 409 when one that never
  *                                     ran would complete */
+/* ---------------------------------------------------------------- reading back */
+
+/* The lists of what was ingested (SQL in sql/functions/26_explorer.sql):
+ * each a keyset page, newest first, (time, id) of the last row the cursor. */
+static const db_statement_t stmt_problem_list = {
+    "registry_problem_list",
+    "SELECT time_key, id_key, body FROM problems_page($1, $2, $3, $4, $5, $6, $7)", 7, true};
+static const db_statement_t stmt_problem_get = {
+    "registry_problem_get", "SELECT row_to_json(r) AS body FROM problem_rows r WHERE r.id = $1", 1,
+    true};
+static const db_statement_t stmt_deployment_list = {
+    "registry_deployment_list",
+    "SELECT time_key, id_key, body FROM deployments_page($1, $2, $3, $4, $5)", 5, true};
+static const db_statement_t stmt_deployment_get = {
+    "registry_deployment_get",
+    "SELECT row_to_json(r) AS body FROM deployment_rows r WHERE r.id = $1", 1, true};
+static const db_statement_t stmt_version_list = {
+    "registry_version_list",
+    "SELECT time_key, id_key, body FROM agent_versions_page($1, $2, $3, $4)", 4, true};
+
+/* stmt, nouns, body, status, location */
+static const write_route_t read_problem = {&stmt_problem_get, problem_nouns, NULL, 200, NULL};
+static const write_route_t read_deployment = {&stmt_deployment_get, deployment_nouns, NULL, 200,
+                                              NULL};
+
+static const char *const time_keys[] = {"time_key", "id_key", NULL};
+
+/* GET /problems ?status=&category=&severity=&agent_id=&limit=&cursor=:
+ * {items: [FleetProblem], next_cursor}, newest sighting first. */
+static int problems_list(request_t *req, response_t *res, problem_t *p)
+{
+    static const char *const filters[] = {"status", "category", "severity", "agent_id", NULL};
+    const char *params[7];
+    cursor_page_t page;
+
+    if (cursor_page_params(req, filters, 2, &page, p) != 0)
+        return -1;
+    params[0] = query_one_of(req, "status", problem_statuses, p);
+    params[1] = request_query(req, "category");
+    if (params[1] != NULL &&
+        (validate_utf8_length(params[1]) < 1 || validate_utf8_length(params[1]) > 100)) {
+        problem_fail(p, PROBLEM_MALFORMED, "The query parameter category is invalid.");
+        problem_field(p, "category", "must be 1 to 100 characters long");
+    }
+    params[2] = query_one_of(req, "severity", alerts_severities, p);
+    params[3] = query_uuid(req, "agent_id", p);
+    if (p->status != 0 || cursor_time_keyset(req, &page, p) != 0)
+        return -1;
+    params[4] = page.key[0];
+    params[5] = page.key[1];
+    return cursor_answer_page(req, res, p, &stmt_problem_list, params, page.limit, time_keys);
+}
+
+/* GET /deployments ?agent_id=&status=&limit=&cursor=: {items: [Deployment],
+ * next_cursor}, newest first. */
+static int deployments_list(request_t *req, response_t *res, problem_t *p)
+{
+    static const char *const filters[] = {"agent_id", "status", NULL};
+    const char *params[5];
+    cursor_page_t page;
+
+    if (cursor_page_params(req, filters, 2, &page, p) != 0)
+        return -1;
+    params[0] = query_uuid(req, "agent_id", p);
+    params[1] = query_one_of(req, "status", deployment_statuses, p);
+    if (p->status != 0 || cursor_time_keyset(req, &page, p) != 0)
+        return -1;
+    params[2] = page.key[0];
+    params[3] = page.key[1];
+    return cursor_answer_page(req, res, p, &stmt_deployment_list, params, page.limit, time_keys);
+}
+
+/* GET /agents/{id}/versions ?limit=&cursor=: {items: [AgentVersion],
+ * next_cursor}, newest first; 404 for an unknown agent. */
+static int versions_list(request_t *req, response_t *res, problem_t *p)
+{
+    static const char *const filters[] = {NULL};
+    const char *params[4];
+    cursor_page_t page;
+
+    if (!validate_uuid(req->captures[0]))
+        return problem_fail(p, PROBLEM_NOT_FOUND, "No agent %s.", req->captures[0]);
+    if (cursor_page_params(req, filters, 2, &page, p) != 0 ||
+        cursor_time_keyset(req, &page, p) != 0)
+        return -1;
+    params[0] = req->captures[0];
+    params[1] = page.key[0];
+    params[2] = page.key[1];
+    return cursor_answer_page(req, res, p, &stmt_version_list, params, page.limit, time_keys);
+}
+
 /* clang-format off */
 const route_t registry_routes[] = {
     {.method = "POST", .pattern = AGENTS_BASE, .handler = write_serve,
@@ -435,6 +526,7 @@ const route_t registry_routes[] = {
      .arg = &write_agent_patch},
     {.method = "POST", .pattern = AGENTS_BASE "/{id}/heartbeat", .handler = agents_heartbeat,
      .flags = ROUTE_IDEMPOTENT},
+    {.method = "GET", .pattern = AGENTS_BASE "/{id}/versions", .handler = versions_list},
     {.method = "POST", .pattern = AGENTS_BASE "/{id}/versions", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_version_create},
     {.method = "POST", .pattern = AGENTS_BASE "/{id}/versions/{version_id}/activate",
@@ -443,10 +535,16 @@ const route_t registry_routes[] = {
      .flags = ROUTE_IDEMPOTENT, .arg = &write_evaluation_record},
     {.method = "POST", .pattern = "/api/v1/problems", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_problem_create},
+    {.method = "GET", .pattern = "/api/v1/problems", .handler = problems_list},
+    {.method = "GET", .pattern = "/api/v1/problems/{id}", .handler = write_serve,
+     .arg = &read_problem},
     {.method = "PATCH", .pattern = "/api/v1/problems/{id}", .handler = write_serve,
      .arg = &write_problem_patch},
     {.method = "POST", .pattern = "/api/v1/deployments", .handler = write_serve,
      .flags = ROUTE_IDEMPOTENT, .arg = &write_deployment_create},
+    {.method = "GET", .pattern = "/api/v1/deployments", .handler = deployments_list},
+    {.method = "GET", .pattern = "/api/v1/deployments/{id}", .handler = write_serve,
+     .arg = &read_deployment},
     {.method = "PATCH", .pattern = "/api/v1/deployments/{id}", .handler = write_serve,
      .arg = &write_deployment_patch},
     {.method = "POST", .pattern = "/api/v1/proposals", .handler = write_serve,

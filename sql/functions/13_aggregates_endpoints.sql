@@ -5,6 +5,45 @@
 -- Repeatable (sql/README.md): applied again whenever it changes.
 
 -- ===================================================================
+-- Drill-down: the runs behind a number
+-- ===================================================================
+
+-- agg_url_encode(text) - percent-encoding of a query parameter value (every
+-- byte but A-Z a-z 0-9 - . _ ~).
+CREATE OR REPLACE FUNCTION agg_url_encode(p text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT coalesce(string_agg(CASE WHEN c ~ '^[A-Za-z0-9._~-]$' THEN c
+                                    ELSE regexp_replace(upper(encode(convert_to(c, 'UTF8'), 'hex')),
+                                                        '(..)', '%\1', 'g') END, '' ORDER BY i), '')
+      FROM regexp_split_to_table(p, '') WITH ORDINALITY AS x (c, i)
+$$;
+
+-- agg_executions_url(a, from, to, agents, models, extra) - the relative URL
+-- of GET /executions that lists exactly the runs a number over [from, to)
+-- of a's filters counts: its agents and models (p_agents / p_models when
+-- given, for a row of one agent or model), its metadata, then the
+-- (name, value) pairs of extra (error_category). NULL when a row's key
+-- cannot be said as a filter (the 'other' series, runs without a model).
+CREATE OR REPLACE FUNCTION agg_executions_url(a agg_query_t, p_from timestamptz, p_to timestamptz,
+                                              p_agents uuid[] DEFAULT NULL,
+                                              p_models text[] DEFAULT NULL,
+                                              p_extra jsonb DEFAULT NULL)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT '/api/v1/executions?from=' || agg_url_encode(agg_ts(p_from))
+           || '&to=' || agg_url_encode(agg_ts(p_to))
+           || coalesce((SELECT string_agg('&agent_id=' || x::text, '' ORDER BY o)
+                          FROM unnest(coalesce(p_agents, a.agents)) WITH ORDINALITY u (x, o)), '')
+           || coalesce((SELECT string_agg('&model=' || agg_url_encode(x), '' ORDER BY o)
+                          FROM unnest(coalesce(p_models, a.models)) WITH ORDINALITY u (x, o)), '')
+           || coalesce((SELECT string_agg('&' || agg_url_encode('metadata.' || m.key) || '='
+                                          || agg_url_encode(m.value), '' ORDER BY m.key)
+                          FROM jsonb_each_text(a.meta) m), '')
+           || coalesce((SELECT string_agg('&' || e.key || '=' || agg_url_encode(e.value), ''
+                                          ORDER BY e.key)
+                          FROM jsonb_each_text(p_extra) e), '')
+$$;
+
+-- ===================================================================
 -- GET /executions/summary, /agents/{id}/metrics
 -- ===================================================================
 
@@ -48,7 +87,8 @@ BEGIN
         'tokens', json_build_object('input', s.prompt, 'output', s.completion,
                                     'cache_read', s.cache, 'total', s.prompt + s.completion),
         'source', CASE WHEN a.meta IS NULL THEN 'rollup' ELSE 'raw' END,
-        'rolled_up_to', (SELECT agg_ts(rolled_up_to) FROM rollup_state));
+        'rolled_up_to', (SELECT agg_ts(rolled_up_to) FROM rollup_state),
+        'executions_url', agg_executions_url(a, a.t_from, a.t_to));
 END $$;
 
 CREATE OR REPLACE FUNCTION agg_summary(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
@@ -222,7 +262,18 @@ BEGIN
                                'success_rate', agg_rate(pt.successes, pt.n),
                                'pass_rate', agg_rate(pt.passed, pt.evaluated),
                                'avg_latency_ms', pt.lat_avg, 'p95_latency_ms', pt.p95,
-                               'cost_usd', pt.cost, 'tokens', pt.tokens) ORDER BY pt.b) AS points
+                               'cost_usd', pt.cost, 'tokens', pt.tokens,
+                               'executions_url', CASE
+                                   WHEN pt.k = 'other' OR (v_group = 'model' AND pt.k = '(none)')
+                                   THEN NULL
+                                   ELSE agg_executions_url(
+                                            a, greatest(pt.b, a.t_from),
+                                            least(CASE WHEN p.wall
+                                                       THEN ((pt.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
+                                                       ELSE pt.b + p.iv END, a.t_to),
+                                            CASE WHEN v_group = 'agent' THEN ARRAY[pt.k::uuid] END,
+                                            CASE WHEN v_group = 'model' THEN ARRAY[pt.k] END) END)
+                           ORDER BY pt.b) AS points
                       FROM agg_points(a, p, v_group) pt
                      GROUP BY pt.k) s), '[]'),
         'source', CASE WHEN a.meta IS NULL AND p.grain IS NOT NULL THEN 'rollup' ELSE 'raw' END);
@@ -308,7 +359,8 @@ LANGUAGE sql STABLE AS $$
                'active_version', (SELECT v.version FROM agent_versions v
                                    WHERE v.agent_id = g.id AND v.is_active),
                'canary_status', (SELECT c.status FROM canary_deployments c
-                                  WHERE c.agent_id = g.id AND c.status IN ('in_progress', 'paused')))
+                                  WHERE c.agent_id = g.id AND c.status IN ('in_progress', 'paused')),
+               'executions_url', agg_executions_url(a, a.t_from, a.t_to, ARRAY[g.id]))
       FROM agents g
       LEFT JOIN r ON r.agent_id = g.id
      WHERE (g.is_active OR a.agents IS NOT NULL) AND (a.agents IS NULL OR g.id = ANY (a.agents))
@@ -477,7 +529,10 @@ CREATE OR REPLACE FUNCTION agg_errors_of(a agg_query_t) RETURNS json LANGUAGE sq
                      'percentage', cur.n * 100.0::double precision / total.n,
                      'example_message', cur.example,
                      'previous_count', coalesce(prev.n, 0),
-                     'change_percent', t.change_percent, 'trend', t.trend)
+                     'change_percent', t.change_percent, 'trend', t.trend,
+                     'executions_url', agg_executions_url(
+                         a, a.t_from, a.t_to, NULL, NULL,
+                         jsonb_build_object('error_category', cur.category)))
                    ORDER BY cur.n DESC, cur.category) FILTER (WHERE cur.category IS NOT NULL), '[]'))
       FROM total
       LEFT JOIN cur ON true
@@ -522,7 +577,11 @@ RETURNS json LANGUAGE sql STABLE AS $$
                      'cost_per_execution', (r.cost / nullif(r.n, 0))::double precision,
                      'tokens', json_build_object('input', r.prompt, 'output', r.completion,
                                                  'cache_read', r.cache,
-                                                 'total', r.prompt + r.completion))
+                                                 'total', r.prompt + r.completion),
+                     'executions_url', CASE
+                         WHEN p_group_by = 'model' AND r.k = '(none)' THEN NULL
+                         WHEN p_group_by = 'model' THEN agg_executions_url(a, a.t_from, a.t_to, NULL, ARRAY[r.k])
+                         ELSE agg_executions_url(a, a.t_from, a.t_to, ARRAY[r.k::uuid]) END)
                    ORDER BY r.cost DESC, r.k) FILTER (WHERE r.k IS NOT NULL), '[]'))
       FROM total
       LEFT JOIN r ON true

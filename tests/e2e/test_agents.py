@@ -329,7 +329,7 @@ def test_invalid_patch_is_422_naming_the_field(api, db, make_agent, body, field)
 @pytest.mark.parametrize("method, suffix, methods", [
     ("DELETE", "", {"GET", "PATCH"}), ("PUT", "", {"GET", "PATCH"}),
     ("DELETE", None, {"GET", "POST"}), ("GET", "/heartbeat", {"POST"}),
-    ("GET", "/versions", {"POST"}),
+    ("DELETE", "/versions", {"GET", "POST"}),
 ])
 def test_wrong_method_on_agents_is_405_with_allow(api, db, make_agent, method, suffix, methods):
     agent = make_agent()

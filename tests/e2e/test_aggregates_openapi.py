@@ -112,9 +112,11 @@ LATENCY = {"avg": 10.5, "min": 1, "max": 20, "p50": 10.0, "p95": 19.0, "p99": 20
 SUMMARY = {"range": RANGE, "total": 4, "successes": 2, "evaluated": 3, "passed": 2, "failed": 1,
            "errors": 1, "success_rate": 0.5, "pass_rate": 2 / 3, "latency_ms": LATENCY, "cost_usd": {"total": 1.5, "avg": 0.375},
            "tokens": {"input": 1, "output": 2, "cache_read": 3, "total": 3},
-           "source": "rollup", "rolled_up_to": "2024-03-06T00:00:00Z"}
+           "source": "rollup", "rolled_up_to": "2024-03-06T00:00:00Z",
+           "executions_url": "/api/v1/executions?from=2024-03-05T00%3A00%3A00Z"}
 POINT = {"t": "2024-03-05T00:00:00Z", "executions": 0, "success_rate": None, "pass_rate": None,
-         "avg_latency_ms": None, "p95_latency_ms": None, "cost_usd": 0, "tokens": 0}
+         "avg_latency_ms": None, "p95_latency_ms": None, "cost_usd": 0, "tokens": 0,
+         "executions_url": None}
 TIMESERIES = {"range": RANGE, "interval": "1d", "tz": "Europe/Berlin", "group_by": None,
               "buckets": 1, "series": [{"key": None, "name": "All", "points": [POINT]}],
               "source": "raw"}

@@ -64,7 +64,7 @@ def buckets(body, index=0):
 def check_empty(point):
     assert point == {"t": point["t"], "executions": 0, "success_rate": None,
                      "pass_rate": None, "avg_latency_ms": None, "p95_latency_ms": None, "cost_usd": 0,
-                     "tokens": 0}
+                     "tokens": 0, "executions_url": point["executions_url"]}
 
 
 def expect(starts, counts):

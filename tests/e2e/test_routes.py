@@ -87,19 +87,55 @@ def nginx_pick(locations, path):
     return longest
 
 
-def nginx_map_values(text, variable):
-    """The values a `map ... $variable { ... }` block gives."""
+# The content types a request of a map keyed on "$request_method:$content_type"
+# is tried with (the executions' way).
+SAMPLE_CONTENT_TYPES = ["application/json", "application/x-ndjson", ""]
+
+
+def nginx_map_entries(body):
+    """[(key, value)] of a map's lines, in order (key 'default' for default)."""
+    entries = []
+    for line in body.strip().splitlines():
+        match = re.match(r'\s*("(?:[^"\\]|\\.)*"|\S+)\s+(\S+);', line)
+        if match:
+            entries.append((match.group(1).strip('"'), match.group(2)))
+    return entries
+
+
+def nginx_map_lookup(entries, value):
+    """The value a map gives for value: an exact key, else the first regular
+    expression (~ or ~*) that matches, else default."""
+    for key, result in entries:
+        if not key.startswith("~") and key != "default" and key == value:
+            return result
+    for key, result in entries:
+        if key.startswith("~*") and re.search(key[2:].replace("\\t", "\t"), value, re.I):
+            return result
+        if key.startswith("~") and not key.startswith("~*") and re.search(
+                key[1:].replace("\\t", "\t"), value):
+            return result
+    return dict(entries).get("default")
+
+
+def nginx_map_values(text, variable, method=None):
+    """The values a `map ... $variable { ... }` block gives; for a map keyed
+    on the request method, those it gives a request of method (None: all)."""
     for argument, body in blocks(text, "map"):
         if argument.split()[-1] == "$" + variable:
-            return sorted({line.split()[-1].rstrip(";") for line in body.strip().splitlines()
-                           if line.strip()})
+            entries = nginx_map_entries(body)
+            source = argument.split()[0].strip('"')
+            if method is not None and source.startswith("$request_method:"):
+                return sorted({nginx_map_lookup(entries, "%s:%s" % (method, ct))
+                               for ct in SAMPLE_CONTENT_TYPES} - {None})
+            return sorted({value for _, value in entries})
     return []
 
 
-def nginx_groups(text, location, locations):
-    """{way: group} that a location passes requests to: one way ('') for a
-    fastcgi_pass, one per value of the variable a try_files names a named
-    location with (the executions' content types); {} for none."""
+def nginx_groups(text, location, locations, method=None):
+    """{way: group} that a location passes requests (of method, None: any) to:
+    one way ('') for a fastcgi_pass, one per value of the variable a
+    try_files names a named location with (the executions' methods and
+    content types); {} for none."""
     mod, pattern, body = location
     passed = re.search(r"fastcgi_pass\s+([a-z_]+)(\$fleetdash_retry)?\s*;", body)
     if passed:
@@ -109,7 +145,7 @@ def nginx_groups(text, location, locations):
         return {}
     named = {p: l for l in locations if l[0] == "@" for p in [l[1]]}
     ways = {}
-    for value in nginx_map_values(text, tried.group(2)):
+    for value in nginx_map_values(text, tried.group(2), method):
         target = named.get(tried.group(1) + value)
         if target is not None:
             ways.update({value: g for g in nginx_groups(text, target, locations).values()})
@@ -131,7 +167,7 @@ def check_nginx(text, served):
         for method, pattern in sorted(served[group]):
             serving = {g for g, rows in served.items() if (method, pattern) in rows}
             location = nginx_pick(locations, sample_path(pattern))
-            ways = nginx_groups(text, location, locations) if location else {}
+            ways = nginx_groups(text, location, locations, method) if location else {}
             if not ways:
                 problems.append("%s %s (group %s): nginx.conf passes it to no group; add a "
                                 "location that says fastcgi_pass %s$fleetdash_retry;"
@@ -201,7 +237,29 @@ def test_ndjson_goes_to_streams_and_json_to_ingest():
     text = strip_comments((REPO / "nginx.conf").read_text())
     locations = nginx_locations(text)
     location = nginx_pick(locations, "/api/v1/executions")
-    assert nginx_groups(text, location, locations) == {"stream": "streams", "json": "ingest"}
+    assert nginx_groups(text, location, locations, "POST") == {"stream": "streams",
+                                                               "json": "ingest"}
+
+
+def test_reads_of_executions_go_to_aggregates():
+    text = strip_comments((REPO / "nginx.conf").read_text())
+    locations = nginx_locations(text)
+    location = nginx_pick(locations, "/api/v1/executions")
+    assert nginx_groups(text, location, locations, "GET") == {"read": "aggregates"}
+    assert nginx_groups(text, location, locations) == {"stream": "streams", "json": "ingest",
+                                                       "read": "aggregates"}
+    one = nginx_pick(locations, "/api/v1/executions/" + SAMPLE_ID)
+    assert nginx_groups(text, one, locations, "GET") == {"": "aggregates"}
+    summary = nginx_pick(locations, "/api/v1/executions/summary")
+    assert summary[0] == "="
+
+
+def test_the_check_catches_reads_of_executions_sent_to_ingest():
+    served, _ = routes()
+    text = (REPO / "nginx.conf").read_text().replace('"~^(GET|HEAD):"', '"~^(PUT):"')
+    problems = check_nginx(text, served)
+    assert any(p.startswith("GET /api/v1/executions: nginx.conf sends it (json) to group ingest")
+               for p in problems), problems
 
 
 # ---------------------------------------------------------------- deploy
