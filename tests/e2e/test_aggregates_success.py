@@ -80,7 +80,9 @@ def answers(api, agent_id, dashboard_id):
     data = {w["title"]: w["data"] for w in dashboard["widgets"]}
     board = data["board"]
     row, = data["agents"]["rows"]
-    assert metrics["agent"] == item
+    # executions_url names the range each answer read: "now" moved between them
+    assert ({k: v for k, v in metrics["agent"].items() if k != "executions_url"}
+            == {k: v for k, v in item.items() if k != "executions_url"})
     figures = ("total", "successes", "evaluated", "passed", "failed", "errors",
                "success_rate", "pass_rate")
     assert {k: metrics["summary"][k] for k in figures} == {k: summary[k] for k in figures}
