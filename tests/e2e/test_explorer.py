@@ -8,6 +8,7 @@ import csv
 import datetime
 import io
 import json
+import os
 import random
 import uuid
 
@@ -390,5 +391,8 @@ def test_a_csv_export_of_200000_rows_streams_whole_in_flat_memory(api, db, stack
     # a ~60 MiB answer through a worker whose peak memory stays where it was
     # (a worker that held the export would grow by its size)
     grown = max(after[pid] - before.get(pid, after[pid]) for pid in after)
-    assert grown < 8 * 1024, (before, after)
-    assert max(after.values()) < 32 * 1024, after
+    # The sanitizer build keeps freed memory in quarantine: its RSS says
+    # nothing of ours (`make test`'s first pass, without it, checks this).
+    if "ASAN_OPTIONS" not in os.environ:
+        assert grown < 8 * 1024, (before, after)
+        assert max(after.values()) < 32 * 1024, after
