@@ -1,5 +1,6 @@
 /* maintenance.c - the `maintenance` job: folds new executions into the rollups, expires idempotency
- * keys, gives the activity feed's staged events their ids */
+ * keys, writes the activity feed's events of silent agents, gives the feed's staged events their
+ * ids */
 #include <stdlib.h>
 #include <time.h>
 
@@ -28,6 +29,12 @@ static const db_statement_t maintenance_expire = {"maintenance_expire",
  * its own lock; safe to send again. */
 static const db_statement_t maintenance_sequence = {"maintenance_sequence",
                                                     "SELECT activity_sequence() AS value", 0, true};
+
+/* agents_watch_silence() (sql/functions/25_activity.sql) writes the feed's
+ * events of agents going silent and coming back, which depend on the clock;
+ * before the sequencer, so that they get their ids in the same round. */
+static const db_statement_t maintenance_silence = {
+    "maintenance_silence", "SELECT agents_watch_silence() AS value", 0, true};
 
 /* What happened since the last summary line. */
 typedef struct maintenance_tally {
@@ -150,7 +157,8 @@ static long maintenance_pause(long interval_ms, const problem_t *p)
 }
 
 /* One round: rollup_refresh(), the delta tables' vacuum and
- * idempotency_expire() when due, then the activity feed's sequencer. */
+ * idempotency_expire() when due, then the agents' silence watch and the
+ * activity feed's sequencer. */
 static job_wait_t maintenance_round(arena_t *arena)
 {
     problem_t p = {.arena = arena};
@@ -177,8 +185,10 @@ static job_wait_t maintenance_round(arena_t *arena)
             maintenance_vacuum(start, rows, arena);
         if (!job_stopping())
             maintenance_expire_keys(start, arena);
-        long long sequenced;
-        if (!job_stopping() && maintenance_call(&maintenance_sequence, &sequenced, &p) != 0)
+        long long events;
+        if (!job_stopping() && maintenance_call(&maintenance_silence, &events, &p) != 0)
+            maintenance_tally.failed++;
+        if (!job_stopping() && maintenance_call(&maintenance_sequence, &events, &p) != 0)
             maintenance_tally.failed++;
     } else {
         maintenance_tally.failed++;

@@ -32,7 +32,8 @@
 -- the transition table the rollup trigger already has, inserting only the
 -- failed rows. All executions (type=execution) are not copied: they are read
 -- from executions itself (workers/activity.c). Agents going silent and
--- coming back need a job that watches heartbeats: not in the feed.
+-- coming back depend on the clock, not on a write: the maintenance job
+-- compares them with it every round (agents_watch_silence(), below).
 --
 -- `at` is when it happened (a row's own time for what was created, now()
 -- for a change); the feed is ordered by id, the order events became
@@ -157,6 +158,58 @@ BEGIN
          WHERE n.is_active IS DISTINCT FROM o.is_active;
     END IF;
     RETURN NULL;
+END $$;
+
+-- agents_watch_silence() - agents going silent and coming back: an active
+-- agent silent now (agent_silent()) without a row in agent_silence gets one
+-- and the feed a "silent" event at the moment its third beat was missed;
+-- an agent in agent_silence that is no longer silent loses its row, and
+-- when it is active (a beat, a longer interval; not a retirement, which has
+-- its own event) the feed says it is back, at the beat that ended the
+-- silence (now() when a longer interval ended it). The number of
+-- events. The maintenance job calls it every round: one scan of agents,
+-- writes only for a change; heartbeats pay nothing. Several maintenance
+-- workers may run it at once: a row another one inserted or deleted first
+-- is not returned, so no event is written twice.
+CREATE OR REPLACE FUNCTION agents_watch_silence() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    written integer;
+BEGIN
+    WITH fell AS (
+        SELECT a.id, coalesce(a.last_heartbeat_at, a.created_at)
+                     + make_interval(secs => 3 * a.heartbeat_interval_seconds) AS since
+          FROM agents a
+         WHERE agent_silent(a.is_active, a.last_heartbeat_at, a.created_at,
+                            a.heartbeat_interval_seconds)
+           AND NOT EXISTS (SELECT 1 FROM agent_silence s WHERE s.agent_id = a.id)),
+    marked AS (
+        INSERT INTO agent_silence (agent_id, since)
+        SELECT id, since FROM fell
+            ON CONFLICT (agent_id) DO NOTHING
+        RETURNING agent_id, since),
+    ended AS (
+        DELETE FROM agent_silence s
+         USING agents a
+         WHERE a.id = s.agent_id
+           AND NOT agent_silent(a.is_active, a.last_heartbeat_at, a.created_at,
+                                a.heartbeat_interval_seconds)
+        RETURNING a.id, a.name, a.is_active, a.last_heartbeat_at, s.since)
+    INSERT INTO activity_staged (type, at, agent_id, title, status, link, resource_id)
+    SELECT 'agent', m.since, a.id,
+           format('Agent went silent: %s (no heartbeat %s; it beats every %s s)', a.name,
+                  coalesce('since ' || api_time(a.last_heartbeat_at), 'since it registered'),
+                  a.heartbeat_interval_seconds),
+           'silent', '/api/v1/agents/' || a.id, a.id::text
+      FROM marked m JOIN agents a ON a.id = m.agent_id
+    UNION ALL
+    SELECT 'agent', CASE WHEN e.last_heartbeat_at > e.since THEN e.last_heartbeat_at ELSE now() END,
+           e.id, 'Agent is back: ' || e.name,
+           'back', '/api/v1/agents/' || e.id, e.id::text
+      FROM ended e
+     WHERE e.is_active;
+    GET DIAGNOSTICS written = ROW_COUNT;
+    RETURN written;
 END $$;
 
 -- agent_versions: activated (inserted active, or made active).

@@ -460,10 +460,13 @@ class Database:
         rollups and their bookkeeping (rollup_*): derived data that the
         stack's maintenance group refreshes every second, whatever a test
         does; nor group_heartbeats, which every group's workers move
-        every few seconds (/readyz). The activity feed's two tables count
-        as one: the maintenance job moves staged events into the feed at
-        any moment, so what is compared is the events of both, without
-        the ids the move gives them."""
+        every few seconds (/readyz); nor agent_silence and the feed's
+        events of agents going silent and coming back, which the
+        maintenance job writes when the clock says so (an agent of an
+        earlier test falls silent at any moment). The activity feed's two
+        tables count as one: the maintenance job moves staged events into
+        the feed at any moment, so what is compared is the events of both,
+        without the ids the move gives them."""
         tables = self.rows(
             "SELECT n.nspname, c.relname FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -471,7 +474,7 @@ class Database:
             "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' "
             "AND c.relname NOT LIKE 'rollup\\_%' AND c.relname <> 'group_heartbeats' "
-            "AND c.relname NOT IN ('activity_staged', 'activity_events') "
+            "AND c.relname NOT IN ('activity_staged', 'activity_events', 'agent_silence') "
             "ORDER BY 1, 2")
         result = {}
         if self.scalar("SELECT to_regclass('activity_events') IS NOT NULL"):
@@ -479,7 +482,9 @@ class Database:
             result["activity"] = self.rows(
                 "SELECT count(*), md5(coalesce(string_agg(e::text, ',' ORDER BY e::text), '')) "
                 "FROM (SELECT %s FROM activity_staged UNION ALL "
-                "SELECT %s FROM activity_events) e" % (columns, columns))[0]
+                "SELECT %s FROM activity_events) e "
+                "WHERE (e.type, e.status) NOT IN (('agent', 'silent'), ('agent', 'back'))"
+                % (columns, columns))[0]
         for schema, table in tables:
             statement = psycopg2.sql.SQL(
                 "SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) "
@@ -534,6 +539,12 @@ def ingest_errors(response):
 def utc(moment):
     """An aware datetime as RFC 3339 UTC text with Z."""
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def api_time(moment):
+    """An aware datetime as every answer writes it (api_time() in SQL): RFC 3339
+    UTC, the fraction's trailing zeros cut and no fraction on a whole second."""
+    return utc(moment).replace("Z", "").rstrip("0").rstrip(".") + "Z"
 
 
 def now_utc():

@@ -6,11 +6,13 @@ type=execution read from the executions; /activity/recent in seed 000's
 shape; every bad parameter a 400 naming it."""
 
 import datetime
+import time
 import uuid
 
 import pytest
 
-from support import assert_problem, now_utc, utc
+from support import assert_problem, now_utc, parse_time, utc
+from test_supervision import wait_until
 
 pytestmark = pytest.mark.ingest
 
@@ -46,6 +48,13 @@ def follow(api, after, **params):
         cursor = body["next_cursor"]
         if cursor is None:
             return events
+
+
+def ours(events):
+    """The events without those of agents going silent and coming back,
+    which the maintenance job writes when the clock says so: an agent of an
+    earlier test falls silent at any moment."""
+    return [e for e in events if not (e["type"] == "agent" and e["status"] in ("silent", "back"))]
 
 
 def failed_execution(agent_id, error_category="tool_error", **fields):
@@ -95,7 +104,7 @@ def test_every_source_appears_with_its_type_status_and_link(api, db, make_agent,
                   failed_execution(agent["id"], status="succeeded", error_category=None,
                                    evaluation={"passed": False, "score": 0.1})]).json()["ids"]
 
-    events = follow(api, start)
+    events = ours(follow(api, start))
     got = [(e["type"], e["status"], e["link"]) for e in events]
     expected = [
         ("agent", "registered", "/api/v1/agents/" + agent["id"]),
@@ -131,6 +140,59 @@ def test_every_source_appears_with_its_type_status_and_link(api, db, make_agent,
         assert event["at"].endswith("Z")
 
 
+def silence_events(api, agent_id, count):
+    """The agent's silent/back events, oldest first, once there are count."""
+    def events():
+        got = [e for e in page(api, {"agent_id": agent_id, "type": "agent"})["items"]
+               if e["status"] in ("silent", "back")]
+        return list(reversed(got)) if len(got) >= count else None
+    return wait_until(events, 15, "%d silent/back events of %s" % (count, agent_id))
+
+
+def test_agents_going_silent_and_coming_back(api, db, make_agent):
+    agent = make_agent(name="quiet-one", heartbeat_interval_seconds=5)
+    db.execute("UPDATE agents SET created_at = now() - interval '20 seconds' WHERE id = %s",
+               (agent["id"],))
+    created = db.scalar("SELECT created_at FROM agents WHERE id = %s", (agent["id"],))
+    silent, = silence_events(api, agent["id"], 1)
+    assert (silent["status"], silent["link"], silent["severity"]) == (
+        "silent", "/api/v1/agents/" + agent["id"], None)
+    assert silent["title"] == ("Agent went silent: quiet-one (no heartbeat since it "
+                               "registered; it beats every 5 s)")
+    assert silent["agent"] == {"id": agent["id"], "name": "quiet-one"}
+    # at: the moment the third beat was missed, not when the job noticed
+    assert parse_time(silent["at"]) == created + datetime.timedelta(seconds=15)
+    time.sleep(2.5)                           # two more rounds of the job: still one event
+    assert len(silence_events(api, agent["id"], 1)) == 1
+
+    assert api.post("/api/v1/agents/%s/heartbeat" % agent["id"]).status_code == 204
+    beat = db.scalar("SELECT last_heartbeat_at FROM agents WHERE id = %s", (agent["id"],))
+    _, back = silence_events(api, agent["id"], 2)
+    assert (back["status"], back["title"]) == ("back", "Agent is back: quiet-one")
+    assert parse_time(back["at"]) == beat and back["id"] > silent["id"]
+
+    # silent again; a longer interval declared ends it too (at: then)
+    db.execute("UPDATE agents SET last_heartbeat_at = now() - interval '16 seconds'"
+               " WHERE id = %s", (agent["id"],))
+    again = silence_events(api, agent["id"], 3)[2]
+    assert again["status"] == "silent" and "no heartbeat since " in again["title"]
+    before = db.scalar("SELECT now()")
+    assert api.patch("/api/v1/agents/" + agent["id"],
+                     json={"heartbeat_interval_seconds": 60}).status_code == 200
+    longer = silence_events(api, agent["id"], 4)[3]
+    assert longer["status"] == "back" and parse_time(longer["at"]) >= before
+
+    # a retired agent is not silent, and its retirement is not a return
+    db.execute("UPDATE agents SET last_heartbeat_at = now() - interval '1 hour'"
+               " WHERE id = %s", (agent["id"],))
+    silence_events(api, agent["id"], 5)
+    assert api.patch("/api/v1/agents/" + agent["id"], json={"is_active": False}).status_code == 200
+    wait_until(lambda: db.scalar("SELECT count(*) FROM agent_silence WHERE agent_id = %s",
+                                 (agent["id"],)) == 0, 15, "the silence of a retired agent gone")
+    statuses = [e["status"] for e in page(api, {"agent_id": agent["id"], "type": "agent"})["items"]]
+    assert statuses == ["retired", "silent", "back", "silent", "back", "silent", "registered"]
+
+
 # ---------------------------------------------------------------- filters and the cursor
 
 def test_filters_type_agent_severity_and_time(api, db, make_agent):
@@ -162,24 +224,28 @@ def test_filters_type_agent_severity_and_time(api, db, make_agent):
 
 
 def test_newest_first_pages_with_the_cursor_and_before(api, db, make_agent):
+    # problems: only tests make them (an agent event may come from the clock)
+    agent = make_agent()
     start = mark(db)
-    agents = [make_agent() for _ in range(5)]
-    first = page(api, {"type": "agent", "limit": 2})
+    problems = [api.post("/api/v1/problems", json={"agent_id": agent["id"], "category": "c",
+                                                   "severity": "low", "title": "p%d" % i}).json()
+                for i in range(5)]
+    first = page(api, {"type": "problem", "limit": 2})
     ids = [e["id"] for e in first["items"]]
     assert [e["link"] for e in first["items"]] == [
-        "/api/v1/agents/" + agents[4]["id"], "/api/v1/agents/" + agents[3]["id"]]
+        "/api/v1/problems/" + problems[4]["id"], "/api/v1/problems/" + problems[3]["id"]]
     seen, cursor = list(ids), first["next_cursor"]
     while cursor and len(seen) < 5:
-        body = page(api, {"type": "agent", "limit": 2, "cursor": cursor})
+        body = page(api, {"type": "problem", "limit": 2, "cursor": cursor})
         seen += [e["id"] for e in body["items"]]
         cursor = body["next_cursor"]
     seen = seen[:5]
     assert seen == sorted(seen, reverse=True) and len(set(seen)) == 5 and min(seen) > start
-    below = page(api, {"type": "agent", "before": seen[1], "limit": 3})["items"]
+    below = page(api, {"type": "problem", "before": seen[1], "limit": 3})["items"]
     assert [e["id"] for e in below] == seen[2:5]
-    between = page(api, {"type": "agent", "before": seen[0], "after": seen[4]})["items"]
+    between = page(api, {"type": "problem", "before": seen[0], "after": seen[4]})["items"]
     assert [e["id"] for e in between] == sorted(seen[1:4])
-    assert page(api, {"after": seen[0], "type": "agent"}) == {"items": [], "next_cursor": None}
+    assert page(api, {"after": seen[0], "type": "problem"}) == {"items": [], "next_cursor": None}
 
 
 # ---------------------------------------------------------------- commit order
@@ -197,16 +263,16 @@ def test_following_by_id_misses_nothing_when_commits_come_out_of_order(api, db, 
                    "VALUES (%s, 'c', 'high', 'second started') RETURNING id", (agent["id"],))
         second = cb.fetchone()[0]
         b.commit()
-        seen = follow(api, last)
+        seen = ours(follow(api, last))
         assert [e["link"] for e in seen] == ["/api/v1/problems/" + second]
         last = seen[-1]["id"]
         # A follower reading while A is still open sees nothing new
-        assert follow(api, last) == []
+        assert ours(follow(api, last)) == []
         a.commit()
-        later = follow(api, last)
+        later = ours(follow(api, last))
         assert [e["link"] for e in later] == ["/api/v1/problems/" + first]
         assert later[0]["id"] > last
-        assert follow(api, later[0]["id"]) == []
+        assert ours(follow(api, later[0]["id"])) == []
     finally:
         a.close()
         b.close()

@@ -43,6 +43,7 @@ BEGIN
     RETURN 2;
 END $$;
 CREATE FUNCTION activity_sequence() RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;
+CREATE FUNCTION agents_watch_silence() RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;
 """
 
 INTERVAL_MS = 50

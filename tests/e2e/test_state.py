@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from support import assert_problem, utc
+from support import api_time, assert_problem, utc
 
 pytestmark = pytest.mark.ingest
 
@@ -221,7 +221,7 @@ def test_recent_completions_are_the_last_100_newest_first(api, db, make_agent, i
     assert (first["agent_id"], first["agent_name"], first["status"], first["duration_ms"],
             first["tokens_used"], first["model"]) == (agent["id"], "busy", "succeeded", 104,
                                                       105, "gpt-test")
-    assert first["started_at"] == utc(t0 + datetime.timedelta(seconds=104))
+    assert first["started_at"] == api_time(t0 + datetime.timedelta(seconds=104))
     assert first["completed_at"] is not None
     # three hours ago: nothing in the last hour's throughput
     assert state(api)["throughput"]["completed"] == 0
