@@ -107,6 +107,7 @@ bench: deps all
 	tests/bench/alerts.sh var/bench-alerts
 	tests/bench/state.sh var/bench-state
 	tests/bench/explorer.sh var/bench-explorer
+	tests/bench/activity.sh var/bench-activity
 
 soak: deps all
 	tests/soak/run.sh var/soak

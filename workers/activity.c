@@ -42,28 +42,55 @@ static const db_statement_t stmt_sequence = {"activity_sequence",
 /* $1 types, $2 agent_id, $3 severities (NULL: any), $4 before, $5 after
  * (ids), $6 from, $7 to (at), $8 the limit + 1. */
 #define FEED_FILTERS                                                                               \
-    " e.type = ANY ($1::text[]) AND ($2::uuid IS NULL OR e.agent_id = $2)"                         \
+    " AND ($2::uuid IS NULL OR e.agent_id = $2)"                                                   \
     " AND ($3::text[] IS NULL OR e.severity = ANY ($3))"                                           \
     " AND ($4::bigint IS NULL OR e.id < $4) AND ($5::bigint IS NULL OR e.id > $5)"                 \
     " AND ($6::timestamptz IS NULL OR e.at >= $6) AND ($7::timestamptz IS NULL OR e.at < $7)"
 
-/* Newest first: the ids of the page from activity_events (its primary key
- * read backwards, or the type / agent / severity index), then their rows. */
-static const db_statement_t stmt_feed_newest = {
-    "activity_newest",
-    "WITH page AS (SELECT e.id FROM activity_events e WHERE" FEED_FILTERS
-    "              ORDER BY e.id DESC LIMIT $8)"
-    " SELECT 'd' AS dir, r.id AS id_key, row_to_json(r) AS body"
-    "   FROM page JOIN activity_rows r ON r.id = page.id ORDER BY r.id DESC",
-    8, true};
-/* after=: the events after an id, oldest first (a follower's reading). */
-static const db_statement_t stmt_feed_after = {
-    "activity_after",
-    "WITH page AS (SELECT e.id FROM activity_events e WHERE" FEED_FILTERS
-    "              ORDER BY e.id LIMIT $8)"
-    " SELECT 'a' AS dir, r.id AS id_key, row_to_json(r) AS body"
-    "   FROM page JOIN activity_rows r ON r.id = page.id ORDER BY r.id",
-    8, true};
+/* The types whose events carry a severity (problems, alert transitions,
+ * rules: sql/functions/25_activity.sql); a severity filter asks only them. */
+#define FEED_SEVERITY_TYPES " AND ($3::text[] IS NULL OR t.type IN ('problem', 'alert', 'rule'))"
+
+/* One page: for each type asked (and each severity, when asked), the first
+ * limit + 1 events of its own index in the page's order, then the first of
+ * those: every probe is an index range read in order (PostgreSQL 15 cannot
+ * read an index in order under type = ANY (...), and one index by id would
+ * walk past every event of the other types to find a rare one). FROM names
+ * the probes, COND their index condition, ORDER ASC (after=: a follower,
+ * oldest first; the cursor's DIR a) or DESC (d). Then the rows of the page's
+ * ids. */
+#define FEED_PAGE(FROM, COND, ORDER, DIR)                                                          \
+    "WITH page AS (SELECT x.id FROM " FROM " CROSS JOIN LATERAL"                                   \
+    "               (SELECT e.id FROM activity_events e WHERE " COND FEED_FILTERS                  \
+    "                 ORDER BY e.id " ORDER " LIMIT $8) x"                                         \
+    "              ORDER BY x.id " ORDER " LIMIT $8)"                                              \
+    " SELECT '" DIR "' AS dir, r.id AS id_key,"                                                    \
+    "        row_to_json(r) AS body"                                                               \
+    "   FROM page JOIN activity_rows r ON r.id = page.id ORDER BY r.id " ORDER
+
+/* Without agent_id or severity: a probe per type, index (type, id). */
+#define FEED_BY_TYPE(ORDER, DIR)                                                                   \
+    FEED_PAGE("unnest($1::text[]) AS t(type)", "e.type = t.type", ORDER, DIR)
+/* agent_id: a probe per type, index (agent_id, type, id). */
+#define FEED_BY_AGENT(ORDER, DIR)                                                                  \
+    FEED_PAGE("(SELECT t.type FROM unnest($1::text[]) AS t(type) WHERE true" FEED_SEVERITY_TYPES   \
+              ") t",                                                                               \
+              "e.agent_id = $2 AND e.type = t.type", ORDER, DIR)
+/* severity without agent_id: a probe per type and severity, index
+ * (severity, type, id). */
+#define FEED_BY_SEVERITY(ORDER, DIR)                                                               \
+    FEED_PAGE("(SELECT t.type, s.severity FROM unnest($1::text[]) AS t(type),"                     \
+              "        unnest($3::text[]) AS s(severity) WHERE true" FEED_SEVERITY_TYPES ") t",    \
+              "e.severity = t.severity AND e.type = t.type", ORDER, DIR)
+
+static const db_statement_t stmt_feed[3][2] = {
+    {{"activity_type_newest", FEED_BY_TYPE("DESC", "d"), 8, true},
+     {"activity_type_after", FEED_BY_TYPE("ASC", "a"), 8, true}},
+    {{"activity_agent_newest", FEED_BY_AGENT("DESC", "d"), 8, true},
+     {"activity_agent_after", FEED_BY_AGENT("ASC", "a"), 8, true}},
+    {{"activity_severity_newest", FEED_BY_SEVERITY("DESC", "d"), 8, true},
+     {"activity_severity_after", FEED_BY_SEVERITY("ASC", "a"), 8, true}},
+};
 /* type=execution: every execution, from executions, newest first by
  * (started_at, id). $1 agent_id, $2 from, $3 to, $4 $5 the keyset, $6 the
  * limit + 1. */
@@ -265,8 +292,8 @@ static int activity_list(request_t *req, response_t *res, problem_t *p)
     params[4] = after;
     params[5] = from_text;
     params[6] = to_text;
-    return cursor_answer_page(req, res, p, after != NULL ? &stmt_feed_after : &stmt_feed_newest,
-                              params, limit, feed_keys);
+    int by = agent != NULL ? 1 : severity != NULL ? 2 : 0;
+    return cursor_answer_page(req, res, p, &stmt_feed[by][after != NULL], params, limit, feed_keys);
 }
 
 /* GET /activity/recent?limit=N (1..100, default 20): {activities: [{id,

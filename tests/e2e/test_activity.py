@@ -216,6 +216,15 @@ def test_filters_type_agent_severity_and_time(api, db, make_agent):
     low_or_critical = page(api, [("severity", "critical"), ("severity", "low"),
                                  ("type", "problem"), ("after", start)])["items"]
     assert len(low_or_critical) == 2
+    # a severity asks only the types that carry one; with an agent, its own
+    assert page(api, [("severity", "critical"), ("type", "agent"),
+                      ("type", "version")])["items"] == []
+    of_a_critical = page(api, {"agent_id": a["id"], "severity": "critical"})["items"]
+    assert [e["type"] for e in of_a_critical] == ["alert", "problem"]
+    assert page(api, {"agent_id": b["id"], "severity": "critical"})["items"] == []
+    following = page(api, [("agent_id", a["id"]), ("type", "problem"), ("type", "agent"),
+                           ("after", start)])["items"]
+    assert [e["type"] for e in following] == ["agent", "problem"]
     future = utc(now_utc() + datetime.timedelta(hours=1))
     past = utc(now_utc() - datetime.timedelta(hours=1))
     assert page(api, {"agent_id": a["id"], "from": future})["items"] == []
