@@ -520,6 +520,14 @@ int db_command(const char *sql, problem_t *p)
     return db_simple(sql, p);
 }
 
+bool db_server_answers(void)
+{
+    const char *keys[] = {"connect_timeout", "dbname", NULL};
+    const char *values[] = {"2", db_conninfo, NULL};
+
+    return PQpingParams(keys, values, 1) == PQPING_OK;
+}
+
 int db_ping(problem_t *p)
 {
     static const db_statement_t ping = {"db_ping", "SELECT 1", 0, true};

@@ -86,6 +86,11 @@ long long db_copy_out(const char *sql, int (*sink)(void *ctx, const char *row, s
  * filled. */
 int db_command(const char *sql, problem_t *p);
 
+/* Whether the server of the configured database accepts connections
+ * (PQping: no connection is kept, nothing is authenticated; at most 2 s).
+ * For the master, which must not hold a connection its forks would share. */
+bool db_server_answers(void);
+
 /* Checks that the database answers (SELECT 1). Returns 0, or -1 with a 503
  * in p. */
 int db_ping(problem_t *p);

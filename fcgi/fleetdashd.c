@@ -11,6 +11,7 @@
 #include "listen.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
 
 #define FLEETDASHD_OPTIONS_MAX 32  /* the runtime's options and one group's */
 #define FLEETDASHD_OPTION_BASE 256 /* getopt values of a group's options */
@@ -306,5 +307,6 @@ int fleetdashd_main(int argc, char **argv, const group_t *groups)
         bool alone = group->routes == NULL && j == group->jobs && j[1] == NULL;
         cfg.job_workers[cfg.njobs++] = alone ? workers : (*j)->workers > 0 ? (*j)->workers : 1;
     }
+    notify_init();
     return master_run(&cfg);
 }

@@ -12,8 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "listen.h"
 #include "log.h"
+#include "notify.h"
 #include "worker.h"
 
 /* A storm: MASTER_STORM_MINIMUM or 2 x workers crashes, whichever is more,
@@ -27,6 +29,7 @@
 #define MASTER_PAUSE_FIRST_MS 125
 #define MASTER_PAUSE_MAX_MS   1000
 #define MASTER_TICK           1.0 /* longest sleep, seconds: a safety net, never a delay */
+#define MASTER_READY_RETRY    1.0 /* seconds between looks at the database before READY=1 */
 
 typedef struct worker_slot {
     pid_t pid;      /* 0 = free slot */
@@ -51,6 +54,12 @@ typedef struct master {
     double next_spawn; /* no spawn before this time */
     double storm_started, last_crash;
     int storm_crashes;
+    /* systemd (notify.h): READY=1 once the database answered, RELOADING=1
+     * during a SIGHUP's replacement, WATCHDOG=1 while workers live */
+    bool ready;
+    bool reloading;
+    double next_ready_check; /* no look at the database before this time */
+    double next_watchdog;    /* WATCHDOG=1 due then; 0 without a watchdog */
 } master_t;
 
 /* Seconds on the monotonic clock. */
@@ -269,6 +278,7 @@ static void master_begin_shutdown(master_t *m, const char *why)
     log_info("%s: stopping %d workers (timeout %ds)", why, master_live(m, true),
              m->cfg->shutdown_timeout);
     m->shutting_down = true;
+    notify_send("STOPPING=1\nSTATUS=stopping %d workers", master_live(m, true));
     /* No new connections: nginx answers 503 at once instead of queueing. */
     listen_close(m->cfg->listen_address, m->cfg->listen_fd);
     m->shutdown_deadline = master_now() + m->cfg->shutdown_timeout;
@@ -309,6 +319,10 @@ static struct timespec master_sleep_time(const master_t *m, double now)
         wait = m->next_spawn - now;
     if (m->storm && m->last_crash + MASTER_STORM_QUIET - now < wait)
         wait = m->last_crash + MASTER_STORM_QUIET - now;
+    if (!m->shutting_down && !m->ready && m->next_ready_check - now < wait)
+        wait = m->next_ready_check - now;
+    if (m->next_watchdog > 0 && m->next_watchdog - now < wait)
+        wait = m->next_watchdog - now;
     if (wait < 0)
         wait = 0;
     time_t seconds = (time_t)wait;
@@ -327,6 +341,14 @@ static void master_wait(master_t *m, const sigset_t *handled)
     else if (sig == SIGHUP && !m->shutting_down) {
         m->generation++;
         log_info("SIGHUP: replacing workers one by one (generation %d)", m->generation);
+        if (m->ready) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            m->reloading = true;
+            notify_send("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=replacing workers "
+                        "(generation %d)",
+                        (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000, m->generation);
+        }
     }
     master_reap(m); /* SIGCHLDs merge: reap on every wake-up */
 }
@@ -345,6 +367,45 @@ static bool master_shutdown_done(master_t *m, int *exit_code)
     while (waitpid(-1, NULL, 0) > 0)
         ;
     return true;
+}
+
+/* What systemd is told (notify.h), when due: READY=1 once the database
+ * answers (the socket is bound before the master runs; the workers connect
+ * lazily, so the master asks the server itself, without a connection its
+ * forks would share), READY=1 again when a SIGHUP's replacement is done,
+ * WATCHDOG=1 every half watchdog interval while at least one worker lives:
+ * a master that is frozen, or whose workers are all dead, stops it and is
+ * restarted. */
+static void master_notify(master_t *m, double now)
+{
+    if (!notify_enabled())
+        return;
+    if (!m->shutting_down && !m->ready && now >= m->next_ready_check) {
+        if (db_server_answers()) {
+            m->ready = true;
+            notify_send("READY=1\nSTATUS=serving with %d workers", master_live(m, false));
+            log_info("ready: told systemd (the database answers)");
+        } else {
+            notify_send("STATUS=waiting for the database to answer");
+            m->next_ready_check = master_now() + MASTER_READY_RETRY;
+        }
+    }
+    if (m->reloading && !m->shutting_down) {
+        bool old = false;
+        for (int i = 0; i < m->nslots; i++)
+            old = old || (m->slots[i].pid != 0 && m->slots[i].generation != m->generation);
+        if (!old) {
+            m->reloading = false;
+            notify_send("READY=1\nSTATUS=serving with %d workers (generation %d)",
+                        master_live(m, false), m->generation);
+        }
+    }
+    long long usec = notify_watchdog_usec();
+    if (usec > 0 && now >= m->next_watchdog) {
+        if (master_live(m, false) > 0)
+            notify_send("WATCHDOG=1");
+        m->next_watchdog = now + (double)usec / 2e6;
+    }
 }
 
 /* Blocks the signals the master waits for; original gets the mask before. */
@@ -386,6 +447,7 @@ int master_run(const master_config_t *cfg)
             master_replace_one(&m, &original);
             master_fill(&m, &original);
         }
+        master_notify(&m, master_now());
         if (m.shutting_down && master_shutdown_done(&m, &exit_code))
             break;
         master_wait(&m, &handled);
