@@ -32,6 +32,9 @@
 # alerts hello maintenance"; from bash, where GROUPS is a reserved variable, use
 # FLEETDASH_GROUPS or `env GROUPS=...`). A group that `fleetdashd --routes`
 # lists with a job and no routes (maintenance) runs one worker, no socket.
+# FLEETDASH_CORS_ORIGINS: the origins browsers may call the API from
+# (space-separated, e.g. "https://app.example.com http://localhost:3000";
+# none by default), written to nginx/conf.d/stack.cors when nginx starts.
 # A setting not given is taken from VARDIR/stack.env when that exists, so
 # later commands act on the stack as it was started.
 #
@@ -125,8 +128,14 @@ load_settings() {
     STACK_GROUPS=${STACK_GROUPS:-${FLEETDASH_GROUPS-}}
     STACK_GROUPS=${STACK_GROUPS:-$(stack_env_get FLEETDASH_GROUPS)}
     STACK_GROUPS=${STACK_GROUPS:-dashboards ingest streams aggregates alerts hello maintenance}
+    FLEETDASH_CORS_ORIGINS=${FLEETDASH_CORS_ORIGINS-$(stack_env_get FLEETDASH_CORS_ORIGINS)}
 
     [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be a number, got '$PGPORT'"
+    local origin
+    for origin in $FLEETDASH_CORS_ORIGINS; do
+        [[ $origin =~ ^https?://[A-Za-z0-9.-]+(:[0-9]+)?$ ]] ||
+            die "FLEETDASH_CORS_ORIGINS: '$origin' is not an origin (scheme://host[:port])"
+    done
     [[ $WORKERS =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive number, got '$WORKERS'"
     local group
     for group in $STACK_GROUPS; do
@@ -156,7 +165,7 @@ write_stack_env() {
     {
         printf '# %s - written by deploy/stack.sh up; source it from a shell\n' "$STACK_ENV"
         for key in LISTEN PORT BASE_URL VARDIR PGHOST PGPORT PGDATA PGUSER PGDATABASE \
-            DATABASE_URL FLEETDASHD WORKERS FLEETDASH_GROUPS; do
+            DATABASE_URL FLEETDASHD WORKERS FLEETDASH_GROUPS FLEETDASH_CORS_ORIGINS; do
             printf "export %s='%s'\n" "$key" "${!key//\'/\'\\\'\'}"
         done
     } >"$tmp"
@@ -664,6 +673,21 @@ render_nginx_conf() {
         die "rendering nginx.conf did not replace the production values (listen 127.0.0.1:8080, paths):"$'\n'"$leftovers"
     fi
     mv -f -- "$tmp" "$out"
+    render_cors_origins
+}
+
+# render_cors_origins - nginx/conf.d/stack.cors from FLEETDASH_CORS_ORIGINS:
+# one map line per origin (nginx.conf, "Browsers on other origins"); the
+# settings checked each is scheme://host[:port], nothing else.
+render_cors_origins() {
+    local cors=$NGINXDIR/conf.d/stack.cors origin
+    if [[ -z ${FLEETDASH_CORS_ORIGINS-} ]]; then
+        rm -f -- "$cors"
+        return 0
+    fi
+    for origin in $FLEETDASH_CORS_ORIGINS; do
+        printf '"%s" $http_origin;\n' "$origin"
+    done >"$cors"
 }
 
 nginx_test() {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cors.h"
 #include "db.h"
 #include "group.h"
 #include "health.h"
@@ -275,6 +276,7 @@ int fleetdashd_main(int argc, char **argv, const group_t *groups)
     snprintf(application_name, sizeof(application_name), "fleetdash-%s", group->name);
     db_configure(o.database_url, application_name);
     health_configure(groups);
+    cors_configure(groups);
     if (group->start != NULL)
         group->start();
     /* A group without routes has no socket. --listen is accepted (one unit

@@ -1,6 +1,7 @@
 /* response.c - the answer to one request: status, headers, JSON body */
 #include "response.h"
 
+#include "cors.h"
 #include "json_out.h"
 
 #include <stdio.h>
@@ -66,6 +67,11 @@ int response_send(const request_t *req, const response_t *res)
     response_header(req, "Location", res->location);
     response_header(req, "ETag", res->etag);
     response_header(req, "Allow", res->allow);
+    if (res->cors_methods != NULL) {
+        response_header(req, "Access-Control-Allow-Methods", res->cors_methods);
+        response_header(req, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+        response_header(req, "Access-Control-Max-Age", CORS_MAX_AGE);
+    }
     if (res->replayed)
         response_header(req, "Idempotent-Replayed", "true");
     if (res->retry_after > 0)

@@ -28,6 +28,11 @@ static int route_pattern_match(arena_t *arena, const char *pattern, const char *
     return (*pattern == '\0' && *path == '\0') ? ncaptures : -1;
 }
 
+bool route_matches(const route_t *route, const char *path)
+{
+    return route_pattern_match(NULL, route->pattern, path, NULL) >= 0;
+}
+
 static bool route_method_is(const route_t *r, const char *method)
 {
     return strcmp(r->method, method) == 0 ||

@@ -41,4 +41,7 @@ typedef struct route {
  * with p->allow listing the methods the best pattern has. */
 const route_t *route_match(const route_t *table, request_t *req, problem_t *p);
 
+/* Whether route's pattern matches path (whatever its method). */
+bool route_matches(const route_t *route, const char *path);
+
 #endif

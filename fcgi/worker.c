@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cors.h"
 #include "db.h"
 #include "health.h"
 #include "idempotency.h"
@@ -75,7 +76,8 @@ void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena)
 
     clock_gettime(CLOCK_MONOTONIC, &start);
     if (request_init(&req, fcgx, arena, &p) == 0) {
-        const route_t *route = route_match(routes, &req, &p);
+        const route_t *route =
+            cors_preflight(&req, &res, &p) ? NULL : route_match(routes, &req, &p);
         if (route != NULL && idempotency_run(route, &req, &res, &p) != 0 && p.status == 0)
             problem_fail(&p, PROBLEM_INTERNAL, "The server failed to answer this request.");
     }
