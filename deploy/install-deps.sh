@@ -30,7 +30,11 @@ readonly PACKAGES=(
     python3-jsonschema
     python3-yaml
     python3-requests
+    prometheus          # promtool and a real scrape in tests/e2e/test_metrics.py
 )
+# Installed without their recommended packages (prometheus would pull in an
+# exporter and a web UI nobody here uses).
+readonly WITHOUT_RECOMMENDS=(prometheus)
 
 # missing_packages - print the packages of PACKAGES not installed.
 missing_packages() {
@@ -55,7 +59,16 @@ main() {
     echo "install-deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q "${missing[@]}"
+    local plain=() bare=() package
+    for package in "${missing[@]}"; do
+        if [[ " ${WITHOUT_RECOMMENDS[*]} " == *" $package "* ]]; then
+            bare+=("$package")
+        else
+            plain+=("$package")
+        fi
+    done
+    ((${#plain[@]} == 0)) || apt-get install -y -q "${plain[@]}"
+    ((${#bare[@]} == 0)) || apt-get install -y -q --no-install-recommends "${bare[@]}"
     mapfile -t missing < <(missing_packages)
     if ((${#missing[@]} != 0)); then
         echo "install-deps: still missing after apt-get: ${missing[*]}" >&2

@@ -9,6 +9,7 @@
 
 #include "cache.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Maps SQLSTATEs (or their two-character class, written "08***") to the
  * kind of problem the client is told of.
@@ -85,6 +86,7 @@ void db_log_outages_once(bool once)
 
 static int db_unavailable(problem_t *p, const char *why)
 {
+    metrics_add("database_errors", 1);
     if (!db_outage_once || !db_outage_logged)
         log_warn("database unavailable: %s", why);
     if (!db_outage_logged)
@@ -206,8 +208,10 @@ static int db_error(const PGresult *res, const db_statement_t *stmt, problem_t *
     for (const db_error_map_t *m = db_error_maps; m->sqlstate != NULL; m++) {
         if (!db_sqlstate_is(m->sqlstate, state))
             continue;
-        if (m->detail != NULL)
+        if (m->detail != NULL) { /* the server's failures, not the input's */
+            metrics_add("database_errors", 1);
             log_warn("statement %s failed: %s: %s", stmt->name, state, message ? message : "");
+        }
         if (m->kind == PROBLEM_INVALID && m->detail == NULL) {
             db_fields(p, PQresultErrorField(res, PG_DIAG_COLUMN_NAME), message);
             return -1;

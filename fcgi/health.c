@@ -10,6 +10,7 @@
 #include "group.h"
 #include "json_out.h"
 #include "log.h"
+#include "metrics.h"
 
 static const struct group *health_groups;
 static long health_next_beat_ms; /* monotonic; 0 = at once */
@@ -56,6 +57,16 @@ static const group_t *health_group(const char *name)
     return NULL;
 }
 
+/* This host's name as the heartbeats and metrics name it. */
+static const char *health_host(void)
+{
+    static char host[256];
+
+    if (host[0] == '\0' && gethostname(host, sizeof(host) - 1) != 0)
+        snprintf(host, sizeof(host), "unknown");
+    return host;
+}
+
 long health_beat(const char *group, arena_t *arena)
 {
     const group_t *g = health_group(group);
@@ -65,15 +76,24 @@ long health_beat(const char *group, arena_t *arena)
         return -1;
     if (now < health_next_beat_ms)
         return health_next_beat_ms - now;
-    char host[256] = "";
-    if (gethostname(host, sizeof(host) - 1) != 0)
-        snprintf(host, sizeof(host), "unknown");
     problem_t p = {.arena = arena};
-    const char *params[2] = {group, host};
+    const char *params[2] = {group, health_host()};
     PGresult *res = db_exec(&health_stmt_beat, params, &p);
+    /* the worker's counters go with the beat (not to a database without
+     * the heartbeats' table, such as a test's stand-in) */
+    if (res != NULL)
+        metrics_flush(group, params[1], arena);
     PQclear(res);
     health_next_beat_ms = now + HEALTH_BEAT_EVERY_MS;
     return HEALTH_BEAT_EVERY_MS;
+}
+
+void health_last_beat(const char *group, arena_t *arena)
+{
+    const group_t *g = health_group(group);
+
+    if (g != NULL && !g->optional)
+        metrics_flush(group, health_host(), arena);
 }
 
 /* The names of the required groups as a PostgreSQL text array, "{a,b}". */

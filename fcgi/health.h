@@ -27,7 +27,12 @@ void health_configure(const struct group *groups);
  * HEALTH_BEAT_EVERY_MS. An optional group never beats. Returns the
  * milliseconds until the next beat is due, or -1 for a group that never
  * beats. A failed beat is tried again at the next due time (db.c logs
- * why). Must not run inside a transaction. */
+ * why). A beat that went through takes the worker's counters with it
+ * (metrics_flush). Must not run inside a transaction. */
 long health_beat(const char *group, arena_t *arena);
+
+/* A worker that exits: its counters not yet flushed go to the database
+ * (metrics.h), for a group that beats. */
+void health_last_beat(const char *group, arena_t *arena);
 
 #endif

@@ -82,6 +82,7 @@ int job_run(const char *group, const job_t *job)
     if (job->stop != NULL)
         job->stop();
     close(stop_fd);
+    health_last_beat(group, &arena);
     db_close();
     arena_destroy(&arena);
     return WORKER_EXIT_OK;

@@ -15,6 +15,7 @@
 #include "db.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "worker.h"
 
@@ -54,6 +55,7 @@ typedef struct master {
     double next_spawn; /* no spawn before this time */
     double storm_started, last_crash;
     int storm_crashes;
+    int spawned; /* workers forked so far: past the wanted number, restarts */
     /* systemd (notify.h): READY=1 once the database answered, RELOADING=1
      * during a SIGHUP's replacement, WATCHDOG=1 while workers live */
     bool ready;
@@ -140,6 +142,9 @@ static int master_spawn(master_t *m, int job, const sigset_t *original_mask)
         bool alone = m->cfg->workers == 0 && m->cfg->njobs == 1;
         log_set_identity(m->cfg->group->name,
                          job < 0 || alone ? "worker" : m->cfg->group->jobs[job]->name);
+        /* a worker after the first ones: one started again (metrics.h) */
+        if (m->spawned >= master_wanted(m->cfg))
+            metrics_add("worker_restarts", 1);
         /* exit, not _exit: the sanitizer build checks the worker for leaks. */
         if (job >= 0)
             exit(job_run(m->cfg->group->name, m->cfg->group->jobs[job]));
@@ -148,6 +153,7 @@ static int master_spawn(master_t *m, int job, const sigset_t *original_mask)
     }
     m->slots[i] = (worker_slot_t){
         .pid = pid, .job = job, .generation = m->generation, .started = master_now()};
+    m->spawned++;
     return 0;
 }
 

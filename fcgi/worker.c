@@ -15,6 +15,7 @@
 #include "health.h"
 #include "idempotency.h"
 #include "log.h"
+#include "metrics.h"
 
 static volatile sig_atomic_t worker_stopping;
 
@@ -75,9 +76,9 @@ void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena)
     request_t req;
 
     clock_gettime(CLOCK_MONOTONIC, &start);
+    const route_t *route = NULL;
     if (request_init(&req, fcgx, arena, &p) == 0) {
-        const route_t *route =
-            cors_preflight(&req, &res, &p) ? NULL : route_match(routes, &req, &p);
+        route = cors_preflight(&req, &res, &p) ? NULL : route_match(routes, &req, &p);
         if (route != NULL && idempotency_run(route, &req, &res, &p) != 0 && p.status == 0)
             problem_fail(&p, PROBLEM_INTERNAL, "The server failed to answer this request.");
     }
@@ -87,7 +88,9 @@ void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena)
         db_rollback();        /* a handler that forgot: nothing half-done is kept */
     request_body_drain(&req); /* unread body: nginx must see our answer, not a reset */
     response_send(&req, &res);
-    log_request(req.request_id, req.method, req.path, res.status, worker_ms_since(&start));
+    double ms = worker_ms_since(&start);
+    log_request(req.request_id, req.method, req.path, res.status, ms);
+    metrics_request(req.method, route != NULL ? route->pattern : NULL, res.status, ms / 1e3);
     response_clear(&res);
 }
 
@@ -163,6 +166,7 @@ int worker_run(const char *group, const route_t *routes, int listen_fd, long max
         log_info("recycling after %ld requests", served);
     FCGX_Free(&fcgx, 1);
     close(epfd);
+    health_last_beat(group, &arena);
     db_close();
     cache_clear();
     arena_destroy(&arena);

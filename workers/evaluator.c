@@ -6,6 +6,7 @@
 
 #include "../fcgi/db.h"
 #include "../fcgi/log.h"
+#include "../fcgi/metrics.h"
 #include "groups.h"
 
 #define EVALUATOR_SUMMARY_EVERY    60    /* seconds between summary lines, at least */
@@ -159,12 +160,15 @@ static job_wait_t evaluator_round(arena_t *arena)
         db_log_outages_once(true);
         log_info("evaluating alert rules every %ld s", evaluator_interval);
     }
+    double start = evaluator_now();
     if (evaluator_call(arena, &p) == 0 && evaluator_budgets_call(&p) == 0)
         evaluator_failures = 0;
     else {
         evaluator_tally.errors++;
         evaluator_failures++;
     }
+    metrics_add("evaluator_cycles", 1);
+    metrics_add("evaluator_seconds", evaluator_now() - start);
     evaluator_summary(evaluator_now(), false);
     return (job_wait_t){.ms = evaluator_pause(&p), .fd = -1};
 }

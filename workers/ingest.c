@@ -5,6 +5,7 @@
 #include "ingest_internal.h"
 #include "../fcgi/db.h"
 #include "../fcgi/json_out.h"
+#include "../fcgi/metrics.h"
 #include "../fcgi/validate.h"
 
 /* Rows COPYed straight into executions go out in runs of this many bytes
@@ -185,6 +186,7 @@ static void ingest_answer(ingest_t *in, response_t *res, long long inserted, lon
                              (json_int_t)inserted, "duplicates", (json_int_t)duplicates);
     if (in->ids != NULL)
         json_object_set(body, "ids", in->ids);
+    metrics_add("ingested_rows", (double)inserted);
     response_json(res, 200, body);
 }
 

@@ -12,7 +12,8 @@ static const route_t *const alerts_tables[] = {alerts_routes,
                                                NULL};
 static const job_t *const alerts_jobs[] = {&evaluator_job, &sender_job, NULL};
 static const group_option_t *const alerts_options[] = {evaluator_options, sender_options, NULL};
-static const route_t *const dashboards_tables[] = {dashboards_routes, NULL};
+static const route_t *const dashboards_tables[] = {dashboards_routes, prometheus_routes, NULL};
+static const group_option_t *const dashboards_options[] = {prometheus_options, NULL};
 static const route_t *const hello_tables[] = {hello_routes, NULL};
 static const route_t *const ingest_tables[] = {ingest_routes, registry_routes, NULL};
 static const job_t *const maintenance_jobs[] = {&maintenance_job, NULL};
@@ -30,7 +31,11 @@ static const group_t fleetdashd_groups[] = {
      .jobs = alerts_jobs,
      .workers = 4,
      .options = alerts_options},
-    {.name = "dashboards", .routes = dashboards_tables, .workers = 4},
+    /* dashboards and widgets; GET /metrics */
+    {.name = "dashboards",
+     .routes = dashboards_tables,
+     .workers = 4,
+     .options = dashboards_options},
     /* the FastCGI baseline of the benchmarks: /readyz does not wait for it */
     {.name = "hello", .routes = hello_tables, .workers = 4, .optional = true},
     {.name = "ingest", .routes = ingest_tables, .workers = 4},

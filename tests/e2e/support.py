@@ -180,6 +180,9 @@ class OpenApi:
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         assert media_type in content, "%s: content type %r, documented %s" % (
             where, media_type, sorted(content))
+        if media_type.startswith("text/"):
+            self.check_schema(content[media_type]["schema"], response.text, where)
+            return
         try:
             body = response.json()
         except ValueError:
@@ -459,8 +462,9 @@ class Database:
         """Row count and content checksum of every user table but the
         rollups and their bookkeeping (rollup_*): derived data that the
         stack's maintenance group refreshes every second, whatever a test
-        does; nor group_heartbeats, which every group's workers move
-        every few seconds (/readyz); nor agent_silence and the feed's
+        does; nor group_heartbeats and the workers' counters (metrics_*),
+        which every group's workers move every few seconds (/readyz,
+        /metrics); nor agent_silence and the feed's
         events of agents going silent and coming back, which the
         maintenance job writes when the clock says so (an agent of an
         earlier test falls silent at any moment). The activity feed's two
@@ -474,6 +478,7 @@ class Database:
             "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' "
             "AND c.relname NOT LIKE 'rollup\\_%' AND c.relname <> 'group_heartbeats' "
+            "AND c.relname NOT LIKE 'metrics\\_%' "
             "AND c.relname NOT IN ('activity_staged', 'activity_events', 'agent_silence') "
             "ORDER BY 1, 2")
         result = {}

@@ -16,6 +16,7 @@ WIDGET_TYPES = ["metric_card", "line_chart", "bar_chart", "pie_chart", "table",
 OPERATIONS = {
     ("get", "/healthz"): {200},
     ("get", "/readyz"): {200, 503},
+    ("get", "/metrics"): {200, 400, 403, 503},
     ("get", "/api/v1/dashboards"): {200, 400, 422, 503},
     ("post", "/api/v1/dashboards"): {201, 400, 413, 415, 422, 503},
     ("get", "/api/v1/dashboards/default"): {200, 400, 503},
