@@ -32,6 +32,8 @@
 # alerts hello maintenance"; from bash, where GROUPS is a reserved variable, use
 # FLEETDASH_GROUPS or `env GROUPS=...`). A group that `fleetdashd --routes`
 # lists with a job and no routes (maintenance) runs one worker, no socket.
+# FLEETDASH_LOG_FORMAT: json (default) or logfmt, for the groups' logs and
+# nginx's access log alike.
 # FLEETDASH_CORS_ORIGINS: the origins browsers may call the API from
 # (space-separated, e.g. "https://app.example.com http://localhost:3000";
 # none by default), written to nginx/conf.d/stack.cors when nginx starts.
@@ -129,6 +131,11 @@ load_settings() {
     STACK_GROUPS=${STACK_GROUPS:-$(stack_env_get FLEETDASH_GROUPS)}
     STACK_GROUPS=${STACK_GROUPS:-dashboards ingest streams aggregates alerts hello maintenance}
     FLEETDASH_CORS_ORIGINS=${FLEETDASH_CORS_ORIGINS-$(stack_env_get FLEETDASH_CORS_ORIGINS)}
+    FLEETDASH_LOG_FORMAT=${FLEETDASH_LOG_FORMAT:-$(stack_env_get FLEETDASH_LOG_FORMAT)}
+    FLEETDASH_LOG_FORMAT=${FLEETDASH_LOG_FORMAT:-json}
+    [[ $FLEETDASH_LOG_FORMAT == json || $FLEETDASH_LOG_FORMAT == logfmt ]] ||
+        die "FLEETDASH_LOG_FORMAT must be json or logfmt, got '$FLEETDASH_LOG_FORMAT'"
+    export FLEETDASH_LOG_FORMAT
 
     [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be a number, got '$PGPORT'"
     local origin
@@ -165,7 +172,8 @@ write_stack_env() {
     {
         printf '# %s - written by deploy/stack.sh up; source it from a shell\n' "$STACK_ENV"
         for key in LISTEN PORT BASE_URL VARDIR PGHOST PGPORT PGDATA PGUSER PGDATABASE \
-            DATABASE_URL FLEETDASHD WORKERS FLEETDASH_GROUPS FLEETDASH_CORS_ORIGINS; do
+            DATABASE_URL FLEETDASHD WORKERS FLEETDASH_GROUPS FLEETDASH_CORS_ORIGINS \
+            FLEETDASH_LOG_FORMAT; do
             printf "export %s='%s'\n" "$key" "${!key//\'/\'\\\'\'}"
         done
     } >"$tmp"
@@ -458,7 +466,8 @@ group_workers() {
 # a job group, its master logged after byte OFFSET of LOG that it runs.
 group_started() {
     if is_job_group "$1"; then
-        tail -c +"$(($3 + 1))" -- "$2" 2>/dev/null | grep -qF 'msg="running the '
+        # the master's "running the JOB job" record, JSON or logfmt
+        tail -c +"$(($3 + 1))" -- "$2" 2>/dev/null | grep -qE '(msg="|"msg":")running the '
     else
         [[ -S $(group_socket "$1") ]]
     fi
@@ -665,6 +674,7 @@ render_nginx_conf() {
             -e "s|/run/fleetdash|$(sed_escape "$RUNDIR")|g" \
             -e "s|/var/log/fleetdash|$(sed_escape "$LOGDIR")|g" \
             -e "s|/etc/fleetdash/nginx\.d|$(sed_escape "$NGINXDIR/conf.d")|g" \
+            -e "s|^\([[:space:]]*access_log[[:space:]].*[[:space:]]\)fleetdash_json\([[:space:]]\)|\1fleetdash_$FLEETDASH_LOG_FORMAT\2|" \
             "$REPO/nginx.conf"
     } >"$tmp"
     leftovers=$(grep -vE '^[[:space:]]*#' "$tmp" | grep -E '/run/fleetdash|/var/log/fleetdash|/etc/fleetdash' || true)

@@ -22,7 +22,8 @@ typedef struct options {
     const char *group;
     const char *listen;
     const char *database_url;
-    long workers; /* 0 = the group's default */
+    const char *log_format; /* json | logfmt */
+    long workers;           /* 0 = the group's default */
     long max_requests;
     long shutdown_timeout;
 } options_t;
@@ -63,7 +64,8 @@ static void fleetdashd_usage(FILE *out, const group_t *groups)
             "  --workers N             worker processes (default: the group's, below)\n"
             "  --max-requests N        recycle a worker after N requests (default 0 = never)\n"
             "  --database-url CONNINFO libpq connection string or URI\n"
-            "  --shutdown-timeout S    seconds in-flight requests get on SIGTERM (default 30)\n");
+            "  --shutdown-timeout S    seconds in-flight requests get on SIGTERM (default 30)\n"
+            "  --log-format FORMAT     json (default) or logfmt: one record per line on stderr\n");
     for (const group_t *g = groups; g->name != NULL; g++) {
         fprintf(out, "group %s: %d workers by default%s", g->name, g->workers,
                 g->routes != NULL ? ", routes" : "");
@@ -76,7 +78,8 @@ static void fleetdashd_usage(FILE *out, const group_t *groups)
     }
     fprintf(out, "Each option may also come from the environment: FLEETDASH_GROUP,\n"
                  "FLEETDASH_LISTEN, FLEETDASH_WORKERS, FLEETDASH_MAX_REQUESTS,\n"
-                 "FLEETDASH_DATABASE_URL, FLEETDASH_SHUTDOWN_TIMEOUT, and a group's own as\n"
+                 "FLEETDASH_DATABASE_URL, FLEETDASH_SHUTDOWN_TIMEOUT, FLEETDASH_LOG_FORMAT,\n"
+                 "and a group's own as\n"
                  "named above. Flags win.\n");
 }
 
@@ -183,6 +186,7 @@ static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const 
         {"max-requests", required_argument, NULL, 'm'},
         {"database-url", required_argument, NULL, 'd'},
         {"shutdown-timeout", required_argument, NULL, 't'},
+        {"log-format", required_argument, NULL, 'f'},
         {"routes", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
     };
@@ -202,6 +206,7 @@ static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const 
                                       FLEETDASHD_OPTION_BASE + (int)(n - nruntime)};
     o->listen = fleetdashd_env("FLEETDASH_LISTEN", NULL);
     o->database_url = fleetdashd_env("FLEETDASH_DATABASE_URL", NULL);
+    o->log_format = fleetdashd_env("FLEETDASH_LOG_FORMAT", "json");
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'g': break; /* found first */
@@ -210,6 +215,7 @@ static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const 
         case 'm': max_requests = optarg; break;
         case 'd': o->database_url = optarg; break;
         case 't': timeout = optarg; break;
+        case 'f': o->log_format = optarg; break;
         case 'r': return fleetdashd_routes(groups);
         case 'h': fleetdashd_usage(stdout, groups); return 0;
         default:
@@ -227,6 +233,11 @@ static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const 
     if (*group == NULL) {
         fprintf(stderr, "fleetdashd: unknown group \"%s\" (known: %s)\n", o->group,
                 fleetdashd_group_names(groups));
+        return 64;
+    }
+    if (log_set_format(o->log_format) != 0) {
+        fprintf(stderr, "fleetdashd: --log-format must be json or logfmt, not \"%s\"\n",
+                o->log_format);
         return 64;
     }
     if (fleetdashd_runtime_options(o, workers, max_requests, timeout) != 0 ||

@@ -88,9 +88,16 @@ void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena)
         db_rollback();        /* a handler that forgot: nothing half-done is kept */
     request_body_drain(&req); /* unread body: nginx must see our answer, not a reset */
     response_send(&req, &res);
-    double ms = worker_ms_since(&start);
-    log_request(req.request_id, req.method, req.path, res.status, ms);
-    metrics_request(req.method, route != NULL ? route->pattern : NULL, res.status, ms / 1e3);
+    double seconds = worker_ms_since(&start) / 1e3;
+    log_request(&(log_request_t){.request_id = req.request_id,
+                                 .remote_addr = request_param(&req, "REMOTE_ADDR"),
+                                 .host = request_param(&req, "HTTP_HOST"),
+                                 .user_agent = request_param(&req, "HTTP_USER_AGENT"),
+                                 .method = req.method,
+                                 .path = req.path,
+                                 .status = res.status,
+                                 .seconds = seconds});
+    metrics_request(req.method, route != NULL ? route->pattern : NULL, res.status, seconds);
     response_clear(&res);
 }
 

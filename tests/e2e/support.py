@@ -557,6 +557,20 @@ def api_time(moment):
     return utc(moment).replace("Z", "").rstrip("0").rstrip(".") + "Z"
 
 
+def log_records(text):
+    """The records of a log (one JSON object per line, fcgi/log.c and
+    nginx.conf's access log), lines that are not one left out."""
+    records = []
+    for line in text.splitlines():
+        try:
+            record = jsonlib.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
 def now_utc():
     return datetime.datetime.now(datetime.timezone.utc)
 

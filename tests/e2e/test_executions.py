@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from support import DROP, assert_problem, error_fields, ingest_errors, now_utc, utc
+from support import DROP, assert_problem, error_fields, ingest_errors, log_records, now_utc, utc
 
 pytestmark = pytest.mark.ingest
 
@@ -880,8 +880,8 @@ def raw_post(stack, content_length, parts, chunked=False):
     def logged():
         with log.open("rb") as f:
             f.seek(offset)
-            lines = [l for l in f.read().decode(errors="replace").splitlines()
-                     if 'path="%s"' % PATH in l and "status=" in l]
+            lines = [r for r in log_records(f.read().decode(errors="replace"))
+                     if r.get("path") == PATH and "status" in r]
         return lines[0] if lines else None
     line = wait_for(logged, 10)
     assert line, "the worker never finished the broken request"
@@ -891,7 +891,7 @@ def raw_post(stack, content_length, parts, chunked=False):
 def assert_nothing_stored(db, before, logged):
     """The worker refused the broken body, and no execution appears
     afterwards (for a while); every table is as before."""
-    status = int(re.search(r"status=(\d+)", logged).group(1))
+    status = logged["status"]
     assert status == 400, logged   # the body ended early, whatever its last bytes were
     appeared = wait_for(lambda: db.count("executions") > 0, 0.5)
     assert not appeared, "executions were stored from a broken body"

@@ -15,6 +15,7 @@ import uuid
 import psycopg2
 import pytest
 
+from support import log_records
 from test_supervision import alive, wait_until, worker_pids
 
 # Stand-ins with the real signatures: rollup_refresh() returns the rows it
@@ -174,9 +175,10 @@ def test_rollup_refresh_runs_every_interval_and_keys_expire_at_start(job, scratc
     assert len(scratch.calls(name, "idempotency_expire")) == 1    # then hourly
     code, _ = stop(proc, 10)
     assert code == 0
-    summary = re.search(r'msg="rollup refresh: (\d+) runs in \d+s, (\d+) rows folded, '
-                        r'slowest run [0-9.]+ ms, 0 skipped \(another refresher was at work\), '
-                        r'0 failed"', proc.text())
+    messages = [r.get("msg", "") for r in log_records(proc.text())]
+    summary = next(filter(None, (re.fullmatch(
+        r'rollup refresh: (\d+) runs in \d+s, (\d+) rows folded, slowest run [0-9.]+ ms, '
+        r'0 skipped \(another refresher was at work\), 0 failed', m) for m in messages)), None)
     assert summary, proc.text()
     assert int(summary.group(2)) == 3 * int(summary.group(1))
     assert "expired 2 idempotency keys" in proc.text()
@@ -217,7 +219,8 @@ def test_sigterm_during_a_pause_exits_0_at_once(job, scratch):
     assert code == 0
     assert seconds < 3
     assert len(scratch.calls(name)) == 1
-    assert 'msg="rollup refresh: 1 runs in' in proc.text()
+    assert any(r.get("msg", "").startswith("rollup refresh: 1 runs in")
+               for r in log_records(proc.text())), proc.text()
 
 
 def test_an_unreachable_database_is_logged_once_retried_slowly_and_recovered(job, scratch,
@@ -236,7 +239,8 @@ def test_an_unreachable_database_is_logged_once_retried_slowly_and_recovered(job
     assert 1 <= attempts <= 12, attempts                     # backs off: no spinning
     scratch.create(name)
     wait_until(lambda: scratch.calls(name), 20, "rollup_refresh() after the outage")
-    assert re.search(r'msg="database available again after [0-9.]+s"', proc.text())
+    assert any(re.fullmatch(r"database available again after [0-9.]+s", r.get("msg", ""))
+               for r in log_records(proc.text())), proc.text()
     assert proc.text().count("database unavailable") == 1
     code, _ = stop(proc, 10)
     assert code == 0

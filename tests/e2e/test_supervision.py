@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from support import STACK_SCRIPT, assert_problem
+from support import STACK_SCRIPT, assert_problem, log_records
 
 LIST = "/api/v1/dashboards"
 
@@ -150,8 +150,8 @@ def restore(api, stack):
 def busy_worker(stack, offset, workers):
     """The worker that logged the latest request since offset (the one serving
     the client loop), else any worker."""
-    pids = re.findall(r"\bpid=(\d+) .*request_id=", log_since(stack, offset))
-    pids = [int(pid) for pid in pids if int(pid) in workers]
+    pids = [r["pid"] for r in log_records(log_since(stack, offset))
+            if "request_id" in r and r["pid"] in workers]
     return pids[-1] if pids else min(workers)
 
 

@@ -111,7 +111,7 @@ done
 wait "$wrk_pid"
 figure "GETs, a worker SIGKILLed every second: workers killed" "$kills" -ge $((KILL_SECONDS - 2)) ""
 load_figures "GETs, a worker SIGKILLed every second"
-storms=$(cat "$VARDIR/log/dashboards.log" "$VARDIR/log/aggregates.log" | grep -c 'msg="crash storm: ')
+storms=$(cat "$VARDIR/log/dashboards.log" "$VARDIR/log/aggregates.log" | grep -cE '(msg="|"msg":")crash storm: ')
 printf 'soak: %-58s %12s   (information: paced respawns, no goal)\n' \
     "GETs, a worker SIGKILLed every second: crash storms" "$storms"
 for group in "${KILLED_GROUPS[@]}"; do
