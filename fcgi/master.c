@@ -325,7 +325,7 @@ static struct timespec master_sleep_time(const master_t *m, double now)
         wait = m->next_spawn - now;
     if (m->storm && m->last_crash + MASTER_STORM_QUIET - now < wait)
         wait = m->last_crash + MASTER_STORM_QUIET - now;
-    if (!m->shutting_down && !m->ready && m->next_ready_check - now < wait)
+    if (notify_enabled() && !m->shutting_down && !m->ready && m->next_ready_check - now < wait)
         wait = m->next_ready_check - now;
     if (m->next_watchdog > 0 && m->next_watchdog - now < wait)
         wait = m->next_watchdog - now;

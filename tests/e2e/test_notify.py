@@ -131,6 +131,37 @@ def test_the_watchdog_is_fed_while_the_master_lives_and_not_while_it_is_frozen(n
     assert listener.senders == {proc.pid}
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_an_idle_master_sleeps(notified, stack, tmp_path, told):
+    # a master waits for signals and deadlines: idle, it spends no CPU,
+    # whether it speaks to systemd (ready) or not (no NOTIFY_SOCKET)
+    if told:
+        proc, listener = notified(workers=1)
+        listener.wait_for("READY", "1")
+    else:
+        log = open(tmp_path / "quiet.log", "w")
+        proc = subprocess.Popen([stack.env["FLEETDASHD"], "--group", "hello", "--workers", "1",
+                                 "--listen", "unix:%s" % (tmp_path / "quiet.sock")],
+                                stdout=log, stderr=log,
+                                env={k: v for k, v in os.environ.items()
+                                     if k != "NOTIFY_SOCKET"})
+    try:
+        wait_until(lambda: len(worker_pids(proc.pid)) == 1, 10, "the worker")
+        before = cpu_seconds(proc.pid)
+        time.sleep(2)
+        assert cpu_seconds(proc.pid) - before < 0.2          # a busy loop would take ~2 s
+    finally:
+        if not told:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
 def test_a_watchdog_of_another_pid_is_not_ours(notified):
     proc, listener = notified(WATCHDOG_USEC="400000", WATCHDOG_PID="1")
     listener.wait_for("READY", "1")
