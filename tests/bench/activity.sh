@@ -24,7 +24,6 @@ export PORT=${PORT:-18680} PGPORT=${PGPORT:-54410} FLEETDASHD=${FLEETDASHD:-bin/
 export WORKERS=${WORKERS:-2}
 export FLEETDASH_GROUPS="dashboards alerts"
 export FLEETDASH_DEMO=0
-SECONDS_EACH=${BENCH_SECONDS:-5}
 AGENTS=${BENCH_AGENTS:-50}
 EXECUTIONS=${BENCH_EXECUTIONS:-1000000}
 EVENTS=${BENCH_EVENTS:-1000000}
@@ -71,16 +70,7 @@ psql_ -c "SELECT 'feed: ' || sum(n) || ' events (' || string_agg(type || ' ' || 
 top=$(psql_ -c 'SELECT max(id) FROM activity_events')
 agent=$(psql_ -c 'SELECT id FROM agents ORDER BY id LIMIT 1')
 
-# run NAME PATH -> "NAME: rps p50 p99 (goal p99 <= 10 ms)"
-run() {
-    local line
-    wrk -t1 -c1 -d1s -s tests/bench/report.lua "$BASE$2" >/dev/null
-    line=$(wrk -t1 -c1 -d"${SECONDS_EACH}s" -s tests/bench/report.lua "$BASE$2" | grep '^RESULT')
-    read -r _ rps p50 p99 errors requests <<<"$line"
-    [[ $errors -eq 0 ]] || fail "$1: $errors non-2xx answers of $requests"
-    printf '%-38s %8s req/s  p50 %6s ms  p99 %6s ms  (%s)\n' "$1" "$rps" "$p50" "$p99" \
-        "${GOAL:-goal p99 <= 10 ms}"
-}
+run() { bench_one_at_a_time "$1" "$BASE$2" "${GOAL:-goal p99 <= 10 ms}"; }
 run "first page" ""
 run "10,000 events deep (before=)" "?before=$((top - 10000))"
 run "following (after=, 10,000 back)" "?after=$((top - 10000))"

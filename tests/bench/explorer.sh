@@ -22,7 +22,6 @@ export PORT=${PORT:-18680} PGPORT=${PGPORT:-54690} FLEETDASHD=${FLEETDASHD:-bin/
 export WORKERS=${WORKERS:-2}
 export FLEETDASH_GROUPS="dashboards aggregates"
 export FLEETDASH_DEMO=0
-SECONDS_EACH=${BENCH_SECONDS:-5}
 AGENTS=${BENCH_AGENTS:-50}
 EXECUTIONS=${BENCH_EXECUTIONS:-1000000}
 EXPORT=${BENCH_EXPORT:-1000000}
@@ -47,15 +46,7 @@ end=$(psql_ -c "SELECT to_char(max(started_at) AT TIME ZONE 'UTC' + interval '1 
 day=$(psql_ -c "SELECT to_char(max(started_at) AT TIME ZONE 'UTC' - interval '1 day', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM executions")
 month=$(psql_ -c "SELECT to_char(max(started_at) AT TIME ZONE 'UTC' - interval '30 days', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM executions")
 
-# run NAME PATH -> "NAME: rps p50 p99 (goal p99 <= 20 ms)"
-run() {
-    local line
-    wrk -t1 -c1 -d1s -s tests/bench/report.lua "$BASE$2" >/dev/null
-    line=$(wrk -t1 -c1 -d"${SECONDS_EACH}s" -s tests/bench/report.lua "$BASE$2" | grep '^RESULT')
-    read -r _ rps p50 p99 errors requests <<<"$line"
-    [[ $errors -eq 0 ]] || fail "$1: $errors non-2xx answers of $requests"
-    printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  (goal p99 <= 20 ms)\n' "$1" "$rps" "$p50" "$p99"
-}
+run() { bench_one_at_a_time "$1" "$BASE$2" "goal p99 <= 20 ms"; }
 echo "executions: $(psql_ -c 'SELECT count(*) FROM executions')"
 run "newest, 24h, first page" "/api/v1/executions?from=$day&to=$end"
 run "slowest, 24h" "/api/v1/executions?sort=slowest&from=$day&to=$end"

@@ -1,4 +1,5 @@
-# schema.sh - sourced by the benchmarks that keep their database between runs.
+# schema.sh - sourced by the benchmarks: a stack whose database is kept
+# between runs while sql/ is the same, and one request at a time with wrk.
 #
 # bench_stack_up VARDIR: starts the stack in VARDIR, first removing its
 # database when sql/ (numbered, repeatable and dev files) changed since
@@ -15,4 +16,19 @@ bench_stack_up() {
     fi
     deploy/stack.sh up "$vardir" >/dev/null
     echo "$schema" > "$vardir/schema.md5"
+}
+
+# bench_one_at_a_time LABEL URL GOAL - wrk -t1 -c1 on URL (1 s of warm-up,
+# then BENCH_SECONDS, default 5) through tests/bench/report.lua; prints
+# "LABEL  req/s  p50  p99  (GOAL)". A non-2xx answer fails the run.
+bench_one_at_a_time() {
+    local line rps p50 p99 errors requests
+    wrk -t1 -c1 -d1s -s tests/bench/report.lua "$2" >/dev/null
+    line=$(wrk -t1 -c1 -d"${BENCH_SECONDS:-5}s" -s tests/bench/report.lua "$2" | grep '^RESULT')
+    read -r _ rps p50 p99 errors requests <<<"$line"
+    if [[ $errors -ne 0 ]]; then
+        echo "bench: FAILED: $1: $errors non-2xx answers of $requests" >&2
+        exit 1
+    fi
+    printf '%-38s %8s req/s  p50 %6s ms  p99 %6s ms  (%s)\n' "$1" "$rps" "$p50" "$p99" "$3"
 }
