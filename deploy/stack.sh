@@ -133,6 +133,7 @@ load_settings() {
     FLEETDASH_CORS_ORIGINS=${FLEETDASH_CORS_ORIGINS-$(stack_env_get FLEETDASH_CORS_ORIGINS)}
     FLEETDASH_LOG_FORMAT=${FLEETDASH_LOG_FORMAT:-$(stack_env_get FLEETDASH_LOG_FORMAT)}
     FLEETDASH_LOG_FORMAT=${FLEETDASH_LOG_FORMAT:-json}
+    FLEETDASH_KEY=${FLEETDASH_KEY-$(stack_env_get FLEETDASH_KEY)}
     [[ $FLEETDASH_LOG_FORMAT == json || $FLEETDASH_LOG_FORMAT == logfmt ]] ||
         die "FLEETDASH_LOG_FORMAT must be json or logfmt, got '$FLEETDASH_LOG_FORMAT'"
     export FLEETDASH_LOG_FORMAT
@@ -173,7 +174,7 @@ write_stack_env() {
         printf '# %s - written by deploy/stack.sh up; source it from a shell\n' "$STACK_ENV"
         for key in LISTEN PORT BASE_URL VARDIR PGHOST PGPORT PGDATA PGUSER PGDATABASE \
             DATABASE_URL FLEETDASHD WORKERS FLEETDASH_GROUPS FLEETDASH_CORS_ORIGINS \
-            FLEETDASH_LOG_FORMAT; do
+            FLEETDASH_LOG_FORMAT FLEETDASH_KEY; do
             printf "export %s='%s'\n" "$key" "${!key//\'/\'\\\'\'}"
         done
     } >"$tmp"
@@ -793,6 +794,34 @@ wait_ready() {
 
 # --------------------------------------------------------------- commands
 
+# ensure_first_key - the stack's key (FLEETDASH_KEY in stack.env): an
+# empty api_keys table gets an admin key, printed once here; a key that
+# stack.env already holds and the database knows is kept. A database with
+# keys but none for this stack is left alone (said).
+ensure_first_key() {
+    local count known
+    count=$(pg_psql -d fleetdash -tAc 'SELECT count(*) FROM api_keys') ||
+        die "cannot count the API keys"
+    if [[ -n ${FLEETDASH_KEY-} ]]; then
+        known=$(pg_psql -d fleetdash -tA -v key="$FLEETDASH_KEY" \
+            <<<"SELECT count(*) FROM api_keys WHERE key_hash = sha256(convert_to(:'key', 'UTF8'))") ||
+            die "cannot look the stack's API key up"
+        [[ $known == 1 ]] && return 0
+        warn "FLEETDASH_KEY (from $STACK_ENV or the environment) is no key of this database"
+        FLEETDASH_KEY=
+    fi
+    if ((count > 0)); then
+        warn "no API key for this stack: the database has $count (make one:" \
+            "$FLEETDASHD --new-key NAME --database-url \"\$DATABASE_URL\")"
+        return 0
+    fi
+    FLEETDASH_KEY=$("$FLEETDASHD" --new-key "first admin key ($VARDIR)" --role admin \
+        --database-url "$DATABASE_URL" 2>>"$LOGDIR/new-key.log") ||
+        die "creating the first API key failed (see $LOGDIR/new-key.log)"
+    say "first API key (role admin), kept in $STACK_ENV as FLEETDASH_KEY:"
+    say "  $FLEETDASH_KEY"
+}
+
 cmd_up() {
     local group
     lock_vardir
@@ -805,6 +834,9 @@ cmd_up() {
     pg_start
     pg_create_database
     run_migrations
+    ensure_first_key
+    PGHOST=$PGSOCK PGUSER=postgres PGDATABASE=fleetdash FLEETDASH_GROUPS=$STACK_GROUPS \
+        write_stack_env
     for group in $STACK_GROUPS; do
         start_group "$group"
     done
@@ -897,7 +929,8 @@ cmd_run() {
     cat <<EOF
 
 fleetdash is up at $BASE_URL  (Ctrl-C stops everything)
-  curl -i $BASE_URL/api/v1/dashboards/default
+  . $STACK_ENV    # BASE_URL, FLEETDASH_KEY (an admin API key), DATABASE_URL ...
+  curl -i -H "Authorization: Bearer \$FLEETDASH_KEY" $BASE_URL/api/v1/dashboards/default
   . $STACK_ENV && psql    # the database
   logs: $LOGDIR
 EOF

@@ -50,6 +50,9 @@ static const db_error_map_t db_error_maps[] = {
 static PGconn *db_conn;
 static int db_tx_depth;    /* open db_begin levels; 0 = autocommit */
 static bool db_tx_aborted; /* rolled back inside: outer levels do nothing */
+static bool db_tx_lazy;    /* db_begin_lazy: BEGIN not sent yet */
+
+static int db_tx_flush(problem_t *p);
 static char *db_conninfo;
 static char *db_application_name;
 static const db_statement_t **db_prepared; /* prepared on this connection */
@@ -294,6 +297,8 @@ static PGresult *db_try(const db_statement_t *stmt, const char *const *params, p
 
 PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem_t *p)
 {
+    if (db_tx_flush(p) != 0)
+        return NULL;
     bool lost;
     bool had_connection = db_conn != NULL;
     const problem_t before = *p;
@@ -387,6 +392,23 @@ static int db_simple(const char *sql, problem_t *p)
     return rc;
 }
 
+/* Sends BEGIN outside any transaction; a connection lost on the way (nothing
+ * ran yet) is replaced once. */
+static int db_send_begin(problem_t *p)
+{
+    if (db_connect(p) != 0)
+        return -1;
+    const problem_t before = *p;
+    if (db_simple("BEGIN", p) != 0) {
+        if (db_conn != NULL)
+            return -1;
+        *p = before;
+        if (db_connect(p) != 0 || db_simple("BEGIN", p) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int db_begin(problem_t *p)
 {
     if (db_tx_depth > 0) {
@@ -394,20 +416,37 @@ int db_begin(problem_t *p)
         return db_tx_aborted ? problem_fail(p, PROBLEM_INTERNAL, "The transaction was rolled back.")
                              : 0;
     }
-    if (db_connect(p) != 0)
+    if (db_send_begin(p) != 0)
         return -1;
-    const problem_t before = *p;
-    if (db_simple("BEGIN", p) != 0) {
-        /* Nothing ran yet: a connection lost on the way is replaced once. */
-        if (db_conn != NULL)
-            return -1;
-        *p = before;
-        if (db_connect(p) != 0 || db_simple("BEGIN", p) != 0)
-            return -1;
-    }
     db_tx_depth = 1;
     db_tx_aborted = false;
     return 0;
+}
+
+void db_begin_lazy(void)
+{
+    if (db_tx_depth > 0) {
+        db_tx_depth++;
+        return;
+    }
+    db_tx_depth = 1;
+    db_tx_aborted = false;
+    db_tx_lazy = true;
+}
+
+/* The BEGIN of db_begin_lazy, before the first statement that needs it. */
+static int db_tx_flush(problem_t *p)
+{
+    if (!db_tx_lazy)
+        return 0;
+    db_tx_lazy = false;
+    int depth = db_tx_depth;
+    db_tx_depth = 0; /* outside a transaction still: an idle connection is checked */
+    int rc = db_send_begin(p);
+    db_tx_depth = depth;
+    if (rc != 0)
+        db_tx_aborted = true;
+    return rc;
 }
 
 int db_commit(problem_t *p)
@@ -418,7 +457,12 @@ int db_commit(problem_t *p)
         return db_tx_aborted ? -1 : 0;
     if (db_tx_aborted) {
         db_tx_aborted = false;
+        db_tx_lazy = false;
         return problem_fail(p, PROBLEM_INTERNAL, "The transaction was rolled back.");
+    }
+    if (db_tx_lazy) { /* nothing was sent */
+        db_tx_lazy = false;
+        return 0;
     }
     return db_simple("COMMIT", p);
 }
@@ -429,12 +473,14 @@ void db_rollback(void)
     arena_t scratch = {0};
 
     ignored.arena = &scratch;
-    if (db_tx_depth > 0 && !db_tx_aborted && db_conn != NULL)
+    if (db_tx_depth > 0 && !db_tx_lazy && !db_tx_aborted && db_conn != NULL)
         db_simple("ROLLBACK", &ignored);
     arena_destroy(&scratch);
     if (db_tx_depth > 0)
         db_tx_depth--;
     db_tx_aborted = db_tx_depth > 0;
+    if (db_tx_depth == 0)
+        db_tx_lazy = false;
 }
 
 bool db_in_transaction(void)
@@ -442,10 +488,17 @@ bool db_in_transaction(void)
     return db_tx_depth > 0;
 }
 
+bool db_transaction_failed(void)
+{
+    return db_tx_depth > 0 && db_tx_aborted;
+}
+
 int db_copy_begin(const char *sql, problem_t *p)
 {
     const db_statement_t stmt = {"copy", sql, 0, false};
 
+    if (db_tx_flush(p) != 0)
+        return -1;
     if (db_conn == NULL)
         return db_unavailable(p, "connection lost");
     PGresult *res = PQexec(db_conn, sql);

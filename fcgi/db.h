@@ -56,11 +56,22 @@ const char *db_text_cached(arena_t *arena, const db_statement_t *stmt, const cha
  * db_exec never retries on a fresh connection. Each returns 0, or -1 with p
  * filled (503 when the connection is lost). */
 int db_begin(problem_t *p);
+
+/* db_begin without a round trip: the transaction opens (BEGIN is sent) with
+ * the first statement that runs in it, so that a request that never reaches
+ * the database (bad input) costs none and does not need it up. A commit
+ * with nothing sent does nothing. Cannot fail; a failing BEGIN fails that
+ * statement. */
+void db_begin_lazy(void);
 int db_commit(problem_t *p);
 void db_rollback(void);
 
 /* True while a transaction is open. */
 bool db_in_transaction(void);
+
+/* True when the open transaction was rolled back inside (or its BEGIN
+ * failed): a commit can only fail. */
+bool db_transaction_failed(void);
 
 /* COPY ... FROM STDIN. db_copy_begin sends the statement (text, no
  * parameters: a table and column list of ours, never user input);

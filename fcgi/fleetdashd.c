@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cors.h"
 #include "db.h"
 #include "group.h"
@@ -56,6 +57,10 @@ static void fleetdashd_usage(FILE *out, const group_t *groups)
     fprintf(out,
             "usage: fleetdashd --group NAME [--listen unix:PATH|HOST:PORT] [options]\n"
             "       fleetdashd --routes    every group's routes and jobs, one per line\n"
+            "       fleetdashd --new-key NAME [--role ROLE] [--expires-in-days N]\n"
+            "                              [--database-url CONNINFO]\n"
+            "                              creates an API key (role admin by default; viewer,\n"
+            "                              editor, ingest, metrics) and prints it, once\n"
             "  --group NAME            group to run: %s\n",
             fleetdashd_group_names(groups));
     fprintf(out,
@@ -79,21 +84,38 @@ static void fleetdashd_usage(FILE *out, const group_t *groups)
     fprintf(out, "Each option may also come from the environment: FLEETDASH_GROUP,\n"
                  "FLEETDASH_LISTEN, FLEETDASH_WORKERS, FLEETDASH_MAX_REQUESTS,\n"
                  "FLEETDASH_DATABASE_URL, FLEETDASH_SHUTDOWN_TIMEOUT, FLEETDASH_LOG_FORMAT,\n"
+                 "FLEETDASH_AUTH (on, or off: no API key is checked),\n"
                  "and a group's own as\n"
                  "named above. Flags win.\n");
 }
 
-/* Prints every group's routes ("GROUP METHOD PATH") and jobs ("GROUP job
- * NAME"), health rows included, one per line. */
+/* Who may call route r of group g: its row's roles, else the group's
+ * default for its method (group.h). */
+static unsigned fleetdashd_roles(const group_t *g, const route_t *r)
+{
+    if (r->roles != 0)
+        return r->roles;
+    if (strcmp(r->method, "GET") == 0)
+        return g->read_roles != 0 ? g->read_roles : ROLES_READ;
+    return g->write_roles != 0 ? g->write_roles : ROLES_EDIT;
+}
+
+/* Prints every group's routes ("GROUP METHOD PATH ROLES", the roles as
+ * auth_roles_text writes them) and jobs ("GROUP job NAME"), health rows
+ * included, one per line. */
 static int fleetdashd_routes(const group_t *groups)
 {
+    char roles[128];
+
     for (const group_t *g = groups; g->name != NULL; g++) {
         for (const route_t *const *t = g->routes; t != NULL && *t != NULL; t++)
             for (const route_t *r = *t; r->method != NULL; r++)
-                printf("%s %s %s\n", g->name, r->method, r->pattern);
+                printf("%s %s %s %s\n", g->name, r->method, r->pattern,
+                       auth_roles_text(fleetdashd_roles(g, r), roles, sizeof(roles)));
         if (g->routes != NULL)
             for (const route_t *r = health_routes; r->method != NULL; r++)
-                printf("%s %s %s\n", g->name, r->method, r->pattern);
+                printf("%s %s %s %s\n", g->name, r->method, r->pattern,
+                       auth_roles_text(fleetdashd_roles(g, r), roles, sizeof(roles)));
         for (const job_t *const *j = g->jobs; j != NULL && *j != NULL; j++)
             printf("%s job %s\n", g->name, (*j)->name);
     }
@@ -188,11 +210,15 @@ static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const 
         {"shutdown-timeout", required_argument, NULL, 't'},
         {"log-format", required_argument, NULL, 'f'},
         {"routes", no_argument, NULL, 'r'},
+        {"new-key", required_argument, NULL, 'k'},
+        {"role", required_argument, NULL, 'R'},
+        {"expires-in-days", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
     };
     struct option longopts[FLEETDASHD_OPTIONS_MAX + 1] = {{0}};
     const char *texts[FLEETDASHD_OPTIONS_MAX] = {0};
     const char *workers = NULL, *max_requests = NULL, *timeout = NULL;
+    const char *new_key = NULL, *role = "admin", *days = "0";
     const size_t nruntime = sizeof(runtime) / sizeof(runtime[0]);
     size_t n = nruntime;
     int c;
@@ -217,6 +243,9 @@ static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const 
         case 't': timeout = optarg; break;
         case 'f': o->log_format = optarg; break;
         case 'r': return fleetdashd_routes(groups);
+        case 'k': new_key = optarg; break;
+        case 'R': role = optarg; break;
+        case 'e': days = optarg; break;
         case 'h': fleetdashd_usage(stdout, groups); return 0;
         default:
             if (c < FLEETDASHD_OPTION_BASE) {
@@ -225,6 +254,12 @@ static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const 
             }
             texts[c - FLEETDASHD_OPTION_BASE] = optarg;
         }
+    }
+    if (new_key != NULL && optind == argc) {
+        long d;
+        if (fleetdashd_count("--expires-in-days", days, 0, 36500, &d) != 0)
+            return 64;
+        return auth_new_key_command(o->database_url, new_key, role, d);
     }
     if (optind < argc || o->group == NULL) {
         fleetdashd_usage(stderr, groups);
@@ -240,6 +275,12 @@ static int fleetdashd_parse(int argc, char **argv, const group_t *groups, const 
                 o->log_format);
         return 64;
     }
+    const char *auth = fleetdashd_env("FLEETDASH_AUTH", "on");
+    if (strcmp(auth, "on") != 0 && strcmp(auth, "off") != 0) {
+        fprintf(stderr, "fleetdashd: FLEETDASH_AUTH must be on or off, not \"%s\"\n", auth);
+        return 64;
+    }
+    auth_configure(strcmp(auth, "on") == 0);
     if (fleetdashd_runtime_options(o, workers, max_requests, timeout) != 0 ||
         fleetdashd_group_options(*group, texts) != 0)
         return 64;
@@ -266,6 +307,8 @@ static route_t *fleetdashd_join_routes(const group_t *g)
             joined[at++] = *r;
     for (const route_t *r = health_routes; r->method != NULL; r++)
         joined[at++] = *r;
+    for (size_t i = 0; i < at; i++)
+        joined[i].roles = fleetdashd_roles(g, &joined[i]);
     return joined;
 }
 
@@ -283,6 +326,9 @@ int fleetdashd_main(int argc, char **argv, const group_t *groups)
         return 64;
     }
     log_set_identity(group->name, "master");
+    if (!auth_enabled() && group->routes != NULL)
+        log_warn("FLEETDASH_AUTH=off: API keys are not checked; anyone who reaches the socket "
+                 "may read and write everything");
     char application_name[64];
     snprintf(application_name, sizeof(application_name), "fleetdash-%s", group->name);
     db_configure(o.database_url, application_name);

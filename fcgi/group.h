@@ -40,7 +40,10 @@ typedef struct group_option {
  * options:  its own options: tables of them, NULL-terminated (a job's
  *           source may bring one); NULL = none
  * start:    called once in the master after the options are read, before
- *           any worker forks (to apply them); NULL = none */
+ *           any worker forks (to apply them); NULL = none
+ * read_roles, write_roles: who may call a route whose row says no roles:
+ *           read_roles its GETs, write_roles the other methods (router.h);
+ *           0 = ROLES_READ and ROLES_EDIT */
 typedef struct group {
     const char *name;
     const route_t *const *routes;
@@ -49,6 +52,8 @@ typedef struct group {
     bool optional;
     const group_option_t *const *options;
     void (*start)(void);
+    unsigned read_roles;
+    unsigned write_roles;
 } group_t;
 
 /* The program: reads the options (flags or FLEETDASH_* variables) for the

@@ -145,7 +145,7 @@ done:
 }
 
 const route_t health_routes[] = {
-    {.method = "GET", .pattern = "/healthz", .handler = health_live},
-    {.method = "GET", .pattern = "/readyz", .handler = health_ready},
+    {.method = "GET", .pattern = "/healthz", .handler = health_live, .roles = ROLES_PUBLIC},
+    {.method = "GET", .pattern = "/readyz", .handler = health_ready, .roles = ROLES_PUBLIC},
     {.method = NULL},
 };

@@ -189,6 +189,7 @@ void log_request(const log_request_t *q)
     log_text(&r, "remote_addr", q->remote_addr);
     log_text(&r, "host", q->host);
     log_text(&r, "user_agent", q->user_agent);
+    log_text(&r, "key_id", q->key_id);
     log_text(&r, "method", q->method);
     log_text(&r, "path", q->path);
     log_number(&r, "status", "%d", q->status);

@@ -24,12 +24,14 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * same names). NULL strings are written "-". */
 typedef struct log_request {
     const char *request_id, *remote_addr, *host, *user_agent, *method, *path;
+    const char *key_id; /* the API key that called (auth.h); NULL = none */
     int status;
     double seconds; /* request_time: from the request's start to its answer */
 } log_request_t;
 
 /* The per-request record: time, level, group, role, pid, request_id,
- * remote_addr, host, user_agent, method, path, status, request_time. */
+ * remote_addr, host, user_agent, key_id, method, path, status,
+ * request_time. */
 void log_request(const log_request_t *request);
 
 #endif

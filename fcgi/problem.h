@@ -25,6 +25,7 @@ typedef struct problem {
     int status;              /* HTTP status to answer with */
     const char *detail;      /* one sentence for people */
     const char *allow;       /* 405 only: the Allow header */
+    const char *authenticate; /* 401 only: the WWW-Authenticate header (auth.c) */
     int retry_after;         /* seconds, 503 only; 0 = none */
     problem_field_t *fields; /* 422 only; the first PROBLEM_FIELDS_MAX of them */
     size_t nfields;          /* how many were reported, kept or not */

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "rfc3339.h"
 #include "validate.h"
 
 /* The 400 of a parameter that is there but wrong. */
@@ -84,4 +85,15 @@ int query_only(const request_t *req, const char *name, problem_t *p)
             rc = -1;
         }
     return rc;
+}
+
+const char *query_time(const request_t *req, const char *name, int64_t *micros, problem_t *p)
+{
+    const char *text = request_query(req, name);
+
+    if (text != NULL && rfc3339_parse(text, micros) != 0) {
+        problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
+        problem_field(p, name, "must be an RFC 3339 time, e.g. 2026-12-01T10:00:00Z");
+    }
+    return text;
 }

@@ -2,6 +2,8 @@
 #ifndef FLEETDASH_QUERY_H
 #define FLEETDASH_QUERY_H
 
+#include <stdint.h>
+
 #include "problem.h"
 #include "request.h"
 
@@ -31,5 +33,9 @@ const char *query_words(const request_t *req, const char *name, const char *cons
 /* Refuses every query parameter but name: a 400 naming each other one.
  * Returns 0, or -1 when there was one. */
 int query_only(const request_t *req, const char *name, problem_t *p);
+
+/* An optional RFC 3339 time: its text (NULL when absent) and its value in
+ * *micros; a 400 naming the parameter when it is not one. */
+const char *query_time(const request_t *req, const char *name, int64_t *micros, problem_t *p);
 
 #endif

@@ -44,6 +44,9 @@ typedef struct request {
     bool body_broken;      /* the stream failed before its end */
     bool body_too_slow;    /* ... because it was cut for its pace (408) */
     int64_t started_ms;    /* CLOCK_MONOTONIC when the request was read */
+    const char *key_id;    /* the API key that called (auth.h); NULL = none checked */
+    const char *key_name;
+    const char *key_role;
 } request_t;
 
 /* Sets how slow a body may arrive, for every request of this process

@@ -30,6 +30,7 @@ void response_problem(response_t *res, const request_t *req, const problem_t *p)
     res->body = problem_body(p, req->path, req->request_id);
     res->allow = p->allow;
     res->retry_after = p->retry_after;
+    res->www_authenticate = p->authenticate;
 }
 
 void response_clear(response_t *res)
@@ -67,6 +68,8 @@ int response_send(const request_t *req, const response_t *res)
     response_header(req, "Location", res->location);
     response_header(req, "ETag", res->etag);
     response_header(req, "Allow", res->allow);
+    response_header(req, "WWW-Authenticate", res->www_authenticate);
+    response_header(req, "X-Fleetdash-Key-Id", req->key_id); /* nginx logs it, hides it */
     if (res->cors_methods != NULL) {
         response_header(req, "Access-Control-Allow-Methods", res->cors_methods);
         response_header(req, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);

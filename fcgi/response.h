@@ -17,6 +17,7 @@ typedef struct response {
     const char *location;     /* Location header (201) */
     const char *etag;         /* ETag header, already quoted */
     const char *allow;        /* Allow header (405) */
+    const char *www_authenticate; /* WWW-Authenticate header (401) */
     const char *cors_methods; /* a CORS preflight's Access-Control-Allow-Methods (cors.h) */
     int retry_after;          /* Retry-After seconds (503); 0 = none */
     bool replayed;            /* Idempotent-Replayed: true */

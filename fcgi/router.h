@@ -22,16 +22,39 @@ typedef int (*route_handler_t)(request_t *req, response_t *res, problem_t *p);
  * flags:   ROUTE_IDEMPOTENT - honours an Idempotency-Key header (POSTs that
  *          write); 0 otherwise
  * arg:     what the handler serves this row with (req->route_arg), so that
- *          one handler serves several rows; NULL when it needs nothing */
+ *          one handler serves several rows; NULL when it needs nothing
+ * roles:   the roles of API keys that may call it (ROLES_*, below); 0 = the
+ *          group's default for the method (group.h: read_roles for GET,
+ *          write_roles for the others), filled in when the group starts */
 typedef struct route {
     const char *method;
     const char *pattern;
     route_handler_t handler;
     unsigned flags;
     const void *arg;
+    unsigned roles;
 } route_t;
 
 #define ROUTE_IDEMPOTENT 0x1u
+
+/* The roles of API keys (fcgi/auth.h), one bit each, and who may call a
+ * route: the roles its row allows. ROLES_PUBLIC needs no key at all
+ * (/healthz, /readyz); ROLES_TRUSTED needs none from an address nginx
+ * trusts for it (FLEETDASH_TRUSTED=1: GET /metrics from the addresses of
+ * nginx.d/NAME.metrics). */
+#define ROLE_VIEWER       0x01u
+#define ROLE_EDITOR       0x02u
+#define ROLE_INGEST       0x04u
+#define ROLE_ADMIN        0x08u
+#define ROLE_METRICS      0x10u
+#define ROLES_PUBLIC      0x100u
+#define ROLES_TRUSTED     0x200u
+#define ROLES_READ        (ROLE_VIEWER | ROLE_EDITOR | ROLE_ADMIN) /* every read */
+#define ROLES_EDIT        (ROLE_EDITOR | ROLE_ADMIN)               /* configuration writes */
+#define ROLES_INGEST      (ROLE_INGEST | ROLE_ADMIN)               /* what orchestrators write */
+#define ROLES_INGEST_READ (ROLES_READ | ROLE_INGEST)               /* reads of the ingest routes */
+#define ROLES_ADMIN       ROLE_ADMIN                               /* keys, the audit log */
+#define ROLES_METRICS     (ROLE_METRICS | ROLE_ADMIN | ROLES_TRUSTED) /* GET /metrics */
 
 /* Finds the route for req->method and req->path in table. The pattern with
  * the fewest captures wins when several match ("/dashboards/default" before

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "auth.h"
 #include "cache.h"
 #include "cors.h"
 #include "db.h"
@@ -77,10 +79,21 @@ void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena)
 
     clock_gettime(CLOCK_MONOTONIC, &start);
     const route_t *route = NULL;
-    if (request_init(&req, fcgx, arena, &p) == 0) {
-        route = cors_preflight(&req, &res, &p) ? NULL : route_match(routes, &req, &p);
+    if (request_init(&req, fcgx, arena, &p) == 0 && !cors_preflight(&req, &res, &p)) {
+        route = route_match(routes, &req, &p);
+        /* a path no route has is a 404 only to a caller with a key */
+        problem_t refused = {.arena = arena};
+        if (auth_check(route, &req, &refused) != 0) {
+            p = refused;
+            route = NULL;
+        }
+        bool writes = route != NULL && audit_writes(&req);
+        if (writes)
+            db_begin_lazy(); /* the write and its audit record commit together */
         if (route != NULL && idempotency_run(route, &req, &res, &p) != 0 && p.status == 0)
             problem_fail(&p, PROBLEM_INTERNAL, "The server failed to answer this request.");
+        if (writes && audit_finish(&req, &res, &p) != 0)
+            response_clear(&res);
     }
     if (p.status != 0 || res.status == 0)
         response_problem(&res, &req, &p);
@@ -93,6 +106,7 @@ void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena)
                                  .remote_addr = request_param(&req, "REMOTE_ADDR"),
                                  .host = request_param(&req, "HTTP_HOST"),
                                  .user_agent = request_param(&req, "HTTP_USER_AGENT"),
+                                 .key_id = req.key_id,
                                  .method = req.method,
                                  .path = req.path,
                                  .status = res.status,

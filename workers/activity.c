@@ -161,18 +161,6 @@ static const char *query_event_id(const request_t *req, const char *name, proble
     return text;
 }
 
-/* An optional RFC 3339 time into *micros. */
-static const char *query_time(const request_t *req, const char *name, int64_t *micros, problem_t *p)
-{
-    const char *text = request_query(req, name);
-
-    if (text != NULL && rfc3339_parse(text, micros) != 0) {
-        problem_fail(p, PROBLEM_MALFORMED, "The query parameter %s is invalid.", name);
-        problem_field(p, name, "must be an RFC 3339 time, e.g. 2026-12-01T10:00:00Z");
-    }
-    return text;
-}
-
 /* Refuses a parameter that type=execution cannot take. */
 static void refuse_with_execution(const request_t *req, const char *name, problem_t *p)
 {

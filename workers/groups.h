@@ -55,6 +55,7 @@ extern const group_option_t evaluator_options[];
 extern const route_t dashboards_routes[];
 /* GET /metrics (prometheus.c), in the dashboards group, and its option. */
 extern const route_t prometheus_routes[];
+extern const route_t access_routes[]; /* access.c: API keys, the audit log */
 extern const group_option_t prometheus_options[];
 extern const route_t hello_routes[];
 extern const route_t ingest_routes[];   /* ingest.c: executions */

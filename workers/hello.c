@@ -9,6 +9,6 @@ static int hello_world(request_t *req, response_t *res, problem_t *p)
 }
 
 const route_t hello_routes[] = {
-    {.method = "GET", .pattern = "/hello", .handler = hello_world},
+    {.method = "GET", .pattern = "/hello", .handler = hello_world, .roles = ROLES_PUBLIC},
     {.method = NULL},
 };

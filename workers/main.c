@@ -12,7 +12,8 @@ static const route_t *const alerts_tables[] = {alerts_routes,
                                                NULL};
 static const job_t *const alerts_jobs[] = {&evaluator_job, &sender_job, NULL};
 static const group_option_t *const alerts_options[] = {evaluator_options, sender_options, NULL};
-static const route_t *const dashboards_tables[] = {dashboards_routes, prometheus_routes, NULL};
+static const route_t *const dashboards_tables[] = {dashboards_routes, prometheus_routes,
+                                                   access_routes, NULL};
 static const group_option_t *const dashboards_options[] = {prometheus_options, NULL};
 static const route_t *const hello_tables[] = {hello_routes, NULL};
 static const route_t *const ingest_tables[] = {ingest_routes, registry_routes, NULL};
@@ -31,14 +32,19 @@ static const group_t fleetdashd_groups[] = {
      .jobs = alerts_jobs,
      .workers = 4,
      .options = alerts_options},
-    /* dashboards and widgets; GET /metrics */
+    /* dashboards and widgets; GET /metrics; API keys and the audit log */
     {.name = "dashboards",
      .routes = dashboards_tables,
      .workers = 4,
      .options = dashboards_options},
     /* the FastCGI baseline of the benchmarks: /readyz does not wait for it */
     {.name = "hello", .routes = hello_tables, .workers = 4, .optional = true},
-    {.name = "ingest", .routes = ingest_tables, .workers = 4},
+    /* what orchestrators write: ingest keys (and admin ones) */
+    {.name = "ingest",
+     .routes = ingest_tables,
+     .workers = 4,
+     .read_roles = ROLES_INGEST_READ,
+     .write_roles = ROLES_INGEST},
     {.name = "maintenance",
      .jobs = maintenance_jobs,
      .workers = 1,
@@ -49,7 +55,9 @@ static const group_t fleetdashd_groups[] = {
      .routes = ingest_tables,
      .workers = 4,
      .options = streams_option_tables,
-     .start = streams_start},
+     .start = streams_start,
+     .read_roles = ROLES_INGEST_READ,
+     .write_roles = ROLES_INGEST},
     {.name = NULL},
 };
 

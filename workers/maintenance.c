@@ -1,6 +1,7 @@
 /* maintenance.c - the `maintenance` job: folds new executions into the rollups, expires idempotency
  * keys, writes the activity feed's events of silent agents, gives the feed's staged events their
  * ids */
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -23,6 +24,11 @@ static const db_statement_t maintenance_refresh = {"maintenance_refresh",
                                                    "SELECT rollup_refresh() AS value", 0, true};
 static const db_statement_t maintenance_expire = {"maintenance_expire",
                                                   "SELECT idempotency_expire() AS value", 0, true};
+/* audit_expire(days) (sql/functions/29_access.sql): the audit log's
+ * records past the retention, at most 10,000 a call. Safe to send again. */
+static const db_statement_t maintenance_audit_expire = {
+    "maintenance_audit_expire", "SELECT audit_expire($1::integer) AS value", 1, true};
+
 /* activity_sequence() (sql/functions/25_activity.sql) gives the staged
  * events of the activity feed their ids; the feed's reads call it too, and
  * this keeps the staging table small when nobody reads the feed. Runs under
@@ -48,6 +54,8 @@ typedef struct maintenance_tally {
 
 /* --refresh-interval: milliseconds between two refreshes. */
 static long maintenance_interval_ms = 1000;
+/* --audit-retention-days: how long the audit log keeps a record. */
+static long maintenance_audit_days = 400;
 
 const group_option_t maintenance_options[] = {
     {.name = "refresh-interval",
@@ -56,6 +64,12 @@ const group_option_t maintenance_options[] = {
      .min = 10,
      .max = 3600000,
      .value = &maintenance_interval_ms},
+    {.name = "audit-retention-days",
+     .env = "FLEETDASH_AUDIT_RETENTION_DAYS",
+     .help = "days the audit log keeps a record (default 400)",
+     .min = 1,
+     .max = 36500,
+     .value = &maintenance_audit_days},
     {.name = NULL},
 };
 
@@ -74,9 +88,10 @@ static double maintenance_now(void)
 
 /* Runs stmt, which returns one integer, into *value. Returns 0, or -1 with
  * p filled (db.c has logged why; an outage only once). */
-static int maintenance_call(const db_statement_t *stmt, long long *value, problem_t *p)
+static int maintenance_call_with(const db_statement_t *stmt, const char *const *params,
+                                 long long *value, problem_t *p)
 {
-    PGresult *res = db_exec(stmt, NULL, p);
+    PGresult *res = db_exec(stmt, params, p);
 
     if (res == NULL)
         return -1;
@@ -84,6 +99,11 @@ static int maintenance_call(const db_statement_t *stmt, long long *value, proble
     *value = text != NULL ? strtoll(text, NULL, 10) : 0;
     PQclear(res);
     return 0;
+}
+
+static int maintenance_call(const db_statement_t *stmt, long long *value, problem_t *p)
+{
+    return maintenance_call_with(stmt, NULL, value, p);
 }
 
 /* Logs what happened since the last summary, if anything did, once
@@ -102,8 +122,30 @@ static void maintenance_summary(double now, bool final)
     *t = (maintenance_tally_t){.since = now};
 }
 
-/* idempotency_expire(), when due. After an outage it is tried again at the
- * next round; after any other failure, in an hour. */
+/* The audit log's records past the retention, a batch after another while
+ * batches come full (at most 100 a round: a million records). */
+static int maintenance_expire_audit(problem_t *p)
+{
+    char days[24];
+    const char *params[] = {days};
+    long long removed = 0, total = 0;
+
+    snprintf(days, sizeof(days), "%ld", maintenance_audit_days);
+    for (int batch = 0; batch < 100; batch++) {
+        if (maintenance_call_with(&maintenance_audit_expire, params, &removed, p) != 0)
+            return -1;
+        total += removed;
+        if (removed < 10000)
+            break;
+    }
+    if (total > 0)
+        log_info("expired %lld audit records older than %ld days", total, maintenance_audit_days);
+    return 0;
+}
+
+/* idempotency_expire() and the audit log's retention, when due. After an
+ * outage they are tried again at the next round; after any other failure,
+ * in an hour. */
 static void maintenance_expire_keys(double now, arena_t *arena)
 {
     problem_t p = {.arena = arena};
@@ -114,6 +156,8 @@ static void maintenance_expire_keys(double now, arena_t *arena)
     if (maintenance_call(&maintenance_expire, &removed, &p) == 0) {
         if (removed > 0)
             log_info("expired %lld idempotency keys", removed);
+        if (maintenance_expire_audit(&p) != 0)
+            maintenance_tally.failed++;
     } else
         maintenance_tally.failed++;
     if (p.status != 503)

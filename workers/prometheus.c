@@ -42,7 +42,7 @@ static int prometheus_get(request_t *req, response_t *res, problem_t *p)
 
 /* clang-format off */
 const route_t prometheus_routes[] = {
-    {.method = "GET", .pattern = "/metrics", .handler = prometheus_get},
+    {.method = "GET", .pattern = "/metrics", .handler = prometheus_get, .roles = ROLES_METRICS},
     {.method = NULL},
 };
 /* clang-format on */
