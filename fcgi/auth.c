@@ -15,6 +15,7 @@
 #include "log.h"
 
 #define AUTH_CACHE_SLOTS 64
+#define AUTH_STALE_MS    300000 /* while the database is away, what was read is kept this long */
 #define AUTH_NAME_MAX    1024 /* 255 characters of UTF-8, and the NUL */
 
 static const char auth_base62[] =
@@ -217,8 +218,10 @@ static int auth_refuse(problem_t *p, const char *error, const char *detail)
 }
 
 /* The cache's entry for hash, read from the database when it has none or
- * one older than AUTH_CACHE_MS. Returns NULL with p filled (503) when the
- * database cannot be asked. */
+ * one older than AUTH_CACHE_MS. While the database cannot be asked, an
+ * entry up to AUTH_STALE_MS old stands (a key cannot be deleted meanwhile,
+ * and the answers that need no database still come); without one, NULL
+ * with p filled (503). */
 static const auth_entry_t *auth_lookup(const unsigned char *hash, problem_t *p)
 {
     int64_t now = auth_clock_ms(CLOCK_MONOTONIC);
@@ -238,9 +241,16 @@ static const auth_entry_t *auth_lookup(const unsigned char *hash, problem_t *p)
     char text[67];
     auth_hex(hash, text);
     const char *params[] = {text};
+    const problem_t before = *p;
     PGresult *res = db_exec(&stmt_auth_check, params, p);
-    if (res == NULL)
+    if (res == NULL) {
+        if (p->status == 503 && slot->used && memcmp(slot->hash, hash, 32) == 0 &&
+            now - slot->read_ms < AUTH_STALE_MS) {
+            *p = before;
+            return slot;
+        }
         return NULL;
+    }
     memset(slot, 0, sizeof(*slot));
     memcpy(slot->hash, hash, 32);
     slot->used = true;

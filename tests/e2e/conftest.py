@@ -35,7 +35,7 @@ def stack():
 
 @pytest.fixture(scope="session")
 def api(stack, openapi):
-    return Client(stack.base_url, openapi)
+    return Client(stack.base_url, openapi, stack.key)
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,7 @@ class Stack:
         self.base_url = env["BASE_URL"].rstrip("/")
         self.vardir = Path(env["VARDIR"])
         self.workers = int(env.get("WORKERS", "4"))
+        self.key = env.get("FLEETDASH_KEY", "")
 
     @classmethod
     def load(cls):
@@ -217,16 +218,23 @@ class Client:
     thread. Asks for uncompressed bodies, so that ETags stay strong (nginx
     turns them weak when it compresses)."""
 
-    def __init__(self, base_url, openapi):
+    def __init__(self, base_url, openapi, key=None):
         self.base_url = base_url
         self.openapi = openapi
+        self.key = key
         self.local = threading.local()
 
     def session(self):
         if not hasattr(self.local, "session"):
             self.local.session = requests.Session()
             self.local.session.headers["Accept-Encoding"] = "identity"
+            if self.key:
+                self.local.session.headers["Authorization"] = "Bearer " + self.key
         return self.local.session
+
+    def with_key(self, key):
+        """The same client calling with another API key (None: no key)."""
+        return Client(self.base_url, self.openapi, key)
 
     def url(self, path):
         return self.base_url + path

@@ -21,7 +21,7 @@ from test_routes import routes as group_routes
 
 ALLOWED = "https://app.example.test"
 REFUSED = "https://evil.example.test"
-EXPOSED = "ETag, Location, Retry-After, X-Request-Id, Idempotent-Replayed"
+EXPOSED = "ETag, Location, Retry-After, X-Request-Id, Idempotent-Replayed, WWW-Authenticate"
 
 
 def reload_until(stack, origin_allowed):

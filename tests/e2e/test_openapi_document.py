@@ -16,7 +16,7 @@ WIDGET_TYPES = ["metric_card", "line_chart", "bar_chart", "pie_chart", "table",
 OPERATIONS = {
     ("get", "/healthz"): {200},
     ("get", "/readyz"): {200, 503},
-    ("get", "/metrics"): {200, 400, 403, 503},
+    ("get", "/metrics"): {200, 400, 503},
     ("get", "/api/v1/dashboards"): {200, 400, 422, 503},
     ("post", "/api/v1/dashboards"): {201, 400, 413, 415, 422, 503},
     ("get", "/api/v1/dashboards/default"): {200, 400, 503},
@@ -105,7 +105,15 @@ OPERATIONS = {
     ("put", "/api/v1/alert-rules/{id}"): {200, 400, 404, 409, 412, 413, 415, 422, 503},
     ("patch", "/api/v1/alert-rules/{id}"): {200, 400, 404, 409, 412, 413, 415, 422, 503},
     ("delete", "/api/v1/alert-rules/{id}"): {204, 404, 412, 503},
+    # the dashboards group: API keys and the audit log
+    ("get", "/api/v1/api-keys"): {200, 400, 503},
+    ("post", "/api/v1/api-keys"): {201, 400, 413, 415, 422, 503},
+    ("get", "/api/v1/api-keys/{id}"): {200, 404, 503},
+    ("delete", "/api/v1/api-keys/{id}"): {204, 404, 503},
+    ("get", "/api/v1/audit"): {200, 400, 503},
 }
+# Operations that need no API key (every other one answers 401 and 403).
+PUBLIC = {("get", "/healthz"), ("get", "/readyz")}
 INGEST_POSTS = sorted((m, t) for m, t in OPERATIONS if m == "post" and t.startswith(
     ("/api/v1/agents", "/api/v1/executions", "/api/v1/evaluations", "/api/v1/problems",
      "/api/v1/deployments", "/api/v1/proposals", "/api/v1/experiments")))
@@ -118,7 +126,8 @@ RESPONSE_SCHEMAS = ["Dashboard", "DashboardSummary", "DashboardList", "Widget", 
                     "Receiver", "ReceiverList", "Notification", "NotificationList",
                     "NotificationAttempt", "WebhookMessage", "Budget", "BudgetList",
                     "BudgetStatus", "BudgetScopeOut", "AlertRule", "AlertRuleList",
-                    "AlertRuleInstance"]
+                    "AlertRuleInstance", "ApiKey", "ApiKeyCreated", "ApiKeyList",
+                    "AuditRecord", "AuditList"]
 INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout",
                  "AgentInput", "AgentPatch", "AgentVersionInput", "Heartbeat", "Execution",
                  "EvaluationInput", "FleetProblemInput", "FleetProblemPatch", "DeploymentInput",
@@ -126,7 +135,7 @@ INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch
                  "ExperimentPatch", "AlertInput", "AlertHandling", "SilenceMatcher",
                  "SilenceInput", "SilencePatch", "ReceiverInput", "ReceiverPatch",
                  "BudgetInput", "BudgetPatch", "BudgetScope", "AlertRuleInput",
-                 "AlertRulePatch"]
+                 "AlertRulePatch", "ApiKeyInput"]
 
 
 def walk(node, path=""):
@@ -177,6 +186,8 @@ def test_operation_documents_every_status_it_can_give(openapi, operation):
     expected = OPERATIONS[operation] | {500}
     if template.startswith("/api/"):
         expected |= {429}
+    if operation not in PUBLIC:
+        expected |= {401, 403}
     assert documented == expected
 
 
@@ -367,3 +378,17 @@ def test_checker_accepts_a_replayed_ingest_result_and_rejects_a_bad_marker(opena
 def test_checker_rejects_a_body_on_204(openapi):
     with pytest.raises(AssertionError):
         openapi.check_response(fake_response("DELETE", GOOD[1], 204, {}))
+
+
+def test_public_operations_need_no_key_and_the_others_a_bearer_key(openapi):
+    schemes = openapi.doc["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "http", "scheme": "bearer"}
+    assert openapi.doc["security"] == [{"apiKey": []}]
+    for method, template in OPERATIONS:
+        operation = openapi.doc["paths"][template][method]
+        if (method, template) in PUBLIC:
+            assert operation["security"] == [], (method, template)
+            assert operation["x-roles"] == ["public"], (method, template)
+        else:
+            assert "security" not in operation, (method, template)
+            assert operation["x-roles"], (method, template)

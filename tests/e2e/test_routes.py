@@ -27,13 +27,23 @@ def fleetdashd():
     return os.environ.get("FLEETDASHD") or str(REPO / "bin" / "fleetdashd")
 
 
-def routes():
-    """{group: {(method, pattern)}} and {group: {job names}} from --routes."""
+def route_lines():
+    """[(group, method or "job", pattern or job name, roles or None)] from
+    --routes ("GROUP METHOD PATH ROLES", "GROUP job NAME")."""
     out = subprocess.run([fleetdashd(), "--routes"], capture_output=True, text=True, check=True,
                          timeout=10).stdout
-    served, jobs = {}, {}
+    rows = []
     for line in out.splitlines():
-        group, what, name = line.split(" ")
+        words = line.split(" ")
+        assert len(words) == (3 if words[1] == "job" else 4), line
+        rows.append(tuple(words) + (None,) * (4 - len(words)))
+    return rows
+
+
+def routes():
+    """{group: {(method, pattern)}} and {group: {job names}} from --routes."""
+    served, jobs = {}, {}
+    for group, what, name, _ in route_lines():
         served.setdefault(group, set())
         if what == "job":
             jobs.setdefault(group, set()).add(name)
@@ -314,3 +324,55 @@ def test_every_group_runs_routes_or_a_job():
     served, jobs = routes()
     assert jobs == {"maintenance": {"rollups"}, "alerts": {"evaluator", "sender"}}
     assert all(rows or group in jobs for group, rows in served.items())
+
+
+# ---------------------------------------------------------------- roles
+
+# Who may call what (issue: API keys and roles). viewer: every read; editor:
+# reads and the writes of dashboards, widgets, alerts, silences, rules,
+# receivers and budgets; ingest: the ingest routes only; admin: everything;
+# metrics: GET /metrics only (trusted: addresses nginx lets in without a key).
+READ = "viewer,editor,admin"
+EDIT = "editor,admin"
+INGEST_PATHS = ("/api/v1/executions", "/api/v1/agents", "/api/v1/evaluations",
+                "/api/v1/problems", "/api/v1/deployments", "/api/v1/proposals",
+                "/api/v1/experiments")
+
+
+def expected_roles(group, method, pattern):
+    if pattern in ("/healthz", "/readyz", "/hello"):
+        return "public"
+    if pattern == "/metrics":
+        return "admin,metrics,trusted"
+    if pattern.startswith(("/api/v1/api-keys", "/api/v1/audit")):
+        return "admin"
+    if group in ("ingest", "streams"):
+        assert pattern.startswith(INGEST_PATHS), pattern
+        return "viewer,editor,ingest,admin" if method == "GET" else "ingest,admin"
+    if method == "GET":
+        return READ
+    assert group in ("dashboards", "alerts"), (group, method, pattern)
+    assert pattern.startswith(("/api/v1/dashboards", "/api/v1/alerts", "/api/v1/silences",
+                               "/api/v1/alert-rules", "/api/v1/receivers",
+                               "/api/v1/budgets")), pattern
+    return EDIT
+
+
+def test_every_route_has_the_roles_of_the_matrix():
+    rows = [r for r in route_lines() if r[1] != "job"]
+    assert len(rows) > 100
+    wrong = [(g, m, p, roles, expected_roles(g, m, p)) for g, m, p, roles in rows
+             if roles != expected_roles(g, m, p)]
+    assert wrong == []
+
+
+def test_openapi_names_the_roles_of_every_operation():
+    doc = yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text())
+    documented = {(m.upper(), normalized(path)): op.get("x-roles")
+                  for path, item in doc["paths"].items()
+                  for m, op in item.items() if m in ("get", "put", "post", "patch", "delete")}
+    for group, method, pattern, roles in route_lines():
+        if method == "job" or group in BENCHMARK_GROUPS:
+            continue
+        assert sorted(documented[(method, normalized(pattern))]) == sorted(roles.split(",")), (
+            method, pattern)
