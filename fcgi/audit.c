@@ -1,4 +1,5 @@
-/* audit.c - the audit log: every successful write through the API, recorded in its own transaction */
+/* audit.c - the audit log: every successful write through the API, recorded in its own transaction
+ */
 #include "audit.h"
 
 #include <stdio.h>
@@ -38,8 +39,8 @@ int audit_finish(const request_t *req, const response_t *res, problem_t *p)
     }
     char status[12];
     snprintf(status, sizeof(status), "%d", res->status);
-    const char *params[] = {req->key_id, req->key_name,      req->key_role,
-                            req->method, req->path,          audit_resource(req, res),
+    const char *params[] = {req->key_id, req->key_name,  req->key_role,
+                            req->method, req->path,      audit_resource(req, res),
                             status,      req->request_id};
     PGresult *done = db_exec(&stmt_audit_record, params, p);
     if (done == NULL) {

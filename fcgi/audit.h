@@ -1,4 +1,5 @@
-/* audit.h - the audit log: every successful write through the API, recorded in its own transaction */
+/* audit.h - the audit log: every successful write through the API, recorded in its own transaction
+ */
 #ifndef FLEETDASH_AUDIT_H
 #define FLEETDASH_AUDIT_H
 

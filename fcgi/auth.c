@@ -16,10 +16,9 @@
 
 #define AUTH_CACHE_SLOTS 64
 #define AUTH_STALE_MS    300000 /* while the database is away, what was read is kept this long */
-#define AUTH_NAME_MAX    1024 /* 255 characters of UTF-8, and the NUL */
+#define AUTH_NAME_MAX    1024   /* 255 characters of UTF-8, and the NUL */
 
-static const char auth_base62[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+static const char auth_base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /* One role per row, in the order of the bits. */
 static const struct {
@@ -211,9 +210,9 @@ static int64_t auth_clock_ms(clockid_t clock)
 static int auth_refuse(problem_t *p, const char *error, const char *detail)
 {
     problem_fail(p, PROBLEM_UNAUTHORIZED, "%s", detail);
-    p->authenticate = error == NULL ? "Bearer realm=\"fleetdash\""
-                                    : arena_printf(p->arena, "Bearer realm=\"fleetdash\", error=\"%s\"",
-                                                   error);
+    p->authenticate =
+        error == NULL ? "Bearer realm=\"fleetdash\""
+                      : arena_printf(p->arena, "Bearer realm=\"fleetdash\", error=\"%s\"", error);
     return -1;
 }
 
@@ -278,9 +277,9 @@ static const char *auth_roles_words(arena_t *arena, unsigned roles)
     for (size_t i = 0; auth_roles[i].name != NULL; i++)
         if (roles & auth_roles[i].bit)
             words = arena_printf(arena, "%s%s%s", words,
-                                 n++ == 0           ? ""
-                                 : n == total       ? " or "
-                                                    : ", ",
+                                 n++ == 0     ? ""
+                                 : n == total ? " or "
+                                              : ", ",
                                  auth_roles[i].name);
     return words;
 }
@@ -299,8 +298,9 @@ int auth_check(const route_t *route, request_t *req, problem_t *p)
         return auth_refuse(p, NULL,
                            "This needs an API key: send it as Authorization: Bearer <key>.");
     if (strncasecmp(header, "Bearer ", 7) != 0)
-        return auth_refuse(p, "invalid_request",
-                           "The Authorization header must be Bearer <key>, an API key of fleetdash.");
+        return auth_refuse(
+            p, "invalid_request",
+            "The Authorization header must be Bearer <key>, an API key of fleetdash.");
     const char *key = header + 7;
     while (*key == ' ')
         key++;

@@ -17,7 +17,7 @@
 #define AUTH_KEY_RANDOM     32
 #define AUTH_KEY_CHECK      6
 #define AUTH_KEY_LEN        (sizeof(AUTH_KEY_PREFIX) - 1 + AUTH_KEY_RANDOM + AUTH_KEY_CHECK)
-#define AUTH_KEY_SHOWN      12 /* the prefix kept in the clear: "fdk_" + 8 */
+#define AUTH_KEY_SHOWN      12   /* the prefix kept in the clear: "fdk_" + 8 */
 #define AUTH_CACHE_MS       1000 /* how long a worker trusts what it read of a key */
 #define AUTH_ROLE_NAMES_MAX 64
 

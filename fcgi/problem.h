@@ -22,13 +22,13 @@ typedef struct problem_field {
  * string lives in the request's arena. status 0 means "no error yet". */
 typedef struct problem {
     arena_t *arena;
-    int status;              /* HTTP status to answer with */
-    const char *detail;      /* one sentence for people */
-    const char *allow;       /* 405 only: the Allow header */
+    int status;               /* HTTP status to answer with */
+    const char *detail;       /* one sentence for people */
+    const char *allow;        /* 405 only: the Allow header */
     const char *authenticate; /* 401 only: the WWW-Authenticate header (auth.c) */
-    int retry_after;         /* seconds, 503 only; 0 = none */
-    problem_field_t *fields; /* 422 only; the first PROBLEM_FIELDS_MAX of them */
-    size_t nfields;          /* how many were reported, kept or not */
+    int retry_after;          /* seconds, 503 only; 0 = none */
+    problem_field_t *fields;  /* 422 only; the first PROBLEM_FIELDS_MAX of them */
+    size_t nfields;           /* how many were reported, kept or not */
     size_t fields_cap;
     json_t *members; /* members added to the body (/readyz: groups); NULL = none */
 } problem_t;

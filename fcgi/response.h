@@ -13,15 +13,15 @@ typedef struct response {
     json_t *body;     /* owned by the response; NULL = no body */
     const char *text; /* or the body already serialised (arena) */
     size_t text_len;
-    const char *content_type; /* NULL = application/json */
-    const char *location;     /* Location header (201) */
-    const char *etag;         /* ETag header, already quoted */
-    const char *allow;        /* Allow header (405) */
+    const char *content_type;     /* NULL = application/json */
+    const char *location;         /* Location header (201) */
+    const char *etag;             /* ETag header, already quoted */
+    const char *allow;            /* Allow header (405) */
     const char *www_authenticate; /* WWW-Authenticate header (401) */
-    const char *cors_methods; /* a CORS preflight's Access-Control-Allow-Methods (cors.h) */
-    int retry_after;          /* Retry-After seconds (503); 0 = none */
-    bool replayed;            /* Idempotent-Replayed: true */
-    bool sent;                /* the handler wrote all of it itself (a stream) */
+    const char *cors_methods;     /* a CORS preflight's Access-Control-Allow-Methods (cors.h) */
+    int retry_after;              /* Retry-After seconds (503); 0 = none */
+    bool replayed;                /* Idempotent-Replayed: true */
+    bool sent;                    /* the handler wrote all of it itself (a stream) */
 } response_t;
 
 /* Sets status and body; the body reference is stolen (may be NULL). */

@@ -42,7 +42,8 @@ static const db_statement_t stmt_key_list = {
     " LIMIT $3",
     3, true};
 static const db_statement_t stmt_key_get = {
-    "access_keys_get", "SELECT row_to_json(r) AS body FROM api_key_rows r WHERE r.id = $1", 1, true};
+    "access_keys_get", "SELECT row_to_json(r) AS body FROM api_key_rows r WHERE r.id = $1", 1,
+    true};
 /* $1 name, $2 role, $3 expires_at, $4 the hash, $5 the prefix shown, $6
  * the key that created it */
 static const db_statement_t stmt_key_create = {
@@ -102,11 +103,8 @@ static int keys_create(request_t *req, response_t *res, problem_t *p)
     if (body == NULL)
         return problem_fail(p, PROBLEM_INTERNAL, "The checked body could not be read again.");
     const char *expires = field_string(body, "expires_at");
-    const char *params[6] = {field_string(body, "name"), field_string(body, "role"),
-                             expires,
-                             hash,
-                             prefix,
-                             req->key_id};
+    const char *params[6] = {
+        field_string(body, "name"), field_string(body, "role"), expires, hash, prefix, req->key_id};
     if (auth_key_make(key) != 0) {
         json_decref(body);
         return problem_fail(p, PROBLEM_INTERNAL, "The system had no randomness for a key.");

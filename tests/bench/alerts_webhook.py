@@ -21,6 +21,7 @@
       the cursor FRACTION of the way into it, and the number of items.
 """
 import json
+import os
 import random
 import signal
 import sys
@@ -35,7 +36,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 def call(method, url, body=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": "Bearer " + os.environ.get(
+                                              "FLEETDASH_KEY", "")})
     with urllib.request.urlopen(req, timeout=30) as r:
         if r.status // 100 != 2:
             raise SystemExit(f"{method} {url}: {r.status}")

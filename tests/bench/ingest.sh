@@ -33,6 +33,7 @@ deploy/stack.sh down "$VARDIR" >/dev/null 2>&1 || true
 rm -rf "$VARDIR/pg"                       # every run starts from an empty database
 deploy/stack.sh up "$VARDIR" >/dev/null
 . "$VARDIR/stack.env"
+. tests/bench/schema.sh                   # curl with the stack's key (FLEETDASH_KEY)
 mkdir -p "$DATA"
 
 /usr/bin/python3 $GEN ndjson "$NDJSON_LINES" "$DATA/stream.ndjson"

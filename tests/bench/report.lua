@@ -15,6 +15,12 @@ if method ~= nil and method ~= "" then
     wrk.headers["Content-Type"] = "application/json"
 end
 
+-- the stack's API key (tests/bench/schema.sh exports it)
+local key = os.getenv("FLEETDASH_KEY")
+if key ~= nil and key ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. key
+end
+
 local paths_file = os.getenv("BENCH_PATHS_FILE")
 if paths_file ~= nil and paths_file ~= "" then
     local paths, next_path = {}, 0

@@ -10,7 +10,10 @@
 # (read and shaped on every request: the uncached path), POST
 # /api/v1/dashboards (ten widgets, one durable commit each).
 # Prints req/s, p50, p99 and the ratio of each to the FastCGI hello, then the
-# resident memory of the dashboards workers. Tears the stack down.
+# resident memory of the dashboards workers; then what checking the API key
+# costs: GET /api/v1/dashboards/{id} with the key checked against the same
+# requests to the group restarted with FLEETDASH_AUTH=off (goal <= 10 %).
+# Tears the stack down.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VARDIR=${1:?usage: tests/bench/run.sh VARDIR}
@@ -65,6 +68,27 @@ results=$(
 master=$(cat "$VARDIR/run/dashboards.pid")
 rss=$(for pid in $(pgrep -P "$master"); do ps -o rss= -p "$pid"; done | sort -n | tail -1)
 
+# What checking the API key costs: the same GET /api/v1/dashboards/{id}
+# with the key checked and with the dashboards group restarted under
+# FLEETDASH_AUTH=off, in turn, twice each (the best of each counts).
+dashboards_auth() {
+    deploy/stack.sh stop-group "$VARDIR" dashboards >/dev/null
+    FLEETDASH_AUTH=$1 deploy/stack.sh start-group "$VARDIR" dashboards >/dev/null
+    local deadline=$((SECONDS + 20))
+    until command curl -sf -o /dev/null "$BASE/api/v1/dashboards/$id" -H "Authorization: Bearer $FLEETDASH_KEY"; do
+        ((SECONDS < deadline)) || { echo "bench: dashboards did not come back" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+auth_results=$(
+    for round in 1 2; do
+        run "key checked" "$BASE/api/v1/dashboards/$id"
+        dashboards_auth off
+        run "no key check (FLEETDASH_AUTH=off)" "$BASE/api/v1/dashboards/$id"
+        dashboards_auth on
+    done
+)
+
 echo "fleetdash bench: wrk -t1 -c32, ${SECONDS_EACH}s each, $(nproc) cores, $WORKERS workers per group"
 echo "$results" | awk -v rss="$rss" '
     { n = NF; name = $1; for (i = 2; i <= n - 5; i++) name = name " " $i
@@ -76,4 +100,14 @@ echo "$results" | awk -v rss="$rss" '
         printf "%-34s %10d %9.2f %9.2f %8d %11.2fx\n", label[i], rps[i], p50[i], p99[i], err[i], rps[i] / hello
       printf "(*) the default dashboard is read and shaped on every request (no cache)\n"
       printf "dashboards worker resident memory after the run (largest): %.1f MiB\n", rss / 1024
+    }'
+echo "$auth_results" | awk '
+    { n = NF; name = $1; for (i = 2; i <= n - 5; i++) name = name " " $i
+      if ($(n-1) != 0) errors += $(n-1)
+      if (!(name in best) || $(n-4) > best[name]) { best[name] = $(n-4); p99[name] = $(n-2) } }
+    END {
+      on = best["key checked"]; off = best["no key check (FLEETDASH_AUTH=off)"]
+      printf "API key check, GET /api/v1/dashboards/{id}: %d req/s (p99 %.2f ms) with it, %d req/s (p99 %.2f ms) without: it costs %.1f %% (goal <= 10 %%)%s\n",
+             on, p99["key checked"], off, p99["no key check (FLEETDASH_AUTH=off)"], 100 * (1 - on / off),
+             errors ? ", " errors " failed requests" : ""
     }'

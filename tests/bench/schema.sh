@@ -7,6 +7,15 @@
 # migrations are edited in place until the first release (sql/README.md) and
 # an applied one is not applied again, so a kept database would otherwise be
 # measured under an old schema.
+# stack_key VARDIR - exports FLEETDASH_KEY, the admin key deploy/stack.sh
+# made for the stack (stack.env): curl sends it (the function below), wrk
+# through report.lua, the Python helpers read it from the environment.
+stack_key() {
+    FLEETDASH_KEY=$(sed -n "s/^export FLEETDASH_KEY='\(.*\)'$/\1/p" "$1/stack.env")
+    export FLEETDASH_KEY
+}
+curl() { command curl -H "Authorization: Bearer ${FLEETDASH_KEY-}" "$@"; }
+
 bench_stack_up() {
     local vardir=$1 schema
     schema=$(cat sql/*.sql sql/functions/*.sql sql/dev/*.sql | md5sum | cut -d' ' -f1)
@@ -16,6 +25,7 @@ bench_stack_up() {
     fi
     deploy/stack.sh up "$vardir" >/dev/null
     echo "$schema" > "$vardir/schema.md5"
+    stack_key "$vardir"
 }
 
 # bench_one_at_a_time LABEL URL GOAL - wrk -t1 -c1 on URL (1 s of warm-up,

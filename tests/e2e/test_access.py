@@ -62,7 +62,9 @@ def make_key(api, **fields):
 def test_every_route_without_a_key_is_a_401_asking_for_bearer(api, db):
     anonymous = api.with_key(None)
     with db.unchanged():
-        for _, method, _, path in api_routes():
+        for _, method, pattern, path in api_routes():
+            if pattern == "/metrics":
+                continue                           # this host needs no key for it
             response = anonymous.request(method, path)
             body = assert_problem(response, 401, "unauthorized")
             assert response.headers["WWW-Authenticate"] == 'Bearer realm="fleetdash"', path
@@ -70,8 +72,10 @@ def test_every_route_without_a_key_is_a_401_asking_for_bearer(api, db):
 
 
 def test_a_path_no_route_has_is_a_401_without_a_key_and_a_404_with_one(api):
-    assert_problem(api.with_key(None).get("/api/v1/nothing-here"), 401, "unauthorized")
-    assert_problem(api.get("/api/v1/nothing-here"), 404, "not-found")
+    # (no path of the document: a 401 for it is not checked against it)
+    assert_problem(api.with_key(None).get("/api/v1/dashboards/a/b/c", validate=False), 401,
+                   "unauthorized")
+    assert_problem(api.get("/api/v1/dashboards/a/b/c"), 404, "not-found")
 
 
 def test_health_checks_need_no_key(api):
@@ -347,10 +351,10 @@ def test_every_kind_of_write_leaves_one_audit_record_and_reads_none(api, keys, m
                             json={"type": "metric_card", "title": "w"})
     wid = widget.json()["id"]
     writes.append((widget, editor_id, "POST", "/api/v1/dashboards/%s/widgets" % did, wid, 2, 3))
-    alert = as_editor.post("/api/v1/alerts", json={"title": "by hand", "severity": "warning"})
+    alert = as_editor.post("/api/v1/alerts", json={"title": "by hand", "severity": "low"})
     aid = alert.json()["id"]
     writes.append((alert, editor_id, "POST", "/api/v1/alerts", aid, None, None))
-    ack = as_editor.post("/api/v1/alerts/%s/acknowledge" % aid, json={})
+    ack = as_editor.post("/api/v1/alerts/%s/acknowledge" % aid, json={"by": "ana"})
     writes.append((ack, editor_id, "POST", "/api/v1/alerts/%s/acknowledge" % aid, aid, None,
                    None))
     agent = as_ingest.post("/api/v1/agents", json={"name": "audited-agent"})
@@ -360,8 +364,8 @@ def test_every_kind_of_write_leaves_one_audit_record_and_reads_none(api, keys, m
     writes.append((beat, ingest_id, "POST", "/api/v1/agents/%s/heartbeat" % agent_id, agent_id,
                    None, None))
     execution = as_ingest.post("/api/v1/executions", json={
-        "agent_id": agent_id, "status": "succeeded", "started_at": utc(now_utc()),
-        "latency_ms": 10})
+        "agent_id": agent_id, "model": "gpt-test", "status": "succeeded",
+        "started_at": utc(now_utc()), "latency_ms": 10})
     writes.append((execution, ingest_id, "POST", "/api/v1/executions", None, None, None))
     delete = as_editor.delete("/api/v1/dashboards/%s" % did)
     writes.append((delete, editor_id, "DELETE", "/api/v1/dashboards/%s" % did, did, 3, None))

@@ -868,7 +868,7 @@ def raw_post(stack, content_length, parts, chunked=False):
     offset = log.stat().st_size
     port = int(stack.base_url.rsplit(":", 1)[1])
     head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\n"
-            % PATH)
+            "Authorization: Bearer %s\r\n" % (PATH, stack.key))
     head += ("Transfer-Encoding: chunked\r\n" if chunked
              else "Content-Length: %d\r\n" % content_length)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:

@@ -45,6 +45,11 @@ BEGIN
 END $$;
 CREATE FUNCTION activity_sequence() RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;
 CREATE FUNCTION agents_watch_silence() RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;
+CREATE FUNCTION audit_expire(days integer) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO calls (name) VALUES ('audit_expire');
+    RETURN 0;
+END $$;
 """
 
 INTERVAL_MS = 50
@@ -173,6 +178,7 @@ def test_rollup_refresh_runs_every_interval_and_keys_expire_at_start(job, scratc
     gaps = [(b[1] - a[1]).total_seconds() for a, b in zip(calls, calls[1:])]
     assert min(gaps) >= INTERVAL_MS / 1000 * 0.8, gaps          # paused between runs
     assert len(scratch.calls(name, "idempotency_expire")) == 1    # then hourly
+    assert len(scratch.calls(name, "audit_expire")) == 1          # with it
     code, _ = stop(proc, 10)
     assert code == 0
     messages = [r.get("msg", "") for r in log_records(proc.text())]

@@ -142,7 +142,7 @@ def test_the_fleet_by_agent_and_model_equals_the_rows(api, db, make_agent, inges
     assert value(bounded, "fleetdash_metrics_series_dropped") == 1
 
 
-def test_an_address_not_allowed_gets_a_403_problem(api, stack):
+def test_an_address_not_allowed_needs_a_metrics_or_admin_key(api, stack):
     conf = stack.vardir / "nginx" / "conf.d" / "zz_test_metrics.metrics"
     master = int((stack.vardir / "run" / "nginx.pid").read_text())
 
@@ -152,10 +152,19 @@ def test_an_address_not_allowed_gets_a_403_problem(api, stack):
         wait_until(lambda: not nginx_workers(master) & old and
                    requests.get(stack.base_url + "/metrics", timeout=5).status_code == expect,
                    10, "nginx reloaded")
-    conf.write_text("deny 127.0.0.1;\n")          # this host, refused for the test
+    conf.write_text("deny 127.0.0.1;\n")          # this host, untrusted for the test
     try:
-        reload(403)
-        assert_problem(api.get("/metrics"), 403, "forbidden")
+        reload(401)
+        response = api.with_key(None).get("/metrics")
+        assert_problem(response, 401, "unauthorized")
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="fleetdash"'
+        keyed = api.get("/metrics")                # the stack's admin key
+        assert keyed.status_code == 200 and keyed.text.startswith("# HELP fleetdash_")
+        viewer = api.post("/api/v1/api-keys", json={"name": "not metrics", "role": "viewer"}).json()
+        try:
+            assert_problem(api.with_key(viewer["key"]).get("/metrics"), 403, "forbidden")
+        finally:
+            api.delete("/api/v1/api-keys/%s" % viewer["id"])
         assert api.get("/healthz").status_code == 200
     finally:
         conf.unlink()

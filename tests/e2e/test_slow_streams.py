@@ -72,6 +72,7 @@ class FastCgiPost:
         self.sock.connect(str(sock_path))
         params = {"REQUEST_METHOD": "POST", "REQUEST_URI": PATH, "DOCUMENT_URI": PATH,
                   "QUERY_STRING": "", "REQUEST_ID": "test-slow-streams",
+                  "HTTP_AUTHORIZATION": "Bearer " + os.environ.get("FLEETDASH_KEY", ""),
                   "CONTENT_TYPE": "application/x-ndjson",
                   "CONTENT_LENGTH": "" if content_length is None else str(content_length)}
         encoded = b"".join(name_value(k.encode(), v.encode()) for k, v in params.items())
@@ -186,7 +187,8 @@ def stalled_stream(stack, execution):
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     start = line(execution, agent_name="stalled") + line(execution, agent_name="stalled")[:40]
     sock.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson"
-                  "\r\nContent-Length: 100000\r\n\r\n" % PATH).encode() + start)
+                  "\r\nAuthorization: Bearer %s"
+                  "\r\nContent-Length: 100000\r\n\r\n" % (PATH, stack.key)).encode() + start)
     return sock
 
 
@@ -255,7 +257,8 @@ def test_nginx_answers_the_408_of_a_cut_stream_as_problem_json(paced_stack, db, 
     port = int(paced_stack.base_url.rsplit(":", 1)[1])
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson"
-                  "\r\nTransfer-Encoding: chunked\r\n\r\n" % PATH).encode())
+                  "\r\nAuthorization: Bearer %s"
+                  "\r\nTransfer-Encoding: chunked\r\n\r\n" % (PATH, paced_stack.key)).encode())
     answer = b""
     with db.unchanged():
         for _ in range(40):                     # a line every 0.5 s: about 300 B/s

@@ -108,6 +108,7 @@ class ClientLoop:
 
     def run(self):
         session = requests.Session()
+        session.headers["Authorization"] = "Bearer " + (self.api.key or "")
         while not self.stop.is_set():
             try:
                 response = session.get(self.api.url(LIST), timeout=10)

@@ -33,6 +33,8 @@ function setup(thread)
     threads[#threads + 1] = thread
 end
 
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("FLEETDASH_KEY")
+
 function request()
     next_path = next_path % #paths + 1
     return wrk.format("GET", paths[next_path])
@@ -89,7 +91,7 @@ declare -A masters
 for group in "${ALL_GROUPS[@]}"; do
     masters[$group]=$(master_of "$group")
 done
-curl -s -o /dev/null "$BASE_URL/api/v1/dashboards/default" # created before the load
+curl -s -o /dev/null -H "Authorization: Bearer $FLEETDASH_KEY" "$BASE_URL/api/v1/dashboards/default" # created before the load
 
 # 1. One random worker of dashboards or aggregates SIGKILLed every second.
 load "$KILL_SECONDS"

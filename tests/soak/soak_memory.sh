@@ -43,6 +43,7 @@ def post(path, content_type, parts, chunked):
     try:
         conn.putrequest("POST", path)
         conn.putheader("Content-Type", content_type)
+        conn.putheader("Authorization", "Bearer " + os.environ["FLEETDASH_KEY"])
         if chunked:
             conn.putheader("Transfer-Encoding", "chunked")
         else:

@@ -19,6 +19,8 @@ import http.client, json, os, socket, threading, time
 import psycopg2
 
 HOST, PORT = "127.0.0.1", int(os.environ["PORT"])
+AUTH = "Bearer " + os.environ["FLEETDASH_KEY"]
+AUTH_LINE = b"Authorization: %s\r\n" % AUTH.encode()
 MIB = 1024 * 1024
 SLOW, SLOW_EVERY = 16, 5.0
 
@@ -34,7 +36,7 @@ def slow_stream(answers):
     """An NDJSON upload that sends one line every SLOW_EVERY seconds until
     the server answers (or 60 s pass); appends the status it got."""
     sock = socket.create_connection((HOST, PORT), timeout=60)
-    sock.sendall(b"POST /api/v1/executions HTTP/1.1\r\nHost: soak\r\n"
+    sock.sendall(b"POST /api/v1/executions HTTP/1.1\r\nHost: soak\r\n" + AUTH_LINE +
                  b"Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n")
     sock.settimeout(SLOW_EVERY)
     got, deadline = b"", time.monotonic() + 60
@@ -59,7 +61,7 @@ def single_posts(seconds, latencies, failures):
         start = time.monotonic()
         try:
             conn.request("POST", "/api/v1/executions", body=line("soak-single"),
-                         headers={"Content-Type": "application/json"})
+                         headers={"Content-Type": "application/json", "Authorization": AUTH})
             response = conn.getresponse()
             response.read()
             ok = response.status == 200
@@ -93,7 +95,7 @@ def big_stream(total):
     conn = http.client.HTTPConnection(HOST, PORT, timeout=300)
     start = time.monotonic()
     conn.request("POST", "/api/v1/executions", body=parts(), encode_chunked=True,
-                 headers={"Content-Type": "application/x-ndjson"})
+                 headers={"Content-Type": "application/x-ndjson", "Authorization": AUTH})
     response = conn.getresponse()
     body = json.loads(response.read() or b"{}")
     return response.status, body.get("inserted", 0), count, time.monotonic() - start
