@@ -305,6 +305,9 @@ int auth_check(const route_t *route, request_t *req, problem_t *p)
     while (*key == ' ')
         key++;
     size_t len = strcspn(key, " \t");
+    if (key[len + strspn(key + len, " \t")] != '\0')
+        return auth_refuse(p, "invalid_request",
+                           "The Authorization header must be Bearer <key>, and nothing after it.");
     if (!auth_key_well_formed(key, len))
         return auth_refuse(p, "invalid_token",
                            "The API key is not one of fleetdash's: a key is fdk_ and 38 letters "

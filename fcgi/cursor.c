@@ -189,3 +189,18 @@ int cursor_answer_page(request_t *req, response_t *res, problem_t *p, const db_s
     PQclear(rows);
     return 0;
 }
+
+int cursor_answer_newest(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt)
+{
+    static const char *const filters[] = {NULL};
+    static const char *const keys[] = {"created_key", "id_key", NULL};
+    const char *params[3];
+    cursor_page_t page;
+
+    if (cursor_page_params(req, filters, 2, &page, p) != 0 ||
+        cursor_time_keyset(req, &page, p) != 0)
+        return -1;
+    params[0] = page.key[0];
+    params[1] = page.key[1];
+    return cursor_answer_page(req, res, p, stmt, params, page.limit, keys);
+}

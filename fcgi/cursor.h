@@ -60,4 +60,11 @@ int cursor_time_keyset(request_t *req, const cursor_page_t *page, problem_t *p);
 int cursor_answer_page(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt,
                        const char **params, long limit, const char *const *keys);
 
+/* A list without filters, newest first: stmt takes the keyset ($1 a
+ * timestamptz, $2 a uuid; NULL for the first page) and the limit + 1 ($3),
+ * and answers the columns created_key, id_key and body. ?limit= and
+ * ?cursor= only (a 400 names any other parameter). Returns 0, or -1 with p
+ * filled. */
+int cursor_answer_newest(request_t *req, response_t *res, problem_t *p, const db_statement_t *stmt);
+
 #endif

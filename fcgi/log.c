@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "validate.h"
+
 #define LOG_LINE_MAX 4096
 
 static const char *log_group = "-";
@@ -72,16 +74,24 @@ static void log_text(log_record_t *r, const char *key, const char *value)
     bool bare = log_logfmt && *v != '\0' && strpbrk(v, " \"=\\") == NULL;
 
     for (const char *s = v; bare && *s != '\0'; s++)
-        bare = (unsigned char)*s > 0x20 && *s != 0x7f;
+        bare = (unsigned char)*s > 0x20 && (unsigned char)*s < 0x7f;
     log_key(r, key);
     if (bare) {
         log_put(r, v, strlen(v));
         return;
     }
     log_put(r, "\"", 1);
-    for (const unsigned char *s = (const unsigned char *)v; *s != '\0'; s++) {
+    size_t left = strlen(v);
+    for (const unsigned char *s = (const unsigned char *)v; *s != '\0'; s++, left--) {
         char esc[8];
-        if (*s == '"' || *s == '\\') {
+        size_t n = *s < 0x80 ? 1 : validate_utf8_sequence(s, left);
+        if (n == 0) { /* not UTF-8 (a decoded path may hold any byte): %XX, as problem bodies */
+            log_put(r, esc, (size_t)snprintf(esc, sizeof(esc), "%%%02X", *s));
+        } else if (n > 1) {
+            log_put(r, (const char *)s, n);
+            s += n - 1;
+            left -= n - 1;
+        } else if (*s == '"' || *s == '\\') {
             esc[0] = '\\', esc[1] = (char)*s;
             log_put(r, esc, 2);
         } else if (*s < 0x20 || *s == 0x7f) {

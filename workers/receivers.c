@@ -213,17 +213,7 @@ static const char *receiver_location(arena_t *arena, const PGresult *rows)
  * first. */
 static int receivers_list(request_t *req, response_t *res, problem_t *p)
 {
-    static const char *const filters[] = {NULL};
-    static const char *const keys[] = {"created_key", "id_key", NULL};
-    const char *params[3];
-    cursor_page_t page;
-
-    if (cursor_page_params(req, filters, 2, &page, p) != 0 ||
-        cursor_time_keyset(req, &page, p) != 0)
-        return -1;
-    params[0] = page.key[0];
-    params[1] = page.key[1];
-    return cursor_answer_page(req, res, p, &stmt_receiver_list, params, page.limit, keys);
+    return cursor_answer_newest(req, res, p, &stmt_receiver_list);
 }
 
 /* DELETE /receivers/{id}: 204; its waiting notifications fail, the sent

@@ -90,6 +90,7 @@ def test_health_checks_need_no_key(api):
     ("Bearer " + "x" * 42, "invalid_token"),
     ("Basic dXNlcjpwYXNz", "invalid_request"),
     ("Bearer", "invalid_request"),
+    ("Bearer " + NOT_A_KEY + " and more", "invalid_request"),
 ])
 def test_a_malformed_key_is_a_401_naming_the_error(api, header, error):
     response = api.with_key(None).get("/api/v1/dashboards", headers={"Authorization": header})
@@ -310,9 +311,9 @@ def test_the_key_id_is_in_the_workers_and_nginx_records(api, stack, keys):
     request_id = response.headers["X-Request-Id"]
     deadline = time.monotonic() + 5
     while True:
-        worker = [r for r in log_records(stack.log_file("dashboards").read_text())
+        worker = [r for r in log_records(stack.log_file("dashboards").read_text(errors="replace"))
                   if r.get("request_id") == request_id]
-        access = [r for r in log_records((stack.vardir / "log" / "nginx-access.log").read_text())
+        access = [r for r in log_records((stack.vardir / "log" / "nginx-access.log").read_text(errors="replace"))
                   if r.get("request_id") == request_id]
         if (worker and access) or time.monotonic() > deadline:
             break

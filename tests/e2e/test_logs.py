@@ -14,7 +14,7 @@ from support import log_records
 from test_supervision import wait_until
 
 SHARED = ["time", "level", "group", "role", "request_id", "remote_addr", "host", "user_agent",
-          "method", "path", "status", "request_time"]
+          "key_id", "method", "path", "status", "request_time"]
 UA = 'probe "quoted" \\ agent'
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -38,6 +38,7 @@ def test_a_request_is_one_record_in_its_group_and_in_nginx_with_the_same_names(a
         assert record["remote_addr"] == "127.0.0.1" and record["level"] == "info"
         assert record["host"].startswith("127.0.0.1")
         assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", record["time"])
+    assert worker["key_id"] == nginx["key_id"] and re.fullmatch(r"[0-9a-f-]{36}", worker["key_id"])
     assert (worker["group"], worker["role"]) == ("dashboards", "worker")
     assert (nginx["group"], nginx["role"]) == ("nginx", "access")
     assert isinstance(worker["pid"], int) and 0 <= worker["request_time"] < 10
@@ -102,3 +103,15 @@ def test_nginx_formats_name_the_same_fields():
     json_names, logfmt_names = fields("fleetdash_json"), fields("fleetdash_logfmt")
     assert json_names == logfmt_names
     assert set(SHARED) <= set(json_names)
+
+
+def test_a_path_that_is_not_utf8_is_written_percent_encoded(api, stack):
+    # the decoded path of /api/v1/dashboards/%ff/%c3%a9 holds a byte that
+    # is no UTF-8 and a character that is: the record stays UTF-8 JSON
+    response = api.get("/api/v1/dashboards/%ff/%c3%a9", validate=False)
+    assert response.status_code == 404
+    request_id = response.headers["X-Request-Id"]
+    raw = stack.log_file("dashboards").read_bytes()
+    line = next(l for l in raw.splitlines() if request_id.encode() in l)
+    record = __import__("json").loads(line.decode("utf-8"))    # strict UTF-8
+    assert record["path"] == "/api/v1/dashboards/%FF/\u00e9"
