@@ -22,6 +22,10 @@ PORT      ?= 8080
 PGPORT    ?= 5433
 TEST_PORT ?= 18080
 TEST_PGPORT ?= 54330
+# The sanitizer suite runs beside the normal one, on a stack of its own.
+TEST_ASAN_VAR    := var/test-asan
+TEST_ASAN_PORT   ?= 18090
+TEST_ASAN_PGPORT ?= 54340
 
 # make demo: demo_fleet() of sql/dev/demo_fleet_*.sql on the make run stack.
 DEMO_EXECUTIONS ?= 200000
@@ -74,15 +78,16 @@ demo:
 		-v executions='$(DEMO_EXECUTIONS)' -v days='$(DEMO_DAYS)')
 
 # Formatting, unit tests (built with the sanitizers), then the end-to-end
-# suite against the normal build, then again against the sanitizer build.
-# The test stack starts from an empty var/test every time.
+# suite against the normal build and against the sanitizer build, side by
+# side (each on its own stack and ports; each suite's output is printed when
+# it ends). The test stacks start from empty folders every time.
 test: deps all asan
 	@deploy/stack.sh down $(TEST_VAR) >/dev/null 2>&1 || true
-	rm -rf $(TEST_VAR)
+	@deploy/stack.sh down $(TEST_ASAN_VAR) >/dev/null 2>&1 || true
+	rm -rf $(TEST_VAR) $(TEST_ASAN_VAR)
 	@$(MAKE) --no-print-directory fmt-check
 	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory e2e
-	@$(MAKE) --no-print-directory e2e-asan
+	@$(MAKE) --no-print-directory -j2 --output-sync=target e2e e2e-asan
 	@echo "make test: all suites passed"
 
 unit: $(addprefix build/unit/,$(UNITS))
@@ -92,12 +97,12 @@ e2e: all
 	FLEETDASHD=bin/fleetdashd PORT=$(TEST_PORT) PGPORT=$(TEST_PGPORT) tests/run-e2e.sh $(TEST_VAR)
 
 e2e-asan: asan
-	rm -rf $(TEST_VAR)/asan && mkdir -p $(TEST_VAR)/asan
-	FLEETDASHD=build/asan/fleetdashd PORT=$(TEST_PORT) PGPORT=$(TEST_PGPORT) \
-	ASAN_LOG_DIR=$(CURDIR)/$(TEST_VAR)/asan \
-	ASAN_OPTIONS=log_path=$(CURDIR)/$(TEST_VAR)/asan/asan:detect_leaks=1 \
-	UBSAN_OPTIONS=log_path=$(CURDIR)/$(TEST_VAR)/asan/ubsan:print_stacktrace=1 \
-	tests/run-e2e.sh $(TEST_VAR)
+	rm -rf $(TEST_ASAN_VAR)/asan && mkdir -p $(TEST_ASAN_VAR)/asan
+	FLEETDASHD=build/asan/fleetdashd PORT=$(TEST_ASAN_PORT) PGPORT=$(TEST_ASAN_PGPORT) \
+	ASAN_LOG_DIR=$(CURDIR)/$(TEST_ASAN_VAR)/asan \
+	ASAN_OPTIONS=log_path=$(CURDIR)/$(TEST_ASAN_VAR)/asan/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/$(TEST_ASAN_VAR)/asan/ubsan:print_stacktrace=1 \
+	tests/run-e2e.sh $(TEST_ASAN_VAR)
 
 bench: deps all
 	tests/bench/run.sh var/bench
