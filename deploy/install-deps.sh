@@ -12,6 +12,7 @@ readonly PACKAGES=(
     build-essential     # cc, make
     pkg-config
     nginx-light         # front end: FastCGI, limits, gzip, headers
+    libnginx-mod-nchan  # the live streams' subscribers (nginx.conf)
     libfcgi-dev         # FastCGI runtime of the workers
     libfcgi-bin         # cgi-fcgi, to poke a group socket by hand
     libjansson-dev
@@ -30,6 +31,7 @@ readonly PACKAGES=(
     python3-jsonschema
     python3-yaml
     python3-requests
+    python3-websocket   # WebSocket client of tests/e2e/test_streams.py
     prometheus          # promtool and a real scrape in tests/e2e/test_metrics.py
 )
 # Installed without their recommended packages (prometheus would pull in an

@@ -556,7 +556,7 @@ start_group() {
     # a terminal).
     (
         cd "$VARDIR"
-        FLEETDASH_DATABASE_URL=$DATABASE_URL \
+        FLEETDASH_DATABASE_URL=$DATABASE_URL FLEETDASH_NCHAN_SOCKET=$RUNDIR/nchan.sock \
             setsid "$BASH" "$REPO/deploy/stack.sh" supervise "$group" "$pid_file" \
             "$FLEETDASHD" --group "$group" --workers "$workers" \
             --listen "unix:$socket" </dev/null >>"$log" 2>&1 9>&- &

@@ -58,6 +58,7 @@ static char *db_application_name;
 static const db_statement_t **db_prepared; /* prepared on this connection */
 static int db_nprepared;
 static int db_prepared_cap;
+static char db_listen_channel[64];      /* db_listen(): LISTENed on every new connection */
 static bool db_outage_once;             /* db_log_outages_once() */
 static bool db_outage_logged;           /* a failure was logged, no connection since */
 static struct timespec db_outage_since; /* when that failure was */
@@ -164,6 +165,16 @@ static int db_connect(problem_t *p)
     if (!ok) {
         db_close();
         return db_unavailable(p, "cannot set the session time zone");
+    }
+    if (db_listen_channel[0] != '\0') {
+        snprintf(setup, sizeof(setup), "LISTEN %s", db_listen_channel);
+        res = PQexec(db_conn, setup);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            db_close();
+            return db_unavailable(p, "cannot LISTEN");
+        }
     }
     if (db_outage_once && db_outage_logged) {
         struct timespec now;
@@ -597,4 +608,34 @@ int db_ping(problem_t *p)
         return -1;
     PQclear(res);
     return 0;
+}
+
+int db_listen(const char *channel, problem_t *p)
+{
+    if (db_listen_channel[0] == '\0' || strcmp(db_listen_channel, channel) != 0) {
+        snprintf(db_listen_channel, sizeof(db_listen_channel), "%s", channel);
+        db_close(); /* the next connection LISTENs */
+    }
+    return db_connect(p);
+}
+
+int db_socket(void)
+{
+    return db_conn != NULL && PQstatus(db_conn) == CONNECTION_OK ? PQsocket(db_conn) : -1;
+}
+
+int db_notifications(void)
+{
+    int n = 0;
+    PGnotify *note;
+
+    if (db_conn == NULL)
+        return 0;
+    if (PQconsumeInput(db_conn) == 0)
+        return 0; /* the next statement finds the connection lost */
+    while ((note = PQnotifies(db_conn)) != NULL) {
+        PQfreemem(note);
+        n++;
+    }
+    return n;
 }

@@ -137,4 +137,16 @@ void db_log_outages_once(bool once);
 /* Closes the connection, if any. Safe to call at any time. */
 void db_close(void);
 
+/* LISTEN channel on this connection and on every one after it (a job that
+ * waits for NOTIFY: db_socket() becomes readable). Connects; returns 0, or
+ * -1 with p filled (503). */
+int db_listen(const char *channel, problem_t *p);
+
+/* The connection's socket, or -1 while there is none. */
+int db_socket(void);
+
+/* Reads what the server sent and drops the notifications that came; how
+ * many. */
+int db_notifications(void);
+
 #endif

@@ -69,6 +69,7 @@ int response_send(const request_t *req, const response_t *res)
     response_header(req, "ETag", res->etag);
     response_header(req, "Allow", res->allow);
     response_header(req, "WWW-Authenticate", res->www_authenticate);
+    response_header(req, "X-Accel-Redirect", res->accel_redirect);
     response_header(req, "X-Fleetdash-Key-Id", req->key_id); /* nginx logs it, hides it */
     if (res->cors_methods != NULL) {
         response_header(req, "Access-Control-Allow-Methods", res->cors_methods);

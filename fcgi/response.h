@@ -19,6 +19,7 @@ typedef struct response {
     const char *allow;            /* Allow header (405) */
     const char *www_authenticate; /* WWW-Authenticate header (401) */
     const char *cors_methods;     /* a CORS preflight's Access-Control-Allow-Methods (cors.h) */
+    const char *accel_redirect;   /* X-Accel-Redirect: nginx goes on with this URI (streams) */
     int retry_after;              /* Retry-After seconds (503); 0 = none */
     bool replayed;                /* Idempotent-Replayed: true */
     bool sent;                    /* the handler wrote all of it itself (a stream) */

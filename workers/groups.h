@@ -38,6 +38,7 @@ extern const char *const alerts_statuses[];
 extern const route_t receivers_routes[];
 extern const char *const notifications_statuses[];
 extern const job_t sender_job;
+extern const job_t publisher_job;
 extern const group_option_t sender_options[];
 /* Budgets (budgets.c), in the alerts group: CRUD and status. */
 extern const route_t budgets_routes[];
@@ -45,6 +46,8 @@ extern const route_t budgets_routes[];
 extern const route_t activity_routes[];
 /* The fleet's state (state.c), in the alerts group: GET /state. */
 extern const route_t state_routes[];
+/* The live streams (live.c, publisher.c), in the alerts group. */
+extern const route_t live_routes[];
 /* The alerts group's rules (alert_rules.c) and their kinds, NULL-terminated;
  * the evaluator job (evaluator.c) and its option, the evaluation interval. */
 extern const route_t alert_rules_routes[];

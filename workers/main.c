@@ -3,14 +3,10 @@
 #include "groups.h"
 
 static const route_t *const aggregates_tables[] = {aggregates_routes, executions_routes, NULL};
-static const route_t *const alerts_tables[] = {alerts_routes,
-                                               alert_rules_routes,
-                                               receivers_routes,
-                                               budgets_routes,
-                                               activity_routes,
-                                               state_routes,
-                                               NULL};
-static const job_t *const alerts_jobs[] = {&evaluator_job, &sender_job, NULL};
+static const route_t *const alerts_tables[] = {
+    alerts_routes,   alert_rules_routes, receivers_routes, budgets_routes,
+    activity_routes, state_routes,       live_routes,      NULL};
+static const job_t *const alerts_jobs[] = {&evaluator_job, &sender_job, &publisher_job, NULL};
 static const group_option_t *const alerts_options[] = {evaluator_options, sender_options, NULL};
 static const route_t *const dashboards_tables[] = {dashboards_routes, prometheus_routes,
                                                    access_routes, NULL};
@@ -26,7 +22,8 @@ static const group_option_t *const streams_option_tables[] = {streams_options, N
  * deploy/README.md and docs/openapi.yaml agree with this table. */
 static const group_t fleetdashd_groups[] = {
     {.name = "aggregates", .routes = aggregates_tables, .workers = 4},
-    /* alerts, silences, rules, receivers, notifications, budgets, state */
+    /* alerts, silences, rules, receivers, notifications, budgets, state, the
+     * activity feed and the live streams (routes and the publisher job) */
     {.name = "alerts",
      .routes = alerts_tables,
      .jobs = alerts_jobs,

@@ -481,7 +481,10 @@ class Database:
         of both (the feed is append-only). Nor the audit log, which any
         successful write adds to (an empty PATCH too; test_access.py
         checks it by request id), nor api_key_usage (when a key was last
-        used, written by any use of a key, a read included)."""
+        used, written by any use of a key, a read included), nor the live
+        streams' tables (stream_*: the publisher job writes them whenever the
+        feed or the state moved, and a subscriber's connect notes its
+        channel)."""
         tables = self.rows(
             "SELECT n.nspname, c.relname FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -489,7 +492,7 @@ class Database:
             "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' "
             "AND c.relname NOT LIKE 'rollup\\_%' AND c.relname <> 'group_heartbeats' "
-            "AND c.relname NOT LIKE 'metrics\\_%' "
+            "AND c.relname NOT LIKE 'metrics\\_%' AND c.relname NOT LIKE 'stream\\_%' "
             "AND c.relname NOT IN ('activity_staged', 'activity_events', 'agent_silence', "
             "'audit_log', 'api_key_usage') "
             "ORDER BY 1, 2")

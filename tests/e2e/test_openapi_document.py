@@ -111,6 +111,11 @@ OPERATIONS = {
     ("get", "/api/v1/api-keys/{id}"): {200, 404, 503},
     ("delete", "/api/v1/api-keys/{id}"): {204, 404, 503},
     ("get", "/api/v1/audit"): {200, 400, 503},
+    # the alerts group: live streams
+    ("get", "/api/v1/stream/activity"): {200, 400, 503},
+    ("get", "/api/v1/stream/alerts"): {200, 400, 503},
+    ("get", "/api/v1/stream/state"): {200, 400, 503},
+    ("get", "/api/v1/stream/agents/{id}"): {200, 400, 404, 503},
 }
 # Operations that need no API key (every other one answers 401 and 403).
 PUBLIC = {("get", "/healthz"), ("get", "/readyz")}
@@ -127,7 +132,9 @@ RESPONSE_SCHEMAS = ["Dashboard", "DashboardSummary", "DashboardList", "Widget", 
                     "NotificationAttempt", "WebhookMessage", "Budget", "BudgetList",
                     "BudgetStatus", "BudgetScopeOut", "AlertRule", "AlertRuleList",
                     "AlertRuleInstance", "ApiKey", "ApiKeyCreated", "ApiKeyList",
-                    "AuditRecord", "AuditList"]
+                    "AuditRecord", "AuditList", "StreamSnapshotActivity",
+                    "StreamSnapshotAlerts", "StreamSnapshotState", "StreamSnapshotAgent",
+                    "StreamBatch"]
 INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout",
                  "AgentInput", "AgentPatch", "AgentVersionInput", "Heartbeat", "Execution",
                  "EvaluationInput", "FleetProblemInput", "FleetProblemPatch", "DeploymentInput",

@@ -1,0 +1,155 @@
+/* live.c - the alerts group's live streams, GET /api/v1/stream/{activity,alerts,state,agents/{id}}:
+ * the key and the channel checked, where the subscriber starts found (stream_start() in
+ * sql/functions/30_streams.sql), then the connection handed to nginx's nchan module with
+ * X-Accel-Redirect, so that no worker is held by a subscriber (nginx.conf) */
+#include <ctype.h>
+#include <string.h>
+#include <time.h>
+
+#include "groups.h"
+#include "nchan.h"
+#include "../fcgi/db.h"
+#include "../fcgi/log.h"
+#include "../fcgi/query.h"
+#include "../fcgi/validate.h"
+
+#define LIVE_BASE    "/api/v1/stream"
+#define LIVE_WAIT_MS 3000 /* for a generation given again or a first snapshot */
+#define LIVE_STEP_MS 25
+
+static const db_statement_t stmt_start = {
+    "stream_start", "SELECT outcome, nchan_id, sentinel FROM stream_start($1, $2::bigint, $3)", 3,
+    false};
+static const db_statement_t stmt_agent = {"stream_agent",
+                                          "SELECT 1 FROM agents WHERE id = $1::uuid", 1, true};
+static const db_statement_t stmt_wake = {"stream_wake", "SELECT stream_wake()", 0, false};
+
+static bool live_digits(const char *s, size_t min, size_t max)
+{
+    size_t n = 0;
+
+    while (isdigit((unsigned char)s[n]))
+        n++;
+    return n >= min && n <= max;
+}
+
+/* The last event id: the Last-Event-ID header (what EventSource sends when it
+ * reconnects) or ?last_event_id=; a feed id ("4711") or the id nchan wrote in
+ * an SSE `id:` line ("1764680000:3"). Returns 0 (both NULL: none), or -1
+ * with a 400 naming it. */
+static int live_last_id(request_t *req, const char **feed, const char **nchan, problem_t *p)
+{
+    const char *header = request_param(req, "HTTP_LAST_EVENT_ID");
+    const char *query = request_query(req, "last_event_id");
+    const char *id = header != NULL && header[0] != '\0' ? header : query;
+    const char *name = id == header ? "Last-Event-ID" : "last_event_id";
+
+    *feed = *nchan = NULL;
+    if (id == NULL || id[0] == '\0')
+        return 0;
+    const char *colon = strchr(id, ':');
+    if (colon == NULL && live_digits(id, 1, 18) && id[strspn(id, "0123456789")] == '\0') {
+        *feed = id;
+        return 0;
+    }
+    if (colon != NULL && live_digits(id, 1, 12) &&
+        (size_t)(colon - id) == strspn(id, "0123456789") && live_digits(colon + 1, 1, 6) &&
+        colon[1 + strspn(colon + 1, "0123456789")] == '\0') {
+        *nchan = id;
+        return 0;
+    }
+    problem_fail(p, PROBLEM_MALFORMED, "The %s is invalid.", name);
+    problem_field(p, name,
+                  "must be the id of an event of this stream: a feed id (4711) or an id as "
+                  "the stream wrote it (1764680000:3)");
+    return -1;
+}
+
+static void live_pause(void)
+{
+    struct timespec t = {.tv_sec = 0, .tv_nsec = LIVE_STEP_MS * 1000000L};
+
+    nanosleep(&t, NULL);
+}
+
+/* Where the subscriber of channel starts, then the redirect to nchan. */
+static int live_subscribe(request_t *req, response_t *res, problem_t *p, const char *channel)
+{
+    const char *feed, *nchan;
+
+    if (query_only(req, "last_event_id", p) != 0 || live_last_id(req, &feed, &nchan, p) != 0)
+        return -1;
+    for (int waited = 0; waited < LIVE_WAIT_MS; waited += LIVE_STEP_MS) {
+        const char *params[3] = {channel, feed, nchan};
+        PGresult *row = db_exec(&stmt_start, params, p);
+        if (row == NULL)
+            return -1;
+        const char *outcome = db_get(row, 0, "outcome");
+        const char *id = db_get_copy(req->arena, row, 0, "nchan_id");
+        const char *sentinel = db_get_copy(req->arena, row, 0, "sentinel");
+        bool wait = outcome == NULL || strcmp(outcome, "wait") == 0;
+        PQclear(row);
+        if (!wait) {
+            /* the generation the ids belong to must be nchan's own */
+            nchan_answer_t a;
+            char error[256];
+            if (nchan_info("_generation", &a, error) != 0) {
+                log_error("streams: nchan cannot be reached on %s: %s", nchan_socket(), error);
+                p->retry_after = 1;
+                return problem_fail(p, PROBLEM_UNAVAILABLE,
+                                    "Live streams are unavailable: nginx's nchan cannot be "
+                                    "reached.");
+            }
+            if (a.status == 200 && sentinel != NULL && strcmp(a.last_message_id, sentinel) == 0) {
+                res->accel_redirect =
+                    id != NULL ? arena_printf(req->arena, "/_nchan/sub/%s?nchan_id=%s", channel, id)
+                               : arena_printf(req->arena, "/_nchan/sub/%s", channel);
+                response_text(res, 200, NULL, 0);
+                return 0;
+            }
+            PGresult *woke = db_exec(&stmt_wake, NULL, p);
+            if (woke == NULL)
+                return -1;
+            PQclear(woke);
+        }
+        live_pause();
+    }
+    p->retry_after = 1;
+    return problem_fail(p, PROBLEM_UNAVAILABLE,
+                        "The stream %s is not ready yet (its publisher is starting or giving "
+                        "nginx its messages again); try again.",
+                        channel);
+}
+
+static int live_fixed(request_t *req, response_t *res, problem_t *p)
+{
+    return live_subscribe(req, res, p, req->route_arg);
+}
+
+static int live_agent(request_t *req, response_t *res, problem_t *p)
+{
+    if (!validate_uuid(req->captures[0]))
+        return problem_fail(p, PROBLEM_NOT_FOUND, "No agent %s.", req->captures[0]);
+    char *id = arena_printf(req->arena, "%s", req->captures[0]);
+    for (char *c = id; *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    const char *params[1] = {id};
+    PGresult *row = db_exec(&stmt_agent, params, p);
+    if (row == NULL)
+        return -1;
+    int found = PQntuples(row);
+    PQclear(row);
+    if (found == 0)
+        return problem_fail(p, PROBLEM_NOT_FOUND, "No agent %s.", id);
+    return live_subscribe(req, res, p, arena_printf(req->arena, "agents/%s", id));
+}
+
+/* clang-format off */
+const route_t live_routes[] = {
+    {.method = "GET", .pattern = LIVE_BASE "/activity", .handler = live_fixed, .arg = "activity"},
+    {.method = "GET", .pattern = LIVE_BASE "/alerts", .handler = live_fixed, .arg = "alerts"},
+    {.method = "GET", .pattern = LIVE_BASE "/state", .handler = live_fixed, .arg = "state"},
+    {.method = "GET", .pattern = LIVE_BASE "/agents/{id}", .handler = live_agent},
+    {.method = NULL},
+};
+/* clang-format on */
