@@ -113,6 +113,7 @@ bench: deps all
 	tests/bench/state.sh var/bench-state
 	tests/bench/explorer.sh var/bench-explorer
 	tests/bench/activity.sh var/bench-activity
+	tests/bench/streams.sh var/bench-streams
 
 soak: deps all
 	tests/soak/run.sh var/soak

@@ -3,6 +3,7 @@
  * sql/functions/30_streams.sql), then the connection handed to nginx's nchan module with
  * X-Accel-Redirect, so that no worker is held by a subscriber (nginx.conf) */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -79,6 +80,13 @@ static int live_subscribe(request_t *req, response_t *res, problem_t *p, const c
 
     if (query_only(req, "last_event_id", p) != 0 || live_last_id(req, &feed, &nchan, p) != 0)
         return -1;
+    const char *publisher = getenv("FLEETDASH_PUBLISHER");
+    if (publisher != NULL && strcmp(publisher, "off") == 0) {
+        p->retry_after = 60;
+        return problem_fail(p, PROBLEM_UNAVAILABLE,
+                            "Live streams are served by another host: this one publishes "
+                            "nothing (FLEETDASH_PUBLISHER=off).");
+    }
     for (int waited = 0; waited < LIVE_WAIT_MS; waited += LIVE_STEP_MS) {
         const char *params[3] = {channel, feed, nchan};
         PGresult *row = db_exec(&stmt_start, params, p);

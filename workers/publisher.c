@@ -11,9 +11,10 @@
 #include "../fcgi/log.h"
 #include "../fcgi/job.h"
 
-#define PUBLISHER_BUFFER        200   /* nginx.conf's nchan_message_buffer_length */
-#define PUBLISHER_EVENTS        1000  /* feed events per round at most */
-#define PUBLISHER_EVERY_MS      100   /* a round at most this often: <= 10 messages/s per channel */
+#define PUBLISHER_BUFFER 200  /* nginx.conf's nchan_message_buffer_length */
+#define PUBLISHER_EVENTS 1000 /* feed events per round at most */
+#define PUBLISHER_PER_SECOND                                                                       \
+    10 /* rounds that publish, per second at most (a channel gets a message per round) */
 #define PUBLISHER_IDLE_MS       250   /* without a NOTIFY: look at nchan's generation this often */
 #define PUBLISHER_STATE_MS      1000  /* /state looked at this often */
 #define PUBLISHER_INTEREST_MS   60000 /* channels made on demand looked at this often */
@@ -51,7 +52,11 @@ static bool publisher_started;
 static bool publisher_recovering = true; /* until a round went through: pending may have landed */
 static bool publisher_nginx_down;        /* logged once per outage */
 static int publisher_failures;
-static double publisher_last_round, publisher_last_state, publisher_last_interest;
+static double publisher_last_state, publisher_last_interest;
+/* when the last PUBLISHER_PER_SECOND rounds that published began (a ring):
+ * a round may publish when the oldest of them is a second old */
+static double publisher_published_at[PUBLISHER_PER_SECOND];
+static int publisher_published_next;
 
 static double publisher_now(void)
 {
@@ -246,6 +251,22 @@ static int publisher_interest(arena_t *arena, problem_t *p)
     return 0;
 }
 
+/* stream_prepare() and what it made pending sent; state: this call looks
+ * at /state (and takes no events). Returns the number of messages sent, or
+ * -1. */
+static int publisher_prepare_and_send(arena_t *arena, bool state, problem_t *p)
+{
+    const char *params[3] = {arena_printf(arena, "%d", state ? 0 : PUBLISHER_EVENTS),
+                             state ? "true" : "false", arena_printf(arena, "%d", PUBLISHER_BUFFER)};
+    PGresult *rows = db_exec(&stmt_prepare, params, p);
+    if (rows == NULL)
+        return -1;
+    int n = PQntuples(rows);
+    int rc = publisher_send(arena, rows, p);
+    PQclear(rows);
+    return rc != 0 ? -1 : n;
+}
+
 static int publisher_work(arena_t *arena, double now, problem_t *p)
 {
     if (publisher_generation(arena, p) != 0)
@@ -254,18 +275,21 @@ static int publisher_work(arena_t *arena, double now, problem_t *p)
     if (res == NULL)
         return -1;
     PQclear(res);
-    bool state = now - publisher_last_state >= PUBLISHER_STATE_MS / 1e3;
-    const char *params[3] = {arena_printf(arena, "%d", PUBLISHER_EVENTS), state ? "true" : "false",
-                             arena_printf(arena, "%d", PUBLISHER_BUFFER)};
-    PGresult *rows = db_exec(&stmt_prepare, params, p);
-    if (rows == NULL)
+    /* the feed's events first; /state (a heavier statement) after them */
+    int sent = publisher_prepare_and_send(arena, false, p);
+    if (sent < 0)
         return -1;
-    if (state)
+    if (now - publisher_last_state >= PUBLISHER_STATE_MS / 1e3) {
+        int more = publisher_prepare_and_send(arena, true, p);
+        if (more < 0)
+            return -1;
         publisher_last_state = now;
-    int rc = publisher_send(arena, rows, p);
-    PQclear(rows);
-    if (rc != 0)
-        return -1;
+        sent += more;
+    }
+    if (sent > 0) {
+        publisher_published_at[publisher_published_next] = now;
+        publisher_published_next = (publisher_published_next + 1) % PUBLISHER_PER_SECOND;
+    }
     publisher_nginx_back();
     publisher_recovering = false;
     if (now - publisher_last_interest >= PUBLISHER_INTEREST_MS / 1e3) {
@@ -281,6 +305,14 @@ static job_wait_t publisher_round(arena_t *arena)
     problem_t p = {.arena = arena};
     double now = publisher_now();
 
+    const char *enabled = getenv("FLEETDASH_PUBLISHER");
+    if (enabled != NULL && strcmp(enabled, "off") == 0) {
+        if (!publisher_started)
+            log_info("streams: FLEETDASH_PUBLISHER=off: this host publishes nothing (another "
+                     "host's nginx serves the live streams)");
+        publisher_started = true;
+        return (job_wait_t){.ms = 60000, .fd = -1};
+    }
     if (!publisher_started) {
         publisher_started = true;
         publisher_tally.since = now;
@@ -288,10 +320,12 @@ static job_wait_t publisher_round(arena_t *arena)
         db_log_outages_once(true);
         log_info("streams: publishing to nchan on %s", nchan_socket());
     }
-    double since = (now - publisher_last_round) * 1e3;
-    if (since < PUBLISHER_EVERY_MS)
-        return (job_wait_t){.ms = PUBLISHER_EVERY_MS - (long)since + 1, .fd = -1};
-    publisher_last_round = now;
+    /* a channel gets at most a message per round (and a snapshot now and
+     * then), and at most PUBLISHER_PER_SECOND rounds publish in any second:
+     * what arrives meanwhile waits and goes as one batch */
+    double since = (now - publisher_published_at[publisher_published_next]) * 1e3;
+    if (since < 1000)
+        return (job_wait_t){.ms = 1000 - (long)since + 1, .fd = -1};
     if (db_listen("fleetdash_stream", &p) == 0)
         (void)db_notifications();
     if (p.status == 0 && publisher_work(arena, now, &p) == 0) {
@@ -315,7 +349,7 @@ static job_wait_t publisher_round(arena_t *arena)
     }
     /* a NOTIFY read meanwhile (while a statement ran) leaves the socket quiet */
     if (db_notifications() > 0)
-        return (job_wait_t){.ms = PUBLISHER_EVERY_MS, .fd = -1};
+        return (job_wait_t){.ms = 0, .fd = -1};
     return (job_wait_t){.ms = PUBLISHER_IDLE_MS, .fd = db_socket()};
 }
 

@@ -16,7 +16,7 @@
 --     (a snapshot of /state whenever it changed, at most once a second),
 --     agents/{id} (the agent's events, made when somebody subscribes).
 --   * Every channel has a snapshot among its buffered messages (a new one
---     after half a buffer of messages, or after 30 minutes). A subscriber
+--     after 20 messages, or after 30 minutes). A subscriber
 --     without a usable last event id starts with the newest snapshot and
 --     then gets every message after it; one with an id gets what followed
 --     it. stream_start() says where.
@@ -128,9 +128,10 @@ BEGIN
      GROUP BY r.channel
      ORDER BY r.channel;
 
-    -- snapshots: none yet in this channel, half a buffer since the last one,
-    -- the last one older than 30 minutes (nchan keeps a message an hour),
-    -- or (state) the state changed
+    -- snapshots: none yet in this channel, 20 messages since the last one
+    -- (what a new subscriber catches up on after it), the last one older
+    -- than 30 minutes (nchan keeps a message an hour), or (state) the state
+    -- changed
     FOR ch IN SELECT c FROM unnest(ARRAY['activity', 'alerts', 'state']) c
               UNION ALL SELECT i.channel FROM stream_interest i LOOP
         IF ch = 'state' AND p_state THEN
@@ -146,7 +147,7 @@ BEGIN
             SELECT 1 FROM stream_messages s
              WHERE s.channel = ch AND s.snapshot AND s.created_at > now() - interval '30 minutes'
                AND (SELECT count(*) FROM stream_messages m
-                     WHERE m.channel = ch AND m.seq > s.seq) < greatest(p_buffer / 2, 1)) THEN
+                     WHERE m.channel = ch AND m.seq > s.seq) < 20) THEN
             INSERT INTO stream_messages (channel, first_id, last_id, event, snapshot, body)
             VALUES (ch, newpos, newpos, 'snapshot', true, stream_snapshot(ch, newpos));
             IF ch = 'state' THEN
