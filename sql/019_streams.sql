@@ -66,11 +66,16 @@ COMMENT ON TABLE stream_state IS 'Live streams: how far the publisher got, and n
 INSERT INTO stream_state (position)
 SELECT coalesce(max(id), 0) FROM activity_events;
 
--- stream_interest: the channels made on demand (agents/{id}) that somebody
--- subscribed to, and when last; the publisher publishes to them while they
--- are wanted (nginx.conf bounds how many there are).
+-- stream_interest: the channels made on demand (agents/{id},
+-- dashboards/{id}) that somebody subscribed to, and when last; the publisher
+-- publishes to them while they are wanted (nginx.conf bounds how many there
+-- are). A dashboard's: the data token and version its last snapshot was
+-- computed at, and when (a new one at most every refresh interval of its
+-- widgets, and only when the token moved).
 CREATE TABLE stream_interest (
-    channel   text        PRIMARY KEY,
-    wanted_at timestamptz NOT NULL DEFAULT now()
+    channel    text        PRIMARY KEY,
+    wanted_at  timestamptz NOT NULL DEFAULT now(),
+    token      text,
+    checked_at timestamptz
 );
 COMMENT ON TABLE stream_interest IS 'Live streams: channels made on demand, while subscribed';

@@ -1,4 +1,5 @@
-/* live.c - the alerts group's live streams, GET /api/v1/stream/{activity,alerts,state,agents/{id}}:
+/* live.c - the alerts group's live streams, GET /api/v1/stream/{activity,alerts,state,agents/{id},
+ * dashboards/{id}}:
  * the key and the channel checked, where the subscriber starts found (stream_start() in
  * sql/functions/30_streams.sql), then the connection handed to nginx's nchan module with
  * X-Accel-Redirect, so that no worker is held by a subscriber (nginx.conf) */
@@ -23,6 +24,8 @@ static const db_statement_t stmt_start = {
     false};
 static const db_statement_t stmt_agent = {"stream_agent",
                                           "SELECT 1 FROM agents WHERE id = $1::uuid", 1, true};
+static const db_statement_t stmt_dashboard = {
+    "stream_dashboard", "SELECT 1 FROM dashboards WHERE id = $1::uuid", 1, true};
 static const db_statement_t stmt_wake = {"stream_wake", "SELECT stream_wake()", 0, false};
 
 static bool live_digits(const char *s, size_t min, size_t max)
@@ -134,22 +137,35 @@ static int live_fixed(request_t *req, response_t *res, problem_t *p)
     return live_subscribe(req, res, p, req->route_arg);
 }
 
-static int live_agent(request_t *req, response_t *res, problem_t *p)
+/* agents/{id} and dashboards/{id}: the id (lower case) of one that exists,
+ * else 404 "No <noun> <id>.". */
+static int live_object(request_t *req, response_t *res, problem_t *p, const char *noun,
+                       const char *prefix, const db_statement_t *exists)
 {
     if (!validate_uuid(req->captures[0]))
-        return problem_fail(p, PROBLEM_NOT_FOUND, "No agent %s.", req->captures[0]);
+        return problem_fail(p, PROBLEM_NOT_FOUND, "No %s %s.", noun, req->captures[0]);
     char *id = arena_printf(req->arena, "%s", req->captures[0]);
     for (char *c = id; *c != '\0'; c++)
         *c = (char)tolower((unsigned char)*c);
     const char *params[1] = {id};
-    PGresult *row = db_exec(&stmt_agent, params, p);
+    PGresult *row = db_exec(exists, params, p);
     if (row == NULL)
         return -1;
     int found = PQntuples(row);
     PQclear(row);
     if (found == 0)
-        return problem_fail(p, PROBLEM_NOT_FOUND, "No agent %s.", id);
-    return live_subscribe(req, res, p, arena_printf(req->arena, "agents/%s", id));
+        return problem_fail(p, PROBLEM_NOT_FOUND, "No %s %s.", noun, id);
+    return live_subscribe(req, res, p, arena_printf(req->arena, "%s/%s", prefix, id));
+}
+
+static int live_agent(request_t *req, response_t *res, problem_t *p)
+{
+    return live_object(req, res, p, "agent", "agents", &stmt_agent);
+}
+
+static int live_dashboard(request_t *req, response_t *res, problem_t *p)
+{
+    return live_object(req, res, p, "dashboard", "dashboards", &stmt_dashboard);
 }
 
 /* clang-format off */
@@ -158,6 +174,7 @@ const route_t live_routes[] = {
     {.method = "GET", .pattern = LIVE_BASE "/alerts", .handler = live_fixed, .arg = "alerts"},
     {.method = "GET", .pattern = LIVE_BASE "/state", .handler = live_fixed, .arg = "state"},
     {.method = "GET", .pattern = LIVE_BASE "/agents/{id}", .handler = live_agent},
+    {.method = "GET", .pattern = LIVE_BASE "/dashboards/{id}", .handler = live_dashboard},
     {.method = NULL},
 };
 /* clang-format on */

@@ -14,7 +14,10 @@
 --     between finds them pending and asks nchan whether it took them first.
 --   * Channels: activity (every event), alerts (the alert events), state
 --     (a snapshot of /state whenever it changed, at most once a second),
---     agents/{id} (the agent's events, made when somebody subscribes).
+--     agents/{id} (the agent's events), dashboards/{id} (the dashboard with
+--     its widgets' data, a snapshot whenever the data token or its version
+--     moved, at most every refresh interval of its widgets); the last two
+--     are made when somebody subscribes.
 --   * Every channel has a snapshot among its buffered messages (a new one
 --     after 20 messages, or after 30 minutes). A subscriber
 --     without a usable last event id starts with the newest snapshot and
@@ -41,7 +44,7 @@ CREATE OR REPLACE TRIGGER activity_staged_stream AFTER INSERT ON activity_staged
 CREATE OR REPLACE FUNCTION stream_channel_valid(p_channel text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT p_channel IN ('activity', 'alerts', 'state')
-        OR p_channel ~ '^agents/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+        OR p_channel ~ '^(agents|dashboards)/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 $$;
 
 -- stream_state_body - /state without its clock fields (at, uptime, the
@@ -60,6 +63,8 @@ CREATE OR REPLACE FUNCTION stream_snapshot(p_channel text, p_id bigint, p_state 
 RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_agent uuid;
+    v_body jsonb;
+    v_data jsonb;
 BEGIN
     IF p_channel = 'activity' THEN
         RETURN json_build_object('type', 'snapshot', 'id', p_id, 'channel', p_channel, 'events',
@@ -83,8 +88,45 @@ BEGIN
                          FROM (SELECT v.* FROM activity_rows v JOIN activity_events e ON e.id = v.id
                                 WHERE e.agent_id = v_agent AND e.id <= p_id
                                 ORDER BY e.id DESC LIMIT 20) r))::text;
+    ELSIF p_channel LIKE 'dashboards/%' THEN
+        SELECT d.body::jsonb INTO v_body FROM dashboard_read(substr(p_channel, 12)::uuid) d;
+        IF v_body IS NOT NULL THEN
+            v_data := dashboard_data(substr(p_channel, 12)::uuid)::jsonb;
+            v_body := jsonb_set(v_body, '{widgets}', coalesce(
+                (SELECT jsonb_agg(w.value || jsonb_build_object('data',
+                                      coalesce(v_data -> (w.value ->> 'id'), 'null'::jsonb))
+                                  ORDER BY w.ordinality)
+                   FROM jsonb_array_elements(v_body -> 'widgets') WITH ORDINALITY w), '[]'));
+        END IF;
+        RETURN json_build_object('type', 'snapshot', 'id', p_id, 'channel', p_channel,
+                                 'dashboard', v_body)::text;
     END IF;
     RETURN NULL;
+END $$;
+
+-- stream_dashboard_due - whether dashboard channel p_channel takes a new
+-- snapshot now: its widgets' shortest refresh interval has passed since the
+-- last look, and the data token or the dashboard's version moved (noted),
+-- or its last message is 30 minutes old (nchan keeps one an hour).
+CREATE OR REPLACE FUNCTION stream_dashboard_due(p_channel text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    i stream_interest;
+    every integer;
+    now_token text;
+BEGIN
+    SELECT * INTO i FROM stream_interest WHERE channel = p_channel;
+    SELECT coalesce(min(w.refresh_interval_seconds), 60) INTO every
+      FROM dashboard_widgets w WHERE w.dashboard_id = substr(p_channel, 12)::uuid;
+    IF i.checked_at IS NOT NULL AND i.checked_at > now() - make_interval(secs => every) THEN
+        RETURN false;
+    END IF;
+    now_token := agg_token() || ':' || coalesce((SELECT d.version::text FROM dashboards d
+                                                 WHERE d.id = substr(p_channel, 12)::uuid), '-');
+    UPDATE stream_interest SET checked_at = now(), token = now_token WHERE channel = p_channel;
+    RETURN i.token IS DISTINCT FROM now_token
+        OR NOT EXISTS (SELECT 1 FROM stream_messages m
+                        WHERE m.channel = p_channel AND m.created_at > now() - interval '30 minutes');
 END $$;
 
 -- stream_prepare - one round of the publisher: the events after the
@@ -134,6 +176,20 @@ BEGIN
     -- changed
     FOR ch IN SELECT c FROM unnest(ARRAY['activity', 'alerts', 'state']) c
               UNION ALL SELECT i.channel FROM stream_interest i LOOP
+        IF ch LIKE 'dashboards/%' THEN
+            IF p_state AND stream_dashboard_due(ch) THEN
+                INSERT INTO stream_messages (channel, first_id, last_id, event, snapshot, body)
+                SELECT ch, newpos, newpos, 'snapshot', true, b.body
+                  FROM (SELECT stream_snapshot(ch, newpos) AS body) b
+                 WHERE b.body IS DISTINCT FROM (SELECT m.body FROM stream_messages m
+                                                 WHERE m.channel = ch
+                                                 ORDER BY m.seq DESC LIMIT 1)
+                    OR NOT EXISTS (SELECT 1 FROM stream_messages m
+                                    WHERE m.channel = ch
+                                      AND m.created_at > now() - interval '30 minutes');
+            END IF;
+            CONTINUE;
+        END IF;
         IF ch = 'state' AND p_state THEN
             state := state_snapshot();
             IF stream_state_body(state) IS DISTINCT FROM st.state_hash THEN
@@ -236,7 +292,7 @@ DECLARE
     m stream_messages;
 BEGIN
     SELECT s.sentinel INTO sentinel FROM stream_state s;
-    IF p_channel LIKE 'agents/%' THEN
+    IF p_channel LIKE 'agents/%' OR p_channel LIKE 'dashboards/%' THEN
         INSERT INTO stream_interest AS i (channel) VALUES (p_channel)
         ON CONFLICT (channel) DO UPDATE SET wanted_at = now()
          WHERE i.wanted_at < now() - interval '1 minute';

@@ -116,6 +116,7 @@ OPERATIONS = {
     ("get", "/api/v1/stream/alerts"): {200, 400, 503},
     ("get", "/api/v1/stream/state"): {200, 400, 503},
     ("get", "/api/v1/stream/agents/{id}"): {200, 400, 404, 503},
+    ("get", "/api/v1/stream/dashboards/{id}"): {200, 400, 404, 503},
 }
 # Operations that need no API key (every other one answers 401 and 403).
 PUBLIC = {("get", "/healthz"), ("get", "/readyz")}
@@ -134,7 +135,7 @@ RESPONSE_SCHEMAS = ["Dashboard", "DashboardSummary", "DashboardList", "Widget", 
                     "AlertRuleInstance", "ApiKey", "ApiKeyCreated", "ApiKeyList",
                     "AuditRecord", "AuditList", "StreamSnapshotActivity",
                     "StreamSnapshotAlerts", "StreamSnapshotState", "StreamSnapshotAgent",
-                    "StreamBatch"]
+                    "StreamSnapshotDashboard", "StreamBatch"]
 INPUT_SCHEMAS = ["DashboardInput", "DashboardPatch", "WidgetInput", "WidgetPatch", "Layout",
                  "AgentInput", "AgentPatch", "AgentVersionInput", "Heartbeat", "Execution",
                  "EvaluationInput", "FleetProblemInput", "FleetProblemPatch", "DeploymentInput",

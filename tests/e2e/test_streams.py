@@ -278,6 +278,31 @@ def test_agent_channel_of_an_unknown_agent_is_404(api, subscribe):
     subscribe("agents/not-a-uuid", expect=404)
 
 
+def test_dashboard_channel_sends_it_with_data_and_again_when_it_changed(
+        api, openapi, subscribe, make_dashboard, make_widget):
+    dashboard = make_dashboard("Live")
+    make_widget(dashboard["id"], type="metric_card", title="Runs",
+                config={"metric": "total_executions"}, refresh_interval_seconds=10)
+    sub = subscribe("dashboards/" + dashboard["id"])
+    snapshot = first_snapshot(sub, openapi, "dashboards/" + dashboard["id"])
+    got = snapshot["data"]["dashboard"]
+    assert got["id"] == dashboard["id"] and got["name"] == "Live"
+    assert [w["title"] for w in got["widgets"]] == ["Runs"]
+    assert "data" in got["widgets"][0]
+    # a change of the dashboard is a new version: a new snapshot within the widget's 10 s
+    response = api.patch("/api/v1/dashboards/" + dashboard["id"], json={"name": "Live 2"},
+                         headers={"If-Match": '"%d"' % got["version"]})
+    assert response.status_code == 200, response.text
+    event = sub.next(timeout=20)
+    checked(openapi, event)
+    assert event["event"] == "snapshot" and event["data"]["dashboard"]["name"] == "Live 2"
+
+
+def test_dashboard_channel_of_an_unknown_dashboard_is_404(subscribe):
+    problem = subscribe("dashboards/" + str(uuid.uuid4()), expect=404).body()
+    assert problem["detail"].startswith("No dashboard")
+
+
 # ---------------------------------------------------------------- transports
 
 def test_websocket_gets_the_snapshot_then_each_message_as_a_text_frame(api, openapi, stack):
