@@ -72,10 +72,14 @@ SELECT coalesce(max(id), 0) FROM activity_events;
 -- are). A dashboard's: the data token and version its last snapshot was
 -- computed at, and when (a new one at most every refresh interval of its
 -- widgets, and only when the token moved).
+-- An activity channel with filters (activity/<16 hex>) has them in filter:
+-- {"types": [...], "agent_id": "...", "severities": [...]}, each null for
+-- any.
 CREATE TABLE stream_interest (
     channel    text        PRIMARY KEY,
     wanted_at  timestamptz NOT NULL DEFAULT now(),
     token      text,
-    checked_at timestamptz
+    checked_at timestamptz,
+    filter     jsonb
 );
 COMMENT ON TABLE stream_interest IS 'Live streams: channels made on demand, while subscribed';

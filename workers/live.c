@@ -26,6 +26,9 @@ static const db_statement_t stmt_agent = {"stream_agent",
                                           "SELECT 1 FROM agents WHERE id = $1::uuid", 1, true};
 static const db_statement_t stmt_dashboard = {
     "stream_dashboard", "SELECT 1 FROM dashboards WHERE id = $1::uuid", 1, true};
+static const db_statement_t stmt_activity_channel = {
+    "stream_activity_channel",
+    "SELECT stream_activity_channel($1::text[], $2::uuid, $3::text[]) AS channel", 3, false};
 static const db_statement_t stmt_wake = {"stream_wake", "SELECT stream_wake()", 0, false};
 
 static bool live_digits(const char *s, size_t min, size_t max)
@@ -81,7 +84,7 @@ static int live_subscribe(request_t *req, response_t *res, problem_t *p, const c
 {
     const char *feed, *nchan;
 
-    if (query_only(req, "last_event_id", p) != 0 || live_last_id(req, &feed, &nchan, p) != 0)
+    if (live_last_id(req, &feed, &nchan, p) != 0)
         return -1;
     const char *publisher = getenv("FLEETDASH_PUBLISHER");
     if (publisher != NULL && strcmp(publisher, "off") == 0) {
@@ -134,7 +137,45 @@ static int live_subscribe(request_t *req, response_t *res, problem_t *p, const c
 
 static int live_fixed(request_t *req, response_t *res, problem_t *p)
 {
+    if (query_only(req, "last_event_id", p) != 0)
+        return -1;
     return live_subscribe(req, res, p, req->route_arg);
+}
+
+/* activity: every event, or with the filters of GET /activity (type and
+ * severity repeatable, agent_id) those that pass them, on a channel of
+ * that filter's own (stream_activity_channel()). */
+static int live_activity(request_t *req, response_t *res, problem_t *p)
+{
+    static const char *const types[] = {
+        "execution_failed", "deployment", "problem", "alert", "agent",
+        "version",          "dashboard",  "rule",    NULL};
+    static const char *const severities[] = {"critical", "high", "medium", "low", NULL};
+    static const char *const known[] = {"last_event_id", "type", "agent_id", "severity", NULL};
+
+    for (size_t i = 0; i < req->nquery; i++)
+        if (!validate_one_of(req->query[i].name, known)) {
+            problem_fail(p, PROBLEM_MALFORMED, "Unknown query parameter %s.", req->query[i].name);
+            problem_field(p, req->query[i].name, "is not a known parameter (%s)",
+                          validate_list(p->arena, known));
+        }
+    const char *type =
+        request_query(req, "type") != NULL ? query_words(req, "type", types, types, p) : NULL;
+    const char *agent = query_uuid(req, "agent_id", p);
+    const char *severity = request_query(req, "severity") != NULL
+                               ? query_words(req, "severity", severities, severities, p)
+                               : NULL;
+    if (p->status != 0)
+        return -1;
+    if (type == NULL && agent == NULL && severity == NULL)
+        return live_subscribe(req, res, p, "activity");
+    const char *params[3] = {type, agent, severity};
+    PGresult *row = db_exec(&stmt_activity_channel, params, p);
+    if (row == NULL)
+        return -1;
+    const char *channel = db_get_copy(req->arena, row, 0, "channel");
+    PQclear(row);
+    return live_subscribe(req, res, p, channel);
 }
 
 /* agents/{id} and dashboards/{id}: the id (lower case) of one that exists,
@@ -142,6 +183,8 @@ static int live_fixed(request_t *req, response_t *res, problem_t *p)
 static int live_object(request_t *req, response_t *res, problem_t *p, const char *noun,
                        const char *prefix, const db_statement_t *exists)
 {
+    if (query_only(req, "last_event_id", p) != 0)
+        return -1;
     if (!validate_uuid(req->captures[0]))
         return problem_fail(p, PROBLEM_NOT_FOUND, "No %s %s.", noun, req->captures[0]);
     char *id = arena_printf(req->arena, "%s", req->captures[0]);
@@ -170,7 +213,7 @@ static int live_dashboard(request_t *req, response_t *res, problem_t *p)
 
 /* clang-format off */
 const route_t live_routes[] = {
-    {.method = "GET", .pattern = LIVE_BASE "/activity", .handler = live_fixed, .arg = "activity"},
+    {.method = "GET", .pattern = LIVE_BASE "/activity", .handler = live_activity},
     {.method = "GET", .pattern = LIVE_BASE "/alerts", .handler = live_fixed, .arg = "alerts"},
     {.method = "GET", .pattern = LIVE_BASE "/state", .handler = live_fixed, .arg = "state"},
     {.method = "GET", .pattern = LIVE_BASE "/agents/{id}", .handler = live_agent},

@@ -14,7 +14,9 @@
 --     between finds them pending and asks nchan whether it took them first.
 --   * Channels: activity (every event), alerts (the alert events), state
 --     (a snapshot of /state whenever it changed, at most once a second),
---     agents/{id} (the agent's events), dashboards/{id} (the dashboard with
+--     activity/<16 hex> (the events that pass a filter of GET /activity:
+--     types, agent, severities), agents/{id} (the agent's events),
+--     dashboards/{id} (the dashboard with
 --     its widgets' data, a snapshot whenever the data token or its version
 --     moved, at most every refresh interval of its widgets); the last two
 --     are made when somebody subscribes.
@@ -45,7 +47,43 @@ CREATE OR REPLACE FUNCTION stream_channel_valid(p_channel text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT p_channel IN ('activity', 'alerts', 'state')
         OR p_channel ~ '^(agents|dashboards)/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+        OR p_channel ~ '^activity/[0-9a-f]{16}$'
 $$;
+
+-- stream_filter_matches - whether a feed event (type, agent, severity)
+-- passes an activity channel's filter (stream_interest.filter).
+CREATE OR REPLACE FUNCTION stream_filter_matches(p_filter jsonb, p_type text, p_agent text,
+                                                 p_severity text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (jsonb_typeof(p_filter -> 'types') IS DISTINCT FROM 'array'
+            OR p_filter -> 'types' ? p_type)
+       AND (jsonb_typeof(p_filter -> 'agent_id') IS DISTINCT FROM 'string'
+            OR p_filter ->> 'agent_id' = p_agent)
+       AND (jsonb_typeof(p_filter -> 'severities') IS DISTINCT FROM 'array'
+            OR (p_severity IS NOT NULL AND p_filter -> 'severities' ? p_severity))
+$$;
+
+-- stream_activity_channel - the channel of the activity feed with these
+-- filters (each NULL for any; the filters of GET /activity): one per
+-- distinct filter, whatever the order its values came in, made (or noted
+-- as wanted) here.
+CREATE OR REPLACE FUNCTION stream_activity_channel(p_types text[], p_agent uuid,
+                                                   p_severities text[]) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    f jsonb;
+    ch text;
+BEGIN
+    f := jsonb_build_object(
+        'types', (SELECT jsonb_agg(DISTINCT t ORDER BY t) FROM unnest(p_types) t),
+        'agent_id', p_agent,
+        'severities', (SELECT jsonb_agg(DISTINCT v ORDER BY v) FROM unnest(p_severities) v));
+    ch := 'activity/' || left(md5(f::text), 16);
+    INSERT INTO stream_interest AS i (channel, filter) VALUES (ch, f)
+    ON CONFLICT (channel) DO UPDATE SET wanted_at = now()
+     WHERE i.wanted_at < now() - interval '1 minute';
+    RETURN ch;
+END $$;
 
 -- stream_state_body - /state without its clock fields (at, uptime, the
 -- window of the throughput): what "the state changed" compares.
@@ -88,6 +126,14 @@ BEGIN
                          FROM (SELECT v.* FROM activity_rows v JOIN activity_events e ON e.id = v.id
                                 WHERE e.agent_id = v_agent AND e.id <= p_id
                                 ORDER BY e.id DESC LIMIT 20) r))::text;
+    ELSIF p_channel LIKE 'activity/%' THEN
+        SELECT i.filter INTO v_body FROM stream_interest i WHERE i.channel = p_channel;
+        RETURN json_build_object('type', 'snapshot', 'id', p_id, 'channel', p_channel, 'events',
+            (SELECT coalesce(json_agg(row_to_json(r) ORDER BY r.id DESC), '[]')
+               FROM (SELECT v.* FROM activity_rows v JOIN activity_events e ON e.id = v.id
+                      WHERE e.id <= p_id
+                        AND stream_filter_matches(v_body, e.type, e.agent_id::text, e.severity)
+                      ORDER BY e.id DESC LIMIT 20) r))::text;
     ELSIF p_channel LIKE 'dashboards/%' THEN
         SELECT d.body::jsonb INTO v_body FROM dashboard_read(substr(p_channel, 12)::uuid) d;
         IF v_body IS NOT NULL THEN
@@ -151,7 +197,8 @@ BEGIN
 
     INSERT INTO stream_messages (channel, first_id, last_id, event, snapshot, body)
     WITH ev AS (
-        SELECT r.id, r.type, (r.agent ->> 'id') AS agent_id, row_to_json(r)::text AS body
+        SELECT r.id, r.type, (r.agent ->> 'id') AS agent_id, r.severity,
+               row_to_json(r)::text AS body
           FROM activity_rows r
          WHERE r.id > pos AND r.id <= newpos),
     routed AS (
@@ -160,7 +207,12 @@ BEGIN
         SELECT 'alerts', ev.id, ev.type, ev.body FROM ev WHERE ev.type = 'alert'
         UNION ALL
         SELECT i.channel, ev.id, ev.type, ev.body
-          FROM ev JOIN stream_interest i ON i.channel = 'agents/' || ev.agent_id)
+          FROM ev JOIN stream_interest i ON i.channel = 'agents/' || ev.agent_id
+        UNION ALL
+        SELECT i.channel, ev.id, ev.type, ev.body
+          FROM ev JOIN stream_interest i
+            ON i.filter IS NOT NULL
+           AND stream_filter_matches(i.filter, ev.type, ev.agent_id, ev.severity))
     SELECT r.channel, min(r.id), max(r.id),
            CASE WHEN count(*) = 1 THEN min(r.type) ELSE 'batch' END, false,
            CASE WHEN count(*) = 1 THEN min(r.body)
