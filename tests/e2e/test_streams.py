@@ -503,6 +503,53 @@ def test_an_nginx_reload_mid_stream_loses_nothing(api, openapi, stack, subscribe
     assert_contiguous(api, after, got)
 
 
+def test_a_client_that_stops_reading_is_dropped_without_slowing_the_others(
+        api, openapi, stack, subscribe, db):
+    url = urllib.parse.urlsplit(stack.base_url)
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect((url.hostname, url.port))
+    stalled.sendall(("GET %sactivity HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                     "Authorization: Bearer %s\r\n\r\n" % (STREAM, stack.key)).encode())
+    reader = subscribe("activity")
+    first_snapshot(reader, openapi, "activity")
+    time.sleep(0.5)
+    # about 12 MB of events in 4 s: far more than the stalled client's buffers
+    started = time.monotonic()
+    for round_ in range(20):
+        db.execute("INSERT INTO activity_staged (type, title, link, resource_id) "
+                   "SELECT 'dashboard', repeat('x', 1200), '/stalled/' || %s || '-' || i, 'x' "
+                   "FROM generate_series(1, 500) i", (round_,))
+        time.sleep(0.2)
+    last = "/stalled/19-500"
+    seen = False
+    while not seen:
+        assert time.monotonic() - started < 30, "the reader fell behind"
+        event = reader.next(timeout=30)
+        assert event is not None
+        seen = any(e["link"] == last for e in feed_events(event))
+    # the reader kept up: it had the last event within seconds of its commit
+    assert time.monotonic() - started < 15
+    # nginx gives up on the stalled one (send_timeout 10 s, not one byte
+    # taken meanwhile): what it still has is what was buffered, then the end
+    time.sleep(max(0, 16 - (time.monotonic() - started)))
+    stalled.settimeout(3)
+    received = 0
+    try:
+        while True:
+            chunk = stalled.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise AssertionError("the stalled subscriber is still served (%d bytes read)" % received)
+    finally:
+        stalled.close()
+    assert received < 6 * 1024 * 1024    # it never got the whole 12 MB
+
+
 def publisher_pid(stack):
     records = [r for r in log_records(stack.log_file("alerts").read_text(errors="replace"))
                if r.get("role") == "publisher"]
