@@ -150,15 +150,11 @@ static int db_connect(problem_t *p)
     }
     PQsetNoticeProcessor(db_conn, db_notice, NULL);
     /* Times leave the database as UTC text; db_time() finishes the job.
-     * fleetdash.now_phase: where in each second this worker's "now" turns
-     * (sql/006 agg_now), so that the workers' cached answers expire at
-     * different moments rather than all together. jit off: the workers'
-     * statements are short, and a plan estimated expensive (a sort over a
-     * month of executions) spent most of a second compiling itself. */
+     * jit off: the workers' statements are short, and a plan estimated
+     * expensive (a sort over a month of executions) spent most of a second
+     * compiling itself. */
     char setup[160];
-    snprintf(setup, sizeof(setup),
-             "SET TIME ZONE 'UTC'; SET jit = off; SET fleetdash.now_phase = '%ld ms'",
-             ((long)getpid() * 397) % 1000);
+    snprintf(setup, sizeof(setup), "SET TIME ZONE 'UTC'; SET jit = off");
     PGresult *res = PQexec(db_conn, setup);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
@@ -331,6 +327,7 @@ const char *db_text_cached(arena_t *arena, const db_statement_t *stmt, const cha
     const char *held = cache_version(arena, key);
     const char *text = NULL;
 
+    params[stmt->nparams - 2] = key;
     params[stmt->nparams - 1] = held != NULL ? held : "";
     PGresult *rows = db_exec(stmt, params, p);
     if (rows == NULL)

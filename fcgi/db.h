@@ -40,12 +40,14 @@ PGresult *db_exec(const db_statement_t *stmt, const char *const *params, problem
 
 /* Runs stmt, a statement that answers one row (token, text): token names the
  * database snapshot and the second the text was computed in, and text is
- * NULL when the statement's last parameter already is that token. The text
+ * NULL when the statement's last parameter already is that token (the
+ * statements call answer_cached(), sql/functions/15_answer_cache.sql, which
+ * also shares the answers of a token between all workers and hosts). The text
  * answered before for key is kept in the worker's cache (cache.h) with its
- * token; db_text_cached fills the last of params (stmt->nparams entries)
- * with the token it holds for key, so that an answer from an identical
- * snapshot within the same second costs one cheap round trip and no work.
- * Returns the text (in arena) and its length, or NULL with p filled. */
+ * token; db_text_cached fills the last two of params (stmt->nparams entries)
+ * with key and the token it holds for key, so that an answer from an
+ * identical snapshot within the same second costs one cheap round trip and
+ * no work. Returns the text (in arena) and its length, or NULL with p filled. */
 const char *db_text_cached(arena_t *arena, const db_statement_t *stmt, const char **params,
                            const char *key, size_t *len, problem_t *p);
 

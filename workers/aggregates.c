@@ -116,45 +116,47 @@ static const agg_param_t agg_params[] = {
 /* ---------------------------------------------------------------- endpoints */
 
 /* An answer computed from the same data in the same second is the same
- * answer: each statement returns (token, text), text NULL when the token is
- * the one this worker holds (db_text_cached, agg_token() in SQL). */
-#define AGG_CACHED(call, token)                                                                    \
-    "SELECT x.t, CASE WHEN x.t = " token " THEN NULL ELSE " call "::text END FROM "                \
-    "(SELECT agg_token() AS t) x"
+ * answer: each statement returns (token, text) from answer_cached()
+ * (sql/functions/15_answer_cache.sql): $1 the query, $2 its key, $3 the token
+ * this worker holds (db_text_cached); text is NULL when the token is that
+ * one, else the answer computed once for all workers under that token. */
+#define AGG_CACHED(call) "SELECT token, body FROM answer_cached($2, $3, '" call "', $1)"
 
 /* stmt {name, sql, nparams, retry_safe}, params, path */
 /* clang-format off */
 static const agg_endpoint_t agg_summary = {
-    {"agg_summary", AGG_CACHED("agg_summary($1::jsonb)", "$2"), 2, true},
+    {"agg_summary", AGG_CACHED("agg_summary($1::jsonb)"), 3, true},
     AGG_RANGE | AGG_TZ | AGG_FILTERS | AGG_PERCENTILES, NULL};
 static const agg_endpoint_t agg_timeseries = {
-    {"agg_timeseries", AGG_CACHED("agg_timeseries($1::jsonb)", "$2"), 2, true},
+    {"agg_timeseries", AGG_CACHED("agg_timeseries($1::jsonb)"), 3, true},
     AGG_RANGE | AGG_TZ | AGG_FILTERS | AGG_INTERVAL | AGG_GROUP_BY, NULL};
 static const agg_endpoint_t agg_agents = {
-    {"agg_agents", AGG_CACHED("agg_agents($1::jsonb)", "$2"), 2, true},
+    {"agg_agents", AGG_CACHED("agg_agents($1::jsonb)"), 3, true},
     AGG_RANGE, NULL};
 static const agg_endpoint_t agg_agent_metrics = {
-    {"agg_agent_metrics", AGG_CACHED("agg_agent_metrics($1::jsonb)", "$2"), 2, true},
+    {"agg_agent_metrics", AGG_CACHED("agg_agent_metrics($1::jsonb)"), 3, true},
     AGG_RANGE | AGG_TZ | AGG_PERCENTILES | AGG_MODEL | AGG_METADATA, path_agent};
 static const agg_endpoint_t agg_health = {
-    {"agg_health", AGG_CACHED("agg_health($1::jsonb)", "$2"), 2, true},
+    {"agg_health", AGG_CACHED("agg_health($1::jsonb)"), 3, true},
     AGG_RANGE, NULL};
 static const agg_endpoint_t agg_errors = {
-    {"agg_errors", AGG_CACHED("agg_errors($1::jsonb)", "$2"), 2, true},
+    {"agg_errors", AGG_CACHED("agg_errors($1::jsonb)"), 3, true},
     AGG_RANGE | AGG_FILTERS, NULL};
 static const agg_endpoint_t agg_costs = {
-    {"agg_costs", AGG_CACHED("agg_costs($1::jsonb)", "$2"), 2, true},
+    {"agg_costs", AGG_CACHED("agg_costs($1::jsonb)"), 3, true},
     AGG_RANGE | AGG_FILTERS | AGG_GROUP_BY, NULL};
 static const agg_endpoint_t agg_metric = {
-    {"agg_metric", AGG_CACHED("agg_metric($1::jsonb)", "$2"), 2, true},
+    {"agg_metric", AGG_CACHED("agg_metric($1::jsonb)"), 3, true},
     AGG_RANGE | AGG_FILTERS | AGG_TZ, path_metric};
 static const agg_endpoint_t agg_heatmap = {
-    {"agg_heatmap", AGG_CACHED("agg_heatmap($1::jsonb)", "$2"), 2, true},
+    {"agg_heatmap", AGG_CACHED("agg_heatmap($1::jsonb)"), 3, true},
     AGG_RANGE | AGG_TZ | AGG_FILTERS | AGG_METRIC, NULL};
 /* clang-format on */
 
 static const db_statement_t stmt_widget_data = {
-    "agg_widget_data", AGG_CACHED("widget_data($1::uuid, $2::uuid)", "$3"), 3, true};
+    "agg_widget_data",
+    "SELECT token, body FROM answer_cached($3, $4, 'widget_data($1::uuid, $2::uuid)', $1, $2)", 4,
+    true};
 
 /* ---------------------------------------------------------------- value checks */
 
@@ -491,7 +493,7 @@ static int agg_serve(request_t *req, response_t *res, problem_t *p)
     if ((e->path != NULL && e->path(req, q, p) != 0) ||
         agg_unknown_params(req, e->params, p) != 0 || agg_query(req, q, p) != 0)
         goto done;
-    const char *params[2] = {json_out_text(req->arena, q), NULL};
+    const char *params[3] = {json_out_text(req->arena, q), NULL, NULL};
     rc = agg_answer(req, res, p, &e->stmt, params,
                     arena_printf(req->arena, "%s\n%s", e->stmt.name, params[0]));
     if (rc != 0)
@@ -517,7 +519,7 @@ static int widget_data(request_t *req, response_t *res, problem_t *p)
                      req->captures[0]);
         goto done;
     }
-    const char *params[3] = {req->captures[0], req->captures[1], NULL};
+    const char *params[4] = {req->captures[0], req->captures[1], NULL, NULL};
     rc = agg_answer(req, res, p, &stmt_widget_data, params,
                     arena_printf(req->arena, "widget_data\n%s\n%s", params[0], params[1]));
 done:

@@ -46,13 +46,13 @@ static const db_statement_t stmt_default = {"dashboards_default",
                                             "SELECT * FROM dashboard_default()", 0, false};
 /* The data of every widget of dashboard $1, {"<widget id>": data, ...}
  * (sql/006_aggregates.sql): one round trip for any number of widgets. */
-/* (token, data): data is NULL when $2 is the token of the answer this
- * worker holds - same data, same second (db_text_cached, agg_token()). */
+/* (token, data) from answer_cached() (sql/functions/15_answer_cache.sql): $2
+ * the key, $3 the token this worker holds; data is NULL when it is that
+ * token - same data, same second (db_text_cached) - else computed once for
+ * all workers under the token. */
 static const db_statement_t stmt_data = {
     "dashboards_data",
-    "SELECT x.t, CASE WHEN x.t = $2 THEN NULL ELSE dashboard_data($1::uuid)::text END "
-    "FROM (SELECT agg_token() AS t) x",
-    2, true};
+    "SELECT token, body FROM answer_cached($2, $3, 'dashboard_data($1::uuid)', $1)", 3, true};
 static const db_statement_t stmt_create = {
     "dashboards_create", "SELECT * FROM dashboard_create($1, $2, $3, $4, $5)", 5, false};
 static const db_statement_t stmt_replace = {
@@ -180,7 +180,7 @@ static int answer_with_data(request_t *req, response_t *res, problem_t *p,
     if (rows == NULL || write_answer_versioned(req, res, p, rows, 200, &dashboard_answer) != 0)
         goto done;
     res->etag = etag_of(req->arena, db_get(rows, 0, "version"), true);
-    const char *data_params[2] = {db_get(rows, 0, "id"), NULL};
+    const char *data_params[3] = {db_get(rows, 0, "id"), NULL, NULL};
     size_t len = 0;
     const char *data =
         db_text_cached(req->arena, &stmt_data, data_params,

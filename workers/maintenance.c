@@ -42,6 +42,11 @@ static const db_statement_t maintenance_sequence = {"maintenance_sequence",
 static const db_statement_t maintenance_silence = {
     "maintenance_silence", "SELECT agents_watch_silence() AS value", 0, true};
 
+/* answer_cache_prune() (sql/functions/15_answer_cache.sql) deletes the shared
+ * answers whose second has passed; safe to send again. */
+static const db_statement_t maintenance_prune = {"maintenance_prune",
+                                                 "SELECT answer_cache_prune() AS value", 0, true};
+
 /* What happened since the last summary line. */
 typedef struct maintenance_tally {
     long runs;         /* rollup_refresh() calls that answered */
@@ -164,9 +169,10 @@ static void maintenance_expire_keys(double now, arena_t *arena)
         maintenance_expire_due = now + MAINTENANCE_EXPIRE_EVERY;
 }
 
-/* Every refresh leaves the delta rows it folded dead; readers of the pending
- * deltas step over them until a vacuum. Autovacuum wakes once a minute, so
- * after folding this job vacuums the delta tables itself every
+/* Every refresh leaves the delta rows it folded dead (and every prune the
+ * answers it deleted); readers of the pending deltas step over them until a
+ * vacuum. Autovacuum wakes once a minute, so after folding this job vacuums
+ * the delta tables (and answer_cache) itself every
  * MAINTENANCE_VACUUM_EVERY seconds: the dead rows stay a few seconds' worth.
  * A failure is counted and tried again next time. */
 static void maintenance_vacuum(double now, long long folded, arena_t *arena)
@@ -178,7 +184,8 @@ static void maintenance_vacuum(double now, long long folded, arena_t *arena)
     pending += folded > 0 ? folded : 0;
     if (pending == 0 || now < due)
         return;
-    if (db_command("VACUUM rollup_delta, rollup_errors_delta, rollup_changes", &p) == 0)
+    if (db_command("VACUUM rollup_delta, rollup_errors_delta, rollup_changes, answer_cache", &p) ==
+        0)
         pending = 0;
     else
         maintenance_tally.failed++;
@@ -200,9 +207,9 @@ static long maintenance_pause(long interval_ms, const problem_t *p)
     return pause;
 }
 
-/* One round: rollup_refresh(), the delta tables' vacuum and
- * idempotency_expire() when due, then the agents' silence watch and the
- * activity feed's sequencer. */
+/* One round: rollup_refresh(), idempotency_expire() when due, the shared
+ * answers pruned, the vacuum of the delta tables and the answer cache when
+ * due, then the agents' silence watch and the activity feed's sequencer. */
 static job_wait_t maintenance_round(arena_t *arena)
 {
     problem_t p = {.arena = arena};
@@ -226,10 +233,12 @@ static job_wait_t maintenance_round(arena_t *arena)
             maintenance_tally.slowest_ms = ms;
         maintenance_failures = 0;
         if (!job_stopping())
-            maintenance_vacuum(start, rows, arena);
-        if (!job_stopping())
             maintenance_expire_keys(start, arena);
-        long long events;
+        long long events, pruned = 0;
+        if (!job_stopping() && maintenance_call(&maintenance_prune, &pruned, &p) != 0)
+            maintenance_tally.failed++;
+        if (!job_stopping())
+            maintenance_vacuum(start, (rows > 0 ? rows : 0) + pruned, arena);
         if (!job_stopping() && maintenance_call(&maintenance_silence, &events, &p) != 0)
             maintenance_tally.failed++;
         if (!job_stopping() && maintenance_call(&maintenance_sequence, &events, &p) != 0)

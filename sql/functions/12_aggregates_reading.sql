@@ -36,10 +36,15 @@ $$;
 -- each piece's bucket is its start, so a piece lies in one bucket of any
 -- series whose buckets are multiples of grain. A metadata filter (jsonb
 -- object of text values) means raw rows only. Without p_digests the digest
--- column is NULL (callers that need no percentile move far fewer bytes).
+-- column is NULL (callers that need no percentile move far fewer bytes);
+-- without p_grain_digests it is NULL for the rollup rows of grain itself
+-- only (a series whose buckets are those rows reads their stored p95).
+DROP FUNCTION IF EXISTS rollup_rows(timestamptz, timestamptz, interval, integer, uuid[], text[],
+                                    jsonb, interval, boolean);   -- before p_grain_digests
 CREATE OR REPLACE FUNCTION rollup_rows(p_from timestamptz, p_to timestamptz, p_grain interval,
                             p_dims integer, p_agents uuid[], p_models text[], p_meta jsonb,
-                            p_bin interval, p_digests boolean DEFAULT true)
+                            p_bin interval, p_digests boolean DEFAULT true,
+                            p_grain_digests boolean DEFAULT true)
 RETURNS TABLE (bucket timestamptz, agent_id uuid, model text, n bigint, evaluated bigint,
                passed bigint, successes bigint, errors bigint, lat_n bigint, lat_sum bigint,
                lat_min integer, lat_max integer, cost numeric, prompt bigint, completion bigint,
@@ -50,6 +55,10 @@ DECLARE
     f5 timestamptz;  t5 timestamptz;
     h1 timestamptz;  h2 timestamptz;
     d1 timestamptz;  d2 timestamptz;
+    -- rollup rows of this grain come without their digest
+    v_bare text := CASE WHEN p_digests AND NOT p_grain_digests
+                        THEN CASE p_grain WHEN '1 day' THEN '1d' WHEN '1 hour' THEN '1h'
+                                          WHEN '5 minutes' THEN '5m' END END;
 BEGIN
     IF p_grain IS NULL OR p_meta IS NOT NULL THEN
         f5 := p_to;  t5 := p_to;                 -- everything raw
@@ -85,7 +94,7 @@ BEGIN
     SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
            r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
            r.last_at,
-           CASE WHEN p_digests THEN r.digest END, r.p95
+           CASE WHEN p_digests AND r.grain IS DISTINCT FROM v_bare THEN r.digest END, r.p95
       FROM rollup_all r
      WHERE r.dims = p_dims
        AND (r.grain = '1d' AND r.bucket >= d1 AND r.bucket < d2
@@ -144,15 +153,12 @@ $$;
 -- agg_now() - where relative ranges (time_range=24h, a from without a to)
 -- end: now rounded up to the next turn of a one-second clock, at most one
 -- second ahead. An answer depends only on the data visible and on this, so
--- that identical snapshots within one turn give identical answers
--- (agg_token). Each worker's session turns at its own phase
--- (fleetdash.now_phase, set by fcgi/db.c), so that their cached answers do
--- not all expire at the same instant.
+-- that identical snapshots within one second give identical answers
+-- (agg_token). The clock is the same for every session, so that all
+-- workers of all hosts share their answers (answer_cached(),
+-- sql/functions/15_answer_cache.sql).
 CREATE OR REPLACE FUNCTION agg_now() RETURNS timestamptz LANGUAGE sql STABLE AS $$
-    SELECT date_bin('1 second', now(),
-                    timestamptz 'epoch'
-                    + coalesce(nullif(current_setting('fleetdash.now_phase', true), ''), '0')::interval)
-           + interval '1 second'
+    SELECT date_bin('1 second', now(), timestamptz 'epoch') + interval '1 second'
 $$;
 
 -- agg_token() - names what an answer computed now depends on: agg_now(),
@@ -160,8 +166,9 @@ $$;
 -- and how many rows rollup_delta and rollup_changes hold (between two
 -- versions they only grow, by one or more rows in every transaction that
 -- changes what an answer reads). Workers keep their last answer per query
--- with its token and ask again with it; the same token means the same
--- answer, served without computing it. Writes that change no answer, such
+-- with its token and ask again with it, and answer_cached() keeps the
+-- answer of the current token for all of them; the same token means the
+-- same answer, served without computing it. Writes that change no answer, such
 -- as heartbeats, leave it alone. (plpgsql: it keeps the plan; a sql
 -- function with sub-selects is not inlined and would be planned per call.)
 CREATE OR REPLACE FUNCTION agg_token() RETURNS text LANGUAGE plpgsql STABLE AS $$

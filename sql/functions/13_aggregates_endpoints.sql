@@ -9,13 +9,54 @@
 -- ===================================================================
 
 -- agg_url_encode(text) - percent-encoding of a query parameter value (every
--- byte but A-Z a-z 0-9 - . _ ~).
-CREATE OR REPLACE FUNCTION agg_url_encode(p text) RETURNS text
+-- byte but A-Z a-z 0-9 - . _ ~). A value with nothing to encode (an id, a
+-- model name as most are) is answered as it is; the rest byte by byte by
+-- agg_url_encode_bytes(). Inlined where it is called: one test per value.
+CREATE OR REPLACE FUNCTION agg_url_encode_bytes(p text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT coalesce(string_agg(CASE WHEN c ~ '^[A-Za-z0-9._~-]$' THEN c
                                     ELSE regexp_replace(upper(encode(convert_to(c, 'UTF8'), 'hex')),
                                                         '(..)', '%\1', 'g') END, '' ORDER BY i), '')
       FROM regexp_split_to_table(p, '') WITH ORDINALITY AS x (c, i)
+$$;
+CREATE OR REPLACE FUNCTION agg_url_encode(p text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN p ~ '^[A-Za-z0-9._~-]*$' THEN p ELSE agg_url_encode_bytes(p) END
+$$;
+
+-- agg_url_time(t) - agg_ts(t) percent-encoded: of its characters (digits,
+-- '-', 'T', ':', '.', 'Z') only ':' needs it. Inlined: a drill-down link per
+-- point of a 720-bucket series costs two to_char and two replace.
+CREATE OR REPLACE FUNCTION agg_url_time(t timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT replace(agg_ts(t), ':', '%3A')
+$$;
+
+-- agg_executions_filter(a, agents, models, extra) - the filters part of
+-- agg_executions_url(): "&agent_id=...&model=...&metadata.K=V&extra...".
+CREATE OR REPLACE FUNCTION agg_executions_filter(a agg_query_t, p_agents uuid[] DEFAULT NULL,
+                                                 p_models text[] DEFAULT NULL,
+                                                 p_extra jsonb DEFAULT NULL)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT string_agg('&agent_id=' || x::text, '' ORDER BY o)
+                       FROM unnest(coalesce(p_agents, a.agents)) WITH ORDINALITY u (x, o)), '')
+           || coalesce((SELECT string_agg('&model=' || agg_url_encode(x), '' ORDER BY o)
+                          FROM unnest(coalesce(p_models, a.models)) WITH ORDINALITY u (x, o)), '')
+           || coalesce((SELECT string_agg('&' || agg_url_encode('metadata.' || m.key) || '='
+                                          || agg_url_encode(m.value), '' ORDER BY m.key)
+                          FROM jsonb_each_text(a.meta) m), '')
+           || coalesce((SELECT string_agg('&' || e.key || '=' || agg_url_encode(e.value), ''
+                                          ORDER BY e.key)
+                          FROM jsonb_each_text(p_extra) e), '')
+$$;
+
+-- agg_executions_link(from, to, filter) - GET /executions over [from, to)
+-- with the filters part agg_executions_filter() made (inlined: a series
+-- makes its filters once and a link per point).
+CREATE OR REPLACE FUNCTION agg_executions_link(p_from timestamptz, p_to timestamptz, p_filter text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT '/api/v1/executions?from=' || agg_url_time(p_from) || '&to=' || agg_url_time(p_to)
+           || p_filter
 $$;
 
 -- agg_executions_url(a, from, to, agents, models, extra) - the relative URL
@@ -29,18 +70,14 @@ CREATE OR REPLACE FUNCTION agg_executions_url(a agg_query_t, p_from timestamptz,
                                               p_models text[] DEFAULT NULL,
                                               p_extra jsonb DEFAULT NULL)
 RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT '/api/v1/executions?from=' || agg_url_encode(agg_ts(p_from))
-           || '&to=' || agg_url_encode(agg_ts(p_to))
-           || coalesce((SELECT string_agg('&agent_id=' || x::text, '' ORDER BY o)
-                          FROM unnest(coalesce(p_agents, a.agents)) WITH ORDINALITY u (x, o)), '')
-           || coalesce((SELECT string_agg('&model=' || agg_url_encode(x), '' ORDER BY o)
-                          FROM unnest(coalesce(p_models, a.models)) WITH ORDINALITY u (x, o)), '')
-           || coalesce((SELECT string_agg('&' || agg_url_encode('metadata.' || m.key) || '='
-                                          || agg_url_encode(m.value), '' ORDER BY m.key)
-                          FROM jsonb_each_text(a.meta) m), '')
-           || coalesce((SELECT string_agg('&' || e.key || '=' || agg_url_encode(e.value), ''
-                                          ORDER BY e.key)
-                          FROM jsonb_each_text(p_extra) e), '')
+    -- inlined; without models, metadata or extras the filters are the agents
+    SELECT agg_executions_link(
+               p_from, p_to,
+               CASE WHEN p_models IS NULL AND a.models IS NULL AND a.meta IS NULL AND p_extra IS NULL
+                    THEN CASE WHEN cardinality(coalesce(p_agents, a.agents)) > 0
+                              THEN '&agent_id=' || array_to_string(coalesce(p_agents, a.agents), '&agent_id=')
+                              ELSE '' END
+                    ELSE agg_executions_filter(a, p_agents, p_models, p_extra) END)
 $$;
 
 -- ===================================================================
@@ -182,9 +219,11 @@ LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
     v_dims integer := a.dims | CASE p_group_by WHEN 'agent' THEN 1 WHEN 'model' THEN 2 ELSE 0 END;
-    -- Fleet series whose buckets are rollup rows (1h, UTC 1d): most buckets
-    -- are one row whose p95 is stored; digests are read only for the few
-    -- buckets made of several pieces (the edges, pending deltas).
+    -- Fleet series whose buckets are rollup rows (5m, 1h, UTC 1d): most
+    -- buckets are one row whose p95 is stored, read without its digest; the
+    -- other pieces (finer rows and raw rows at the edges, pending deltas)
+    -- come with theirs. Only a bucket of one such row and pending deltas
+    -- is read again, with every digest.
     v_lazy boolean := p_p95 AND v_dims = 0 AND a.meta IS NULL AND p.grain = p.iv;
 BEGIN
     RETURN QUERY
@@ -197,7 +236,7 @@ BEGIN
                x.n, x.successes, x.evaluated, x.passed, x.errors, x.lat_n, x.lat_sum, x.cost,
                x.prompt + x.completion AS tokens, x.digest, x.p95
           FROM rollup_rows(a.t_from, a.t_to, p.grain, v_dims, a.agents, a.models, a.meta, p.bin,
-                           p_p95 AND NOT v_lazy) x
+                           p_p95, NOT v_lazy) x
     ), top AS (
         SELECT r.k FROM r WHERE r.k IS NOT NULL GROUP BY r.k ORDER BY sum(r.n) DESC, r.k LIMIT 10
     ), m AS (
@@ -212,7 +251,8 @@ BEGIN
                sum(m.errors)::bigint AS errors,
                sum(m.lat_sum)::double precision / nullif(sum(m.lat_n), 0) AS lat_avg,
                CASE WHEN count(*) = 1 AND max(m.p95) IS NOT NULL THEN max(m.p95)
-                    WHEN NOT v_lazy THEN tdigest_percentile(m.digest, 0.95) END AS p95,
+                    WHEN NOT v_lazy OR count(m.digest) = count(*)
+                    THEN tdigest_percentile(m.digest, 0.95) END AS p95,
                sum(m.cost) AS cost,
                sum(m.tokens)::bigint AS tokens, sum(m.lat_sum)::double precision AS lat_sum,
                sum(m.lat_n)::bigint AS lat_n
@@ -225,7 +265,7 @@ BEGIN
            coalesce(g.passed, 0), coalesce(g.errors, 0),
            g.lat_avg,
            CASE WHEN g.p95 IS NOT NULL OR NOT v_lazy OR g.n IS NULL THEN g.p95
-                -- a fleet bucket of several pieces: read them again with digests
+                -- a rollup row and pending deltas: read them again with digests
                 ELSE (SELECT tdigest_percentile(y.digest, 0.95)
                         FROM rollup_rows(greatest(bs.b, a.t_from),
                                          least(CASE WHEN p.wall
@@ -248,6 +288,15 @@ BEGIN
         'range', agg_range_json(a), 'interval', p.name, 'tz', a.tz, 'group_by', v_group,
         'buckets', p.n,
         'series', coalesce((
+            -- the points, and the filters part of each series' links, made once
+            WITH pts AS MATERIALIZED (SELECT * FROM agg_points(a, p, v_group)),
+                 filters AS MATERIALIZED (
+                     SELECT d.k, agg_executions_filter(
+                                     a,
+                                     CASE WHEN v_group = 'agent' AND d.k <> 'other' THEN ARRAY[d.k::uuid] END,
+                                     CASE WHEN v_group = 'model' AND d.k NOT IN ('other', '(none)')
+                                          THEN ARRAY[d.k] END) AS filter
+                       FROM (SELECT DISTINCT pts.k FROM pts) d)
             SELECT json_agg(json_build_object(
                        'key', s.k,
                        'name', CASE WHEN v_group IS NULL THEN 'All'
@@ -266,15 +315,15 @@ BEGIN
                                'executions_url', CASE
                                    WHEN pt.k = 'other' OR (v_group = 'model' AND pt.k = '(none)')
                                    THEN NULL
-                                   ELSE agg_executions_url(
-                                            a, greatest(pt.b, a.t_from),
+                                   ELSE agg_executions_link(
+                                            greatest(pt.b, a.t_from),
                                             least(CASE WHEN p.wall
                                                        THEN ((pt.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
                                                        ELSE pt.b + p.iv END, a.t_to),
-                                            CASE WHEN v_group = 'agent' THEN ARRAY[pt.k::uuid] END,
-                                            CASE WHEN v_group = 'model' THEN ARRAY[pt.k] END) END)
+                                            f.filter) END)
                            ORDER BY pt.b) AS points
-                      FROM agg_points(a, p, v_group) pt
+                      FROM pts pt
+                      JOIN filters f ON f.k IS NOT DISTINCT FROM pt.k
                      GROUP BY pt.k) s), '[]'),
         'source', CASE WHEN a.meta IS NULL AND p.grain IS NOT NULL THEN 'rollup' ELSE 'raw' END);
 END $$;

@@ -484,7 +484,8 @@ class Database:
         used, written by any use of a key, a read included), nor the live
         streams' tables (stream_*: the publisher job writes them whenever the
         feed or the state moved, and a subscriber's connect notes its
-        channel)."""
+        channel), nor answer_cache (the aggregates' answers shared between
+        workers: a read stores one, the maintenance job prunes them)."""
         tables = self.rows(
             "SELECT n.nspname, c.relname FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -494,7 +495,7 @@ class Database:
             "AND c.relname NOT LIKE 'rollup\\_%' AND c.relname <> 'group_heartbeats' "
             "AND c.relname NOT LIKE 'metrics\\_%' AND c.relname NOT LIKE 'stream\\_%' "
             "AND c.relname NOT IN ('activity_staged', 'activity_events', 'agent_silence', "
-            "'audit_log', 'api_key_usage') "
+            "'audit_log', 'api_key_usage', 'answer_cache') "
             "ORDER BY 1, 2")
         result = {}
         if self.scalar("SELECT to_regclass('activity_events') IS NOT NULL"):

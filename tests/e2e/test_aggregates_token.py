@@ -92,3 +92,17 @@ def test_a_truncate_and_a_fold_change_the_token(db, ingest, execution):
     assert folded != before
     db.execute("TRUNCATE executions CASCADE")
     assert token(db) != folded
+
+
+def test_statements_that_change_no_row_leave_the_token_alone(db):
+    # the alerts group's jobs UPDATE alerts every half second, mostly
+    # changing nothing: such a statement must not expire every answer
+    quiet(db)
+    before = token(db)
+    db.execute("UPDATE alerts SET title = title WHERE false")
+    db.execute("DELETE FROM dashboards WHERE false")
+    db.execute("UPDATE problems SET status = status WHERE false")
+    assert token(db) == before
+    db.execute("INSERT INTO dashboards (name) VALUES ('token test')")
+    assert token(db) != before
+    db.execute("DELETE FROM dashboards WHERE name = 'token test'")

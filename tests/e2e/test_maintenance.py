@@ -26,6 +26,7 @@ STAND_INS = """
 CREATE TABLE rollup_delta (x int);
 CREATE TABLE rollup_errors_delta (x int);
 CREATE TABLE rollup_changes (x int);
+CREATE TABLE answer_cache (x int);
 CREATE TABLE calls (id bigserial PRIMARY KEY, name text NOT NULL,
                     slept float8 NOT NULL DEFAULT 0, at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE TABLE pause (seconds float8 NOT NULL);
@@ -45,6 +46,7 @@ BEGIN
 END $$;
 CREATE FUNCTION activity_sequence() RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;
 CREATE FUNCTION agents_watch_silence() RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;
+CREATE FUNCTION answer_cache_prune() RETURNS integer LANGUAGE sql AS $$ SELECT 0 $$;
 CREATE FUNCTION audit_expire(days integer) RETURNS integer LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO calls (name) VALUES ('audit_expire');
@@ -189,9 +191,9 @@ def test_rollup_refresh_runs_every_interval_and_keys_expire_at_start(job, scratc
     assert int(summary.group(2)) == 3 * int(summary.group(1))
     assert "expired 2 idempotency keys" in proc.text()
     vacuumed = scratch.rows(name, "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN "
-                            "('rollup_delta', 'rollup_errors_delta', 'rollup_changes') "
-                            "AND last_vacuum IS NOT NULL")
-    assert vacuumed[0][0] == 3                                   # after folding
+                            "('rollup_delta', 'rollup_errors_delta', 'rollup_changes', "
+                            "'answer_cache') AND last_vacuum IS NOT NULL")
+    assert vacuumed[0][0] == 4                                   # after folding
 
 
 def test_the_job_runs_one_worker_and_ignores_listen(job, scratch, tmp_path):
