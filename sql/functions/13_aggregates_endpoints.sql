@@ -37,18 +37,20 @@ $$;
 CREATE OR REPLACE FUNCTION agg_executions_filter(a agg_query_t, p_agents uuid[] DEFAULT NULL,
                                                  p_models text[] DEFAULT NULL,
                                                  p_extra jsonb DEFAULT NULL)
-RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT string_agg('&agent_id=' || x::text, '' ORDER BY o)
-                       FROM unnest(coalesce(p_agents, a.agents)) WITH ORDINALITY u (x, o)), '')
-           || coalesce((SELECT string_agg('&model=' || agg_url_encode(x), '' ORDER BY o)
-                          FROM unnest(coalesce(p_models, a.models)) WITH ORDINALITY u (x, o)), '')
-           || coalesce((SELECT string_agg('&' || agg_url_encode('metadata.' || m.key) || '='
-                                          || agg_url_encode(m.value), '' ORDER BY m.key)
-                          FROM jsonb_each_text(a.meta) m), '')
-           || coalesce((SELECT string_agg('&' || e.key || '=' || agg_url_encode(e.value), ''
-                                          ORDER BY e.key)
-                          FROM jsonb_each_text(p_extra) e), '')
-$$;
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT coalesce((SELECT string_agg('&agent_id=' || x::text, '' ORDER BY o)
+                           FROM unnest(coalesce(p_agents, a.agents)) WITH ORDINALITY u (x, o)), '')
+               || coalesce((SELECT string_agg('&model=' || agg_url_encode(x), '' ORDER BY o)
+                              FROM unnest(coalesce(p_models, a.models)) WITH ORDINALITY u (x, o)), '')
+               || coalesce((SELECT string_agg('&' || agg_url_encode('metadata.' || m.key) || '='
+                                              || agg_url_encode(m.value), '' ORDER BY m.key)
+                              FROM jsonb_each_text(a.meta) m), '')
+               || coalesce((SELECT string_agg('&' || e.key || '=' || agg_url_encode(e.value), ''
+                                              ORDER BY e.key)
+                              FROM jsonb_each_text(p_extra) e), ''));
+END $$;
 
 -- agg_executions_link(from, to, filter) - GET /executions over [from, to)
 -- with the filters part agg_executions_filter() made (inlined: a series
@@ -301,7 +303,7 @@ BEGIN
                        'key', s.k,
                        'name', CASE WHEN v_group IS NULL THEN 'All'
                                     WHEN s.k = 'other' THEN 'Other'
-                                    WHEN v_group = 'agent' THEN (SELECT ag.name FROM agents ag WHERE ag.id::text = s.k)
+                                    WHEN v_group = 'agent' THEN (SELECT ag.name FROM agents ag WHERE ag.id = s.k::uuid)
                                     ELSE s.k END,
                        'points', s.points)
                    ORDER BY s.k = 'other', s.total DESC, s.k)
@@ -356,19 +358,21 @@ $$;
 -- dashboard's status board, agent table and cost-by-agent chart all read,
 -- computed once for them (dashboard_data).
 CREATE OR REPLACE FUNCTION agg_agent_sums(a agg_query_t) RETURNS agg_agent_sums_t[]
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(x::agg_agent_sums_t), '{}')
-      FROM (SELECT r.agent_id, sum(r.n)::bigint AS n, sum(r.successes)::bigint AS successes,
-                   sum(r.evaluated)::bigint AS evaluated,
-                   sum(r.passed)::bigint AS passed, sum(r.errors)::bigint AS errors,
-                   sum(r.lat_sum)::double precision AS lat_sum, sum(r.lat_n)::bigint AS lat_n,
-                   sum(r.cost) AS cost, sum(r.prompt)::bigint AS prompt,
-                   sum(r.completion)::bigint AS completion, sum(r.cache)::bigint AS cache,
-                   max(r.last_at) AS last_at
-              FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
-                               '1 day', false) r
-             GROUP BY r.agent_id) x
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT coalesce(array_agg(x::agg_agent_sums_t), '{}')
+          FROM (SELECT r.agent_id, sum(r.n)::bigint AS n, sum(r.successes)::bigint AS successes,
+                       sum(r.evaluated)::bigint AS evaluated,
+                       sum(r.passed)::bigint AS passed, sum(r.errors)::bigint AS errors,
+                       sum(r.lat_sum)::double precision AS lat_sum, sum(r.lat_n)::bigint AS lat_n,
+                       sum(r.cost) AS cost, sum(r.prompt)::bigint AS prompt,
+                       sum(r.completion)::bigint AS completion, sum(r.cache)::bigint AS cache,
+                       max(r.last_at) AS last_at
+                  FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
+                                   '1 day', false) r
+                 GROUP BY r.agent_id) x);
+END $$;
 
 -- agg_agents_of(a, p95, sums) - one row per active agent, or per agent the filter
 -- names (retired ones too):
@@ -566,29 +570,31 @@ ALTER FUNCTION agg_error_rows SET max_parallel_workers_per_gather = 0;
 
 -- agg_errors_of(a) - categories by count, with the share of all errors,
 -- an example message and the trend against the previous period.
-CREATE OR REPLACE FUNCTION agg_errors_of(a agg_query_t) RETURNS json LANGUAGE sql STABLE AS $$
-    WITH cur AS (SELECT * FROM agg_error_rows(a)),
-         prev AS (SELECT * FROM agg_error_rows(agg_shift(a))),
-         total AS (SELECT coalesce(sum(cur.n), 0)::bigint AS n FROM cur)
-    SELECT json_build_object(
-        'range', agg_range_json(a), 'previous_range', agg_range_json(agg_shift(a)),
-        'total_errors', total.n,
-        'items', coalesce(json_agg(json_build_object(
-                     'category', cur.category, 'count', cur.n,
-                     'percentage', cur.n * 100.0::double precision / total.n,
-                     'example_message', cur.example,
-                     'previous_count', coalesce(prev.n, 0),
-                     'change_percent', t.change_percent, 'trend', t.trend,
-                     'executions_url', agg_executions_url(
-                         a, a.t_from, a.t_to, NULL, NULL,
-                         jsonb_build_object('error_category', cur.category)))
-                   ORDER BY cur.n DESC, cur.category) FILTER (WHERE cur.category IS NOT NULL), '[]'))
-      FROM total
-      LEFT JOIN cur ON true
-      LEFT JOIN prev ON prev.category = cur.category
-      LEFT JOIN LATERAL agg_trend(cur.n, prev.n) t ON true
-     GROUP BY total.n
-$$;
+CREATE OR REPLACE FUNCTION agg_errors_of(a agg_query_t) RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        WITH cur AS (SELECT * FROM agg_error_rows(a)),
+             prev AS (SELECT * FROM agg_error_rows(agg_shift(a))),
+             total AS (SELECT coalesce(sum(cur.n), 0)::bigint AS n FROM cur)
+        SELECT json_build_object(
+            'range', agg_range_json(a), 'previous_range', agg_range_json(agg_shift(a)),
+            'total_errors', total.n,
+            'items', coalesce(json_agg(json_build_object(
+                         'category', cur.category, 'count', cur.n,
+                         'percentage', cur.n * 100.0::double precision / total.n,
+                         'example_message', cur.example,
+                         'previous_count', coalesce(prev.n, 0),
+                         'change_percent', t.change_percent, 'trend', t.trend,
+                         'executions_url', agg_executions_url(
+                             a, a.t_from, a.t_to, NULL, NULL,
+                             jsonb_build_object('error_category', cur.category)))
+                       ORDER BY cur.n DESC, cur.category) FILTER (WHERE cur.category IS NOT NULL), '[]'))
+          FROM total
+          LEFT JOIN cur ON true
+          LEFT JOIN prev ON prev.category = cur.category
+          LEFT JOIN LATERAL agg_trend(cur.n, prev.n) t ON true
+         GROUP BY total.n);
+END $$;
 
 CREATE OR REPLACE FUNCTION agg_errors(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT agg_errors_of(agg_query(q))
@@ -598,44 +604,46 @@ $$;
 -- (per agent from agg_agent_sums() when given).
 CREATE OR REPLACE FUNCTION agg_costs_of(a agg_query_t, p_group_by text,
                                         p_sums agg_agent_sums_t[] DEFAULT NULL)
-RETURNS json LANGUAGE sql STABLE AS $$
-    WITH r AS (
-        SELECT CASE WHEN p_group_by = 'model' THEN coalesce(x.model, '(none)')
-                    ELSE x.agent_id::text END AS k,
-               sum(x.cost) AS cost, sum(x.n)::bigint AS n, sum(x.prompt)::bigint AS prompt,
-               sum(x.completion)::bigint AS completion, sum(x.cache)::bigint AS cache
-          FROM rollup_rows(a.t_from, a.t_to, '1 day',
-                           a.dims | CASE WHEN p_group_by = 'model' THEN 2 ELSE 1 END,
-                           a.agents, a.models, a.meta, '1 day', false) x
-         WHERE p_sums IS NULL OR p_group_by = 'model'
-         GROUP BY 1
-        UNION ALL
-        SELECT s.agent_id::text, s.cost, s.n, s.prompt, s.completion, s.cache
-          FROM unnest(p_sums) s
-         WHERE p_sums IS NOT NULL AND p_group_by <> 'model'
-    ), total AS (SELECT coalesce(sum(r.cost), 0) AS cost FROM r)
-    SELECT json_build_object(
-        'range', agg_range_json(a), 'group_by', p_group_by, 'total_cost_usd', total.cost,
-        'items', coalesce(json_agg(json_build_object(
-                     'key', r.k,
-                     'name', CASE WHEN p_group_by = 'model' THEN r.k
-                                  ELSE (SELECT g.name FROM agents g WHERE g.id::text = r.k) END,
-                     'cost_usd', r.cost,
-                     'percentage', (r.cost * 100 / nullif(total.cost, 0))::double precision,
-                     'executions', r.n,
-                     'cost_per_execution', (r.cost / nullif(r.n, 0))::double precision,
-                     'tokens', json_build_object('input', r.prompt, 'output', r.completion,
-                                                 'cache_read', r.cache,
-                                                 'total', r.prompt + r.completion),
-                     'executions_url', CASE
-                         WHEN p_group_by = 'model' AND r.k = '(none)' THEN NULL
-                         WHEN p_group_by = 'model' THEN agg_executions_url(a, a.t_from, a.t_to, NULL, ARRAY[r.k])
-                         ELSE agg_executions_url(a, a.t_from, a.t_to, ARRAY[r.k::uuid]) END)
-                   ORDER BY r.cost DESC, r.k) FILTER (WHERE r.k IS NOT NULL), '[]'))
-      FROM total
-      LEFT JOIN r ON true
-     GROUP BY total.cost
-$$;
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        WITH r AS (
+            SELECT CASE WHEN p_group_by = 'model' THEN coalesce(x.model, '(none)')
+                        ELSE x.agent_id::text END AS k,
+                   sum(x.cost) AS cost, sum(x.n)::bigint AS n, sum(x.prompt)::bigint AS prompt,
+                   sum(x.completion)::bigint AS completion, sum(x.cache)::bigint AS cache
+              FROM rollup_rows(a.t_from, a.t_to, '1 day',
+                               a.dims | CASE WHEN p_group_by = 'model' THEN 2 ELSE 1 END,
+                               a.agents, a.models, a.meta, '1 day', false) x
+             WHERE p_sums IS NULL OR p_group_by = 'model'
+             GROUP BY 1
+            UNION ALL
+            SELECT s.agent_id::text, s.cost, s.n, s.prompt, s.completion, s.cache
+              FROM unnest(p_sums) s
+             WHERE p_sums IS NOT NULL AND p_group_by <> 'model'
+        ), total AS (SELECT coalesce(sum(r.cost), 0) AS cost FROM r)
+        SELECT json_build_object(
+            'range', agg_range_json(a), 'group_by', p_group_by, 'total_cost_usd', total.cost,
+            'items', coalesce(json_agg(json_build_object(
+                         'key', r.k,
+                         'name', CASE WHEN p_group_by = 'model' THEN r.k
+                                      ELSE (SELECT g.name FROM agents g WHERE g.id = r.k::uuid) END,
+                         'cost_usd', r.cost,
+                         'percentage', (r.cost * 100 / nullif(total.cost, 0))::double precision,
+                         'executions', r.n,
+                         'cost_per_execution', (r.cost / nullif(r.n, 0))::double precision,
+                         'tokens', json_build_object('input', r.prompt, 'output', r.completion,
+                                                     'cache_read', r.cache,
+                                                     'total', r.prompt + r.completion),
+                         'executions_url', CASE
+                             WHEN p_group_by = 'model' AND r.k = '(none)' THEN NULL
+                             WHEN p_group_by = 'model' THEN agg_executions_url(a, a.t_from, a.t_to, NULL, ARRAY[r.k])
+                             ELSE agg_executions_url(a, a.t_from, a.t_to, ARRAY[r.k::uuid]) END)
+                       ORDER BY r.cost DESC, r.k) FILTER (WHERE r.k IS NOT NULL), '[]'))
+          FROM total
+          LEFT JOIN r ON true
+         GROUP BY total.cost);
+END $$;
 
 CREATE OR REPLACE FUNCTION agg_costs(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT agg_costs_of(agg_query(q), coalesce(q ->> 'group_by', 'agent'))
@@ -672,15 +680,17 @@ $$;
 
 -- agg_metric_at(a, name) - the metric over a whole range.
 CREATE OR REPLACE FUNCTION agg_metric_at(a agg_query_t, p_name text) RETURNS double precision
-LANGUAGE sql STABLE AS $$
-    SELECT agg_metric_value(p_name, sum(x.n)::bigint, sum(x.successes)::bigint,
-                            sum(x.errors)::bigint,
-                            sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0),
-                            CASE WHEN p_name = 'p95_latency' THEN tdigest_percentile(x.digest, 0.95) END,
-                            sum(x.cost), sum(x.evaluated)::bigint, sum(x.passed)::bigint)
-      FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims, a.agents, a.models, a.meta, '1 day',
-                       p_name = 'p95_latency') x
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT agg_metric_value(p_name, sum(x.n)::bigint, sum(x.successes)::bigint,
+                                sum(x.errors)::bigint,
+                                sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0),
+                                CASE WHEN p_name = 'p95_latency' THEN tdigest_percentile(x.digest, 0.95) END,
+                                sum(x.cost), sum(x.evaluated)::bigint, sum(x.passed)::bigint)
+          FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims, a.agents, a.models, a.meta, '1 day',
+                           p_name = 'p95_latency') x);
+END $$;
 
 -- agg_bundle(a, p95) - what the metric cards, gauges and line charts of
 -- one range show, computed once for all of them (agg_bundle_t, sql/006):
@@ -688,35 +698,37 @@ $$;
 -- range's numbers) and the sums of the previous period; p95 values only
 -- when p95 is asked for.
 CREATE OR REPLACE FUNCTION agg_bundle(a agg_query_t, p_p95 boolean) RETURNS agg_bundle_t
-LANGUAGE sql STABLE AS $$
-    WITH pts AS (
-        SELECT * FROM agg_points(a, agg_plan(a, 'auto'), NULL, p_p95)
-    ), b AS (
-        SELECT agg_shift(a) AS a
-    ), prev AS (
-        SELECT sum(x.n)::bigint AS n, sum(x.successes)::bigint AS successes,
-               sum(x.evaluated)::bigint AS evaluated, sum(x.passed)::bigint AS passed,
-               sum(x.errors)::bigint AS errors,
-               sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
-               tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost
-          FROM b, rollup_rows((b.a).t_from, (b.a).t_to, '1 day', (b.a).dims, (b.a).agents,
-                              (b.a).models, (b.a).meta, '1 day', p_p95) x
-    )
-    SELECT ROW(
-        (SELECT array_agg(ROW(pts.b, ROW(pts.n, pts.successes, pts.evaluated, pts.passed,
-                                         pts.errors, pts.lat_avg, pts.p95,
-                                         pts.cost)::agg_totals_t)::agg_point_t
-                          ORDER BY pts.b) FROM pts),
-        (SELECT ROW(sum(pts.n)::bigint, sum(pts.successes)::bigint, sum(pts.evaluated)::bigint,
-                    sum(pts.passed)::bigint, sum(pts.errors)::bigint,
-                    sum(pts.lat_sum) / nullif(sum(pts.lat_n), 0),
-                    CASE WHEN p_p95 THEN agg_metric_at(a, 'p95_latency') END,
-                    sum(pts.cost))::agg_totals_t
-           FROM pts),
-        (SELECT ROW(prev.n, prev.successes, prev.evaluated, prev.passed, prev.errors,
-                    prev.lat_avg, prev.p95, prev.cost)::agg_totals_t
-           FROM prev))::agg_bundle_t
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        WITH pts AS (
+            SELECT * FROM agg_points(a, agg_plan(a, 'auto'), NULL, p_p95)
+        ), b AS (
+            SELECT agg_shift(a) AS a
+        ), prev AS (
+            SELECT sum(x.n)::bigint AS n, sum(x.successes)::bigint AS successes,
+                   sum(x.evaluated)::bigint AS evaluated, sum(x.passed)::bigint AS passed,
+                   sum(x.errors)::bigint AS errors,
+                   sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
+                   tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost
+              FROM b, rollup_rows((b.a).t_from, (b.a).t_to, '1 day', (b.a).dims, (b.a).agents,
+                                  (b.a).models, (b.a).meta, '1 day', p_p95) x
+        )
+        SELECT ROW(
+            (SELECT array_agg(ROW(pts.b, ROW(pts.n, pts.successes, pts.evaluated, pts.passed,
+                                             pts.errors, pts.lat_avg, pts.p95,
+                                             pts.cost)::agg_totals_t)::agg_point_t
+                              ORDER BY pts.b) FROM pts),
+            (SELECT ROW(sum(pts.n)::bigint, sum(pts.successes)::bigint, sum(pts.evaluated)::bigint,
+                        sum(pts.passed)::bigint, sum(pts.errors)::bigint,
+                        sum(pts.lat_sum) / nullif(sum(pts.lat_n), 0),
+                        CASE WHEN p_p95 THEN agg_metric_at(a, 'p95_latency') END,
+                        sum(pts.cost))::agg_totals_t
+               FROM pts),
+            (SELECT ROW(prev.n, prev.successes, prev.evaluated, prev.passed, prev.errors,
+                        prev.lat_avg, prev.p95, prev.cost)::agg_totals_t
+               FROM prev))::agg_bundle_t);
+END $$;
 
 -- agg_totals_value(name, totals) - a metric from a bundle's sums.
 CREATE OR REPLACE FUNCTION agg_totals_value(p_name text, v agg_totals_t) RETURNS double precision

@@ -27,31 +27,33 @@ END $$;
 
 -- agg_recent_activity(limit) - the newest executions, deployments and
 -- problems, merged by time in one query.
-CREATE OR REPLACE FUNCTION agg_recent_activity(p_limit integer) RETURNS json LANGUAGE sql STABLE AS $$
-    SELECT coalesce(json_agg(json_build_object('type', x.type, 'title', x.title,
-                                               'status', x.status, 'timestamp', agg_ts(x.ts))
-                             ORDER BY x.ts DESC), '[]')
-      FROM (SELECT * FROM (
-              (SELECT 'execution' AS type, 'Execution: ' || g.name AS title,
-                      CASE WHEN e.eval_passed THEN 'success'
-                           WHEN e.eval_passed IS NULL THEN e.status ELSE 'failed' END AS status,
-                      e.started_at AS ts
-                 FROM executions e
-                 JOIN agents g ON g.id = e.agent_id
-                ORDER BY e.started_at DESC LIMIT p_limit)
-              UNION ALL
-              (SELECT 'deployment', 'Deployment: ' || g.name || ' ' || nv.version, c.status,
-                      c.started_at
-                 FROM canary_deployments c
-                 JOIN agents g ON g.id = c.agent_id
-                 JOIN agent_versions nv ON nv.id = c.new_version_id
-                ORDER BY c.started_at DESC LIMIT p_limit)
-              UNION ALL
-              (SELECT 'problem', 'Problem: ' || p.category, p.status, p.first_seen_at
-                 FROM problems p
-                ORDER BY p.first_seen_at DESC LIMIT p_limit)) u
-             ORDER BY u.ts DESC LIMIT p_limit) x
-$$;
+CREATE OR REPLACE FUNCTION agg_recent_activity(p_limit integer) RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT coalesce(json_agg(json_build_object('type', x.type, 'title', x.title,
+                                                   'status', x.status, 'timestamp', agg_ts(x.ts))
+                                 ORDER BY x.ts DESC), '[]')
+          FROM (SELECT * FROM (
+                  (SELECT 'execution' AS type, 'Execution: ' || g.name AS title,
+                          CASE WHEN e.eval_passed THEN 'success'
+                               WHEN e.eval_passed IS NULL THEN e.status ELSE 'failed' END AS status,
+                          e.started_at AS ts
+                     FROM executions e
+                     JOIN agents g ON g.id = e.agent_id
+                    ORDER BY e.started_at DESC LIMIT p_limit)
+                  UNION ALL
+                  (SELECT 'deployment', 'Deployment: ' || g.name || ' ' || nv.version, c.status,
+                          c.started_at
+                     FROM canary_deployments c
+                     JOIN agents g ON g.id = c.agent_id
+                     JOIN agent_versions nv ON nv.id = c.new_version_id
+                    ORDER BY c.started_at DESC LIMIT p_limit)
+                  UNION ALL
+                  (SELECT 'problem', 'Problem: ' || p.category, p.status, p.first_seen_at
+                     FROM problems p
+                    ORDER BY p.first_seen_at DESC LIMIT p_limit)) u
+                 ORDER BY u.ts DESC LIMIT p_limit) x);
+END $$;
 
 -- agg_widget_data(type, config, bundle) - a widget's data, shaped as seed
 -- 000's widget provider shapes it, from the widget's stored config. Metric
