@@ -53,8 +53,11 @@ void cache_put(const char *id, const char *version, const char *text, size_t len
 {
     cache_entry_t *e = cache_find(id);
 
-    if (len > CACHE_MAX_ITEM)
+    if (len > CACHE_MAX_ITEM) {
+        if (e != NULL) /* the older version is no longer the one to answer */
+            cache_free(e);
         return;
+    }
     if (e == NULL) {
         e = &cache_entries[0];
         for (int i = 1; i < CACHE_ENTRIES && e->id != NULL; i++)

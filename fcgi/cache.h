@@ -21,7 +21,8 @@ const char *cache_get(arena_t *arena, const char *id, const char *version, size_
 const char *cache_version(arena_t *arena, const char *id);
 
 /* Stores a copy of text as (id, version), replacing any older version of id.
- * Texts larger than CACHE_MAX_ITEM are not kept. Never fails: when memory is
+ * Texts larger than CACHE_MAX_ITEM are not kept (and the older version is
+ * dropped all the same). Never fails: when memory is
  * short the text is simply not cached. */
 void cache_put(const char *id, const char *version, const char *text, size_t len);
 

@@ -3,18 +3,28 @@
 -- sql/functions/15_answer_cache.sql).
 --
 -- One row per query (id: the MD5 of its key, which may be longer than an
--- index entry can be) with the token (agg_token()) it was computed under and
--- its body. A token names one second and one version of the data, so a row
--- is worth nothing once its second has passed: the maintenance job deletes
--- the rows older than a few seconds (answer_cache_prune()). Unlogged: a
+-- index entry can be) and token (agg_token()) it was computed under, with
+-- its body and the call that computes it again. A token names one second
+-- and one version of the data, so a row is worth nothing once its second
+-- has passed: the maintenance job deletes the rows older than a few seconds
+-- (answer_cache_prune()). A query has at most a few rows: the one of this
+-- second, and the one of the next second that the aggregates group's
+-- `answers` job computed ahead for a query asked in each of the last two
+-- seconds (answer_warm()); asked says whether a request asked for a row,
+-- and only rows that were asked are computed ahead again. Unlogged: a
 -- cache writes no WAL, and a crash empties it, which costs one computation
 -- per query.
 CREATE UNLOGGED TABLE answer_cache (
-    id        uuid        PRIMARY KEY,
-    key       text        NOT NULL,
+    id        uuid        NOT NULL,
     token     text        NOT NULL,
+    key       text        NOT NULL,
     body      text        NOT NULL,
-    stored_at timestamptz NOT NULL DEFAULT clock_timestamp()
+    call      text        NOT NULL,        -- answer_cached()'s call and arguments
+    a1        text,
+    a2        text,
+    asked     boolean     NOT NULL,        -- false: computed ahead, not asked for yet
+    stored_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (id, token)
 );
 -- Bodies are JSON of a few to a few hundred KiB, read far more often than
 -- written: kept uncompressed, so that a read copies them and nothing more.

@@ -143,7 +143,7 @@ static json_t *load_database_json(const char *text)
  * text of dashboard_data() (an object keyed by widget id); a widget it has
  * no member for gets null. Returns 0, or -1 with a 500 when either text is
  * not what it should be. */
-static int attach_data(response_t *res, const char *text, problem_t *p)
+static int attach_data(arena_t *res_arena, response_t *res, const char *text, problem_t *p)
 {
     json_t *dashboard = load_database_json(res->text);
     json_t *by_widget = load_database_json(text);
@@ -160,8 +160,10 @@ static int attach_data(response_t *res, const char *text, problem_t *p)
         json_object_set((json_t *)widget, "data", data != NULL ? data : json_null());
     }
     json_decref(by_widget);
-    response_json(res, 200, dashboard);
-    res->text = NULL;
+    size_t len;
+    const char *merged = json_out(res_arena, dashboard, &len);
+    json_decref(dashboard);
+    response_text(res, 200, merged, len);
     return 0;
 }
 
@@ -181,12 +183,25 @@ static int answer_with_data(request_t *req, response_t *res, problem_t *p,
         goto done;
     res->etag = etag_of(req->arena, db_get(rows, 0, "version"), true);
     const char *data_params[3] = {db_get(rows, 0, "id"), NULL, NULL};
+    const char *data_key = arena_printf(req->arena, "dashboard_data\n%s", data_params[0]);
     size_t len = 0;
-    const char *data =
-        db_text_cached(req->arena, &stmt_data, data_params,
-                       arena_printf(req->arena, "dashboard_data\n%s", data_params[0]), &len, p);
-    if (data != NULL)
-        rc = attach_data(res, data, p);
+    const char *data = db_text_cached(req->arena, &stmt_data, data_params, data_key, &len, p);
+    if (data == NULL)
+        goto done;
+    /* The whole answer is kept too, under the dashboard's version and the
+     * data's token: the same two, the same bytes, merged once. */
+    const char *token = cache_version(req->arena, data_key);
+    const char *merged_key = arena_printf(req->arena, "dashboard_with_data\n%s", data_params[0]);
+    const char *merged_version =
+        token != NULL ? arena_printf(req->arena, "%s\n%s", db_get(rows, 0, "version"), token)
+                      : NULL;
+    const char *merged =
+        merged_version != NULL ? cache_get(req->arena, merged_key, merged_version, &len) : NULL;
+    if (merged != NULL) {
+        response_text(res, 200, merged, len);
+        rc = 0;
+    } else if ((rc = attach_data(req->arena, res, data, p)) == 0 && merged_version != NULL)
+        cache_put(merged_key, merged_version, res->text, res->text_len);
 done:
     PQclear(rows);
     return rc;

@@ -9,6 +9,10 @@
 /* Route tables end with a row whose method is NULL; the runtime adds
  * /healthz and /readyz to every group's (fcgi/health.h). */
 extern const route_t aggregates_routes[];
+/* answers.c: the aggregates group's `answers` job (the next second's
+ * answers of popular queries computed ahead) and its option. */
+extern const job_t answers_job;
+extern const group_option_t answers_options[];
 /* executions.c: GET /executions (pages and exports) and /executions/{id} */
 extern const route_t executions_routes[];
 /* the most rows one export of GET /executions answers (limit, documented) */

@@ -3,6 +3,8 @@
 #include "groups.h"
 
 static const route_t *const aggregates_tables[] = {aggregates_routes, executions_routes, NULL};
+static const job_t *const aggregates_jobs[] = {&answers_job, NULL};
+static const group_option_t *const aggregates_options[] = {answers_options, NULL};
 static const route_t *const alerts_tables[] = {
     alerts_routes,   alert_rules_routes, receivers_routes, budgets_routes,
     activity_routes, state_routes,       live_routes,      NULL};
@@ -21,7 +23,12 @@ static const group_option_t *const streams_option_tables[] = {streams_options, N
  * tests/e2e/test_routes.py checks that nginx.conf, deploy/stack.sh,
  * deploy/README.md and docs/openapi.yaml agree with this table. */
 static const group_t fleetdashd_groups[] = {
-    {.name = "aggregates", .routes = aggregates_tables, .workers = 4},
+    /* the aggregates and the explorer; the answers job */
+    {.name = "aggregates",
+     .routes = aggregates_tables,
+     .jobs = aggregates_jobs,
+     .workers = 4,
+     .options = aggregates_options},
     /* alerts, silences, rules, receivers, notifications, budgets, state, the
      * activity feed and the live streams (routes and the publisher job) */
     {.name = "alerts",

@@ -177,9 +177,12 @@ $$;
 -- that identical snapshots within one second give identical answers
 -- (agg_token). The clock is the same for every session, so that all
 -- workers of all hosts share their answers (answer_cached(),
--- sql/functions/15_answer_cache.sql).
+-- sql/functions/15_answer_cache.sql). answer_warm() sets fleetdash.agg_now
+-- (epoch seconds) for its transaction to compute an answer of the next
+-- second ahead of it; nothing else sets it.
 CREATE OR REPLACE FUNCTION agg_now() RETURNS timestamptz LANGUAGE sql STABLE AS $$
-    SELECT date_bin('1 second', now(), timestamptz 'epoch') + interval '1 second'
+    SELECT coalesce(to_timestamp(nullif(current_setting('fleetdash.agg_now', true), '')::double precision),
+                    date_bin('1 second', now(), timestamptz 'epoch') + interval '1 second')
 $$;
 
 -- agg_token() - names what an answer computed now depends on: agg_now(),

@@ -488,7 +488,7 @@ BEGIN
         'pending_proposals', (SELECT count(*) FROM improvement_proposals WHERE status = 'pending'),
         'running_experiments', (SELECT count(*) FROM experiments WHERE status = 'running'),
         'conditions', to_json(v_conditions),
-        'as_of', agg_ts(date_trunc('second', now())));
+        'as_of', agg_ts(agg_now() - interval '1 second'));
 END $$;
 
 CREATE OR REPLACE FUNCTION agg_health(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$

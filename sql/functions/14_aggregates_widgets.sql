@@ -284,7 +284,7 @@ BEGIN
     END IF;
     RETURN json_build_object('widget_id', w.id, 'type', w.type,
                              'data', agg_widget_data(w.type, w.config),
-                             'refreshed_at', agg_ts(date_trunc('second', now())));
+                             'refreshed_at', agg_ts(agg_now() - interval '1 second'));
 END $$;
 
 -- end of 14_aggregates_widgets

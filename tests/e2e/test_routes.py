@@ -322,7 +322,8 @@ def test_openapi_has_exactly_the_operations_of_the_groups():
 
 def test_every_group_runs_routes_or_a_job():
     served, jobs = routes()
-    assert jobs == {"maintenance": {"rollups"}, "alerts": {"evaluator", "sender", "publisher"}}
+    assert jobs == {"maintenance": {"rollups"}, "alerts": {"evaluator", "sender", "publisher"},
+                    "aggregates": {"answers"}}
     assert all(rows or group in jobs for group, rows in served.items())
 
 

@@ -85,6 +85,12 @@ static void texts_over_the_limit_are_not_kept(void **state)
     memset(big, 'x', sizeof(big));
     cache_put("big", "1", big, sizeof(big));
     assert_null(cache_get(&arena, "big", "1", &len));
+    /* nor does an older version outlive a newer one too big to keep: the
+     * version held is never older than the last one put */
+    cache_put("grows", "1", "x", 1);
+    cache_put("grows", "2", big, sizeof(big));
+    assert_null(cache_get(&arena, "grows", "1", &len));
+    assert_null(cache_version(&arena, "grows"));
 }
 
 int main(void)
