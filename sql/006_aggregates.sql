@@ -77,9 +77,11 @@ CREATE INDEX rollup_delta_bucket ON rollup_delta (bucket);
 ALTER TABLE rollup_delta SET (autovacuum_vacuum_scale_factor = 0,
                               autovacuum_vacuum_threshold = 5000);
 
--- Error categories per hour and day, agent and model, and for the whole
--- fleet (fleet: agent_id and model NULL); pending ones per hour, agent and
--- model.
+-- Error categories per 5 minutes, hour and day, agent and model, and for
+-- the whole fleet (fleet: agent_id and model NULL); pending ones per 5
+-- minutes, agent and model. (Reads take whole 5-minute buckets from the
+-- rollups and only the partial ones at the edges of a range from raw rows,
+-- as for the other rollups.)
 CREATE TABLE rollup_errors_1h (
     fleet    boolean     NOT NULL DEFAULT false,
     bucket   timestamptz NOT NULL,
@@ -92,6 +94,7 @@ CREATE TABLE rollup_errors_1h (
 CREATE UNIQUE INDEX rollup_errors_1h_key
     ON rollup_errors_1h (fleet, bucket, agent_id, model, category) NULLS NOT DISTINCT;
 CREATE TABLE rollup_errors_1d (LIKE rollup_errors_1h INCLUDING ALL);
+CREATE TABLE rollup_errors_5m (LIKE rollup_errors_1h INCLUDING ALL);
 CREATE TABLE rollup_errors_delta (LIKE rollup_errors_1h);
 ALTER TABLE rollup_errors_delta DROP COLUMN fleet;
 CREATE INDEX rollup_errors_delta_bucket ON rollup_errors_delta (bucket);

@@ -53,13 +53,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
 $f$;
 
 -- rollup_raw_errors_sql(source) - the text of the one statement that counts
--- error categories the way the error rollups hold them: per hour, agent,
--- model and category, over every row of source with one. Its columns are
+-- error categories the way the error rollups hold them: per 5 minutes,
+-- agent, model and category, over every row of source with one. Its columns are
 -- those of rollup_errors_delta, in order.
 CREATE OR REPLACE FUNCTION rollup_raw_errors_sql(p_source text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
     SELECT format($q$
-    SELECT date_bin('1 hour', x.started_at, timestamptz 'epoch'), x.agent_id, x.model,
+    SELECT date_bin('5 minutes', x.started_at, timestamptz 'epoch'), x.agent_id, x.model,
            x.error_category, count(*), max(x.error_message)
       FROM %s x
      WHERE x.error_category IS NOT NULL

@@ -86,11 +86,20 @@ BEGIN
     PERFORM rollup_fold_step('rollup_1h', 'rollup_step_1h');
     PERFORM rollup_coarsen('rollup_step_1h', 'rollup_step_1d', '1 day');
     PERFORM rollup_fold_step('rollup_1d', 'rollup_step_1d');
-    INSERT INTO rollup_errors_1h AS r (fleet, bucket, agent_id, model, category, n, example)
+    -- error categories: per 5 minutes as the deltas hold them, hours, days
+    INSERT INTO rollup_errors_5m AS r (fleet, bucket, agent_id, model, category, n, example)
     SELECT grouping(b.agent_id) = 1, b.bucket, b.agent_id, b.model, b.category, sum(b.n),
            max(b.example)
       FROM pg_temp.rollup_errors_batch b
      GROUP BY GROUPING SETS ((b.bucket, b.agent_id, b.model, b.category), (b.bucket, b.category))
+    ON CONFLICT (fleet, bucket, agent_id, model, category) DO UPDATE
+       SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
+    INSERT INTO rollup_errors_1h AS r (fleet, bucket, agent_id, model, category, n, example)
+    SELECT grouping(b.agent_id) = 1, b.hour, b.agent_id, b.model, b.category, sum(b.n),
+           max(b.example)
+      FROM (SELECT date_bin('1 hour', e.bucket, timestamptz 'epoch') AS hour, e.*
+              FROM pg_temp.rollup_errors_batch e) b
+     GROUP BY GROUPING SETS ((b.hour, b.agent_id, b.model, b.category), (b.hour, b.category))
     ON CONFLICT (fleet, bucket, agent_id, model, category) DO UPDATE
        SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
     INSERT INTO rollup_errors_1d AS r (fleet, bucket, agent_id, model, category, n, example)
@@ -174,7 +183,7 @@ BEGIN
     LOCK TABLE executions IN SHARE MODE;
     PERFORM pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
     PERFORM set_config('work_mem', '256MB', true);
-    TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_1h,
+    TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_5m, rollup_errors_1h,
              rollup_errors_1d, rollup_errors_delta;
     PERFORM rollup_batch_open();
     INSERT INTO pg_temp.rollup_batch
@@ -191,7 +200,7 @@ END $$;
 -- rollup_reset() - empties the rollups (tests truncate executions too).
 CREATE OR REPLACE FUNCTION rollup_reset() RETURNS void LANGUAGE sql AS $$
     SELECT pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
-    TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_1h,
+    TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_5m, rollup_errors_1h,
              rollup_errors_1d, rollup_errors_delta;
     UPDATE rollup_state SET rolled_up_to = NULL, last_folded = 0, last_seconds = NULL;
 $$;

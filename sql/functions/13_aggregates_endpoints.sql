@@ -309,7 +309,7 @@ BEGIN
                    ORDER BY s.k = 'other', s.total DESC, s.k)
               FROM (SELECT pt.k, sum(pt.n) AS total,
                            json_agg(json_build_object(
-                               't', agg_ts(pt.b), 'executions', pt.n,
+                               't', pt.t, 'executions', pt.n,
                                'success_rate', agg_rate(pt.successes, pt.n),
                                'pass_rate', agg_rate(pt.passed, pt.evaluated),
                                'avg_latency_ms', pt.lat_avg, 'p95_latency_ms', pt.p95,
@@ -317,14 +317,22 @@ BEGIN
                                'executions_url', CASE
                                    WHEN pt.k = 'other' OR (v_group = 'model' AND pt.k = '(none)')
                                    THEN NULL
-                                   ELSE agg_executions_link(
-                                            greatest(pt.b, a.t_from),
-                                            least(CASE WHEN p.wall
-                                                       THEN ((pt.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
-                                                       ELSE pt.b + p.iv END, a.t_to),
-                                            f.filter) END)
+                                   -- [start, end) of the bucket within the range: a
+                                   -- bucket's end is the next one's start, written once
+                                   ELSE '/api/v1/executions?from='
+                                        || CASE WHEN pt.b >= a.t_from THEN replace(pt.t, ':', '%3A')
+                                                ELSE agg_url_time(a.t_from) END
+                                        || '&to='
+                                        || CASE WHEN pt.t_next IS NOT NULL
+                                                THEN replace(pt.t_next, ':', '%3A')
+                                                ELSE agg_url_time(least(
+                                                         CASE WHEN p.wall
+                                                              THEN ((pt.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
+                                                              ELSE pt.b + p.iv END, a.t_to)) END
+                                        || f.filter END)
                            ORDER BY pt.b) AS points
-                      FROM pts pt
+                      FROM (SELECT x.*, lead(x.t) OVER (PARTITION BY x.k ORDER BY x.b) AS t_next
+                              FROM (SELECT y.*, agg_ts(y.b) AS t FROM pts y) x) pt
                       JOIN filters f ON f.k IS NOT DISTINCT FROM pt.k
                      GROUP BY pt.k) s), '[]'),
         'source', CASE WHEN a.meta IS NULL AND p.grain IS NOT NULL THEN 'rollup' ELSE 'raw' END);
@@ -511,31 +519,36 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- agg_error_rows(a) - error counts per category over [from, to): whole
--- days and hours from the error rollups and their pending deltas, the
--- partial hours at the edges (and any metadata filter) from raw rows.
+-- days, hours and 5 minutes from the error rollups and their pending
+-- deltas, the partial 5 minutes at the edges (and any metadata filter) from
+-- raw rows.
 CREATE OR REPLACE FUNCTION agg_error_rows(a agg_query_t)
 RETURNS TABLE (category text, n bigint, example text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    h1 timestamptz := rollup_ceil(a.t_from, '1 hour');
-    h2 timestamptz := rollup_floor(a.t_to, '1 hour');
-    d1 timestamptz;
-    d2 timestamptz;
+    -- [f5, t5): whole 5-minute buckets; [h1, h2): whole hours; [d1, d2): whole days
+    f5 timestamptz := rollup_ceil(a.t_from, '5 minutes');
+    t5 timestamptz := rollup_floor(a.t_to, '5 minutes');
+    h1 timestamptz;  h2 timestamptz;
+    d1 timestamptz;  d2 timestamptz;
 BEGIN
-    -- As in rollup_rows: a partial hour at an edge is read whole from the
+    -- As in rollup_rows: a partial bucket at an edge is read whole from the
     -- rollups when no error of the filters lies in its part outside the
-    -- range (the live hour at the end of "the last 24h"), else from raw rows.
-    IF h1 > a.t_from AND NOT agg_any_error(rollup_floor(a.t_from, '1 hour'), a.t_from, a) THEN
-        h1 := rollup_floor(a.t_from, '1 hour');
+    -- range (the live bucket at the end of "the last 24h"), else from raw rows.
+    IF f5 > a.t_from AND NOT agg_any_error(rollup_floor(a.t_from, '5 minutes'), a.t_from, a) THEN
+        f5 := rollup_floor(a.t_from, '5 minutes');
     END IF;
-    IF h2 < a.t_to AND NOT agg_any_error(a.t_to, rollup_ceil(a.t_to, '1 hour'), a) THEN
-        h2 := rollup_ceil(a.t_to, '1 hour');
+    IF t5 < a.t_to AND NOT agg_any_error(a.t_to, rollup_ceil(a.t_to, '5 minutes'), a) THEN
+        t5 := rollup_ceil(a.t_to, '5 minutes');
     END IF;
-    IF h1 > h2 OR a.meta IS NOT NULL THEN          -- inside one hour, or metadata: raw
-        h1 := a.t_to;  h2 := a.t_to;
+    IF f5 > t5 OR a.meta IS NOT NULL THEN          -- inside one bucket, or metadata: raw
+        f5 := a.t_to;  t5 := a.t_to;
     END IF;
+    h1 := least(rollup_ceil(f5, '1 hour'), t5);
+    h2 := greatest(h1, rollup_floor(t5, '1 hour'));
     d1 := least(rollup_ceil(h1, '1 day'), h2);
     d2 := greatest(d1, rollup_floor(h2, '1 day'));
+    -- f5 <= h1 <= d1 <= d2 <= h2 <= t5
     RETURN QUERY
     SELECT x.category, sum(x.n)::bigint, max(x.example)
       FROM (SELECT r.category, r.n, r.example FROM rollup_errors_1d r
@@ -550,15 +563,21 @@ BEGIN
                AND (a.agents IS NULL OR r.agent_id = ANY (a.agents))
                AND (a.models IS NULL OR r.model = ANY (a.models))
             UNION ALL
+            SELECT r.category, r.n, r.example FROM rollup_errors_5m r
+             WHERE r.fleet = (a.agents IS NULL AND a.models IS NULL)
+               AND (r.bucket >= f5 AND r.bucket < h1 OR r.bucket >= h2 AND r.bucket < t5)
+               AND (a.agents IS NULL OR r.agent_id = ANY (a.agents))
+               AND (a.models IS NULL OR r.model = ANY (a.models))
+            UNION ALL
             SELECT r.category, r.n, r.example FROM rollup_errors_delta r
-             WHERE r.bucket >= h1 AND r.bucket < h2
+             WHERE r.bucket >= f5 AND r.bucket < t5
                AND (a.agents IS NULL OR r.agent_id = ANY (a.agents))
                AND (a.models IS NULL OR r.model = ANY (a.models))
             UNION ALL
             SELECT e.error_category, 1, e.error_message FROM executions e
              WHERE e.error_category IS NOT NULL
-               AND (e.started_at >= a.t_from AND e.started_at < h1
-                    OR e.started_at >= h2 AND e.started_at < a.t_to)
+               AND (e.started_at >= a.t_from AND e.started_at < f5
+                    OR e.started_at >= t5 AND e.started_at < a.t_to)
                AND (a.agents IS NULL OR e.agent_id = ANY (a.agents))
                AND (a.models IS NULL OR e.model = ANY (a.models))
                AND (a.meta IS NULL

@@ -190,6 +190,11 @@ def test_error_breakdown_counts_categories_with_a_trend_against_the_previous_day
                                                    "to": "2024-03-05T05:31:00Z"})
     assert {i["category"]: i["count"] for i in body["items"]} == {   # minutes 4 to 30
         "rate_limit": 14, "timeout": 8, "tool_error": 2}
+    # whole 5 minutes from the rollups, the minutes before 05:10 raw
+    body = get(api, "/api/v1/errors/breakdown", **{"from": "2024-03-05T05:07:00Z",
+                                                   "to": "2024-03-05T06:00:00Z"})
+    assert {i["category"]: i["count"] for i in body["items"]} == {   # minutes 8 to 40
+        "rate_limit": 17, "timeout": 6}
 
 
 # ---------------------------------------------------------------- costs
