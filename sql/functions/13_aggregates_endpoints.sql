@@ -385,10 +385,14 @@ END $$;
 -- agg_agents_of(a, p95, sums) - one row per active agent, or per agent the filter
 -- names (retired ones too):
 -- its status, numbers over the range, active version, open canary
--- (p95_latency_ms null unless p_p95).
+-- (p95_latency_ms null unless p_p95). Besides the item, the columns a
+-- caller that needs only those reads (the item, its links and times, are
+-- then not made: the function is inlined).
+DROP FUNCTION IF EXISTS agg_agents_of(agg_query_t, boolean, agg_agent_sums_t[]);  -- before success_rate
 CREATE OR REPLACE FUNCTION agg_agents_of(a agg_query_t, p_p95 boolean DEFAULT true,
                                          p_sums agg_agent_sums_t[] DEFAULT NULL)
-RETURNS TABLE (id uuid, name text, status text, n bigint, item json)
+RETURNS TABLE (id uuid, name text, status text, n bigint, success_rate double precision,
+               pass_rate double precision, canary_status text, item json)
 LANGUAGE sql STABLE AS $$
     WITH r AS (
         SELECT x.agent_id, sum(x.n)::bigint AS n, sum(x.successes)::bigint AS successes,
@@ -408,6 +412,7 @@ LANGUAGE sql STABLE AS $$
          WHERE p_sums IS NOT NULL
     )
     SELECT g.id, g.name, agg_status(r.n, r.successes), coalesce(r.n, 0),
+           agg_rate(r.successes, r.n), agg_rate(r.passed, r.evaluated), c.status,
            json_build_object(
                'agent_id', g.id, 'name', g.name, 'status', agg_status(r.n, r.successes),
                'executions', coalesce(r.n, 0), 'successes', coalesce(r.successes, 0),
@@ -417,13 +422,13 @@ LANGUAGE sql STABLE AS $$
                'avg_latency_ms', r.lat_avg, 'p95_latency_ms', r.p95,
                'avg_cost_usd', (r.cost / nullif(r.n, 0))::double precision,
                'errors', coalesce(r.errors, 0), 'last_execution_at', agg_ts(r.last_at),
-               'active_version', (SELECT v.version FROM agent_versions v
-                                   WHERE v.agent_id = g.id AND v.is_active),
-               'canary_status', (SELECT c.status FROM canary_deployments c
-                                  WHERE c.agent_id = g.id AND c.status IN ('in_progress', 'paused')),
+               'active_version', v.version, 'canary_status', c.status,
                'executions_url', agg_executions_url(a, a.t_from, a.t_to, ARRAY[g.id]))
       FROM agents g
       LEFT JOIN r ON r.agent_id = g.id
+      -- at most one of each per agent (unique partial indexes, sql/001)
+      LEFT JOIN agent_versions v ON v.agent_id = g.id AND v.is_active
+      LEFT JOIN canary_deployments c ON c.agent_id = g.id AND c.status IN ('in_progress', 'paused')
      WHERE (g.is_active OR a.agents IS NOT NULL) AND (a.agents IS NULL OR g.id = ANY (a.agents))
 $$;
 
@@ -619,36 +624,52 @@ CREATE OR REPLACE FUNCTION agg_errors(q jsonb) RETURNS json LANGUAGE sql STABLE 
     SELECT agg_errors_of(agg_query(q))
 $$;
 
--- agg_costs_of(a, group_by, sums) - cost per agent or model, most first
--- (per agent from agg_agent_sums() when given).
+-- agg_cost_rows(a, group_by, sums) - cost per agent or model (k: the
+-- agent id or the model, '(none)' for runs without one), most first (o
+-- from 1), with its share of the total and the agent's name; total is the
+-- cost of the whole range on every row. Agents from the per-agent sums
+-- when given (dashboard_data). Inlined into its callers.
+CREATE OR REPLACE FUNCTION agg_cost_rows(a agg_query_t, p_group_by text,
+                                         p_sums agg_agent_sums_t[] DEFAULT NULL)
+RETURNS TABLE (o bigint, k text, name text, cost numeric, n bigint, prompt bigint,
+               completion bigint, cache bigint, percentage double precision, total numeric)
+LANGUAGE sql STABLE AS $$
+    WITH r AS (
+        SELECT CASE WHEN p_group_by = 'model' THEN coalesce(x.model, '(none)')
+                    ELSE x.agent_id::text END AS k,
+               sum(x.cost) AS cost, sum(x.n)::bigint AS n, sum(x.prompt)::bigint AS prompt,
+               sum(x.completion)::bigint AS completion, sum(x.cache)::bigint AS cache
+          FROM rollup_rows(a.t_from, a.t_to, '1 day',
+                           a.dims | CASE WHEN p_group_by = 'model' THEN 2 ELSE 1 END,
+                           a.agents, a.models, a.meta, '1 day', false) x
+         WHERE p_sums IS NULL OR p_group_by = 'model'
+         GROUP BY 1
+        UNION ALL
+        SELECT s.agent_id::text, s.cost, s.n, s.prompt, s.completion, s.cache
+          FROM unnest(p_sums) s
+         WHERE p_sums IS NOT NULL AND p_group_by <> 'model'
+    ), total AS (SELECT coalesce(sum(r.cost), 0) AS cost FROM r)
+    SELECT row_number() OVER (ORDER BY r.cost DESC, r.k), r.k,
+           CASE WHEN p_group_by = 'model' THEN r.k ELSE g.name END,
+           r.cost, r.n, r.prompt, r.completion, r.cache,
+           (r.cost * 100 / nullif(total.cost, 0))::double precision, total.cost
+      FROM total
+      JOIN r ON r.k IS NOT NULL
+      LEFT JOIN agents g ON g.id = CASE WHEN p_group_by <> 'model' THEN r.k::uuid END
+$$;
+
+-- agg_costs_of(a, group_by, sums) - the cost breakdown of a range: cost per
+-- agent or model, most first, each with its runs' link.
 CREATE OR REPLACE FUNCTION agg_costs_of(a agg_query_t, p_group_by text,
                                         p_sums agg_agent_sums_t[] DEFAULT NULL)
 RETURNS json LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (
-        WITH r AS (
-            SELECT CASE WHEN p_group_by = 'model' THEN coalesce(x.model, '(none)')
-                        ELSE x.agent_id::text END AS k,
-                   sum(x.cost) AS cost, sum(x.n)::bigint AS n, sum(x.prompt)::bigint AS prompt,
-                   sum(x.completion)::bigint AS completion, sum(x.cache)::bigint AS cache
-              FROM rollup_rows(a.t_from, a.t_to, '1 day',
-                               a.dims | CASE WHEN p_group_by = 'model' THEN 2 ELSE 1 END,
-                               a.agents, a.models, a.meta, '1 day', false) x
-             WHERE p_sums IS NULL OR p_group_by = 'model'
-             GROUP BY 1
-            UNION ALL
-            SELECT s.agent_id::text, s.cost, s.n, s.prompt, s.completion, s.cache
-              FROM unnest(p_sums) s
-             WHERE p_sums IS NOT NULL AND p_group_by <> 'model'
-        ), total AS (SELECT coalesce(sum(r.cost), 0) AS cost FROM r)
         SELECT json_build_object(
-            'range', agg_range_json(a), 'group_by', p_group_by, 'total_cost_usd', total.cost,
+            'range', agg_range_json(a), 'group_by', p_group_by,
+            'total_cost_usd', coalesce(max(r.total), 0),
             'items', coalesce(json_agg(json_build_object(
-                         'key', r.k,
-                         'name', CASE WHEN p_group_by = 'model' THEN r.k
-                                      ELSE (SELECT g.name FROM agents g WHERE g.id = r.k::uuid) END,
-                         'cost_usd', r.cost,
-                         'percentage', (r.cost * 100 / nullif(total.cost, 0))::double precision,
+                         'key', r.k, 'name', r.name, 'cost_usd', r.cost, 'percentage', r.percentage,
                          'executions', r.n,
                          'cost_per_execution', (r.cost / nullif(r.n, 0))::double precision,
                          'tokens', json_build_object('input', r.prompt, 'output', r.completion,
@@ -658,10 +679,8 @@ BEGIN
                              WHEN p_group_by = 'model' AND r.k = '(none)' THEN NULL
                              WHEN p_group_by = 'model' THEN agg_executions_url(a, a.t_from, a.t_to, NULL, ARRAY[r.k])
                              ELSE agg_executions_url(a, a.t_from, a.t_to, ARRAY[r.k::uuid]) END)
-                       ORDER BY r.cost DESC, r.k) FILTER (WHERE r.k IS NOT NULL), '[]'))
-          FROM total
-          LEFT JOIN r ON true
-         GROUP BY total.cost);
+                       ORDER BY r.o), '[]'))
+          FROM agg_cost_rows(a, p_group_by, p_sums) r);
 END $$;
 
 CREATE OR REPLACE FUNCTION agg_costs(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$

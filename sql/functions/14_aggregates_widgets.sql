@@ -120,14 +120,13 @@ BEGIN
                          GROUP BY d.ord, d.name, d.unit, d.color) s), '[]'),
             'time_range', coalesce(c ->> 'time_range', '24h'));
     WHEN 'bar_chart' THEN
-        r := agg_costs_of(a, v_group, p_sums);
         RETURN (SELECT json_build_object(
-                    'categories', coalesce(json_agg(i ->> 'name' ORDER BY o), '[]'),
-                    'values', coalesce(json_agg(i -> 'cost_usd' ORDER BY o), '[]'),
-                    'percentages', coalesce(json_agg(i -> 'percentage' ORDER BY o), '[]'),
+                    'categories', coalesce(json_agg(x.name ORDER BY x.o), '[]'),
+                    'values', coalesce(json_agg(x.cost ORDER BY x.o), '[]'),
+                    'percentages', coalesce(json_agg(x.percentage ORDER BY x.o), '[]'),
                     'group_by', v_group)
-                  FROM json_array_elements(r -> 'items') WITH ORDINALITY AS e (i, o)
-                 WHERE o <= 10);
+                  FROM agg_cost_rows(a, v_group, p_sums) x
+                 WHERE x.o <= 10);
     WHEN 'pie_chart' THEN
         r := agg_errors_of(a);
         RETURN json_build_object('segments', coalesce((
@@ -190,9 +189,8 @@ BEGIN
                                                    count(*) FILTER (WHERE x.status = 'warning')),
                 'agents', coalesce(json_agg(json_build_object(
                                        'id', x.id, 'name', x.name, 'status', x.status,
-                                       'success_rate', x.item -> 'success_rate',
-                                       'pass_rate', x.item -> 'pass_rate',
-                                       'canary_status', x.item -> 'canary_status')
+                                       'success_rate', x.success_rate, 'pass_rate', x.pass_rate,
+                                       'canary_status', x.canary_status)
                                    ORDER BY x.n DESC, x.name), '[]'),
                 'summary', json_build_object('healthy', count(*) FILTER (WHERE x.status = 'healthy'),
                                              'warning', count(*) FILTER (WHERE x.status = 'warning'),
@@ -204,12 +202,15 @@ BEGIN
     END CASE;
 END $$;
 
--- agg_widget_bundle_key(type, config) - which agg_bundle() a widget reads
--- (NULL: none); widgets with the same key share one.
-CREATE OR REPLACE FUNCTION agg_widget_bundle_key(p_type text, c jsonb) RETURNS text
+-- agg_widget_bundle_key(type, config, query) - which agg_bundle() a widget
+-- reads (NULL: none); widgets with the same key share one. The key is made
+-- of the query the config resolves to (agg_widget_query()), so that a
+-- config that says the default range and one that leaves it out share.
+DROP FUNCTION IF EXISTS agg_widget_bundle_key(text, jsonb);   -- before the query argument
+CREATE OR REPLACE FUNCTION agg_widget_bundle_key(p_type text, c jsonb, a agg_query_t) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p_type IN ('metric_card', 'gauge', 'line_chart')
-                THEN concat_ws('|', c ->> 'time_range', c ->> 'agent_id',
+                THEN concat_ws('|', 'bundle', a::text,
                                p_type <> 'line_chart' AND c ->> 'metric' = 'p95_latency') END
 $$;
 
@@ -221,6 +222,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     w record;
     c jsonb;
+    v_a agg_query_t;                    -- the widget's query
     v_key text;
     v_sums_key text;
     v_shared agg_shared_t[] := '{}';   -- what widgets of the same keys share
@@ -234,13 +236,13 @@ BEGIN
     FOR w IN SELECT x.id, x.type, x.config FROM dashboard_widgets x
               WHERE x.dashboard_id = p_dashboard ORDER BY x.y, x.x, x.id LOOP
         c := coalesce(w.config::jsonb, '{}');
-        v_key := agg_widget_bundle_key(w.type, c);
+        v_a := agg_widget_query(w.type, c);
+        v_key := agg_widget_bundle_key(w.type, c, v_a);
         v_bundle := NULL;
         IF v_key IS NOT NULL THEN
             v_at := array_position(v_keys, v_key);
             IF v_at IS NULL THEN
-                v_bundle := agg_bundle(agg_widget_query(w.type, c),
-                                       w.type <> 'line_chart' AND c ->> 'metric' = 'p95_latency');
+                v_bundle := agg_bundle(v_a, w.type <> 'line_chart' AND c ->> 'metric' = 'p95_latency');
                 v_shared := v_shared || ROW(v_key, v_bundle, NULL)::agg_shared_t;
                 v_keys := v_keys || v_key;
             ELSE
@@ -250,12 +252,12 @@ BEGIN
         v_sums_key := CASE WHEN w.type = 'status_board'
                                   OR w.type = 'table' AND c ->> 'type' = 'agent_summary'
                                   OR w.type = 'bar_chart' AND coalesce(c ->> 'group_by', 'agent') <> 'model'
-                           THEN concat_ws('|', 'sums', c ->> 'time_range', c ->> 'agent_id') END;
+                           THEN 'sums|' || v_a::text END;
         v_sums := NULL;
         IF v_sums_key IS NOT NULL THEN
             v_at := array_position(v_keys, v_sums_key);
             IF v_at IS NULL THEN
-                v_sums := agg_agent_sums(agg_widget_query(w.type, c));
+                v_sums := agg_agent_sums(v_a);
                 v_shared := v_shared || ROW(v_sums_key, NULL, v_sums)::agg_shared_t;
                 v_keys := v_keys || v_sums_key;
             ELSE
