@@ -130,10 +130,13 @@ BEGIN
         'executions_url', agg_executions_url(a, a.t_from, a.t_to));
 END $$;
 
-CREATE OR REPLACE FUNCTION agg_summary(q jsonb) RETURNS json LANGUAGE sql STABLE AS $$
-    SELECT agg_summary_of(agg_query(q),
-                          ARRAY(SELECT jsonb_array_elements_text(q -> 'percentiles'))::double precision[])
-$$;
+-- (plpgsql: a sql function with a sub-select is not inlined, and would be
+-- parsed and planned on every call)
+CREATE OR REPLACE FUNCTION agg_summary(q jsonb) RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN agg_summary_of(agg_query(q),
+                          ARRAY(SELECT jsonb_array_elements_text(q -> 'percentiles'))::double precision[]);
+END $$;
 
 -- ===================================================================
 -- Time buckets: GET /executions/timeseries, sparklines
