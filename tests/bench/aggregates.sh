@@ -21,6 +21,9 @@
 #   (target >= 200 x)
 #   GET /api/v1/executions/timeseries?time_range=30d&interval=1h  (720 buckets)
 #   GET /api/v1/dashboards/default?include_data=true (ten widgets)
+# the three cached ones again with the answers job off (the baseline of
+# their p99: each answer computed at the turn of its second while the other
+# requests wait),
 # and the rollup refresh: 100,000 executions ingested while the job is
 # stopped, then the time of one rollup_refresh() folding them; the size of
 # the rollup tables against the raw table. Tears the stack down.
@@ -116,6 +119,23 @@ results=$(
     run "  the same, uncached (*)" "$BASE/" "$VARDIR/dashboards.paths"
 )
 
+# The baseline of the cached p99s: the same three cached requests with the
+# aggregates group's answers job off (FLEETDASH_ANSWERS_AHEAD=0), so that at
+# every turn of the second one request computes each answer while the others
+# wait for it. Then the group runs as configured again.
+restart_aggregates() {
+    deploy/stack.sh stop-group "$VARDIR" aggregates >/dev/null
+    deploy/stack.sh start-group "$VARDIR" aggregates >/dev/null
+    until curl -sf -o /dev/null "$BASE/api/v1/executions/summary?time_range=1h"; do sleep 0.2; done
+}
+FLEETDASH_ANSWERS_AHEAD=0 restart_aggregates
+baseline=$(
+    run "summary" "$BASE/api/v1/executions/summary?time_range=30d"
+    run "timeseries" "$BASE/api/v1/executions/timeseries?time_range=30d&interval=1h"
+    run "dashboard" "$BASE/api/v1/dashboards/default?include_data=true"
+)
+restart_aggregates
+
 # The naive way (seed 000's summary query), three runs, the fastest.
 naive=$(psql_ <<'SQL' | grep -o '[0-9.]* ms' | sort -n | head -1 | cut -d' ' -f1
 \timing on
@@ -158,6 +178,9 @@ echo "$results" | awk -v naive="$naive" '
     BEGIN { want[2] = 1500; want[4] = 400; want[6] = 200 }
     END { printf "(*) every request a new query: computed by PostgreSQL, not answered from the shared answer cache\n"
           printf "naive summary (PERCENTILE_CONT over raw rows, psql): %.1f ms = %.0f x the endpoint p50 (cached), %.0f x uncached\n", naive, naive / p50, naive / p50u }'
+echo "$results" | awk 'NR % 2 == 1 { print $(NF-2) }' | paste - <(echo "$baseline" | awk '{ print $(NF-2), $1 }') |
+    awk '{ printf "cached %-10s p99 %6.2f ms with the answers job, %6.2f ms without it (baseline): %.2f x the baseline\n",
+                  $3, $1, $2, ($2 > 0 ? $1 / $2 : 0) }'
 if [[ -n $small ]]; then
     echo "$results" | awk 'NR % 2 == 0 { print $(NF-4) }' | paste - <(echo "$small" | awk '{ print $(NF-4), $1 }') |
         awk -v small="$SMALL" -v big="$EXECUTIONS" '
