@@ -66,6 +66,24 @@ BEGIN
     $f$, p_to, p_from) USING p_grain;
 END $$;
 
+-- rollup_errors_fold(table, grain) - adds pg_temp.rollup_errors_batch
+-- (error categories per 5 minutes, agent and model) to the error rollup
+-- table of that grain: per agent, model and category, and for the fleet.
+CREATE OR REPLACE FUNCTION rollup_errors_fold(p_table text, p_grain interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format($f$
+        INSERT INTO %I AS r (fleet, bucket, agent_id, model, category, n, example)
+        SELECT grouping(b.agent_id) = 1, b.at, b.agent_id, b.model, b.category, sum(b.n),
+               max(b.example)
+          FROM (SELECT date_bin($1, e.bucket, timestamptz 'epoch') AS at, e.*
+                  FROM pg_temp.rollup_errors_batch e) b
+         GROUP BY GROUPING SETS ((b.at, b.agent_id, b.model, b.category), (b.at, b.category))
+        ON CONFLICT (fleet, bucket, agent_id, model, category) DO UPDATE
+           SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example)
+    $f$, p_table) USING p_grain;
+END $$;
+
 -- rollup_fold_batch() - adds pg_temp.rollup_batch (deltas: agent x model
 -- per 5 minutes) and pg_temp.rollup_errors_batch to every rollup table:
 -- the four dims per 5 minutes first, then hours from those, then days from
@@ -87,29 +105,9 @@ BEGIN
     PERFORM rollup_coarsen('rollup_step_1h', 'rollup_step_1d', '1 day');
     PERFORM rollup_fold_step('rollup_1d', 'rollup_step_1d');
     -- error categories: per 5 minutes as the deltas hold them, hours, days
-    INSERT INTO rollup_errors_5m AS r (fleet, bucket, agent_id, model, category, n, example)
-    SELECT grouping(b.agent_id) = 1, b.bucket, b.agent_id, b.model, b.category, sum(b.n),
-           max(b.example)
-      FROM pg_temp.rollup_errors_batch b
-     GROUP BY GROUPING SETS ((b.bucket, b.agent_id, b.model, b.category), (b.bucket, b.category))
-    ON CONFLICT (fleet, bucket, agent_id, model, category) DO UPDATE
-       SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
-    INSERT INTO rollup_errors_1h AS r (fleet, bucket, agent_id, model, category, n, example)
-    SELECT grouping(b.agent_id) = 1, b.hour, b.agent_id, b.model, b.category, sum(b.n),
-           max(b.example)
-      FROM (SELECT date_bin('1 hour', e.bucket, timestamptz 'epoch') AS hour, e.*
-              FROM pg_temp.rollup_errors_batch e) b
-     GROUP BY GROUPING SETS ((b.hour, b.agent_id, b.model, b.category), (b.hour, b.category))
-    ON CONFLICT (fleet, bucket, agent_id, model, category) DO UPDATE
-       SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
-    INSERT INTO rollup_errors_1d AS r (fleet, bucket, agent_id, model, category, n, example)
-    SELECT grouping(b.agent_id) = 1, b.day, b.agent_id, b.model, b.category, sum(b.n),
-           max(b.example)
-      FROM (SELECT date_bin('1 day', e.bucket, timestamptz 'epoch') AS day, e.*
-              FROM pg_temp.rollup_errors_batch e) b
-     GROUP BY GROUPING SETS ((b.day, b.agent_id, b.model, b.category), (b.day, b.category))
-    ON CONFLICT (fleet, bucket, agent_id, model, category) DO UPDATE
-       SET n = r.n + excluded.n, example = coalesce(excluded.example, r.example);
+    PERFORM rollup_errors_fold('rollup_errors_5m', '5 minutes');
+    PERFORM rollup_errors_fold('rollup_errors_1h', '1 hour');
+    PERFORM rollup_errors_fold('rollup_errors_1d', '1 day');
 END $$;
 
 -- rollup_batch_open() - the session's batch and step tables (empty between
