@@ -289,4 +289,8 @@ BEGIN
                              'refreshed_at', agg_ts(agg_now() - interval '1 second'));
 END $$;
 
+-- Plans kept for the session, as the endpoints' (end of 13_aggregates_endpoints.sql).
+ALTER FUNCTION agg_widget_data SET plan_cache_mode = force_generic_plan SET jit = off;
+ALTER FUNCTION agg_recent_activity SET plan_cache_mode = force_generic_plan SET jit = off;
+
 -- end of 14_aggregates_widgets
