@@ -19,13 +19,15 @@ $$;
 
 -- rollup_any(from, to, agents, models) - whether an execution of [from, to)
 -- passes the filters.
+-- (plpgsql: a SQL function that is not inlined is planned on every call)
 CREATE OR REPLACE FUNCTION rollup_any(p_from timestamptz, p_to timestamptz, p_agents uuid[], p_models text[])
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM executions x
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM executions x
                     WHERE x.started_at >= p_from AND x.started_at < p_to
                       AND (p_agents IS NULL OR x.agent_id = ANY (p_agents))
-                      AND (p_models IS NULL OR x.model = ANY (p_models)))
-$$;
+                      AND (p_models IS NULL OR x.model = ANY (p_models)));
+END $$;
 
 -- rollup_rows(from, to, grain, dims, agents, models, metadata, bin) -
 -- pieces that together hold exactly the executions of [from, to) that
@@ -293,9 +295,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- agg_range_json(a) - {"from", "to"} of a query.
-CREATE OR REPLACE FUNCTION agg_range_json(a agg_query_t) RETURNS json LANGUAGE sql STABLE AS $$
-    SELECT json_build_object('from', agg_ts(a.t_from), 'to', agg_ts(a.t_to))
-$$;
+-- (plpgsql: a SQL function that is not inlined is planned on every call)
+CREATE OR REPLACE FUNCTION agg_range_json(a agg_query_t) RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN json_build_object('from', agg_ts(a.t_from), 'to', agg_ts(a.t_to));
+END $$;
 
 -- agg_shift(a) - the same query over the period of equal length just
 -- before it (trends compare with it).
@@ -310,12 +314,15 @@ END $$;
 
 -- agg_trend(current, previous) - change percent and up / down / stable
 -- (beyond +-5 %).
+-- (plpgsql: a SQL function that is not inlined is planned on every call)
 CREATE OR REPLACE FUNCTION agg_trend(p_now double precision, p_before double precision,
                           OUT change_percent double precision, OUT trend text)
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT c, CASE WHEN c > 5 THEN 'up' WHEN c < -5 THEN 'down' ELSE 'stable' END
-      FROM (SELECT CASE WHEN p_before IS NULL OR p_before = 0 OR p_now IS NULL THEN NULL
-                        ELSE (p_now - p_before) / p_before * 100 END AS c) x
-$$;
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    change_percent := CASE WHEN p_before IS NULL OR p_before = 0 OR p_now IS NULL THEN NULL
+                           ELSE (p_now - p_before) / p_before * 100 END;
+    trend := CASE WHEN change_percent > 5 THEN 'up' WHEN change_percent < -5 THEN 'down'
+                  ELSE 'stable' END;
+END $$;
 
 -- end of 12_aggregates_reading

@@ -11,7 +11,7 @@
 -- agg_url_encode(text) - percent-encoding of a query parameter value (every
 -- byte but A-Z a-z 0-9 - . _ ~). A value with nothing to encode (an id, a
 -- model name as most are) is answered as it is; the rest byte by byte by
--- agg_url_encode_bytes(). Inlined where it is called: one test per value.
+-- agg_url_encode_bytes(). One test per value.
 CREATE OR REPLACE FUNCTION agg_url_encode_bytes(p text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT coalesce(string_agg(CASE WHEN c ~ '^[A-Za-z0-9._~-]$' THEN c
@@ -19,10 +19,12 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
                                                         '(..)', '%\1', 'g') END, '' ORDER BY i), '')
       FROM regexp_split_to_table(p, '') WITH ORDINALITY AS x (c, i)
 $$;
+-- (plpgsql: a SQL function that is not inlined is planned on every call)
 CREATE OR REPLACE FUNCTION agg_url_encode(p text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN p ~ '^[A-Za-z0-9._~-]*$' THEN p ELSE agg_url_encode_bytes(p) END
-$$;
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    RETURN CASE WHEN p ~ '^[A-Za-z0-9._~-]*$' THEN p ELSE agg_url_encode_bytes(p) END;
+END $$;
 
 -- agg_url_time(t) - agg_ts(t) percent-encoded: of its characters (digits,
 -- '-', 'T', ':', '.', 'Z') only ':' needs it. Inlined: a drill-down link per
@@ -517,22 +519,27 @@ $$;
 
 -- agg_any_error(from, to, a) - whether an execution of [from, to) passing
 -- a's agent and model filters has an error category.
+-- (plpgsql: a SQL function that is not inlined is planned on every call)
 CREATE OR REPLACE FUNCTION agg_any_error(p_from timestamptz, p_to timestamptz, a agg_query_t) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM executions e
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM executions e
                     WHERE e.error_category IS NOT NULL
                       AND e.started_at >= p_from AND e.started_at < p_to
                       AND (a.agents IS NULL OR e.agent_id = ANY (a.agents))
-                      AND (a.models IS NULL OR e.model = ANY (a.models)))
-$$;
+                      AND (a.models IS NULL OR e.model = ANY (a.models)));
+END $$;
 
 -- agg_error_rows(a) - error counts per category over [from, to): whole
 -- days, hours and 5 minutes from the error rollups and their pending
 -- deltas, the partial 5 minutes at the edges (and any metadata filter) from
--- raw rows.
-CREATE OR REPLACE FUNCTION agg_error_rows(a agg_query_t)
-RETURNS TABLE (category text, n bigint, example text)
-LANGUAGE plpgsql STABLE AS $$
+-- raw rows. As rollup_rows() (12_aggregates_reading.sql), one body made
+-- twice: agg_error_rows_all() for calls without a filter keeps its plan for
+-- the session, agg_error_rows_some() plans each filtered call with its
+-- values; no JIT in either.
+DO $do$
+DECLARE
+    v_body text := $body$
 DECLARE
     -- [f5, t5): whole 5-minute buckets; [h1, h2): whole hours; [d1, d2): whole days
     f5 timestamptz := rollup_ceil(a.t_from, '5 minutes');
@@ -592,10 +599,29 @@ BEGIN
                     OR NOT EXISTS (SELECT 1 FROM jsonb_each_text(a.meta) m
                                     WHERE e.metadata ->> m.key IS DISTINCT FROM m.value))) x
      GROUP BY x.category;
+END $body$;
+BEGIN
+    -- (pieces are few and small: a parallel plan only adds start-up time)
+    EXECUTE format('CREATE OR REPLACE FUNCTION agg_error_rows_all(a agg_query_t)
+                    RETURNS TABLE (category text, n bigint, example text) LANGUAGE plpgsql STABLE
+                    SET plan_cache_mode = force_generic_plan SET jit = off
+                    SET max_parallel_workers_per_gather = 0 AS %L', v_body);
+    EXECUTE format('CREATE OR REPLACE FUNCTION agg_error_rows_some(a agg_query_t)
+                    RETURNS TABLE (category text, n bigint, example text) LANGUAGE plpgsql STABLE
+                    SET plan_cache_mode = auto SET jit = off
+                    SET max_parallel_workers_per_gather = 0 AS %L', v_body);
+END $do$;
+
+CREATE OR REPLACE FUNCTION agg_error_rows(a agg_query_t)
+RETURNS TABLE (category text, n bigint, example text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF a.agents IS NULL AND a.models IS NULL AND a.meta IS NULL THEN
+        RETURN QUERY SELECT * FROM agg_error_rows_all(a);
+    ELSE
+        RETURN QUERY SELECT * FROM agg_error_rows_some(a);
+    END IF;
 END $$;
--- (its statement reads raw rows between the bounds: planned with its values
--- every call, also under a caller that keeps its plans, see the end of the file)
-ALTER FUNCTION agg_error_rows SET max_parallel_workers_per_gather = 0 SET plan_cache_mode = auto;
 
 -- agg_errors_of(a) - categories by count, with the share of all errors,
 -- an example message and the trend against the previous period.
@@ -868,7 +894,7 @@ $$;
 -- for any values). At 10M executions planning was about a quarter of a
 -- dashboard's time in the database. The setting holds for what they call,
 -- except where a function sets its own (rollup_rows_some() and
--- agg_error_rows(): their plans depend on the values). The time series
+-- agg_error_rows_some(): their plans depend on the values). The time series
 -- keeps a plan per call (agg_timeseries(), and agg_points() under it): its
 -- statement over 721 buckets ran slower with one plan for any values than
 -- it costs to plan. No JIT: a plan for any values is estimated dear enough
