@@ -41,8 +41,21 @@ END $$;
 -- column is NULL (callers that need no percentile move far fewer bytes);
 -- without p_grain_digests it is NULL for the rollup rows of grain itself
 -- only (a series whose buckets are those rows reads their stored p95).
+-- With p_sums_only the caller reads only the sums (n ... cache; no digest,
+-- lat_min, lat_max or last_at, which are then not those of the range): a
+-- partial 5 minutes at an edge whose part outside the range is the shorter
+-- is read whole from the rollups, less that part's raw rows (pieces of
+-- negative sums), so that an edge reads at most 2.5 minutes of raw rows
+-- instead of 5. A key (agent, model) may then sum to zero executions:
+-- callers drop those.
 DROP FUNCTION IF EXISTS rollup_rows(timestamptz, timestamptz, interval, integer, uuid[], text[],
                                     jsonb, interval, boolean);   -- before p_grain_digests
+DROP FUNCTION IF EXISTS rollup_rows(timestamptz, timestamptz, interval, integer, uuid[], text[],
+                                    jsonb, interval, boolean, boolean);   -- before p_sums_only
+DROP FUNCTION IF EXISTS rollup_rows_all(timestamptz, timestamptz, interval, integer, uuid[], text[],
+                                        jsonb, interval, boolean, boolean);
+DROP FUNCTION IF EXISTS rollup_rows_some(timestamptz, timestamptz, interval, integer, uuid[], text[],
+                                         jsonb, interval, boolean, boolean);
 --
 -- The pieces are read by one of two functions of the same body (made from
 -- one text below), so that a call plans its statements only when their
@@ -58,7 +71,8 @@ DO $do$
 DECLARE
     v_args text := $a$p_from timestamptz, p_to timestamptz, p_grain interval, p_dims integer,
                      p_agents uuid[], p_models text[], p_meta jsonb, p_bin interval,
-                     p_digests boolean DEFAULT true, p_grain_digests boolean DEFAULT true$a$;
+                     p_digests boolean DEFAULT true, p_grain_digests boolean DEFAULT true,
+                     p_sums_only boolean DEFAULT false$a$;
     v_returns text := $r$TABLE (bucket timestamptz, agent_id uuid, model text, n bigint,
                      evaluated bigint, passed bigint, successes bigint, errors bigint,
                      lat_n bigint, lat_sum bigint, lat_min integer, lat_max integer,
@@ -70,6 +84,9 @@ DECLARE
     f5 timestamptz;  t5 timestamptz;
     h1 timestamptz;  h2 timestamptz;
     d1 timestamptz;  d2 timestamptz;
+    -- [c1, c2), [c3, c4): raw rows taken away (p_sums_only)
+    c1 timestamptz;  c2 timestamptz;
+    c3 timestamptz;  c4 timestamptz;
     -- rollup rows of this grain come without their digest
     v_bare text := CASE WHEN p_digests AND NOT p_grain_digests
                         THEN CASE p_grain WHEN '1 day' THEN '1d' WHEN '1 hour' THEN '1h'
@@ -84,11 +101,20 @@ BEGIN
         -- no execution passing the filters lies in its part outside the
         -- range (always so for the live bucket at the end of "the last
         -- 24h"); otherwise that edge is read from raw rows.
+        -- With p_sums_only, when that part is the shorter (and the range
+        -- crosses a 5-minute boundary), the bucket is read whole less its raw
+        -- rows.
         IF f5 > p_from AND NOT rollup_any(rollup_floor(p_from, '5 minutes'), p_from, p_agents, p_models) THEN
             f5 := rollup_floor(p_from, '5 minutes');
+        ELSIF f5 > p_from AND p_sums_only AND f5 <= t5
+              AND p_from - rollup_floor(p_from, '5 minutes') < f5 - p_from THEN
+            c1 := rollup_floor(p_from, '5 minutes');  c2 := p_from;  f5 := c1;
         END IF;
         IF t5 < p_to AND NOT rollup_any(p_to, rollup_ceil(p_to, '5 minutes'), p_agents, p_models) THEN
             t5 := rollup_ceil(p_to, '5 minutes');
+        ELSIF t5 < p_to AND p_sums_only AND rollup_ceil(p_from, '5 minutes') <= t5
+              AND rollup_ceil(p_to, '5 minutes') - p_to < p_to - t5 THEN
+            c3 := p_to;  c4 := rollup_ceil(p_to, '5 minutes');  t5 := c4;
         END IF;
         IF f5 > t5 THEN                          -- inside one bucket: raw
             f5 := p_to;  t5 := p_to;
@@ -157,6 +183,15 @@ BEGIN
         SELECT * FROM rollup_raw_rows(p_bin, p_dims, p_digests, p_from, f5, t5, p_to, p_agents,
                                       p_models, p_meta);
     END IF;
+    IF c1 < c2 OR c3 < c4 THEN
+        RETURN QUERY
+        SELECT x.bucket, x.agent_id, x.model, -x.n, -x.evaluated, -x.passed, -x.successes,
+               -x.errors, -x.lat_n, -x.lat_sum, NULL::integer, NULL::integer, -x.cost, -x.prompt,
+               -x.completion, -x.cache, NULL::timestamptz, NULL::tdigest, NULL::double precision
+          FROM rollup_raw_rows(p_bin, p_dims, false, coalesce(c1, p_from), coalesce(c2, p_from),
+                               coalesce(c3, p_to), coalesce(c4, p_to), p_agents, p_models,
+                               NULL) x;
+    END IF;
 END $body$;
 BEGIN
     -- (pieces are few and small: a parallel plan only adds start-up time)
@@ -173,11 +208,12 @@ BEGIN
     BEGIN
         IF p_agents IS NULL AND p_models IS NULL AND p_meta IS NULL AND p_grain IS NOT NULL THEN
             RETURN QUERY SELECT * FROM rollup_rows_all(p_from, p_to, p_grain, p_dims, NULL, NULL,
-                                                       NULL, p_bin, p_digests, p_grain_digests);
+                                                       NULL, p_bin, p_digests, p_grain_digests,
+                                                       p_sums_only);
         ELSE
             RETURN QUERY SELECT * FROM rollup_rows_some(p_from, p_to, p_grain, p_dims, p_agents,
                                                         p_models, p_meta, p_bin, p_digests,
-                                                        p_grain_digests);
+                                                        p_grain_digests, p_sums_only);
         END IF;
     END $rr$ $f$, v_args, v_returns);
 END $do$;

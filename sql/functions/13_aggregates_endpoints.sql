@@ -243,7 +243,7 @@ BEGIN
                x.n, x.successes, x.evaluated, x.passed, x.errors, x.lat_n, x.lat_sum, x.cost,
                x.prompt + x.completion AS tokens, x.digest, x.p95
           FROM rollup_rows(a.t_from, a.t_to, p.grain, v_dims, a.agents, a.models, a.meta, p.bin,
-                           p_p95, NOT v_lazy) x
+                           p_p95, NOT v_lazy, NOT p_p95 AND p_group_by IS NULL) x
     ), top AS (
         SELECT r.k FROM r WHERE r.k IS NOT NULL GROUP BY r.k ORDER BY sum(r.n) DESC, r.k LIMIT 10
     ), m AS (
@@ -369,7 +369,8 @@ $$;
 
 -- agg_agent_sums(a) - per agent with executions in the range: the sums a
 -- dashboard's status board, agent table and cost-by-agent chart all read,
--- computed once for them (dashboard_data).
+-- computed once for them (dashboard_data). Sums only (last_at NULL: none
+-- of them shows it), so that the edges read at most 2.5 minutes of raw rows.
 CREATE OR REPLACE FUNCTION agg_agent_sums(a agg_query_t) RETURNS agg_agent_sums_t[]
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -381,10 +382,11 @@ BEGIN
                        sum(r.lat_sum)::double precision AS lat_sum, sum(r.lat_n)::bigint AS lat_n,
                        sum(r.cost) AS cost, sum(r.prompt)::bigint AS prompt,
                        sum(r.completion)::bigint AS completion, sum(r.cache)::bigint AS cache,
-                       max(r.last_at) AS last_at
+                       NULL::timestamptz AS last_at
                   FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
-                                   '1 day', false) r
-                 GROUP BY r.agent_id) x);
+                                   '1 day', false, p_sums_only => true) r
+                 GROUP BY r.agent_id
+                HAVING sum(r.n) > 0) x);
 END $$;
 
 -- agg_agents_of(a, p95, sums) - one row per active agent, or per agent the filter
@@ -781,7 +783,9 @@ BEGIN
                    sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
                    tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost
               FROM b, rollup_rows((b.a).t_from, (b.a).t_to, '1 day', (b.a).dims, (b.a).agents,
-                                  (b.a).models, (b.a).meta, '1 day', p_p95) x
+                                  (b.a).models, (b.a).meta, '1 day', p_p95,
+                                  p_sums_only => NOT p_p95) x
+            HAVING sum(x.n) > 0   -- no executions: no row (pieces of p_sums_only may sum to zero)
         )
         SELECT ROW(
             (SELECT array_agg(ROW(pts.b, ROW(pts.n, pts.successes, pts.evaluated, pts.passed,
