@@ -11,16 +11,20 @@
 --     What a 2xx acknowledged is therefore in rollup_delta or already in
 --     the rollups - never in neither, never in both.
 --   * rollup_refresh() (the maintenance job, every second) moves the deltas
---     into rollup_5m, rollup_1h and rollup_1d in one transaction: the
---     watermark is "every delta committed before that transaction". A late
---     execution (started_at days ago) is a delta like any other and is
---     folded into its old buckets.
+--     into rollup_5m, rollup_1h, rollup_6h, rollup_1d and rollup_7d in one
+--     transaction: the watermark is "every delta committed before that
+--     transaction". A late execution (started_at days ago) is a delta like
+--     any other and is folded into its old buckets.
 --   * A query over [from, to) reads the fewest rows that cover it: whole
---     UTC days from rollup_1d, whole hours at the ends from rollup_1h, whole
---     5-minute buckets from rollup_5m, the pending deltas of those buckets,
---     and the raw executions of the two partial 5-minute edges. Counts and
---     sums are exact; latency percentiles come from t-digest sketches
---     (compression 500; the tests compare them with percentile_cont).
+--     7 days (from the epoch, a Thursday) from rollup_7d when it sums the
+--     whole range, whole UTC days from rollup_1d, whole quarters of a day
+--     at the ends from rollup_6h, whole hours from rollup_1h, whole 5-minute
+--     buckets from rollup_5m, the pending deltas of those buckets, and the
+--     raw executions of the two partial 5-minute edges. Each digest merged
+--     costs: a 30-day summary merged ~65 with days and hours only, ~35 with
+--     quarters and weeks. Counts and sums are exact; latency percentiles
+--     come from t-digest sketches (compression 500; the tests compare them
+--     with percentile_cont).
 --   * Rollup rows are kept per "dims": 0 the whole fleet, 1 per agent,
 --     2 per model, 3 per agent and model, so a query with no filter (or one
 --     kind of filter) merges one row per bucket, not one per agent.
@@ -66,7 +70,9 @@ CREATE TABLE rollup_5m (
 );
 CREATE UNIQUE INDEX rollup_5m_key ON rollup_5m (dims, bucket, agent_id, model) NULLS NOT DISTINCT;
 CREATE TABLE rollup_1h (LIKE rollup_5m INCLUDING ALL);
+CREATE TABLE rollup_6h (LIKE rollup_5m INCLUDING ALL);
 CREATE TABLE rollup_1d (LIKE rollup_5m INCLUDING ALL);
+CREATE TABLE rollup_7d (LIKE rollup_5m INCLUDING ALL);
 
 -- Pending: what ingest added since the last refresh, per 5-minute bucket,
 -- agent and model (dims 3 only; the reader derives the other dims).

@@ -86,8 +86,9 @@ END $$;
 
 -- rollup_fold_batch() - adds pg_temp.rollup_batch (deltas: agent x model
 -- per 5 minutes) and pg_temp.rollup_errors_batch to every rollup table:
--- the four dims per 5 minutes first, then hours from those, then days from
--- the hours (each level merges the digests of the level below once).
+-- the four dims per 5 minutes first, then hours from those, quarters of a
+-- day from the hours, days from the quarters, 7 days from the days (each
+-- level merges the digests of the level below once).
 CREATE OR REPLACE FUNCTION rollup_fold_batch() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO pg_temp.rollup_step_5m
@@ -102,8 +103,12 @@ BEGIN
     PERFORM rollup_fold_step('rollup_5m', 'rollup_step_5m');
     PERFORM rollup_coarsen('rollup_step_5m', 'rollup_step_1h', '1 hour');
     PERFORM rollup_fold_step('rollup_1h', 'rollup_step_1h');
-    PERFORM rollup_coarsen('rollup_step_1h', 'rollup_step_1d', '1 day');
+    PERFORM rollup_coarsen('rollup_step_1h', 'rollup_step_6h', '6 hours');
+    PERFORM rollup_fold_step('rollup_6h', 'rollup_step_6h');
+    PERFORM rollup_coarsen('rollup_step_6h', 'rollup_step_1d', '1 day');
     PERFORM rollup_fold_step('rollup_1d', 'rollup_step_1d');
+    PERFORM rollup_coarsen('rollup_step_1d', 'rollup_step_7d', '7 days');
+    PERFORM rollup_fold_step('rollup_7d', 'rollup_step_7d');
     -- error categories: per 5 minutes as the deltas hold them, hours, days
     PERFORM rollup_errors_fold('rollup_errors_5m', '5 minutes');
     PERFORM rollup_errors_fold('rollup_errors_1h', '1 hour');
@@ -125,13 +130,19 @@ BEGIN
         CREATE TEMP TABLE rollup_step_1h (LIKE rollup_5m);
         CREATE TEMP TABLE rollup_step_1d (LIKE rollup_5m);
     END IF;
+    -- (a session that opened them before rollup_6h and rollup_7d has only those above)
+    IF to_regclass('pg_temp.rollup_step_7d') IS NULL THEN
+        CREATE TEMP TABLE rollup_step_6h (LIKE rollup_5m);
+        CREATE TEMP TABLE rollup_step_7d (LIKE rollup_5m);
+    END IF;
 END $$;
 
 -- rollup_batch_close() - empties the session's batch and step tables.
 CREATE OR REPLACE FUNCTION rollup_batch_close() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     TRUNCATE pg_temp.rollup_batch, pg_temp.rollup_errors_batch, pg_temp.rollup_step_5m,
-             pg_temp.rollup_step_1h, pg_temp.rollup_step_1d;
+             pg_temp.rollup_step_1h, pg_temp.rollup_step_6h, pg_temp.rollup_step_1d,
+             pg_temp.rollup_step_7d;
 END $$;
 
 -- rollup_refresh() - the maintenance job's step: moves every committed
@@ -181,8 +192,8 @@ BEGIN
     LOCK TABLE executions IN SHARE MODE;
     PERFORM pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
     PERFORM set_config('work_mem', '256MB', true);
-    TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_5m, rollup_errors_1h,
-             rollup_errors_1d, rollup_errors_delta;
+    TRUNCATE rollup_5m, rollup_1h, rollup_6h, rollup_1d, rollup_7d, rollup_delta,
+             rollup_errors_5m, rollup_errors_1h, rollup_errors_1d, rollup_errors_delta;
     PERFORM rollup_batch_open();
     INSERT INTO pg_temp.rollup_batch
     SELECT * FROM rollup_raw_rows('5 minutes', 3, true, '-infinity', 'infinity', 'infinity',
@@ -198,8 +209,8 @@ END $$;
 -- rollup_reset() - empties the rollups (tests truncate executions too).
 CREATE OR REPLACE FUNCTION rollup_reset() RETURNS void LANGUAGE sql AS $$
     SELECT pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
-    TRUNCATE rollup_5m, rollup_1h, rollup_1d, rollup_delta, rollup_errors_5m, rollup_errors_1h,
-             rollup_errors_1d, rollup_errors_delta;
+    TRUNCATE rollup_5m, rollup_1h, rollup_6h, rollup_1d, rollup_7d, rollup_delta,
+             rollup_errors_5m, rollup_errors_1h, rollup_errors_1d, rollup_errors_delta;
     UPDATE rollup_state SET rolled_up_to = NULL, last_folded = 0, last_seconds = NULL;
 $$;
 

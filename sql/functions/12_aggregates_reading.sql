@@ -31,12 +31,14 @@ END $$;
 
 -- rollup_rows(from, to, grain, dims, agents, models, metadata, bin) -
 -- pieces that together hold exactly the executions of [from, to) that
--- pass the filters: rollup rows no coarser than grain (1 day, 1 hour or 5
--- minutes; NULL: raw rows only), pending deltas, and raw rows of the edges
--- grouped per bin. agent_id / model are set as dims asks (1 agent, 2
--- model). Callers sum the pieces (and merge the digests) as they need;
--- each piece's bucket is its start, so a piece lies in one bucket of any
--- series whose buckets are multiples of grain. A metadata filter (jsonb
+-- pass the filters: rollup rows no coarser than grain (7 days, 1 day, 6
+-- hours, 1 hour or 5 minutes; NULL: raw rows only), pending deltas, and raw
+-- rows of the edges grouped per bin. agent_id / model are set as dims asks
+-- (1 agent, 2 model). Callers sum the pieces (and merge the digests) as
+-- they need; each piece's bucket is its start, so a piece lies in one
+-- bucket of any series whose buckets are multiples of grain. Callers that
+-- sum the whole range pass 7 days: the fewest pieces, so the fewest
+-- digests to merge (what a percentile costs). A metadata filter (jsonb
 -- object of text values) means raw rows only. Without p_digests the digest
 -- column is NULL (callers that need no percentile move far fewer bytes);
 -- without p_grain_digests it is NULL for the rollup rows of grain itself
@@ -80,16 +82,20 @@ DECLARE
                      last_at timestamptz, digest tdigest, p95 double precision)$r$;
     v_body text := $body$
 DECLARE
-    -- [f5, t5): whole 5-minute buckets; [h1, h2): whole hours; [d1, d2): whole days
+    -- [f5, t5): whole 5-minute buckets; [h1, h2): whole hours; [q1, q2): whole
+    -- quarters of a day (6 hours); [d1, d2): whole days; [w1, w2): whole 7 days
     f5 timestamptz;  t5 timestamptz;
     h1 timestamptz;  h2 timestamptz;
+    q1 timestamptz;  q2 timestamptz;
     d1 timestamptz;  d2 timestamptz;
+    w1 timestamptz;  w2 timestamptz;
     -- [c1, c2), [c3, c4): raw rows taken away (p_sums_only)
     c1 timestamptz;  c2 timestamptz;
     c3 timestamptz;  c4 timestamptz;
     -- rollup rows of this grain come without their digest
     v_bare text := CASE WHEN p_digests AND NOT p_grain_digests
-                        THEN CASE p_grain WHEN '1 day' THEN '1d' WHEN '1 hour' THEN '1h'
+                        THEN CASE p_grain WHEN '7 days' THEN '7d' WHEN '1 day' THEN '1d'
+                                          WHEN '6 hours' THEN '6h' WHEN '1 hour' THEN '1h'
                                           WHEN '5 minutes' THEN '5m' END END;
 BEGIN
     IF p_grain IS NULL OR p_meta IS NOT NULL THEN
@@ -120,30 +126,65 @@ BEGIN
             f5 := p_to;  t5 := p_to;
         END IF;
     END IF;
-    h1 := f5;  h2 := f5;  d1 := f5;  d2 := f5;
+    -- each level inside the one below it: f5 <= h1 <= q1 <= d1 <= w1 <= w2
+    -- <= d2 <= q2 <= h2 <= t5 (an empty span where the grain is finer)
+    h1 := f5;  h2 := f5;
     IF p_grain >= interval '1 hour' THEN
         h1 := least(rollup_ceil(f5, '1 hour'), t5);
         h2 := greatest(h1, rollup_floor(t5, '1 hour'));
-        d1 := h1;  d2 := h1;
-        IF p_grain >= interval '1 day' THEN
-            d1 := least(rollup_ceil(h1, '1 day'), h2);
-            d2 := greatest(d1, rollup_floor(h2, '1 day'));
-        END IF;
     END IF;
-    -- f5 <= h1 <= d1 <= d2 <= h2 <= t5. One simple statement per table, and
-    -- none for an empty span.
-    IF d1 < d2 THEN
+    q1 := h1;  q2 := h1;
+    IF p_grain >= interval '6 hours' THEN
+        q1 := least(rollup_ceil(h1, '6 hours'), h2);
+        q2 := greatest(q1, rollup_floor(h2, '6 hours'));
+    END IF;
+    d1 := q1;  d2 := q1;
+    IF p_grain >= interval '1 day' THEN
+        d1 := least(rollup_ceil(q1, '1 day'), q2);
+        d2 := greatest(d1, rollup_floor(q2, '1 day'));
+    END IF;
+    w1 := d1;  w2 := d1;
+    IF p_grain >= interval '7 days' THEN
+        w1 := least(rollup_ceil(d1, '7 days'), d2);
+        w2 := greatest(w1, rollup_floor(d2, '7 days'));
+    END IF;
+    -- One simple statement per table, and none for an empty span.
+    IF w1 < w2 THEN
+        RETURN QUERY
+        SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
+               r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
+               r.last_at, CASE WHEN p_digests AND v_bare IS DISTINCT FROM '7d' THEN r.digest END,
+               r.p95
+          FROM rollup_7d r
+         WHERE r.dims = p_dims AND r.bucket >= w1 AND r.bucket < w2
+           AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
+           AND (p_models IS NULL OR r.model = ANY (p_models));
+    END IF;
+    IF d1 < w1 OR w2 < d2 THEN
         RETURN QUERY
         SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
                r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
                r.last_at, CASE WHEN p_digests AND v_bare IS DISTINCT FROM '1d' THEN r.digest END,
                r.p95
           FROM rollup_1d r
-         WHERE r.dims = p_dims AND r.bucket >= d1 AND r.bucket < d2
+         WHERE r.dims = p_dims
+           AND (r.bucket >= d1 AND r.bucket < w1 OR r.bucket >= w2 AND r.bucket < d2)
            AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
            AND (p_models IS NULL OR r.model = ANY (p_models));
     END IF;
-    IF h1 < d1 OR d2 < h2 THEN
+    IF q1 < d1 OR d2 < q2 THEN
+        RETURN QUERY
+        SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
+               r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
+               r.last_at, CASE WHEN p_digests AND v_bare IS DISTINCT FROM '6h' THEN r.digest END,
+               r.p95
+          FROM rollup_6h r
+         WHERE r.dims = p_dims
+           AND (r.bucket >= q1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < q2)
+           AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
+           AND (p_models IS NULL OR r.model = ANY (p_models));
+    END IF;
+    IF h1 < q1 OR q2 < h2 THEN
         RETURN QUERY
         SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
                r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
@@ -151,7 +192,7 @@ BEGIN
                r.p95
           FROM rollup_1h r
          WHERE r.dims = p_dims
-           AND (r.bucket >= h1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < h2)
+           AND (r.bucket >= h1 AND r.bucket < q1 OR r.bucket >= q2 AND r.bucket < h2)
            AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
            AND (p_models IS NULL OR r.model = ANY (p_models));
     END IF;

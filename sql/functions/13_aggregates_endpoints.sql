@@ -111,7 +111,7 @@ BEGIN
            coalesce(sum(r.cache), 0)::bigint AS cache,
            tdigest_percentile(r.digest, v_qs) AS ps
       INTO s
-      FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims, a.agents, a.models, a.meta,
+      FROM rollup_rows(a.t_from, a.t_to, '7 days', a.dims, a.agents, a.models, a.meta,
                        '1 day') r;
     RETURN json_build_object(
         'range', agg_range_json(a),
@@ -178,6 +178,7 @@ BEGIN
                         WHEN v_name IN ('5m', '15m') THEN interval '5 minutes'
                         WHEN NOT v_whole_hours THEN interval '5 minutes'
                         WHEN v_name = '1d' AND NOT p.wall THEN interval '1 day'
+                        WHEN v_name = '6h' AND NOT p.wall THEN interval '6 hours'
                         ELSE interval '1 hour' END;
         p.bin := CASE WHEN v_name = '1m' THEN interval '1 minute' ELSE interval '5 minutes' END;
         IF p.wall THEN
@@ -383,7 +384,7 @@ BEGIN
                        sum(r.cost) AS cost, sum(r.prompt)::bigint AS prompt,
                        sum(r.completion)::bigint AS completion, sum(r.cache)::bigint AS cache,
                        NULL::timestamptz AS last_at
-                  FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
+                  FROM rollup_rows(a.t_from, a.t_to, '7 days', a.dims | 1, a.agents, a.models, a.meta,
                                    '1 day', false, p_sums_only => true) r
                  GROUP BY r.agent_id
                 HAVING sum(r.n) > 0) x);
@@ -408,7 +409,7 @@ LANGUAGE sql STABLE AS $$
                sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
                tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost,
                max(x.last_at) AS last_at
-          FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims | 1, a.agents, a.models, a.meta,
+          FROM rollup_rows(a.t_from, a.t_to, '7 days', a.dims | 1, a.agents, a.models, a.meta,
                            '1 day', p_p95) x
          WHERE p_sums IS NULL
          GROUP BY x.agent_id
@@ -672,7 +673,7 @@ LANGUAGE sql STABLE AS $$
                     ELSE x.agent_id::text END AS k,
                sum(x.cost) AS cost, sum(x.n)::bigint AS n, sum(x.prompt)::bigint AS prompt,
                sum(x.completion)::bigint AS completion, sum(x.cache)::bigint AS cache
-          FROM rollup_rows(a.t_from, a.t_to, '1 day',
+          FROM rollup_rows(a.t_from, a.t_to, '7 days',
                            a.dims | CASE WHEN p_group_by = 'model' THEN 2 ELSE 1 END,
                            a.agents, a.models, a.meta, '1 day', false) x
          WHERE p_sums IS NULL OR p_group_by = 'model'
@@ -759,7 +760,7 @@ BEGIN
                                 sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0),
                                 CASE WHEN p_name = 'p95_latency' THEN tdigest_percentile(x.digest, 0.95) END,
                                 sum(x.cost), sum(x.evaluated)::bigint, sum(x.passed)::bigint)
-          FROM rollup_rows(a.t_from, a.t_to, '1 day', a.dims, a.agents, a.models, a.meta, '1 day',
+          FROM rollup_rows(a.t_from, a.t_to, '7 days', a.dims, a.agents, a.models, a.meta, '1 day',
                            p_name = 'p95_latency') x);
 END $$;
 
@@ -782,7 +783,7 @@ BEGIN
                    sum(x.errors)::bigint AS errors,
                    sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
                    tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost
-              FROM b, rollup_rows((b.a).t_from, (b.a).t_to, '1 day', (b.a).dims, (b.a).agents,
+              FROM b, rollup_rows((b.a).t_from, (b.a).t_to, '7 days', (b.a).dims, (b.a).agents,
                                   (b.a).models, (b.a).meta, '1 day', p_p95,
                                   p_sums_only => NOT p_p95) x
             HAVING sum(x.n) > 0   -- no executions: no row (pieces of p_sums_only may sum to zero)

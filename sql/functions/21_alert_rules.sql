@@ -426,7 +426,7 @@ LANGUAGE sql STABLE AS $$
                sum(x.evaluated) AS evaluated, sum(x.passed) AS passed, sum(x.lat_sum) AS lat_sum,
                sum(x.lat_n) AS lat_n, sum(x.cost) AS cost, tdigest(x.digest) AS digest
           FROM spans s,
-               LATERAL rollup_rows(s.t_from, s.t_to, '1 day', 3, NULL, NULL, NULL, '1 day',
+               LATERAL rollup_rows(s.t_from, s.t_to, '7 days', 3, NULL, NULL, NULL, '1 day',
                                    s.digests) x
          GROUP BY 1, 2, 3, 4
     ),
@@ -457,7 +457,7 @@ LANGUAGE sql STABLE AS $$
                         UNION ALL
                         SELECT true, r.t_from - interval '7 days', r.t_from
                          WHERE r.kind = 'cost_spike') sp,
-               LATERAL rollup_rows(sp.f, sp.t, '1 day', 3,
+               LATERAL rollup_rows(sp.f, sp.t, '7 days', 3,
                                    CASE WHEN r.agent_id IS NOT NULL THEN ARRAY[r.agent_id] END,
                                    CASE WHEN r.model IS NOT NULL THEN ARRAY[r.model] END,
                                    r.metadata, '1 day', r.metric = 'p95_latency') x

@@ -47,12 +47,13 @@ $$;
 
 -- budget_spent - the cost of the executions of b's scope started in
 -- [p_from, p_to), exact, from the fewest rollup rows that cover the range
--- (rollup_rows(): days, hours, 5 minutes, pending deltas, raw edges); a
--- metadata scope reads raw rows, as the aggregates' metadata filter.
+-- (rollup_rows(): weeks, days, quarters, hours, 5 minutes, pending deltas,
+-- raw edges); a metadata scope reads raw rows, as the aggregates' metadata
+-- filter.
 CREATE OR REPLACE FUNCTION budget_spent(b budgets, p_from timestamptz, p_to timestamptz)
 RETURNS numeric LANGUAGE sql STABLE AS $$
     SELECT coalesce(sum(r.cost), 0)
-      FROM rollup_rows(p_from, p_to, '1 day',
+      FROM rollup_rows(p_from, p_to, '7 days',
                        (b.scope_agent_id IS NOT NULL)::int + 2 * (b.scope_model IS NOT NULL)::int,
                        CASE WHEN b.scope_agent_id IS NOT NULL THEN ARRAY[b.scope_agent_id] END,
                        CASE WHEN b.scope_model IS NOT NULL THEN ARRAY[b.scope_model] END,

@@ -163,8 +163,8 @@ deltas=$(psql_ -c 'SELECT last_folded FROM rollup_state')
 sizes=$(psql_ -F ' ' -c "
     SELECT c.relname, pg_total_relation_size(c.oid)
       FROM pg_class c
-     WHERE c.relname IN ('executions', 'rollup_5m', 'rollup_1h', 'rollup_1d',
-                         'rollup_errors_5m', 'rollup_errors_1h', 'rollup_errors_1d') ORDER BY 2 DESC")
+     WHERE c.relname IN ('executions', 'rollup_5m', 'rollup_1h', 'rollup_6h', 'rollup_1d',
+                         'rollup_7d', 'rollup_errors_5m', 'rollup_errors_1h', 'rollup_errors_1d') ORDER BY 2 DESC")
 
 echo "fleetdash aggregates bench: $fleet executions, wrk -t1 -c8, ${SECONDS_EACH}s each, $(nproc) cores, $WORKERS workers per group"
 echo "$results" | awk -v naive="$naive" '

@@ -1,0 +1,118 @@
+"""test_aggregates_levels.py - the coarse rollups: rollup_6h (quarters of a
+UTC day) and rollup_7d (7 days from the epoch) hold what the hours and days
+under them hold, after a fold and after a rebuild; a whole range read with
+grain 7 days (what summaries pass) takes weeks and quarters, far fewer
+pieces, and sums exactly what the raw rows of the range hold, with the
+same percentiles; a 6-hour UTC series reads quarters and counts exactly."""
+
+import datetime
+
+import psycopg2.extensions
+import pytest
+
+from support import now_utc, utc
+
+pytestmark = pytest.mark.ingest
+
+SUMS = "sum(n), sum(errors), sum(evaluated), sum(passed), sum(lat_n), sum(lat_sum), sum(cost)"
+RAW_SUMS = ("count(*), count(*) FILTER (WHERE status <> 'succeeded'), count(eval_passed),"
+            " count(*) FILTER (WHERE eval_passed), count(latency_ms), coalesce(sum(latency_ms), 0),"
+            " coalesce(sum(cost_usd), 0)")
+
+
+@pytest.fixture
+def fleet(ingest, execution):
+    """Executions of two agents and two models over the last 20 days, every
+    97 minutes and 13 seconds."""
+    now = now_utc()
+    rows = []
+    for i in range(300):
+        rows.append(execution(agent_name="levels-%s" % "ab"[i % 2],
+                              model="levels-m%d" % (i % 3 % 2),
+                              started_at=utc(now - datetime.timedelta(seconds=60 + i * 5833)),
+                              latency_ms=100 + i * 37 % 2000,
+                              cost_usd=round(0.001 * (i % 17), 6),
+                              status="succeeded" if i % 7 else "failed",
+                              **({"evaluation": {"passed": i % 3 == 0}} if i % 2 else {})))
+    ingest(rows)
+
+
+def coarsened(db, table, grain):
+    """The sums of a rollup table per dims, key and bucket of grain."""
+    return db.rows("SELECT dims, date_bin(%%s::interval, bucket, timestamptz 'epoch') AS b,"
+                   " agent_id::text, model, %s FROM %s GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+                   % (SUMS, table), (grain,))
+
+
+def levels_hold_their_parts(db):
+    for coarse, fine, grain in (("rollup_6h", "rollup_1h", "6 hours"),
+                                ("rollup_1d", "rollup_6h", "1 day"),
+                                ("rollup_7d", "rollup_1d", "7 days")):
+        assert coarsened(db, coarse, grain) == coarsened(db, fine, grain), coarse
+    weeks = db.rows("SELECT bucket, n FROM rollup_7d WHERE dims = 0 ORDER BY 1")
+    assert len(weeks) >= 3
+    raw = db.rows("SELECT date_bin('7 days', started_at, timestamptz 'epoch'), count(*)"
+                  " FROM executions GROUP BY 1 ORDER BY 1")
+    assert weeks == raw
+    assert db.scalar("SELECT count(*) FROM rollup_6h WHERE dims = 0 AND p95 IS NULL") == 0
+
+
+def test_quarters_and_weeks_hold_what_their_hours_and_days_hold(fleet, db):
+    db.rollup_refresh()
+    levels_hold_their_parts(db)
+    db.execute("SELECT rollup_rebuild()")
+    levels_hold_their_parts(db)
+
+
+def test_a_whole_range_reads_weeks_and_quarters_and_sums_what_its_rows_hold(fleet, db):
+    db.rollup_refresh()
+    conn = db.connect()
+    conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ)
+    try:
+        with conn.cursor() as cur:
+            span = ("now() - interval '17 days 1234.5 seconds'", "now() - interval '3 hours 17 seconds'")
+            cur.execute("SELECT %s, percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms)"
+                        " FROM executions WHERE started_at >= %s AND started_at < %s"
+                        % ((RAW_SUMS,) + span))
+            raw = cur.fetchone()
+            assert raw[0] > 200
+            counts = {}
+            for grain in ("7 days", "1 day", "6 hours", "1 hour"):
+                for dims in (0, 3):
+                    cur.execute("SELECT %s, tdigest_percentile(digest, 0.5), count(*)"
+                                " FROM rollup_rows(%s, %s, %%s::interval, %%s, NULL, NULL, NULL,"
+                                " '1 day')" % ((SUMS,) + span), (grain, dims))
+                    got = cur.fetchone()
+                    assert got[:7] == raw[:7], (grain, dims)
+                    assert abs(got[7] - raw[7]) <= 0.01 * raw[7], (grain, dims)
+                    counts[grain, dims] = got[8]
+            assert counts["7 days", 0] < counts["1 day", 0] < counts["6 hours", 0] < counts["1 hour", 0]
+            # a whole week is one piece holding every run of its 7 days
+            cur.execute("SELECT p.bucket, p.n, (SELECT count(*) FROM executions x"
+                        "  WHERE x.started_at >= p.bucket AND x.started_at < p.bucket + interval '7 days')"
+                        "  FROM rollup_rows(%s, %s, '7 days', 0, NULL, NULL, NULL, '1 day') p"
+                        " WHERE date_bin('7 days', p.bucket, timestamptz 'epoch') = p.bucket"
+                        "   AND p.n > 30" % span)   # more than a day holds (~15)
+            weeks = cur.fetchall()
+            assert weeks and all(n == raw_n for _, n, raw_n in weeks), weeks
+    finally:
+        conn.close()
+
+
+def test_a_six_hour_utc_series_reads_quarters_and_counts_exactly(fleet, api, db):
+    db.rollup_refresh()
+    start = now_utc() - datetime.timedelta(days=9, seconds=777)
+    end = now_utc() - datetime.timedelta(days=1)
+    response = api.get("/api/v1/executions/timeseries",
+                       params={"from": utc(start), "to": utc(end), "interval": "6h"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["source"] == "rollup"
+    points = body["series"][0]["points"]
+    raw = dict(db.rows("SELECT to_char(date_bin('6 hours', started_at, timestamptz 'epoch')"
+                       " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), count(*)"
+                       " FROM executions WHERE started_at >= %s AND started_at < %s GROUP BY 1",
+                       (start, end)))
+    assert {p["t"]: p["executions"] for p in points if p["executions"]} == raw
+    assert len(points) == body["buckets"] >= 32
+    assert all(p["p95_latency_ms"] is not None for p in points if p["executions"])
