@@ -1,7 +1,7 @@
 """test_db_restart.py - workers idle across a PostgreSQL restart answer their
 first requests right: the connection the server closed while it was idle is
 replaced before any statement runs, and 503 is only for a database that is
-really away."""
+really away; and PostgreSQL runs with the malloc settings deploy/stack.sh gives it."""
 
 import subprocess
 import time
@@ -100,3 +100,18 @@ def test_backwards_range_with_the_database_down_is_still_422(api, stack):
         stack_command(stack, "pg-start")
     for response in responses:
         assert error_fields(response) == {"from", "to"}
+
+
+def postmaster_environment(stack):
+    pid = (stack.vardir / "pg" / "postmaster.pid").read_text().split("\n")[0]
+    with open("/proc/%s/environ" % pid, "rb") as f:
+        return dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+
+
+def test_postgres_runs_with_the_heap_up_to_8_mb_also_after_a_restart(api, stack, idle_restart):
+    """deploy/stack.sh starts PostgreSQL with glibc's mmap threshold at 8 MB
+    (deploy/README.md: why, and how a packaged cluster gets it)."""
+    assert postmaster_environment(stack).get(b"GLIBC_TUNABLES") == b"glibc.malloc.mmap_threshold=8388608"
+    idle_restart()
+    assert postmaster_environment(stack).get(b"GLIBC_TUNABLES") == b"glibc.malloc.mmap_threshold=8388608"
+    assert api.get("/api/v1/executions/summary?time_range=1h").status_code == 200
