@@ -75,6 +75,21 @@ DECLARE
                      p_agents uuid[], p_models text[], p_meta jsonb, p_bin interval,
                      p_digests boolean DEFAULT true, p_grain_digests boolean DEFAULT true,
                      p_sums_only boolean DEFAULT false$a$;
+    -- the rows of one rollup table (%1$I, tag %2$s for v_bare) in [%3$s, %4$s) or
+    -- [%5$s, %6$s)
+    v_level text := $l$
+    IF %3$s < %4$s OR %5$s < %6$s THEN
+        RETURN QUERY
+        SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
+               r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
+               r.last_at, CASE WHEN p_digests AND v_bare IS DISTINCT FROM %2$L THEN r.digest END,
+               r.p95
+          FROM %1$I r
+         WHERE r.dims = p_dims
+           AND (r.bucket >= %3$s AND r.bucket < %4$s OR r.bucket >= %5$s AND r.bucket < %6$s)
+           AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
+           AND (p_models IS NULL OR r.model = ANY (p_models));
+    END IF;$l$;
     v_returns text := $r$TABLE (bucket timestamptz, agent_id uuid, model text, n bigint,
                      evaluated bigint, passed bigint, successes bigint, errors bigint,
                      lat_n bigint, lat_sum bigint, lat_min integer, lat_max integer,
@@ -148,66 +163,9 @@ BEGIN
         w1 := least(rollup_ceil(d1, '7 days'), d2);
         w2 := greatest(w1, rollup_floor(d2, '7 days'));
     END IF;
-    -- One simple statement per table, and none for an empty span.
-    IF w1 < w2 THEN
-        RETURN QUERY
-        SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
-               r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
-               r.last_at, CASE WHEN p_digests AND v_bare IS DISTINCT FROM '7d' THEN r.digest END,
-               r.p95
-          FROM rollup_7d r
-         WHERE r.dims = p_dims AND r.bucket >= w1 AND r.bucket < w2
-           AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
-           AND (p_models IS NULL OR r.model = ANY (p_models));
-    END IF;
-    IF d1 < w1 OR w2 < d2 THEN
-        RETURN QUERY
-        SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
-               r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
-               r.last_at, CASE WHEN p_digests AND v_bare IS DISTINCT FROM '1d' THEN r.digest END,
-               r.p95
-          FROM rollup_1d r
-         WHERE r.dims = p_dims
-           AND (r.bucket >= d1 AND r.bucket < w1 OR r.bucket >= w2 AND r.bucket < d2)
-           AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
-           AND (p_models IS NULL OR r.model = ANY (p_models));
-    END IF;
-    IF q1 < d1 OR d2 < q2 THEN
-        RETURN QUERY
-        SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
-               r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
-               r.last_at, CASE WHEN p_digests AND v_bare IS DISTINCT FROM '6h' THEN r.digest END,
-               r.p95
-          FROM rollup_6h r
-         WHERE r.dims = p_dims
-           AND (r.bucket >= q1 AND r.bucket < d1 OR r.bucket >= d2 AND r.bucket < q2)
-           AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
-           AND (p_models IS NULL OR r.model = ANY (p_models));
-    END IF;
-    IF h1 < q1 OR q2 < h2 THEN
-        RETURN QUERY
-        SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
-               r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
-               r.last_at, CASE WHEN p_digests AND v_bare IS DISTINCT FROM '1h' THEN r.digest END,
-               r.p95
-          FROM rollup_1h r
-         WHERE r.dims = p_dims
-           AND (r.bucket >= h1 AND r.bucket < q1 OR r.bucket >= q2 AND r.bucket < h2)
-           AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
-           AND (p_models IS NULL OR r.model = ANY (p_models));
-    END IF;
-    IF f5 < h1 OR h2 < t5 THEN
-        RETURN QUERY
-        SELECT r.bucket, r.agent_id, r.model, r.n, r.evaluated, r.passed, r.successes, r.errors,
-               r.lat_n, r.lat_sum, r.lat_min, r.lat_max, r.cost, r.prompt, r.completion, r.cache,
-               r.last_at, CASE WHEN p_digests AND v_bare IS DISTINCT FROM '5m' THEN r.digest END,
-               r.p95
-          FROM rollup_5m r
-         WHERE r.dims = p_dims
-           AND (r.bucket >= f5 AND r.bucket < h1 OR r.bucket >= h2 AND r.bucket < t5)
-           AND (p_agents IS NULL OR r.agent_id = ANY (p_agents))
-           AND (p_models IS NULL OR r.model = ANY (p_models));
-    END IF;
+    -- One simple statement per rollup table (v_level, made once per table
+    -- when this file is applied), and none for an empty span.
+    @LEVELS@
     IF f5 < t5 THEN
         RETURN QUERY
         SELECT d.bucket, CASE WHEN p_dims & 1 = 1 THEN d.agent_id END,
@@ -235,6 +193,12 @@ BEGIN
     END IF;
 END $body$;
 BEGIN
+    v_body := replace(v_body, '@LEVELS@',
+                      format(v_level, 'rollup_7d', '7d', 'w1', 'w2', 'w2', 'w2')
+                      || format(v_level, 'rollup_1d', '1d', 'd1', 'w1', 'w2', 'd2')
+                      || format(v_level, 'rollup_6h', '6h', 'q1', 'd1', 'd2', 'q2')
+                      || format(v_level, 'rollup_1h', '1h', 'h1', 'q1', 'q2', 'h2')
+                      || format(v_level, 'rollup_5m', '5m', 'f5', 'h1', 'h2', 't5'));
     -- (pieces are few and small: a parallel plan only adds start-up time)
     EXECUTE format('CREATE OR REPLACE FUNCTION rollup_rows_all(%s) RETURNS %s
                     LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan
