@@ -7,9 +7,11 @@
 # PYTEST ARGS that name no test path run the whole of tests/e2e, e.g.
 # `-k layout`; with a path (tests/e2e/test_layout.py) only that runs.
 # Environment: PORT (18080), PGPORT (54330), FLEETDASHD, WORKERS, passed on
-# to deploy/stack.sh. ASAN_LOG_DIR: when set, sanitizer reports are expected
-# there (the caller points ASAN_OPTIONS/UBSAN_OPTIONS log_path into it); any
-# file found there after the stack is down fails the run and is printed.
+# to deploy/stack.sh; the stack's other settings are its defaults, whatever
+# the shell has (a benchmark's FLEETDASH_GROUPS without alerts, LISTEN, ...).
+# ASAN_LOG_DIR: when set, sanitizer reports are expected there (the caller
+# points ASAN_OPTIONS/UBSAN_OPTIONS log_path into it); any file found there
+# after the stack is down fails the run and is printed.
 # Exit status: pytest's, or 1 when the stack cannot start or a sanitizer
 # report exists.
 
@@ -23,6 +25,8 @@ VARDIR=$(realpath -m -- "$1")
 shift
 cd "$(dirname "$0")/.." || exit 1
 
+# every group, on PORT, without the demo fleet, no CORS origins (tests set their own)
+unset FLEETDASH_GROUPS LISTEN FLEETDASH_DEMO FLEETDASH_CORS_ORIGINS
 export PORT=${PORT:-18080}
 export PGPORT=${PGPORT:-54330}
 [[ -n ${FLEETDASHD-} ]] && export FLEETDASHD
