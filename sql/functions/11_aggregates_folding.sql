@@ -182,6 +182,30 @@ BEGIN
     RETURN v_n;
 END $$;
 
+-- rollup_lock_all() - every rollup table in ACCESS EXCLUSIVE mode (what
+-- TRUNCATE takes), taken in the order readers take theirs: rollup_rows()
+-- coarsest first, then the pending deltas; agg_error_rows() likewise. A
+-- TRUNCATE locking them in its own order met a reader the other way round
+-- (a deadlock, one of them cancelled). A deadlock with a reader that reads
+-- in another order (the error rollups before the others) cancels the locking
+-- here, which is tried again (5 times, 50 ms apart).
+CREATE OR REPLACE FUNCTION rollup_lock_all() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..5 LOOP
+        BEGIN
+            LOCK TABLE rollup_7d, rollup_1d, rollup_6h, rollup_1h, rollup_5m, rollup_delta,
+                       rollup_errors_1d, rollup_errors_1h, rollup_errors_5m, rollup_errors_delta
+                IN ACCESS EXCLUSIVE MODE;
+            RETURN;
+        EXCEPTION WHEN deadlock_detected THEN
+            IF i = 5 THEN
+                RAISE;
+            END IF;
+            PERFORM pg_sleep(0.05);
+        END;
+    END LOOP;
+END $$;
+
 -- rollup_rebuild() - recomputes every rollup from the raw rows (after a
 -- restore, a retention purge, or a change of this file). Blocks ingest
 -- while it runs. Returns the 5-minute groups it folded.
@@ -192,6 +216,7 @@ BEGIN
     LOCK TABLE executions IN SHARE MODE;
     PERFORM pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
     PERFORM set_config('work_mem', '256MB', true);
+    PERFORM rollup_lock_all();
     TRUNCATE rollup_5m, rollup_1h, rollup_6h, rollup_1d, rollup_7d, rollup_delta,
              rollup_errors_5m, rollup_errors_1h, rollup_errors_1d, rollup_errors_delta;
     PERFORM rollup_batch_open();
@@ -209,6 +234,7 @@ END $$;
 -- rollup_reset() - empties the rollups (tests truncate executions too).
 CREATE OR REPLACE FUNCTION rollup_reset() RETURNS void LANGUAGE sql AS $$
     SELECT pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
+    SELECT rollup_lock_all();
     TRUNCATE rollup_5m, rollup_1h, rollup_6h, rollup_1d, rollup_7d, rollup_delta,
              rollup_errors_5m, rollup_errors_1h, rollup_errors_1d, rollup_errors_delta;
     UPDATE rollup_state SET rolled_up_to = NULL, last_folded = 0, last_seconds = NULL;

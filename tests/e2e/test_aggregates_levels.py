@@ -3,9 +3,12 @@ UTC day) and rollup_7d (7 days from the epoch) hold what the hours and days
 under them hold, after a fold and after a rebuild; a whole range read with
 grain 7 days (what summaries pass) takes weeks and quarters, far fewer
 pieces, and sums exactly what the raw rows of the range hold, with the
-same percentiles; a 6-hour UTC series reads quarters and counts exactly."""
+same percentiles; a 6-hour UTC series reads quarters and counts exactly;
+a rebuild waits for a reader instead of deadlocking with it."""
 
 import datetime
+import threading
+import time
 
 import psycopg2.extensions
 import pytest
@@ -116,3 +119,36 @@ def test_a_six_hour_utc_series_reads_quarters_and_counts_exactly(fleet, api, db)
     assert {p["t"]: p["executions"] for p in points if p["executions"]} == raw
     assert len(points) == body["buckets"] >= 32
     assert all(p["p95_latency_ms"] is not None for p in points if p["executions"])
+
+
+def test_a_rebuild_waits_for_a_reader_instead_of_deadlocking_with_it(fleet, db):
+    """rollup_rebuild() locks the rollups in the order readers read them
+    (rollup_rows(): the coarsest first): a reader that read the weeks and
+    then reads the 5-minute rows meets no lock of the rebuild on those; the
+    rebuild waits for it and then runs (its TRUNCATE, locking table by table
+    in its own order, took rollup_5m first and deadlocked)."""
+    db.rollup_refresh()
+    reader = db.connect()
+    outcome = {}
+    try:
+        with reader.cursor() as cur:
+            cur.execute("SELECT count(*) FROM rollup_7d")          # the reader's first table
+
+            def rebuild():
+                try:
+                    outcome["rebuilt"] = db.scalar("SELECT rollup_rebuild()")
+                except Exception as error:                     # pylint: disable=broad-except
+                    outcome["error"] = error
+            thread = threading.Thread(target=rebuild)
+            thread.start()
+            time.sleep(0.5)
+            assert thread.is_alive()                               # waiting for rollup_7d
+            cur.execute("SET lock_timeout = '3s'")
+            cur.execute("SELECT count(*) FROM rollup_5m")          # not locked by the rebuild
+            cur.execute("SELECT count(*) FROM rollup_errors_5m")
+        reader.commit()
+        thread.join(60)
+        assert outcome.get("rebuilt", 0) > 0, outcome
+    finally:
+        reader.close()
+    levels_hold_their_parts(db)
