@@ -68,7 +68,11 @@ DROP FUNCTION IF EXISTS rollup_rows_some(timestamptz, timestamptz, interval, int
 -- rollup_rows_some, for filtered calls, plans them with their values (a
 -- filter becomes an index condition, and a long raw range a sequential
 -- scan). No JIT in either: a plan made for any bounds is estimated dear
--- enough to be compiled, ~200 ms, for a statement of ~0.1 ms.
+-- enough to be compiled, ~200 ms, for a statement of ~0.1 ms. No sort in
+-- rollup_rows_all: its generic plan estimates the raw edges at ~100,000
+-- rows and groups them by sorting; hashed, the 1,069 rows of a 4-minute
+-- edge at 10M take 0.47 ms instead of 0.87 (no statement there needs an
+-- order).
 DO $do$
 DECLARE
     v_args text := $a$p_from timestamptz, p_to timestamptz, p_grain interval, p_dims integer,
@@ -202,7 +206,8 @@ BEGIN
     -- (pieces are few and small: a parallel plan only adds start-up time)
     EXECUTE format('CREATE OR REPLACE FUNCTION rollup_rows_all(%s) RETURNS %s
                     LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan
-                    SET jit = off SET max_parallel_workers_per_gather = 0 AS %L',
+                    SET jit = off SET max_parallel_workers_per_gather = 0 SET enable_sort = off
+                    AS %L',
                    v_args, v_returns, v_body);
     EXECUTE format('CREATE OR REPLACE FUNCTION rollup_rows_some(%s) RETURNS %s
                     LANGUAGE plpgsql STABLE SET plan_cache_mode = auto
