@@ -84,12 +84,51 @@ BEGIN
     $f$, p_table) USING p_grain;
 END $$;
 
+-- rollup_fold_minutes(limit) - marks the 5-minute buckets of
+-- pg_temp.rollup_batch stale in rollup_1m_stale (sql/021), then makes the
+-- fleet's minutes of the latest `limit` stale buckets (NULL: all) again
+-- from their raw rows (the statement made from rollup_raw_sql() when this
+-- file is applied). Called after the batch's deltas were taken: every
+-- execution whose delta was taken is visible, so a bucket neither pending
+-- nor stale has exact minutes.
+DO $do$
+BEGIN
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION rollup_fold_minutes(p_limit integer) RETURNS void
+        LANGUAGE plpgsql AS $body$
+        DECLARE
+            v_buckets timestamptz[];
+        BEGIN
+            INSERT INTO rollup_1m_stale SELECT DISTINCT b.bucket FROM pg_temp.rollup_batch b
+            ON CONFLICT DO NOTHING;
+            WITH s AS (DELETE FROM rollup_1m_stale
+                        WHERE bucket IN (SELECT s.bucket FROM rollup_1m_stale s
+                                          ORDER BY s.bucket DESC LIMIT p_limit)
+                       RETURNING bucket)
+            SELECT array_agg(s.bucket) INTO v_buckets FROM s;
+            IF v_buckets IS NOT NULL THEN
+                DELETE FROM rollup_1m m USING unnest(v_buckets) b (bucket)
+                 WHERE m.bucket >= b.bucket AND m.bucket < b.bucket + interval '5 minutes';
+                INSERT INTO rollup_1m SELECT 0, x.* FROM (%s) x;
+            END IF;
+        END $body$
+    $f$, rollup_raw_sql($s$(SELECT e.* FROM unnest(v_buckets) b (bucket)
+                            JOIN executions e ON e.started_at >= b.bucket
+                                             AND e.started_at < b.bucket + interval '5 minutes')$s$,
+                        $i$interval '1 minute'$i$, '0', 'true', 'true'));
+END $do$;
+DROP FUNCTION IF EXISTS rollup_fold_minutes();
+
 -- rollup_fold_batch() - adds pg_temp.rollup_batch (deltas: agent x model
 -- per 5 minutes) and pg_temp.rollup_errors_batch to every rollup table:
 -- the four dims per 5 minutes first, then hours from those, quarters of a
 -- day from the hours, days from the quarters, 7 days from the days (each
--- level merges the digests of the level below once).
-CREATE OR REPLACE FUNCTION rollup_fold_batch() RETURNS void LANGUAGE plpgsql AS $$
+-- level merges the digests of the level below once); the fleet's minutes of
+-- the batch's buckets marked stale and the latest 64 made again
+-- (p_minutes; NULL: all, the rebuild).
+DROP FUNCTION IF EXISTS rollup_fold_batch();
+CREATE OR REPLACE FUNCTION rollup_fold_batch(p_minutes integer DEFAULT 64) RETURNS void
+LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO pg_temp.rollup_step_5m
     SELECT (1 - grouping(b.agent_id)) + 2 * (1 - grouping(b.model)), b.bucket, b.agent_id,
@@ -109,6 +148,7 @@ BEGIN
     PERFORM rollup_fold_step('rollup_1d', 'rollup_step_1d');
     PERFORM rollup_coarsen('rollup_step_1d', 'rollup_step_7d', '7 days');
     PERFORM rollup_fold_step('rollup_7d', 'rollup_step_7d');
+    PERFORM rollup_fold_minutes(p_minutes);
     -- error categories: per 5 minutes as the deltas hold them, hours, days
     PERFORM rollup_errors_fold('rollup_errors_5m', '5 minutes');
     PERFORM rollup_errors_fold('rollup_errors_1h', '1 hour');
@@ -169,10 +209,14 @@ BEGIN
     DELETE FROM rollup_changes;
     GET DIAGNOSTICS v_c = ROW_COUNT;
     -- Nothing to fold or forget: no write either, so that the answers
-    -- workers keep (agg_token) stay valid.
+    -- workers keep (agg_token) stay valid. Stale minutes left by an earlier
+    -- fold are made 64 buckets a round.
     IF v_n + v_e > 0 THEN
         PERFORM rollup_fold_batch();
         PERFORM rollup_batch_close();
+    ELSIF EXISTS (SELECT 1 FROM rollup_1m_stale) THEN
+        PERFORM rollup_fold_minutes(64);
+        v_c := v_c + 1;
     END IF;
     IF v_n + v_e + v_c > 0 THEN
         UPDATE rollup_state
@@ -184,8 +228,9 @@ END $$;
 
 -- rollup_lock_all() - every rollup table in ACCESS EXCLUSIVE mode (what
 -- TRUNCATE takes), taken in the order readers take theirs: rollup_rows()
--- coarsest first, then the pending deltas; agg_error_rows() likewise. A
--- TRUNCATE locking them in its own order met a reader the other way round
+-- coarsest first, then the pending deltas, then the fleet's minutes (read
+-- after a look at the deltas and the stale buckets); agg_error_rows()
+-- likewise. A TRUNCATE locking them in its own order met a reader the other way round
 -- (a deadlock, one of them cancelled). A deadlock with a reader that reads
 -- in another order (the error rollups before the others) cancels the locking
 -- here, which is tried again (5 times, 50 ms apart).
@@ -194,7 +239,7 @@ BEGIN
     FOR i IN 1..5 LOOP
         BEGIN
             LOCK TABLE rollup_7d, rollup_1d, rollup_6h, rollup_1h, rollup_5m, rollup_delta,
-                       rollup_errors_1d, rollup_errors_1h, rollup_errors_5m, rollup_errors_delta
+                       rollup_1m_stale, rollup_1m, rollup_errors_1d, rollup_errors_1h, rollup_errors_5m, rollup_errors_delta
                 IN ACCESS EXCLUSIVE MODE;
             RETURN;
         EXCEPTION WHEN deadlock_detected THEN
@@ -217,15 +262,15 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
     PERFORM set_config('work_mem', '256MB', true);
     PERFORM rollup_lock_all();
-    TRUNCATE rollup_5m, rollup_1h, rollup_6h, rollup_1d, rollup_7d, rollup_delta,
-             rollup_errors_5m, rollup_errors_1h, rollup_errors_1d, rollup_errors_delta;
+    TRUNCATE rollup_1m, rollup_1m_stale, rollup_5m, rollup_1h, rollup_6h, rollup_1d, rollup_7d,
+             rollup_delta, rollup_errors_5m, rollup_errors_1h, rollup_errors_1d, rollup_errors_delta;
     PERFORM rollup_batch_open();
     INSERT INTO pg_temp.rollup_batch
     SELECT * FROM rollup_raw_rows('5 minutes', 3, true, '-infinity', 'infinity', 'infinity',
                                   'infinity', NULL, NULL, NULL);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     EXECUTE 'INSERT INTO pg_temp.rollup_errors_batch ' || rollup_raw_errors_sql('executions');
-    PERFORM rollup_fold_batch();
+    PERFORM rollup_fold_batch(NULL);
     PERFORM rollup_batch_close();
     UPDATE rollup_state SET rolled_up_to = now(), last_folded = v_n, last_seconds = NULL;
     RETURN v_n;
@@ -235,8 +280,8 @@ END $$;
 CREATE OR REPLACE FUNCTION rollup_reset() RETURNS void LANGUAGE sql AS $$
     SELECT pg_advisory_xact_lock(hashtext('fleetdash.rollup_refresh'));
     SELECT rollup_lock_all();
-    TRUNCATE rollup_5m, rollup_1h, rollup_6h, rollup_1d, rollup_7d, rollup_delta,
-             rollup_errors_5m, rollup_errors_1h, rollup_errors_1d, rollup_errors_delta;
+    TRUNCATE rollup_1m, rollup_1m_stale, rollup_5m, rollup_1h, rollup_6h, rollup_1d, rollup_7d,
+             rollup_delta, rollup_errors_5m, rollup_errors_1h, rollup_errors_1d, rollup_errors_delta;
     UPDATE rollup_state SET rolled_up_to = NULL, last_folded = 0, last_seconds = NULL;
 $$;
 

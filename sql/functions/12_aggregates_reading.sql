@@ -33,8 +33,9 @@ END $$;
 -- pieces that together hold exactly the executions of [from, to) that
 -- pass the filters: rollup rows no coarser than grain (7 days, 1 day, 6
 -- hours, 1 hour or 5 minutes; NULL: raw rows only), pending deltas, and raw
--- rows of the edges grouped per bin. agent_id / model are set as dims asks
--- (1 agent, 2 model). Callers sum the pieces (and merge the digests) as
+-- rows of the edges grouped per bin (for the fleet without a filter, the
+-- edges' whole minutes from rollup_1m and less than a minute of raw rows).
+-- agent_id / model are set as dims asks (1 agent, 2 model). Callers sum the pieces (and merge the digests) as
 -- they need; each piece's bucket is its start, so a piece lies in one
 -- bucket of any series whose buckets are multiples of grain. Callers that
 -- sum the whole range pass 7 days: the fewest pieces, so the fewest
@@ -111,6 +112,13 @@ DECLARE
     -- [c1, c2), [c3, c4): raw rows taken away (p_sums_only)
     c1 timestamptz;  c2 timestamptz;
     c3 timestamptz;  c4 timestamptz;
+    -- [m1, m2), [m3, m4): the fleet's minutes at the edges; raw rows are
+    -- those of [p_from, m1) and [m4, p_to)
+    m1 timestamptz;  m2 timestamptz;
+    m3 timestamptz;  m4 timestamptz;
+    -- the edges may be read from minutes: the fleet unfiltered over the rollups
+    v_minutes boolean := p_grain IS NOT NULL AND p_meta IS NULL AND p_dims = 0
+                         AND p_agents IS NULL AND p_models IS NULL;
     -- rollup rows of this grain come without their digest
     v_bare text := CASE WHEN p_digests AND NOT p_grain_digests
                         THEN CASE p_grain WHEN '7 days' THEN '7d' WHEN '1 day' THEN '1d'
@@ -142,7 +150,7 @@ BEGIN
             c3 := p_to;  c4 := rollup_ceil(p_to, '5 minutes');  t5 := c4;
         END IF;
         IF f5 > t5 THEN                          -- inside one bucket: raw
-            f5 := p_to;  t5 := p_to;
+            f5 := p_to;  t5 := p_to;  v_minutes := false;
         END IF;
     END IF;
     -- each level inside the one below it: f5 <= h1 <= q1 <= d1 <= w1 <= w2
@@ -170,6 +178,23 @@ BEGIN
     -- One simple statement per rollup table (v_level, made once per table
     -- when this file is applied), and none for an empty span.
     @LEVELS@
+    -- A partial 5-minute edge read raw (neither whole nor less its outside
+    -- part) takes its whole minutes from rollup_1m (sql/021) when its bucket
+    -- has no pending delta and is not stale (its minutes are then exact),
+    -- and less than a minute of raw rows. (rollup_delta and rollup_1m_stale
+    -- are read before rollup_1m, the order rollup_lock_all() takes them in.)
+    m1 := f5;  m2 := f5;  m3 := t5;  m4 := t5;
+    IF v_minutes AND p_from < f5 AND rollup_ceil(p_from, '1 minute') < f5
+       AND NOT EXISTS (SELECT 1 FROM rollup_delta d WHERE d.bucket = f5 - interval '5 minutes')
+       AND NOT EXISTS (SELECT 1 FROM rollup_1m_stale s WHERE s.bucket = f5 - interval '5 minutes') THEN
+        m1 := rollup_ceil(p_from, '1 minute');
+    END IF;
+    IF v_minutes AND t5 < p_to AND rollup_floor(p_to, '1 minute') > t5
+       AND NOT EXISTS (SELECT 1 FROM rollup_delta d WHERE d.bucket = t5)
+       AND NOT EXISTS (SELECT 1 FROM rollup_1m_stale s WHERE s.bucket = t5) THEN
+        m4 := rollup_floor(p_to, '1 minute');
+    END IF;
+    @MINUTES@
     IF f5 < t5 THEN
         RETURN QUERY
         SELECT d.bucket, CASE WHEN p_dims & 1 = 1 THEN d.agent_id END,
@@ -181,9 +206,9 @@ BEGIN
            AND (p_agents IS NULL OR d.agent_id = ANY (p_agents))
            AND (p_models IS NULL OR d.model = ANY (p_models));
     END IF;
-    IF p_from < f5 OR t5 < p_to THEN
+    IF p_from < m1 OR m4 < p_to THEN
         RETURN QUERY
-        SELECT * FROM rollup_raw_rows(p_bin, p_dims, p_digests, p_from, f5, t5, p_to, p_agents,
+        SELECT * FROM rollup_raw_rows(p_bin, p_dims, p_digests, p_from, m1, m4, p_to, p_agents,
                                       p_models, p_meta);
     END IF;
     IF c1 < c2 OR c3 < c4 THEN
@@ -203,6 +228,7 @@ BEGIN
                       || format(v_level, 'rollup_6h', '6h', 'q1', 'd1', 'd2', 'q2')
                       || format(v_level, 'rollup_1h', '1h', 'h1', 'q1', 'q2', 'h2')
                       || format(v_level, 'rollup_5m', '5m', 'f5', 'h1', 'h2', 't5'));
+    v_body := replace(v_body, '@MINUTES@', format(v_level, 'rollup_1m', '1m', 'm1', 'm2', 'm3', 'm4'));
     -- (pieces are few and small: a parallel plan only adds start-up time)
     EXECUTE format('CREATE OR REPLACE FUNCTION rollup_rows_all(%s) RETURNS %s
                     LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan

@@ -163,7 +163,7 @@ deltas=$(psql_ -c 'SELECT last_folded FROM rollup_state')
 sizes=$(psql_ -F ' ' -c "
     SELECT c.relname, pg_total_relation_size(c.oid)
       FROM pg_class c
-     WHERE c.relname IN ('executions', 'rollup_5m', 'rollup_1h', 'rollup_6h', 'rollup_1d',
+     WHERE c.relname IN ('executions', 'rollup_1m', 'rollup_5m', 'rollup_1h', 'rollup_6h', 'rollup_1d',
                          'rollup_7d', 'rollup_errors_5m', 'rollup_errors_1h', 'rollup_errors_1d') ORDER BY 2 DESC")
 
 echo "fleetdash aggregates bench: $fleet executions, wrk -t1 -c8, ${SECONDS_EACH}s each, $(nproc) cores, $WORKERS workers per group"

@@ -4,7 +4,10 @@ under them hold, after a fold and after a rebuild; a whole range read with
 grain 7 days (what summaries pass) takes weeks and quarters, far fewer
 pieces, and sums exactly what the raw rows of the range hold, with the
 same percentiles; a 6-hour UTC series reads quarters and counts exactly;
-a rebuild waits for a reader instead of deadlocking with it."""
+the fleet's minutes (rollup_1m) hold what the raw rows of each minute hold
+and serve the partial edges of a fleet read unless their 5 minutes have a
+pending delta; a rebuild waits for a reader instead of deadlocking with
+it."""
 
 import datetime
 import threading
@@ -58,10 +61,32 @@ def levels_hold_their_parts(db):
                   " FROM executions GROUP BY 1 ORDER BY 1")
     assert weeks == raw
     assert db.scalar("SELECT count(*) FROM rollup_6h WHERE dims = 0 AND p95 IS NULL") == 0
+    # the fleet's minutes: a fold makes those of its 64 latest buckets, the
+    # next ones the rest; then what the raw rows of each minute hold, and per
+    # 5 minutes what rollup_5m's fleet rows hold
+    for _ in range(20):
+        if db.count("rollup_1m_stale") == 0:
+            break
+        db.rollup_refresh()
+    assert db.count("rollup_1m_stale") == 0
+    minutes = db.rows("SELECT bucket, %s, min(lat_min), max(lat_max) FROM rollup_1m"
+                      " GROUP BY 1 ORDER BY 1" % SUMS)
+    raw = db.rows("SELECT date_bin('1 minute', started_at, timestamptz 'epoch'), %s,"
+                  " min(latency_ms), max(latency_ms) FROM executions GROUP BY 1 ORDER BY 1"
+                  % RAW_SUMS)
+    assert minutes == raw and len(minutes) >= 300
+    assert (db.rows("SELECT date_bin('5 minutes', bucket, timestamptz 'epoch'), sum(n)"
+                    " FROM rollup_1m GROUP BY 1 ORDER BY 1")
+            == db.rows("SELECT bucket, n FROM rollup_5m WHERE dims = 0 ORDER BY 1"))
 
 
 def test_quarters_and_weeks_hold_what_their_hours_and_days_hold(fleet, db):
     db.rollup_refresh()
+    # one fold made the minutes of the 64 latest buckets (of 300) and left
+    # the others stale (the maintenance job may have made more since)
+    assert db.scalar("SELECT (SELECT count(DISTINCT date_bin('5 minutes', bucket, timestamptz"
+                     " 'epoch')) FROM rollup_1m) + (SELECT count(*) FROM rollup_1m_stale)") == 300
+    assert db.count("rollup_1m_stale") <= 300 - 64
     levels_hold_their_parts(db)
     db.execute("SELECT rollup_rebuild()")
     levels_hold_their_parts(db)
@@ -121,6 +146,71 @@ def test_a_six_hour_utc_series_reads_quarters_and_counts_exactly(fleet, api, db)
     assert all(p["p95_latency_ms"] is not None for p in points if p["executions"])
 
 
+def edge_pieces(db, start, end):
+    """(sums of rollup_rows() over [start, end) for the fleet, the same
+    sums over the raw rows, the buckets of its minute pieces): raw pieces
+    are binned per day, so a piece on a minute inside the range is one of
+    rollup_1m's."""
+    got = db.rows("SELECT %s, min(lat_min), max(lat_max) FROM rollup_rows(%%s, %%s, '7 days', 0,"
+                  " NULL, NULL, NULL, '1 day')" % SUMS, (start, end))[0]
+    raw = db.rows("SELECT %s, min(latency_ms), max(latency_ms) FROM executions"
+                  " WHERE started_at >= %%s AND started_at < %%s" % RAW_SUMS, (start, end))[0]
+    minutes = [b for (b,) in db.rows(
+        "SELECT bucket FROM rollup_rows(%s, %s, '7 days', 0, NULL, NULL, NULL, '1 day')"
+        " WHERE bucket >= %s AND date_bin('1 minute', bucket, timestamptz 'epoch') = bucket"
+        "   AND date_bin('1 day', bucket, timestamptz 'epoch') <> bucket ORDER BY 1",
+        (start, end, start))]
+    return got, raw, minutes
+
+
+def test_a_fleet_range_reads_its_partial_edges_from_minutes_unless_a_delta_is_pending(
+        ingest, execution, db):
+    """A range from 2 min 10 s into a 5-minute bucket to 2 min 40 s into a
+    later one reads minutes 3 and 4 of the first and 0 and 1 of the last
+    from rollup_1m, 50 s and 40 s of raw rows, and sums exactly what the
+    raw rows hold; an execution ingested into the first bucket and not
+    folded yet (a pending delta) sends that edge back to the raw rows,
+    still exact, until the fold makes its minutes again."""
+    base = now_utc().replace(minute=20, second=0, microsecond=0) - datetime.timedelta(hours=3)
+    ingest([execution(agent_name="minutes-%s" % "ab"[i % 2], model="minutes-m",
+                      started_at=utc(base + datetime.timedelta(seconds=7 + i * 13)),
+                      latency_ms=50 + i * 41 % 900, cost_usd=round(0.002 * (i % 5), 6),
+                      status="succeeded" if i % 4 else "failed")
+            for i in range(70)])                     # 15 minutes and a bit
+    db.rollup_refresh()
+    start = base + datetime.timedelta(minutes=2, seconds=10)
+    end = base + datetime.timedelta(minutes=7, seconds=40)
+    five = datetime.timedelta(minutes=5)
+    got, raw, minutes = edge_pieces(db, start, end)
+    assert raw[0] > 20 and got == raw
+    assert minutes == [base + datetime.timedelta(minutes=m) for m in (3, 4, 5, 6)]
+    with db.rollups_paused():
+        ingest([execution(agent_name="minutes-a", model="minutes-m", latency_ms=12345,
+                          started_at=utc(base + datetime.timedelta(minutes=3, seconds=30)))])
+        assert db.count("rollup_delta", "bucket = %s", (base,)) == 1
+        got, raw, minutes = edge_pieces(db, start, end)
+        assert got == raw and raw[8] == 12345
+        assert minutes == [base + five, base + five + datetime.timedelta(minutes=1)]
+    db.rollup_refresh()
+    got, raw, minutes = edge_pieces(db, start, end)
+    assert got == raw and raw[8] == 12345
+    assert minutes == [base + datetime.timedelta(minutes=m) for m in (3, 4, 5, 6)]
+    # a stale bucket (its minutes not made again yet: here none at all)
+    # is read raw too, until a refresh makes them
+    with db.rollups_paused():
+        db.execute("INSERT INTO rollup_1m_stale VALUES (%s)", (base,))
+        db.execute("DELETE FROM rollup_1m WHERE bucket >= %s AND bucket < %s", (base, base + five))
+        got, raw, minutes = edge_pieces(db, start, end)
+        assert got == raw and raw[8] == 12345
+        assert minutes == [base + five, base + five + datetime.timedelta(minutes=1)]
+    db.rollup_refresh()
+    assert db.count("rollup_1m_stale") == 0
+    assert edge_pieces(db, start, end)[2] == [base + datetime.timedelta(minutes=m) for m in (3, 4, 5, 6)]
+    # a filtered read, or one per agent, reads its edges raw (no minutes of an agent)
+    assert db.scalar("SELECT sum(n) FROM rollup_rows(%s, %s, '7 days', 1, NULL, NULL, NULL,"
+                     " '1 day')", (start, end)) == raw[0]
+
+
 def test_a_rebuild_waits_for_a_reader_instead_of_deadlocking_with_it(fleet, db):
     """rollup_rebuild() locks the rollups in the order readers read them
     (rollup_rows(): the coarsest first): a reader that read the weeks and
@@ -145,6 +235,8 @@ def test_a_rebuild_waits_for_a_reader_instead_of_deadlocking_with_it(fleet, db):
             assert thread.is_alive()                               # waiting for rollup_7d
             cur.execute("SET lock_timeout = '3s'")
             cur.execute("SELECT count(*) FROM rollup_5m")          # not locked by the rebuild
+            cur.execute("SELECT count(*) FROM rollup_delta")
+            cur.execute("SELECT count(*) FROM rollup_1m")
             cur.execute("SELECT count(*) FROM rollup_errors_5m")
         reader.commit()
         thread.join(60)
