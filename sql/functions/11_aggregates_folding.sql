@@ -208,15 +208,18 @@ BEGIN
     GET DIAGNOSTICS v_e = ROW_COUNT;
     DELETE FROM rollup_changes;
     GET DIAGNOSTICS v_c = ROW_COUNT;
-    -- Nothing to fold or forget: no write either, so that the answers
-    -- workers keep (agg_token) stay valid. Stale minutes left by an earlier
-    -- fold are made 64 buckets a round.
+    -- Nothing to fold or forget: no write to rollup_state either, so that
+    -- the answers workers keep and the answers job made ahead (agg_token)
+    -- stay valid. Stale minutes left by an earlier fold are made 64 buckets
+    -- a round: that changes how a read adds up its edges, not the data it
+    -- reads (counts and sums stay exact, percentiles within their error), so
+    -- it leaves the token alone (written, it expired every answer made ahead
+    -- each second until the last stale bucket was made).
     IF v_n + v_e > 0 THEN
         PERFORM rollup_fold_batch();
         PERFORM rollup_batch_close();
     ELSIF EXISTS (SELECT 1 FROM rollup_1m_stale) THEN
         PERFORM rollup_fold_minutes(64);
-        v_c := v_c + 1;
     END IF;
     IF v_n + v_e + v_c > 0 THEN
         UPDATE rollup_state

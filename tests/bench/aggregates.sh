@@ -67,8 +67,11 @@ if [[ $(psql_ -c 'SELECT count(*) FROM executions') -lt $EXECUTIONS ]]; then
     t1=$(date +%s.%N)
     echo "demo fleet: $EXECUTIONS executions loaded in $(echo "$t1 - $t0" | bc) s" >&2
 fi
-# the maintenance job folds the load's deltas; wait until none are left
-until [[ $(psql_ -c 'SELECT count(*) FROM rollup_delta') == 0 ]]; do sleep 1; done
+# the maintenance job folds the load's deltas and then makes the fleet's
+# minutes of the buckets they touched (64 a second); wait until it is done
+until [[ $(psql_ -c 'SELECT (SELECT count(*) FROM rollup_delta) + (SELECT count(*) FROM rollup_1m_stale)') == 0 ]]; do
+    sleep 1
+done
 psql_ -c 'VACUUM ANALYZE' >/dev/null
 
 # run NAME URL [PATHS_FILE] -> "NAME rps p50 p99 errors requests"

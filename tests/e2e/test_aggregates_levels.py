@@ -203,8 +203,12 @@ def test_a_fleet_range_reads_its_partial_edges_from_minutes_unless_a_delta_is_pe
         got, raw, minutes = edge_pieces(db, start, end)
         assert got == raw and raw[8] == 12345
         assert minutes == [base + five, base + five + datetime.timedelta(minutes=1)]
+        token = db.scalar("SELECT agg_token()").split("/", 1)[1]
     db.rollup_refresh()
     assert db.count("rollup_1m_stale") == 0
+    # making them changed no data: the answers made ahead stay valid (the
+    # token without its second)
+    assert db.scalar("SELECT agg_token()").split("/", 1)[1] == token
     assert edge_pieces(db, start, end)[2] == [base + datetime.timedelta(minutes=m) for m in (3, 4, 5, 6)]
     # a filtered read, or one per agent, reads its edges raw (no minutes of an agent)
     assert db.scalar("SELECT sum(n) FROM rollup_rows(%s, %s, '7 days', 1, NULL, NULL, NULL,"
