@@ -30,7 +30,8 @@ typedef struct problem {
     problem_field_t *fields;  /* 422 only; the first PROBLEM_FIELDS_MAX of them */
     size_t nfields;           /* how many were reported, kept or not */
     size_t fields_cap;
-    json_t *members; /* members added to the body (/readyz: groups); NULL = none */
+    json_t *members; /* members added to the body (/readyz: groups), owned: the worker
+                      * releases them when the request ends; NULL = none */
 } problem_t;
 
 /* What went wrong, as the place that finds it says it. Each kind is one row

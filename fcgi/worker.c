@@ -113,6 +113,7 @@ void worker_handle(const route_t *routes, FCGX_Request *fcgx, arena_t *arena)
                                  .seconds = seconds});
     metrics_request(req.method, route != NULL ? route->pattern : NULL, res.status, seconds);
     response_clear(&res);
+    json_decref(p.members); /* the body holds its own references to them */
 }
 
 /* Installs the stop handler and returns the signal mask to wait with: the
