@@ -573,8 +573,11 @@ start_group() {
     )
     supervisor=$(read_pid_file "$supervisor_file")
     deadline=$((SECONDS + SOCKET_TIMEOUT))
-    until group_started "$group" "$log" "$offset"; do
-        pid=$(read_pid_file "$pid_file")
+    # Started: the socket (or the job's record) is there and so is the pid
+    # file; the master can make its socket before the supervisor, a shell,
+    # has written the pid it forked.
+    until pid=$(read_pid_file "$pid_file") && [[ -n $pid ]] &&
+        group_started "$group" "$log" "$offset"; do
         # The first master exiting is a failure to start, not a crash to
         # retry: the supervisor goes too.
         if ! proc_alive "$supervisor" || { [[ -n $pid ]] && ! proc_alive "$pid"; }; then
