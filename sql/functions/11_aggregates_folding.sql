@@ -90,12 +90,15 @@ END $$;
 -- from their raw rows (the statement made from rollup_raw_sql() when this
 -- file is applied). Called after the batch's deltas were taken: every
 -- execution whose delta was taken is visible, so a bucket neither pending
--- nor stale has exact minutes.
+-- nor stale has exact minutes. Without JIT and sorts: the generic plan
+-- estimates a million raw rows a bucket, so it compiled the statement
+-- (~190 ms) and sorted the rows on disk to group them; hashed, the minutes
+-- of an hour of 105,000 raw rows take 173 ms instead of 345.
 DO $do$
 BEGIN
     EXECUTE format($f$
         CREATE OR REPLACE FUNCTION rollup_fold_minutes(p_limit integer) RETURNS void
-        LANGUAGE plpgsql AS $body$
+        LANGUAGE plpgsql SET jit = off SET enable_sort = off AS $body$
         DECLARE
             v_buckets timestamptz[];
         BEGIN
@@ -107,8 +110,11 @@ BEGIN
                        RETURNING bucket)
             SELECT array_agg(s.bucket) INTO v_buckets FROM s;
             IF v_buckets IS NOT NULL THEN
-                DELETE FROM rollup_1m m USING unnest(v_buckets) b (bucket)
-                 WHERE m.bucket >= b.bucket AND m.bucket < b.bucket + interval '5 minutes';
+                DELETE FROM rollup_1m m
+                 WHERE m.dims = 0
+                   AND m.bucket >= (SELECT min(b) FROM unnest(v_buckets) b)
+                   AND m.bucket < (SELECT max(b) FROM unnest(v_buckets) b) + interval '5 minutes'
+                   AND date_bin(interval '5 minutes', m.bucket, timestamptz 'epoch') = ANY (v_buckets);
                 INSERT INTO rollup_1m SELECT 0, x.* FROM (%s) x;
             END IF;
         END $body$
