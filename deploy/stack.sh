@@ -263,7 +263,7 @@ pg_ctl_as_postgres() {
 
 # The malloc settings PostgreSQL runs with (pg_start; deploy/README.md says
 # how a packaged cluster gets them).
-PG_GLIBC_TUNABLES=glibc.malloc.mmap_threshold=8388608
+PG_GLIBC_TUNABLES=glibc.malloc.mmap_threshold=8388608:glibc.malloc.trim_threshold=16777216
 
 # postmaster_pid - print the pid of this VARDIR's running postmaster.
 postmaster_pid() {
@@ -354,7 +354,11 @@ pg_start() {
     # glibc hands allocations above 128 kB to mmap() and gives them back on
     # free(), so a backend's every sort, hash table and tuplestore of a few
     # MB came as fresh pages: ~970 page faults per 720-point time series,
-    # ~1.5 ms of its ~10. Up to 8 MB from the heap, reused: ~35.
+    # ~1.5 ms of its ~10. Up to 8 MB from the heap, reused: ~35. But with
+    # the threshold set, glibc gave back the top of the heap above 128 kB at
+    # every free() (its trim threshold no longer follows the mmap one), and
+    # the answer's next JSON text of 240 kB faulted its pages in again: ~580
+    # faults per series, ~20 % of its time. The top kept up to 16 MB: none.
     if ! GLIBC_TUNABLES=$PG_GLIBC_TUNABLES pg_ctl_as_postgres start -w -t 60 -s -D "$PGDATA" \
             -l "$LOGDIR/postgres.log"; then
         show_log_tail "$LOGDIR/postgres.log"
