@@ -358,6 +358,14 @@ BEGIN
     RETURN a;
 END $$;
 
+-- agg_sum8(bigint) - the sum of bigints as a bigint (NULL without rows),
+-- for the counts and sums of rollup rows: sum(bigint) adds in 128 bits
+-- and answers a numeric, which the callers cast back, and at 720 buckets
+-- a time series spent about a quarter of its points' time there. Raises
+-- "bigint out of range" past 2^63, which no count reaches.
+CREATE OR REPLACE AGGREGATE agg_sum8(bigint) (
+    SFUNC = int8pl, STYPE = bigint, COMBINEFUNC = int8pl, PARALLEL = SAFE);
+
 -- agg_rate(part, whole) - part / whole (0..1); NULL when whole is 0 or
 -- NULL. success_rate = agg_rate(successes, executions), pass_rate =
 -- agg_rate(passed, evaluated), everywhere.

@@ -217,7 +217,9 @@ $$;
 -- agg_points(a, plan, group_by) - (plpgsql: an inlined SQL function would
 -- evaluate its arguments once per row) per bucket and group (top 10 by
 -- executions, the rest as 'other'), every bucket present; p95 only when
--- p_p95.
+-- p_p95. Without groups (the fleet's series, every widget's) one statement
+-- sums the rows per bucket: the groups' ranking and the CTEs they need cost
+-- a 720-bucket series more than its rows.
 CREATE OR REPLACE FUNCTION agg_points(a agg_query_t, p agg_plan_t, p_group_by text, p_p95 boolean DEFAULT true)
 RETURNS TABLE (k text, b timestamptz, n bigint, successes bigint, evaluated bigint,
                passed bigint, errors bigint,
@@ -234,6 +236,41 @@ DECLARE
     -- is read again, with every digest.
     v_lazy boolean := p_p95 AND v_dims = 0 AND a.meta IS NULL AND p.grain = p.iv;
 BEGIN
+    IF p_group_by IS NULL THEN
+        RETURN QUERY
+        WITH g AS (
+            SELECT CASE WHEN p.wall
+                        THEN date_bin(p.iv, x.bucket AT TIME ZONE a.tz, timestamp '2000-01-01') AT TIME ZONE a.tz
+                        ELSE date_bin(p.iv, x.bucket, p.origin) END AS b,
+                   agg_sum8(x.n) AS n, agg_sum8(x.successes) AS successes,
+                   agg_sum8(x.evaluated) AS evaluated, agg_sum8(x.passed) AS passed,
+                   agg_sum8(x.errors) AS errors,
+                   agg_sum8(x.lat_sum)::double precision / nullif(agg_sum8(x.lat_n), 0) AS lat_avg,
+                   CASE WHEN count(*) = 1 AND max(x.p95) IS NOT NULL THEN max(x.p95)
+                        WHEN NOT v_lazy OR count(x.digest) = count(*)
+                        THEN tdigest_percentile(x.digest, 0.95) END AS p95,
+                   sum(x.cost) AS cost, agg_sum8(x.prompt + x.completion) AS tokens,
+                   agg_sum8(x.lat_sum)::double precision AS lat_sum, agg_sum8(x.lat_n) AS lat_n
+              FROM rollup_rows(a.t_from, a.t_to, p.grain, v_dims, a.agents, a.models, a.meta, p.bin,
+                               p_p95, NOT v_lazy, NOT p_p95) x
+             GROUP BY 1
+        )
+        SELECT NULL::text, bs.b, coalesce(g.n, 0), coalesce(g.successes, 0), coalesce(g.evaluated, 0),
+               coalesce(g.passed, 0), coalesce(g.errors, 0),
+               g.lat_avg,
+               CASE WHEN g.p95 IS NOT NULL OR NOT v_lazy OR g.n IS NULL THEN g.p95
+                    -- a rollup row and pending deltas: read them again with digests
+                    ELSE (SELECT tdigest_percentile(y.digest, 0.95)
+                            FROM rollup_rows(greatest(bs.b, a.t_from),
+                                             least(CASE WHEN p.wall
+                                                        THEN ((bs.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
+                                                        ELSE bs.b + p.iv END, a.t_to),
+                                             p.grain, 0, a.agents, a.models, NULL, p.bin, true) y) END,
+               coalesce(g.cost, 0), coalesce(g.tokens, 0), coalesce(g.lat_sum, 0), coalesce(g.lat_n, 0)
+          FROM agg_buckets(a, p) AS bs (b)
+          LEFT JOIN g ON g.b = bs.b;
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH r AS MATERIALIZED (
         SELECT CASE WHEN p.wall
@@ -244,9 +281,9 @@ BEGIN
                x.n, x.successes, x.evaluated, x.passed, x.errors, x.lat_n, x.lat_sum, x.cost,
                x.prompt + x.completion AS tokens, x.digest, x.p95
           FROM rollup_rows(a.t_from, a.t_to, p.grain, v_dims, a.agents, a.models, a.meta, p.bin,
-                           p_p95, NOT v_lazy, NOT p_p95 AND p_group_by IS NULL) x
+                           p_p95, NOT v_lazy, false) x
     ), top AS (
-        SELECT r.k FROM r WHERE r.k IS NOT NULL GROUP BY r.k ORDER BY sum(r.n) DESC, r.k LIMIT 10
+        SELECT r.k FROM r WHERE r.k IS NOT NULL GROUP BY r.k ORDER BY agg_sum8(r.n) DESC, r.k LIMIT 10
     ), m AS (
         SELECT r.b, CASE WHEN r.k IS NULL OR r.k IN (SELECT top.k FROM top) THEN r.k
                          ELSE 'other' END AS k,
@@ -254,94 +291,100 @@ BEGIN
                r.tokens, r.digest, r.p95
           FROM r
     ), g AS (
-        SELECT m.b, m.k, sum(m.n)::bigint AS n, sum(m.successes)::bigint AS successes,
-               sum(m.evaluated)::bigint AS evaluated, sum(m.passed)::bigint AS passed,
-               sum(m.errors)::bigint AS errors,
-               sum(m.lat_sum)::double precision / nullif(sum(m.lat_n), 0) AS lat_avg,
+        SELECT m.b, m.k, agg_sum8(m.n) AS n, agg_sum8(m.successes) AS successes,
+               agg_sum8(m.evaluated) AS evaluated, agg_sum8(m.passed) AS passed,
+               agg_sum8(m.errors) AS errors,
+               agg_sum8(m.lat_sum)::double precision / nullif(agg_sum8(m.lat_n), 0) AS lat_avg,
                CASE WHEN count(*) = 1 AND max(m.p95) IS NOT NULL THEN max(m.p95)
                     WHEN NOT v_lazy OR count(m.digest) = count(*)
                     THEN tdigest_percentile(m.digest, 0.95) END AS p95,
                sum(m.cost) AS cost,
-               sum(m.tokens)::bigint AS tokens, sum(m.lat_sum)::double precision AS lat_sum,
-               sum(m.lat_n)::bigint AS lat_n
+               agg_sum8(m.tokens) AS tokens, agg_sum8(m.lat_sum)::double precision AS lat_sum,
+               agg_sum8(m.lat_n) AS lat_n
           FROM m GROUP BY m.b, m.k
-    ), keys AS (
-        SELECT DISTINCT m.k FROM m WHERE p_group_by IS NOT NULL
-        UNION ALL SELECT NULL WHERE p_group_by IS NULL
     )
     SELECT keys.k, bs.b, coalesce(g.n, 0), coalesce(g.successes, 0), coalesce(g.evaluated, 0),
            coalesce(g.passed, 0), coalesce(g.errors, 0),
-           g.lat_avg,
-           CASE WHEN g.p95 IS NOT NULL OR NOT v_lazy OR g.n IS NULL THEN g.p95
-                -- a rollup row and pending deltas: read them again with digests
-                ELSE (SELECT tdigest_percentile(y.digest, 0.95)
-                        FROM rollup_rows(greatest(bs.b, a.t_from),
-                                         least(CASE WHEN p.wall
-                                                    THEN ((bs.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
-                                                    ELSE bs.b + p.iv END, a.t_to),
-                                         p.grain, 0, a.agents, a.models, NULL, p.bin, true) y) END,
+           g.lat_avg, g.p95,
            coalesce(g.cost, 0), coalesce(g.tokens, 0), coalesce(g.lat_sum, 0), coalesce(g.lat_n, 0)
-      FROM keys
+      FROM (SELECT DISTINCT m.k FROM m) keys
      CROSS JOIN agg_buckets(a, p) AS bs (b)
       LEFT JOIN g ON g.b = bs.b AND coalesce(g.k, '') = coalesce(keys.k, '');
 END $$;
 
-CREATE OR REPLACE FUNCTION agg_timeseries(q jsonb) RETURNS json LANGUAGE plpgsql STABLE AS $$
+-- agg_timeseries(q) - GET /executions/timeseries: the body as text, each
+-- point written by concat() in the order and spacing json_build_object()
+-- writes (a 720-bucket series is 240 kB: built as json it cost as much again
+-- as its points, and json would be parsed once more to become text). Its
+-- numbers are never NaN or infinite (counts, sums and digests of finite
+-- values), so their text is JSON; keys and names pass through to_json().
+-- Each bucket's time and link ends are written once for all series.
+DO $$
+BEGIN   -- it answered json before: another return type needs a new function
+    IF (SELECT prorettype FROM pg_proc WHERE oid = to_regprocedure('agg_timeseries(jsonb)')) = 'json'::regtype THEN
+        DROP FUNCTION agg_timeseries(jsonb);
+    END IF;
+END $$;
+CREATE OR REPLACE FUNCTION agg_timeseries(q jsonb) RETURNS text LANGUAGE plpgsql STABLE AS $$
 DECLARE
     a agg_query_t := agg_query(q);
     p agg_plan_t := agg_plan(a, q ->> 'interval');
     v_group text := q ->> 'group_by';
+    v_series text;
 BEGIN
-    RETURN json_build_object(
-        'range', agg_range_json(a), 'interval', p.name, 'tz', a.tz, 'group_by', v_group,
-        'buckets', p.n,
-        'series', coalesce((
-            -- the points, and the filters part of each series' links, made once
-            WITH pts AS MATERIALIZED (SELECT * FROM agg_points(a, p, v_group)),
-                 filters AS MATERIALIZED (
-                     SELECT d.k, agg_executions_filter(
-                                     a,
-                                     CASE WHEN v_group = 'agent' AND d.k <> 'other' THEN ARRAY[d.k::uuid] END,
-                                     CASE WHEN v_group = 'model' AND d.k NOT IN ('other', '(none)')
-                                          THEN ARRAY[d.k] END) AS filter
-                       FROM (SELECT DISTINCT pts.k FROM pts) d)
-            SELECT json_agg(json_build_object(
-                       'key', s.k,
-                       'name', CASE WHEN v_group IS NULL THEN 'All'
-                                    WHEN s.k = 'other' THEN 'Other'
-                                    WHEN v_group = 'agent' THEN (SELECT ag.name FROM agents ag WHERE ag.id = s.k::uuid)
-                                    ELSE s.k END,
-                       'points', s.points)
-                   ORDER BY s.k = 'other', s.total DESC, s.k)
-              FROM (SELECT pt.k, sum(pt.n) AS total,
-                           json_agg(json_build_object(
-                               't', pt.t, 'executions', pt.n,
-                               'success_rate', agg_rate(pt.successes, pt.n),
-                               'pass_rate', agg_rate(pt.passed, pt.evaluated),
-                               'avg_latency_ms', pt.lat_avg, 'p95_latency_ms', pt.p95,
-                               'cost_usd', pt.cost, 'tokens', pt.tokens,
-                               'executions_url', CASE
-                                   WHEN pt.k = 'other' OR (v_group = 'model' AND pt.k = '(none)')
-                                   THEN NULL
-                                   -- [start, end) of the bucket within the range: a
-                                   -- bucket's end is the next one's start, written once
-                                   ELSE '/api/v1/executions?from='
-                                        || CASE WHEN pt.b >= a.t_from THEN replace(pt.t, ':', '%3A')
-                                                ELSE agg_url_time(a.t_from) END
-                                        || '&to='
-                                        || CASE WHEN pt.t_next IS NOT NULL
-                                                THEN replace(pt.t_next, ':', '%3A')
-                                                ELSE agg_url_time(least(
-                                                         CASE WHEN p.wall
-                                                              THEN ((pt.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
-                                                              ELSE pt.b + p.iv END, a.t_to)) END
-                                        || f.filter END)
-                           ORDER BY pt.b) AS points
-                      FROM (SELECT x.*, lead(x.t) OVER (PARTITION BY x.k ORDER BY x.b) AS t_next
-                              FROM (SELECT y.*, agg_ts(y.b) AS t FROM pts y) x) pt
-                      JOIN filters f ON f.k IS NOT DISTINCT FROM pt.k
-                     GROUP BY pt.k) s), '[]'),
-        'source', CASE WHEN a.meta IS NULL AND p.grain IS NOT NULL THEN 'rollup' ELSE 'raw' END);
+    WITH pts AS MATERIALIZED (SELECT * FROM agg_points(a, p, v_group)),
+         -- each bucket's time, and its [start, end) within the range for the
+         -- links (a bucket's end is the next one's start)
+         -- (its time formatted once: to_char costs more than the rest)
+         bs AS MATERIALIZED (SELECT g.b, agg_ts(g.b) AS t FROM agg_buckets(a, p) AS g (b)),
+         bt AS (
+             SELECT bs.b, bs.t,
+                    CASE WHEN bs.b >= a.t_from THEN replace(bs.t, ':', '%3A')
+                         ELSE agg_url_time(a.t_from) END AS u_from,
+                    coalesce(replace(lead(bs.t) OVER (ORDER BY bs.b), ':', '%3A'),
+                             agg_url_time(least(CASE WHEN p.wall
+                                                     THEN ((bs.b AT TIME ZONE a.tz) + p.iv) AT TIME ZONE a.tz
+                                                     ELSE bs.b + p.iv END, a.t_to))) AS u_to
+               FROM bs),
+         -- the filters part of each series' links, made once
+         filters AS MATERIALIZED (
+             SELECT d.k, CASE WHEN d.k = 'other' OR (v_group = 'model' AND d.k = '(none)') THEN NULL
+                              ELSE agg_executions_filter(
+                                       a,
+                                       CASE WHEN v_group = 'agent' THEN ARRAY[d.k::uuid] END,
+                                       CASE WHEN v_group = 'model' THEN ARRAY[d.k] END) END AS filter
+               FROM (SELECT DISTINCT pts.k FROM pts) d)
+    SELECT string_agg(concat('{"key" : ', coalesce(to_json(s.k)::text, 'null'),
+                             ', "name" : ', coalesce(to_json(CASE WHEN v_group IS NULL THEN 'All'
+                                                                  WHEN s.k = 'other' THEN 'Other'
+                                                                  WHEN v_group = 'agent'
+                                                                  THEN (SELECT ag.name FROM agents ag
+                                                                         WHERE ag.id = s.k::uuid)
+                                                                  ELSE s.k END)::text, 'null'),
+                             ', "points" : [', s.points, ']}'),
+                      ', ' ORDER BY s.k = 'other', s.total DESC, s.k)
+      INTO v_series
+      FROM (SELECT pt.k, sum(pt.n) AS total,
+                   string_agg(concat('{"t" : "', bt.t, '", "executions" : ', pt.n,
+                                     ', "success_rate" : ', coalesce(agg_rate(pt.successes, pt.n)::text, 'null'),
+                                     ', "pass_rate" : ', coalesce(agg_rate(pt.passed, pt.evaluated)::text, 'null'),
+                                     ', "avg_latency_ms" : ', coalesce(pt.lat_avg::text, 'null'),
+                                     ', "p95_latency_ms" : ', coalesce(pt.p95::text, 'null'),
+                                     ', "cost_usd" : ', pt.cost, ', "tokens" : ', pt.tokens,
+                                     ', "executions_url" : ',
+                                     CASE WHEN f.filter IS NULL THEN 'null'
+                                          ELSE concat('"/api/v1/executions?from=', bt.u_from, '&to=', bt.u_to,
+                                                      f.filter, '"') END,
+                                     '}'),
+                              ', ' ORDER BY pt.b) AS points
+              FROM pts pt
+              JOIN bt ON bt.b = pt.b
+              JOIN filters f ON f.k IS NOT DISTINCT FROM pt.k
+             GROUP BY pt.k) s;
+    RETURN concat('{"range" : ', agg_range_json(a), ', "interval" : ', to_json(p.name),
+                  ', "tz" : ', to_json(a.tz), ', "group_by" : ', coalesce(to_json(v_group)::text, 'null'),
+                  ', "buckets" : ', p.n, ', "series" : [', v_series, '], "source" : ',
+                  CASE WHEN a.meta IS NULL AND p.grain IS NOT NULL THEN '"rollup"' ELSE '"raw"' END, '}');
 END $$;
 
 -- ===================================================================
@@ -900,13 +943,13 @@ $$;
 -- dashboard's time in the database. The setting holds for what they call,
 -- except where a function sets its own (rollup_rows_some() and
 -- agg_error_rows_some(): their plans depend on the values). The time series
--- keeps a plan per call (agg_timeseries(), and agg_points() under it): its
--- statement over 721 buckets ran slower with one plan for any values than
--- it costs to plan. No JIT: a plan for any values is estimated dear enough
+-- too, since the fleet's points are one statement of their own (a 720-point
+-- series at 1M: 5.2 ms planned per call, 4.8 once per session). No JIT: a plan for any values is estimated dear enough
 -- to be compiled, ~200 ms, for statements of a millisecond.
 ALTER FUNCTION agg_summary_of SET plan_cache_mode = force_generic_plan SET jit = off;
 ALTER FUNCTION agg_agent_sums SET plan_cache_mode = force_generic_plan SET jit = off;
 ALTER FUNCTION agg_errors_of SET plan_cache_mode = force_generic_plan SET jit = off;
 ALTER FUNCTION agg_bundle SET plan_cache_mode = force_generic_plan SET jit = off;
+ALTER FUNCTION agg_timeseries SET plan_cache_mode = force_generic_plan SET jit = off;
 
 -- end of 13_aggregates_endpoints
