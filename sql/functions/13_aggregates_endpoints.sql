@@ -420,12 +420,12 @@ LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (
         SELECT coalesce(array_agg(x::agg_agent_sums_t), '{}')
-          FROM (SELECT r.agent_id, sum(r.n)::bigint AS n, sum(r.successes)::bigint AS successes,
-                       sum(r.evaluated)::bigint AS evaluated,
-                       sum(r.passed)::bigint AS passed, sum(r.errors)::bigint AS errors,
-                       sum(r.lat_sum)::double precision AS lat_sum, sum(r.lat_n)::bigint AS lat_n,
-                       sum(r.cost) AS cost, sum(r.prompt)::bigint AS prompt,
-                       sum(r.completion)::bigint AS completion, sum(r.cache)::bigint AS cache,
+          FROM (SELECT r.agent_id, agg_sum8(r.n) AS n, agg_sum8(r.successes) AS successes,
+                       agg_sum8(r.evaluated) AS evaluated,
+                       agg_sum8(r.passed) AS passed, agg_sum8(r.errors) AS errors,
+                       agg_sum8(r.lat_sum)::double precision AS lat_sum, agg_sum8(r.lat_n) AS lat_n,
+                       sum(r.cost) AS cost, agg_sum8(r.prompt) AS prompt,
+                       agg_sum8(r.completion) AS completion, agg_sum8(r.cache) AS cache,
                        NULL::timestamptz AS last_at
                   FROM rollup_rows(a.t_from, a.t_to, '7 days', a.dims | 1, a.agents, a.models, a.meta,
                                    '1 day', false, p_sums_only => true) r
@@ -446,10 +446,10 @@ RETURNS TABLE (id uuid, name text, status text, n bigint, success_rate double pr
                pass_rate double precision, canary_status text, item json)
 LANGUAGE sql STABLE AS $$
     WITH r AS (
-        SELECT x.agent_id, sum(x.n)::bigint AS n, sum(x.successes)::bigint AS successes,
-               sum(x.evaluated)::bigint AS evaluated,
-               sum(x.passed)::bigint AS passed, sum(x.errors)::bigint AS errors,
-               sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
+        SELECT x.agent_id, agg_sum8(x.n) AS n, agg_sum8(x.successes) AS successes,
+               agg_sum8(x.evaluated) AS evaluated,
+               agg_sum8(x.passed) AS passed, agg_sum8(x.errors) AS errors,
+               agg_sum8(x.lat_sum)::double precision / nullif(agg_sum8(x.lat_n), 0) AS lat_avg,
                tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost,
                max(x.last_at) AS last_at
           FROM rollup_rows(a.t_from, a.t_to, '7 days', a.dims | 1, a.agents, a.models, a.meta,
@@ -714,8 +714,8 @@ LANGUAGE sql STABLE AS $$
     WITH r AS (
         SELECT CASE WHEN p_group_by = 'model' THEN coalesce(x.model, '(none)')
                     ELSE x.agent_id::text END AS k,
-               sum(x.cost) AS cost, sum(x.n)::bigint AS n, sum(x.prompt)::bigint AS prompt,
-               sum(x.completion)::bigint AS completion, sum(x.cache)::bigint AS cache
+               sum(x.cost) AS cost, agg_sum8(x.n) AS n, agg_sum8(x.prompt) AS prompt,
+               agg_sum8(x.completion) AS completion, agg_sum8(x.cache) AS cache
           FROM rollup_rows(a.t_from, a.t_to, '7 days',
                            a.dims | CASE WHEN p_group_by = 'model' THEN 2 ELSE 1 END,
                            a.agents, a.models, a.meta, '1 day', false) x
@@ -798,11 +798,11 @@ CREATE OR REPLACE FUNCTION agg_metric_at(a agg_query_t, p_name text) RETURNS dou
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (
-        SELECT agg_metric_value(p_name, sum(x.n)::bigint, sum(x.successes)::bigint,
-                                sum(x.errors)::bigint,
-                                sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0),
+        SELECT agg_metric_value(p_name, agg_sum8(x.n), agg_sum8(x.successes),
+                                agg_sum8(x.errors),
+                                agg_sum8(x.lat_sum)::double precision / nullif(agg_sum8(x.lat_n), 0),
                                 CASE WHEN p_name = 'p95_latency' THEN tdigest_percentile(x.digest, 0.95) END,
-                                sum(x.cost), sum(x.evaluated)::bigint, sum(x.passed)::bigint)
+                                sum(x.cost), agg_sum8(x.evaluated), agg_sum8(x.passed))
           FROM rollup_rows(a.t_from, a.t_to, '7 days', a.dims, a.agents, a.models, a.meta, '1 day',
                            p_name = 'p95_latency') x);
 END $$;
@@ -821,10 +821,10 @@ BEGIN
         ), b AS (
             SELECT agg_shift(a) AS a
         ), prev AS (
-            SELECT sum(x.n)::bigint AS n, sum(x.successes)::bigint AS successes,
-                   sum(x.evaluated)::bigint AS evaluated, sum(x.passed)::bigint AS passed,
-                   sum(x.errors)::bigint AS errors,
-                   sum(x.lat_sum)::double precision / nullif(sum(x.lat_n), 0) AS lat_avg,
+            SELECT agg_sum8(x.n) AS n, agg_sum8(x.successes) AS successes,
+                   agg_sum8(x.evaluated) AS evaluated, agg_sum8(x.passed) AS passed,
+                   agg_sum8(x.errors) AS errors,
+                   agg_sum8(x.lat_sum)::double precision / nullif(agg_sum8(x.lat_n), 0) AS lat_avg,
                    tdigest_percentile(x.digest, 0.95) AS p95, sum(x.cost) AS cost
               FROM b, rollup_rows((b.a).t_from, (b.a).t_to, '7 days', (b.a).dims, (b.a).agents,
                                   (b.a).models, (b.a).meta, '1 day', p_p95,
@@ -836,8 +836,8 @@ BEGIN
                                              pts.errors, pts.lat_avg, pts.p95,
                                              pts.cost)::agg_totals_t)::agg_point_t
                               ORDER BY pts.b) FROM pts),
-            (SELECT ROW(sum(pts.n)::bigint, sum(pts.successes)::bigint, sum(pts.evaluated)::bigint,
-                        sum(pts.passed)::bigint, sum(pts.errors)::bigint,
+            (SELECT ROW(agg_sum8(pts.n), agg_sum8(pts.successes), agg_sum8(pts.evaluated),
+                        agg_sum8(pts.passed), agg_sum8(pts.errors),
                         sum(pts.lat_sum) / nullif(sum(pts.lat_n), 0),
                         CASE WHEN p_p95 THEN agg_metric_at(a, 'p95_latency') END,
                         sum(pts.cost))::agg_totals_t
