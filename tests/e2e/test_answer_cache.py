@@ -240,3 +240,35 @@ def test_the_answers_job_computes_a_query_asked_every_second_ahead(api, db, make
     time.sleep(2.5)
     assert db.scalar("SELECT count(*) FROM answer_cache WHERE key LIKE %s AND key LIKE '%%6h%%'",
                      (pattern,)) == 1
+
+
+def test_a_lookup_goes_by_the_key_however_full_the_table(db):
+    """answer_cache swings between empty and thousands of rows within
+    seconds: a lookup whose plan a session made while the table was empty
+    still reads it by its primary key once the table is full, never whole
+    (pg_stat_xact_user_tables: this transaction's scans only)."""
+    db.execute("DELETE FROM answer_cache")
+    db.execute("VACUUM answer_cache")
+    conn = db.connect()
+    scans = ("SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables"
+             " WHERE relname = 'answer_cache'")
+    try:
+        with conn.cursor() as cur:
+            for i in range(10):
+                cur.execute("SELECT body FROM answer_cached(%s, NULL, '$1', 'v')", ("lookup-a-%d" % i,))
+                assert cur.fetchone() == ("v",)
+            cur.execute("INSERT INTO answer_cache (id, token, key, body, call, asked)"
+                        " SELECT md5('filler ' || g)::uuid, 'x', 'filler ' || g, repeat('x', 100), '$1', true"
+                        "   FROM generate_series(1, 5000) g")
+            cur.execute(scans)
+            seq_before, idx_before = cur.fetchone()
+            for i in range(10):
+                cur.execute("SELECT body FROM answer_cached(%s, NULL, '$1', 'v')", ("lookup-b-%d" % i,))
+                assert cur.fetchone() == ("v",)
+            cur.execute(scans)
+            seq_after, idx_after = cur.fetchone()
+        assert seq_after - seq_before == 0
+        assert idx_after - idx_before >= 10
+    finally:
+        conn.rollback()
+        conn.close()
