@@ -9,10 +9,13 @@
 -- ===================================================================
 
 -- rollup_ceil / rollup_floor - t rounded up / down to a multiple of g (UTC).
+-- rollup_ceil is STABLE as timestamptz + interval is: declared IMMUTABLE it
+-- was never inlined, and each call was a SQL function of its own (8 per
+-- summary).
 CREATE OR REPLACE FUNCTION rollup_floor(t timestamptz, g interval) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT date_bin(g, t, timestamptz 'epoch') $$;
 CREATE OR REPLACE FUNCTION rollup_ceil(t timestamptz, g interval) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN date_bin(g, t, timestamptz 'epoch') = t THEN t
                 ELSE date_bin(g, t, timestamptz 'epoch') + g END
 $$;
